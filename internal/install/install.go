@@ -1,0 +1,212 @@
+// Package install puts Flux's CustomResourceDefinitions and the flux-system
+// namespace into a cluster, and takes them out again, with server-side apply
+// so that installing twice changes nothing.
+package install
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"time"
+
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
+
+	"github.com/weirhq/weir/config/crd"
+)
+
+// FieldManager is the server-side apply field manager of weir's installer.
+const FieldManager = "weir"
+
+// Namespace is where Flux's (and weir's) own objects live by default.
+const Namespace = "flux-system"
+
+// Objects returns everything Install applies, in apply order: the CRDs, then
+// the flux-system namespace.
+func Objects() ([]*unstructured.Unstructured, error) {
+	crds, err := crd.All()
+	if err != nil {
+		return nil, err
+	}
+	objs := make([]*unstructured.Unstructured, 0, len(crds)+1)
+	for _, c := range crds {
+		m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(c)
+		if err != nil {
+			return nil, fmt.Errorf("converting CRD %s: %w", c.Name, err)
+		}
+		u := &unstructured.Unstructured{Object: m}
+		unstructured.RemoveNestedField(u.Object, "status")
+		unstructured.RemoveNestedField(u.Object, "metadata", "creationTimestamp")
+		objs = append(objs, u)
+	}
+	ns := &unstructured.Unstructured{}
+	ns.SetAPIVersion("v1")
+	ns.SetKind("Namespace")
+	ns.SetName(Namespace)
+	ns.SetLabels(map[string]string{"app.kubernetes.io/part-of": "weir"})
+	return append(objs, ns), nil
+}
+
+// Export writes every object Install applies as a multi-document YAML stream.
+func Export(w io.Writer) error {
+	objs, err := Objects()
+	if err != nil {
+		return err
+	}
+	for _, o := range objs {
+		b, err := yaml.Marshal(o.Object)
+		if err != nil {
+			return fmt.Errorf("encoding %s: %w", o.GetName(), err)
+		}
+		if _, err := fmt.Fprintf(w, "---\n%s", b); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Install applies the CRDs and the namespace and waits until every CRD is
+// Established, so that objects of these kinds can be created right after.
+func Install(ctx context.Context, c client.Client) error {
+	objs, err := Objects()
+	if err != nil {
+		return err
+	}
+	for _, o := range objs {
+		err := c.Apply(ctx, client.ApplyConfigurationFromUnstructured(o), client.FieldOwner(FieldManager), client.ForceOwnership)
+		if err != nil {
+			return fmt.Errorf("applying %s %s: %w", o.GetKind(), o.GetName(), err)
+		}
+	}
+	for _, o := range objs {
+		if o.GetKind() != "CustomResourceDefinition" {
+			continue
+		}
+		if err := waitEstablished(ctx, c, o.GetName()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func waitEstablished(ctx context.Context, c client.Client, name string) error {
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	for {
+		var got apiextensionsv1.CustomResourceDefinition
+		if err := c.Get(ctx, client.ObjectKey{Name: name}, &got); err == nil {
+			for _, cond := range got.Status.Conditions {
+				if cond.Type == apiextensionsv1.Established && cond.Status == apiextensionsv1.ConditionTrue {
+					return nil
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("CRD %s was not Established within a minute: %w", name, ctx.Err())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// ErrInUse is returned by Uninstall when custom resources still exist and
+// force was not given.
+var ErrInUse = errors.New("custom resources still exist")
+
+// Uninstall removes the CRDs (and with them every object of their kinds)
+// and, unless keepNamespace, the flux-system namespace. It refuses while
+// objects of these kinds exist unless force is set; with force it first
+// removes their finalizers so that deletion cannot hang without a running
+// controller.
+func Uninstall(ctx context.Context, c client.Client, force, keepNamespace bool) error {
+	crds, err := crd.All()
+	if err != nil {
+		return err
+	}
+	inUse, err := customResources(ctx, c, crds)
+	if err != nil {
+		return err
+	}
+	if len(inUse) > 0 && !force {
+		return fmt.Errorf("%w: %s; delete them first or pass --force", ErrInUse, summarize(inUse))
+	}
+	for _, o := range inUse {
+		if len(o.GetFinalizers()) == 0 {
+			continue
+		}
+		patch := client.MergeFrom(o.DeepCopy())
+		o.SetFinalizers(nil)
+		if err := c.Patch(ctx, o, patch); err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("removing the finalizers of %s %s/%s: %w", o.GetKind(), o.GetNamespace(), o.GetName(), err)
+		}
+	}
+	for _, cr := range crds {
+		obj := &apiextensionsv1.CustomResourceDefinition{ObjectMeta: metav1.ObjectMeta{Name: cr.Name}}
+		if err := c.Delete(ctx, obj); err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("deleting CRD %s: %w", cr.Name, err)
+		}
+	}
+	if !keepNamespace {
+		ns := &unstructured.Unstructured{}
+		ns.SetAPIVersion("v1")
+		ns.SetKind("Namespace")
+		ns.SetName(Namespace)
+		if err := c.Delete(ctx, ns); err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("deleting namespace %s: %w", Namespace, err)
+		}
+	}
+	return nil
+}
+
+// customResources lists every object of the CRDs' served kinds.
+func customResources(ctx context.Context, c client.Client, crds []*apiextensionsv1.CustomResourceDefinition) ([]*unstructured.Unstructured, error) {
+	var out []*unstructured.Unstructured
+	for _, cr := range crds {
+		version := storageVersion(cr)
+		list := &unstructured.UnstructuredList{}
+		list.SetGroupVersionKind(schema.GroupVersionKind{Group: cr.Spec.Group, Version: version, Kind: cr.Spec.Names.ListKind})
+		err := c.List(ctx, list)
+		if apierrors.IsNotFound(err) || meta.IsNoMatchError(err) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("listing %s: %w", cr.Spec.Names.Plural, err)
+		}
+		for i := range list.Items {
+			out = append(out, &list.Items[i])
+		}
+	}
+	return out, nil
+}
+
+func storageVersion(cr *apiextensionsv1.CustomResourceDefinition) string {
+	for _, v := range cr.Spec.Versions {
+		if v.Storage {
+			return v.Name
+		}
+	}
+	return cr.Spec.Versions[0].Name
+}
+
+func summarize(objs []*unstructured.Unstructured) string {
+	count := map[string]int{}
+	for _, o := range objs {
+		count[o.GetKind()]++
+	}
+	kinds := make([]string, 0, len(count))
+	for k, n := range count {
+		kinds = append(kinds, fmt.Sprintf("%d %s", n, k))
+	}
+	sort.Strings(kinds)
+	return strings.Join(kinds, ", ")
+}

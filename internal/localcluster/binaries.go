@@ -1,0 +1,61 @@
+package localcluster
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+)
+
+// BinDirEnv names the environment variable that points at the folder holding
+// the control plane binaries.
+const BinDirEnv = "WEIR_CONTROLPLANE_DIR"
+
+// binaries are the programs a cluster runs, by file name.
+var binaries = []string{"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok"}
+
+// stagesFile is kwok's stage configuration, written beside the binaries by
+// the build script.
+const stagesFile = "kwok-stages.yaml"
+
+// BinDir finds the folder of control plane binaries: $WEIR_CONTROLPLANE_DIR
+// when set, else the first .cache/controlplane/bin found walking up from the
+// working folder or from the weir executable's folder.
+func BinDir() (string, error) {
+	if d := os.Getenv(BinDirEnv); d != "" {
+		if err := checkBinDir(d); err != nil {
+			return "", err
+		}
+		return d, nil
+	}
+	var starts []string
+	if wd, err := os.Getwd(); err == nil {
+		starts = append(starts, wd)
+	}
+	if exe, err := os.Executable(); err == nil {
+		if exe, err = filepath.EvalSymlinks(exe); err == nil {
+			starts = append(starts, filepath.Dir(exe))
+		}
+	}
+	for _, start := range starts {
+		for dir := start; ; dir = filepath.Dir(dir) {
+			cand := filepath.Join(dir, ".cache", "controlplane", "bin")
+			if checkBinDir(cand) == nil {
+				return cand, nil
+			}
+			if filepath.Dir(dir) == dir {
+				break
+			}
+		}
+	}
+	return "", errors.New("the local control plane binaries were not found: run `make controlplane` in weir's source folder, or set " + BinDirEnv + " to the folder that holds etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok")
+}
+
+func checkBinDir(dir string) error {
+	for _, b := range append(binaries, stagesFile) {
+		if _, err := os.Stat(filepath.Join(dir, b)); err != nil {
+			return fmt.Errorf("control plane folder %s is incomplete (missing %s): run `make controlplane`", dir, b)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,327 @@
+package localcluster
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+)
+
+// KubernetesVersion is the version of the control plane binaries that
+// tools/controlplane builds.
+const KubernetesVersion = "v1.37.2"
+
+// Options configure a local cluster.
+type Options struct {
+	// StateDir holds certificates, the kubeconfig, logs and etcd's data.
+	// Starting again on the same folder resumes the same cluster.
+	StateDir string
+	// Nodes is the number of simulated (kwok) nodes; 0 means 1.
+	Nodes int
+	// BinDir holds the binaries; empty means BinDir().
+	BinDir string
+	// ExtraStages are kwok stage files added to the default fast lifecycle,
+	// such as kwok's chaos stages that make containers fail.
+	ExtraStages []string
+}
+
+// Cluster is a running local control plane.
+type Cluster struct {
+	// StateDir is the cluster's state folder.
+	StateDir string
+	// Kubeconfig is the path of the admin kubeconfig.
+	Kubeconfig string
+	// Server is the API server URL.
+	Server string
+
+	procs []*process
+	rest  *rest.Config
+}
+
+// KubeconfigPath returns where the admin kubeconfig of the cluster in
+// stateDir is written.
+func KubeconfigPath(stateDir string) string {
+	return filepath.Join(stateDir, "kubeconfig")
+}
+
+// Start starts a control plane in opts.StateDir and returns once the API
+// server is ready and every node is registered. On error nothing is left
+// running.
+func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
+	if opts.StateDir == "" {
+		return nil, errors.New("a state folder is required")
+	}
+	stateDir, err := filepath.Abs(opts.StateDir)
+	if err != nil {
+		return nil, fmt.Errorf("resolving the state folder: %w", err)
+	}
+	if opts.Nodes <= 0 {
+		opts.Nodes = 1
+	}
+	bin := opts.BinDir
+	if bin == "" {
+		if bin, err = BinDir(); err != nil {
+			return nil, err
+		}
+	} else if err := checkBinDir(bin); err != nil {
+		return nil, err
+	}
+	sec := secrets{dir: stateDir}
+	if err := sec.ensure(); err != nil {
+		return nil, err
+	}
+	killLeftovers(stateDir)
+
+	ports, err := freePorts(4)
+	if err != nil {
+		return nil, err
+	}
+	etcdPort, etcdPeerPort, apiPort, kwokPort := ports[0], ports[1], ports[2], ports[3]
+	c := &Cluster{
+		StateDir:   stateDir,
+		Kubeconfig: KubeconfigPath(stateDir),
+		Server:     "https://127.0.0.1:" + strconv.Itoa(apiPort),
+	}
+	defer func() {
+		if err != nil {
+			c.Stop()
+		}
+	}()
+	token, err := sec.token()
+	if err != nil {
+		return nil, err
+	}
+	if err := c.writeKubeconfig(sec, token); err != nil {
+		return nil, err
+	}
+
+	etcdURL := "http://127.0.0.1:" + strconv.Itoa(etcdPort)
+	if err := c.run(bin, "etcd",
+		"--data-dir", filepath.Join(stateDir, "etcd"),
+		"--name", "weir-local",
+		"--listen-client-urls", etcdURL,
+		"--advertise-client-urls", etcdURL,
+		"--listen-peer-urls", "http://127.0.0.1:"+strconv.Itoa(etcdPeerPort),
+		"--initial-advertise-peer-urls", "http://127.0.0.1:"+strconv.Itoa(etcdPeerPort),
+		"--initial-cluster", "weir-local=http://127.0.0.1:"+strconv.Itoa(etcdPeerPort),
+		"--unsafe-no-fsync",
+		"--log-level", "warn",
+	); err != nil {
+		return nil, err
+	}
+	if err := c.waitHTTP(ctx, "etcd", etcdURL+"/health", nil, 30*time.Second); err != nil {
+		return nil, err
+	}
+
+	if err := c.run(bin, "kube-apiserver",
+		"--etcd-servers", etcdURL,
+		"--secure-port", strconv.Itoa(apiPort),
+		"--bind-address", "127.0.0.1",
+		"--advertise-address", "127.0.0.1",
+		"--endpoint-reconciler-type", "none",
+		"--service-account-issuer", "https://kubernetes.default.svc",
+		"--service-account-key-file", sec.path("sa.pub"),
+		"--service-account-signing-key-file", sec.path("sa.key"),
+		"--cert-dir", filepath.Join(stateDir, "pki"),
+		"--tls-cert-file", sec.path("apiserver.crt"),
+		"--tls-private-key-file", sec.path("apiserver.key"),
+		"--client-ca-file", sec.path("ca.crt"),
+		"--token-auth-file", sec.path("tokens.csv"),
+		"--authorization-mode", "RBAC",
+		"--service-cluster-ip-range", "10.96.0.0/24",
+		"--allow-privileged=true",
+		"--profiling=false",
+		"--enable-priority-and-fairness=false",
+	); err != nil {
+		return nil, err
+	}
+	tlsConfig, err := sec.clientTLS()
+	if err != nil {
+		return nil, err
+	}
+	if err := c.waitHTTP(ctx, "kube-apiserver", c.Server+"/readyz", &clientAuth{tls: tlsConfig, token: token}, 60*time.Second); err != nil {
+		return nil, err
+	}
+
+	common := []string{"--kubeconfig", c.Kubeconfig, "--authentication-kubeconfig", c.Kubeconfig, "--authorization-kubeconfig", c.Kubeconfig, "--leader-elect=false", "--secure-port", "0"}
+	if err := c.run(bin, "kube-controller-manager", append(common,
+		"--service-account-private-key-file", sec.path("sa.key"),
+		"--root-ca-file", sec.path("ca.crt"),
+		"--controllers", "*,-nodeipam,-persistentvolume-binder,-attachdetach",
+		"--concurrent-deployment-syncs", "10",
+		"--concurrent-replicaset-syncs", "10",
+	)...); err != nil {
+		return nil, err
+	}
+	if err := c.run(bin, "kube-scheduler", common...); err != nil {
+		return nil, err
+	}
+	stages := filepath.Join(bin, stagesFile)
+	kwokArgs := []string{"--kubeconfig", c.Kubeconfig, "--manage-all-nodes=true", "--config", stages,
+		"--server-address", "127.0.0.1:" + strconv.Itoa(kwokPort)}
+	for _, s := range opts.ExtraStages {
+		kwokArgs = append(kwokArgs, "--config", s)
+	}
+	if err := c.run(bin, "kwok", kwokArgs...); err != nil {
+		return nil, err
+	}
+
+	cfg, err := clientcmd.BuildConfigFromFlags("", c.Kubeconfig)
+	if err != nil {
+		return nil, fmt.Errorf("loading the local kubeconfig: %w", err)
+	}
+	cfg.QPS, cfg.Burst = 200, 400
+	c.rest = cfg
+	if err := registerNodes(ctx, cfg, opts.Nodes); err != nil {
+		return nil, err
+	}
+	if err := c.checkAlive(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// RESTConfig returns a client configuration with admin rights.
+func (c *Cluster) RESTConfig() *rest.Config { return rest.CopyConfig(c.rest) }
+
+// Stop ends every component, the API server's clients first and etcd last,
+// and waits for them to exit.
+func (c *Cluster) Stop() {
+	for i := len(c.procs) - 1; i >= 0; i-- {
+		c.procs[i].stop(c.StateDir, 10*time.Second)
+	}
+	c.procs = nil
+}
+
+// Done returns a channel that is closed when any component exits, and the
+// name of that component once it has.
+func (c *Cluster) Done() <-chan string {
+	ch := make(chan string, 1)
+	procs := c.procs
+	go func() {
+		cases := make(chan string, len(procs))
+		for _, p := range procs {
+			go func() {
+				<-p.done
+				cases <- p.name
+			}()
+		}
+		ch <- <-cases
+		close(ch)
+	}()
+	return ch
+}
+
+func (c *Cluster) run(bin, name string, args ...string) error {
+	p, err := startProcess(c.StateDir, name, filepath.Join(bin, name), args)
+	if err != nil {
+		return err
+	}
+	c.procs = append(c.procs, p)
+	return nil
+}
+
+// checkAlive reports a component that exited during start-up, with the end
+// of its log.
+func (c *Cluster) checkAlive() error {
+	for _, p := range c.procs {
+		if p.exited() {
+			return fmt.Errorf("%s exited during start-up (%v); last lines of %s:\n%s",
+				p.name, p.err, filepath.Join(c.StateDir, "logs", p.name+".log"), tail(c.StateDir, p.name, 15))
+		}
+	}
+	return nil
+}
+
+type clientAuth struct {
+	tls   *tls.Config
+	token string
+}
+
+// waitHTTP polls url until it answers 200, a component dies, or timeout.
+func (c *Cluster) waitHTTP(ctx context.Context, name, url string, auth *clientAuth, timeout time.Duration) error {
+	client := &http.Client{Timeout: 2 * time.Second}
+	if auth != nil {
+		client.Transport = &http.Transport{TLSClientConfig: auth.tls}
+	}
+	deadline := time.Now().Add(timeout)
+	var last string
+	for {
+		if err := c.checkAlive(); err != nil {
+			return err
+		}
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if err != nil {
+			return fmt.Errorf("checking %s: %w", name, err)
+		}
+		if auth != nil {
+			req.Header.Set("Authorization", "Bearer "+auth.token)
+		}
+		resp, err := client.Do(req)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+			last = resp.Status
+		} else {
+			last = err.Error()
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s was not ready after %s (%s); last lines of its log:\n%s", name, timeout, last, tail(c.StateDir, name, 15))
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+func (c *Cluster) writeKubeconfig(sec secrets, token string) error {
+	ca, err := os.ReadFile(sec.path("ca.crt"))
+	if err != nil {
+		return fmt.Errorf("reading the cluster CA: %w", err)
+	}
+	cfg := clientcmdapi.NewConfig()
+	cfg.Clusters["weir-local"] = &clientcmdapi.Cluster{Server: c.Server, CertificateAuthorityData: ca}
+	cfg.AuthInfos["admin"] = &clientcmdapi.AuthInfo{Token: token}
+	cfg.Contexts["weir-local"] = &clientcmdapi.Context{Cluster: "weir-local", AuthInfo: "admin"}
+	cfg.CurrentContext = "weir-local"
+	if err := clientcmd.WriteToFile(*cfg, c.Kubeconfig); err != nil {
+		return fmt.Errorf("writing the kubeconfig: %w", err)
+	}
+	return os.Chmod(c.Kubeconfig, 0o600)
+}
+
+func (s secrets) token() (string, error) {
+	b, err := os.ReadFile(s.path("tokens.csv"))
+	if err != nil {
+		return "", fmt.Errorf("reading the admin token: %w", err)
+	}
+	tok, _, _ := strings.Cut(string(b), ",")
+	return tok, nil
+}
+
+func (s secrets) clientTLS() (*tls.Config, error) {
+	ca, err := os.ReadFile(s.path("ca.crt"))
+	if err != nil {
+		return nil, fmt.Errorf("reading the cluster CA: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(ca) {
+		return nil, errors.New("the cluster CA in the state folder is not a PEM certificate")
+	}
+	return &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}, nil
+}

@@ -1,0 +1,179 @@
+package localcluster
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// process is one running component of the control plane.
+type process struct {
+	name string
+	cmd  *exec.Cmd
+	log  *os.File
+	done chan struct{} // closed when the process has exited
+	err  error         // exit status, set before done is closed
+}
+
+// startProcess runs bin with args, its output appended to logs/<name>.log in
+// the state folder. The child is killed by the kernel if this process dies
+// (Pdeathsig), so a crashed parent leaves nothing behind.
+func startProcess(stateDir, name, bin string, args []string) (*process, error) {
+	logDir := filepath.Join(stateDir, "logs")
+	if err := os.MkdirAll(logDir, 0o755); err != nil {
+		return nil, fmt.Errorf("creating the log folder: %w", err)
+	}
+	logFile, err := os.OpenFile(filepath.Join(logDir, name+".log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("opening the log of %s: %w", name, err)
+	}
+	cmd := exec.Command(bin, args...)
+	cmd.Stdout = logFile
+	cmd.Stderr = logFile
+	cmd.Dir = stateDir
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		logFile.Close()
+		return nil, fmt.Errorf("starting %s: %w", name, err)
+	}
+	p := &process{name: name, cmd: cmd, log: logFile, done: make(chan struct{})}
+	writePID(stateDir, name, cmd.Process.Pid)
+	go func() {
+		p.err = cmd.Wait()
+		logFile.Close()
+		close(p.done)
+	}()
+	return p, nil
+}
+
+// exited reports whether the process has ended.
+func (p *process) exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// stop asks the process to end with SIGTERM and kills it after grace.
+func (p *process) stop(stateDir string, grace time.Duration) {
+	defer removePID(stateDir, p.name)
+	if p.exited() {
+		return
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(grace):
+		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+		<-p.done
+	}
+}
+
+// tail returns the last lines of the process log, for error messages.
+func tail(stateDir, name string, lines int) string {
+	b, err := os.ReadFile(filepath.Join(stateDir, "logs", name+".log"))
+	if err != nil {
+		return ""
+	}
+	all := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(all) > lines {
+		all = all[len(all)-lines:]
+	}
+	return strings.Join(all, "\n")
+}
+
+func pidPath(stateDir, name string) string {
+	return filepath.Join(stateDir, "run", name+".pid")
+}
+
+func writePID(stateDir, name string, pid int) {
+	_ = os.MkdirAll(filepath.Join(stateDir, "run"), 0o755)
+	_ = os.WriteFile(pidPath(stateDir, name), []byte(strconv.Itoa(pid)), 0o644)
+}
+
+func removePID(stateDir, name string) {
+	_ = os.Remove(pidPath(stateDir, name))
+}
+
+// readPID returns the pid recorded for name and whether that process is
+// still alive.
+func readPID(stateDir, name string) (int, bool) {
+	b, err := os.ReadFile(pidPath(stateDir, name))
+	if err != nil {
+		return 0, false
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || pid <= 0 {
+		return 0, false
+	}
+	return pid, alive(pid)
+}
+
+func alive(pid int) bool {
+	err := syscall.Kill(pid, 0)
+	if err == nil || errors.Is(err, syscall.EPERM) {
+		// A zombie is not alive for our purposes.
+		b, rerr := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if rerr == nil {
+			f := strings.Fields(string(b))
+			if len(f) > 2 && f[2] == "Z" {
+				return false
+			}
+		}
+		return true
+	}
+	return false
+}
+
+// killLeftovers ends processes a previous run on this state folder left
+// behind (for instance after the machine ran out of memory), so that they do
+// not hold etcd's data or the ports.
+func killLeftovers(stateDir string) {
+	for _, name := range binaries {
+		pid, ok := readPID(stateDir, name)
+		if ok && commandMatches(pid, name) {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+		removePID(stateDir, name)
+	}
+}
+
+// commandMatches guards against killing an unrelated process that reused a
+// recorded pid.
+func commandMatches(pid int, name string) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	if err != nil {
+		return false
+	}
+	arg0, _, _ := strings.Cut(string(b), "\x00")
+	return filepath.Base(arg0) == name
+}
+
+// freePorts returns n distinct free TCP ports on 127.0.0.1.
+func freePorts(n int) ([]int, error) {
+	var ls []net.Listener
+	defer func() {
+		for _, l := range ls {
+			l.Close()
+		}
+	}()
+	ports := make([]int, 0, n)
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, fmt.Errorf("finding a free port on 127.0.0.1: %w", err)
+		}
+		ls = append(ls, l)
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	return ports, nil
+}

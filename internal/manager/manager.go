@@ -1,0 +1,257 @@
+// Package manager builds weir's controller manager: one controller-runtime
+// manager that holds every reconciler, with leader election, sharding by
+// label, Prometheus metrics, health probes and the artifact server.
+package manager
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"sync"
+	"time"
+
+	helmv2 "github.com/fluxcd/helm-controller/api/v2"
+	kustomizev1 "github.com/fluxcd/kustomize-controller/api/v1"
+	"github.com/fluxcd/pkg/runtime/metrics"
+	sourcev1 "github.com/fluxcd/source-controller/api/v1"
+	"github.com/go-logr/logr"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/client-go/rest"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	ctrlmanager "sigs.k8s.io/controller-runtime/pkg/manager"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	"github.com/weirhq/weir/internal/artifact"
+	"github.com/weirhq/weir/internal/kube"
+	"github.com/weirhq/weir/internal/source/gitrepository"
+)
+
+// Options configure the manager. The zero value is not useful: start from
+// DefaultOptions.
+type Options struct {
+	// MetricsAddr serves Prometheus metrics at /metrics; "0" turns it off.
+	MetricsAddr string
+	// HealthAddr serves /healthz and /readyz; "0" turns it off.
+	HealthAddr string
+	// LeaderElect makes replicas elect one leader that reconciles.
+	LeaderElect bool
+	// LeaderElectionNamespace holds the lease; empty means the namespace
+	// weir runs in, or flux-system outside a cluster.
+	LeaderElectionNamespace string
+	// LeaderElectionID names the lease; shards need distinct IDs.
+	LeaderElectionID string
+	// Concurrent is the number of objects each controller reconciles at once.
+	Concurrent int
+	// Namespace limits the watch to one namespace; empty watches all.
+	Namespace string
+	// WatchLabelSelector limits the watch to objects matching it, to run
+	// shards as Flux does (sharding.fluxcd.io/key).
+	WatchLabelSelector string
+	// StoragePath is the folder that holds artifacts.
+	StoragePath string
+	// StorageAddr is where the artifact server listens.
+	StorageAddr string
+	// StorageAdvAddr is the host:port written into artifact URLs; empty
+	// means derived from StorageAddr (the hostname when it listens on all
+	// interfaces).
+	StorageAdvAddr string
+	// ArtifactMaxSize caps one artifact, in bytes; 0 means no cap.
+	ArtifactMaxSize int64
+	// ArtifactKeep is the number of artifacts kept per source.
+	ArtifactKeep int
+	// Logger receives the manager's and controllers' logs.
+	Logger logr.Logger
+}
+
+// DefaultOptions are Flux's defaults where Flux has one.
+func DefaultOptions() Options {
+	return Options{
+		MetricsAddr:      ":8080",
+		HealthAddr:       ":9440",
+		LeaderElect:      true,
+		LeaderElectionID: "weir-leader-election",
+		Concurrent:       4,
+		StoragePath:      "/data",
+		StorageAddr:      ":9090",
+		ArtifactMaxSize:  50 << 20,
+		ArtifactKeep:     2,
+	}
+}
+
+// Run builds the manager, registers every controller and blocks until ctx
+// is done or the manager fails.
+func Run(ctx context.Context, cfg *rest.Config, opts Options) error {
+	m, err := New(cfg, opts)
+	if err != nil {
+		return err
+	}
+	return m.Start(ctx)
+}
+
+// Manager is a configured controller manager with its artifact store.
+type Manager struct {
+	ctrlmanager.Manager
+	// Store holds the artifacts of the source controllers.
+	Store *artifact.Store
+	// StorageURL is the base URL of the artifact server.
+	StorageURL string
+}
+
+// New builds the manager and registers every controller, without starting.
+func New(cfg *rest.Config, opts Options) (*Manager, error) {
+	log := opts.Logger
+	ctrl.SetLogger(log)
+
+	cacheOpts := cache.Options{}
+	if opts.Namespace != "" {
+		cacheOpts.DefaultNamespaces = map[string]cache.Config{opts.Namespace: {}}
+	}
+	if opts.WatchLabelSelector != "" {
+		sel, err := labels.Parse(opts.WatchLabelSelector)
+		if err != nil {
+			return nil, fmt.Errorf("--watch-label-selector %q is not a label selector: %w", opts.WatchLabelSelector, err)
+		}
+		cacheOpts.ByObject = map[client.Object]cache.ByObject{
+			&sourcev1.GitRepository{}:    {Label: sel},
+			&sourcev1.OCIRepository{}:    {Label: sel},
+			&sourcev1.HelmRepository{}:   {Label: sel},
+			&sourcev1.HelmChart{}:        {Label: sel},
+			&kustomizev1.Kustomization{}: {Label: sel},
+			&helmv2.HelmRelease{}:        {Label: sel},
+		}
+	}
+	leNamespace := opts.LeaderElectionNamespace
+	if leNamespace == "" {
+		leNamespace = runtimeNamespace()
+	}
+	listener, advURL, err := listenStorage(opts.StorageAddr, opts.StorageAdvAddr)
+	if err != nil {
+		return nil, err
+	}
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:                        kube.Scheme,
+		Cache:                         cacheOpts,
+		Metrics:                       metricsserver.Options{BindAddress: opts.MetricsAddr},
+		HealthProbeBindAddress:        opts.HealthAddr,
+		LeaderElection:                opts.LeaderElect,
+		LeaderElectionID:              opts.LeaderElectionID,
+		LeaderElectionNamespace:       leNamespace,
+		LeaderElectionReleaseOnCancel: true,
+		Logger:                        log,
+	})
+	if err != nil {
+		listener.Close()
+		return nil, fmt.Errorf("creating the controller manager: %w", err)
+	}
+	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
+		listener.Close()
+		return nil, fmt.Errorf("adding the health check: %w", err)
+	}
+	if err := mgr.AddReadyzCheck("ping", healthz.Ping); err != nil {
+		listener.Close()
+		return nil, fmt.Errorf("adding the readiness check: %w", err)
+	}
+
+	store := &artifact.Store{Root: opts.StoragePath, BaseURL: advURL, MaxSize: opts.ArtifactMaxSize, Keep: opts.ArtifactKeep}
+	if err := os.MkdirAll(opts.StoragePath, 0o755); err != nil {
+		listener.Close()
+		return nil, fmt.Errorf("creating the artifact folder %s: %w", opts.StoragePath, err)
+	}
+	if err := mgr.Add(&storageServer{listener: listener, handler: store.Handler()}); err != nil {
+		listener.Close()
+		return nil, fmt.Errorf("adding the artifact server: %w", err)
+	}
+
+	gitOpts := gitrepository.Options{Concurrent: opts.Concurrent}
+	if err := (&gitrepository.Reconciler{
+		Client:   mgr.GetClient(),
+		Store:    store,
+		Recorder: mgr.GetEventRecorderFor(gitrepository.ControllerName),
+		Metrics:  sharedMetrics(),
+	}).SetupWithManager(mgr, gitOpts); err != nil {
+		return nil, fmt.Errorf("setting up the GitRepository controller: %w", err)
+	}
+	return &Manager{Manager: mgr, Store: store, StorageURL: advURL}, nil
+}
+
+var (
+	metricsOnce sync.Once
+	metricsRec  *metrics.Recorder
+)
+
+// sharedMetrics returns Flux's gotk_* metrics, registered once with
+// controller-runtime's registry however many managers a process builds.
+func sharedMetrics() *metrics.Recorder {
+	metricsOnce.Do(func() {
+		metricsRec = metrics.NewRecorder()
+		for _, c := range metricsRec.Collectors() {
+			_ = ctrlmetrics.Registry.Register(c)
+		}
+	})
+	return metricsRec
+}
+
+// runtimeNamespace is the namespace weir's pod runs in, or flux-system.
+func runtimeNamespace() string {
+	if ns := os.Getenv("RUNTIME_NAMESPACE"); ns != "" {
+		return ns
+	}
+	if b, err := os.ReadFile("/var/run/secrets/kubernetes.io/serviceaccount/namespace"); err == nil && len(b) > 0 {
+		return string(b)
+	}
+	return "flux-system"
+}
+
+// listenStorage opens the artifact server's listener now, so that a port 0
+// resolves before any artifact URL is written.
+func listenStorage(addr, adv string) (net.Listener, string, error) {
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, "", fmt.Errorf("listening for the artifact server on %s: %w", addr, err)
+	}
+	if adv == "" {
+		host, _, _ := net.SplitHostPort(addr)
+		port := strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
+		switch host {
+		case "", "0.0.0.0", "::":
+			h, err := os.Hostname()
+			if err != nil || h == "" {
+				h = "localhost"
+			}
+			adv = net.JoinHostPort(h, port)
+		default:
+			adv = net.JoinHostPort(host, port)
+		}
+	}
+	return l, "http://" + adv, nil
+}
+
+// storageServer serves artifacts on every replica, leader or not.
+type storageServer struct {
+	listener net.Listener
+	handler  http.Handler
+}
+
+func (s *storageServer) NeedLeaderElection() bool { return false }
+
+func (s *storageServer) Start(ctx context.Context) error {
+	srv := &http.Server{Handler: s.handler, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		<-ctx.Done()
+		shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(shutdown)
+	}()
+	if err := srv.Serve(s.listener); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serving artifacts: %w", err)
+	}
+	return nil
+}

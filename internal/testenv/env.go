@@ -1,0 +1,118 @@
+package testenv
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/weirhq/weir/internal/install"
+	"github.com/weirhq/weir/internal/kube"
+	"github.com/weirhq/weir/internal/localcluster"
+	"github.com/weirhq/weir/internal/manager"
+)
+
+// Env is the control plane a test package shares.
+type Env struct {
+	// Cluster is the running control plane.
+	Cluster *localcluster.Cluster
+	// Config has admin rights on it.
+	Config *rest.Config
+	// Client reads and writes with weir's scheme, without a cache.
+	Client client.Client
+	// Manager runs weir's controllers against the cluster.
+	Manager *manager.Manager
+}
+
+// Main starts a control plane with Flux's CRDs installed and weir's
+// controllers running against it, stores it in *env, runs the package's tests and exits with their status. It never
+// returns.
+func Main(m *testing.M, env **Env) {
+	os.Exit(run(m, env))
+}
+
+func run(m *testing.M, env **Env) int {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	e, err := Start(ctx)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "testenv:", err)
+		return 1
+	}
+	defer e.Stop()
+	stopManager, err := e.startManager(context.Background())
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "testenv:", err)
+		return 1
+	}
+	defer func() {
+		if err := stopManager(); err != nil {
+			fmt.Fprintln(os.Stderr, "testenv: manager:", err)
+		}
+	}()
+	*env = e
+	return m.Run()
+}
+
+// Start starts a control plane in a temporary state folder and installs
+// Flux's CRDs.
+func Start(ctx context.Context) (*Env, error) {
+	dir, err := os.MkdirTemp("", "weir-testenv-")
+	if err != nil {
+		return nil, fmt.Errorf("creating a state folder: %w", err)
+	}
+	c, err := localcluster.Start(ctx, localcluster.Options{StateDir: dir, Nodes: 1})
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	cfg := c.RESTConfig()
+	cl, err := client.New(cfg, client.Options{Scheme: kube.Scheme})
+	if err != nil {
+		c.Stop()
+		os.RemoveAll(dir)
+		return nil, fmt.Errorf("creating a client: %w", err)
+	}
+	if err := install.Install(ctx, cl); err != nil {
+		c.Stop()
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	return &Env{Cluster: c, Config: cfg, Client: cl}, nil
+}
+
+// Stop stops the control plane and removes its state folder.
+func (e *Env) Stop() {
+	e.Cluster.Stop()
+	os.RemoveAll(e.Cluster.StateDir)
+}
+
+// Namespace creates a namespace with a random name for one test and deletes
+// it when the test ends.
+func (e *Env) Namespace(t testing.TB) string {
+	t.Helper()
+	name := "test-" + RandomName(6)
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}
+	if err := e.Client.Create(context.Background(), ns); err != nil {
+		t.Fatalf("creating namespace %s: %v", name, err)
+	}
+	t.Cleanup(func() {
+		_ = e.Client.Delete(context.Background(), ns)
+	})
+	return name
+}
+
+// RandomName returns n random lowercase hex characters.
+func RandomName(n int) string {
+	b := make([]byte, (n+1)/2)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)[:n]
+}

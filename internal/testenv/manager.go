@@ -1,0 +1,52 @@
+package testenv
+
+import (
+	"context"
+	"fmt"
+	"os"
+
+	"github.com/fluxcd/pkg/runtime/logger"
+
+	"github.com/weirhq/weir/internal/manager"
+)
+
+// ArtifactMaxSize is the artifact size cap of the test manager, small so
+// that tests can exceed it cheaply.
+const ArtifactMaxSize = 4 << 20
+
+// startManager runs weir's controllers against the environment until ctx
+// ends, with artifacts in a temporary folder served on loopback. Logs go to
+// stderr when WEIR_TEST_LOG is set.
+func (e *Env) startManager(ctx context.Context) (stop func() error, err error) {
+	storage, err := os.MkdirTemp("", "weir-artifacts-")
+	if err != nil {
+		return nil, fmt.Errorf("creating the artifact folder: %w", err)
+	}
+	opts := manager.DefaultOptions()
+	opts.MetricsAddr = "0"
+	opts.HealthAddr = "0"
+	opts.LeaderElect = false
+	opts.StoragePath = storage
+	opts.StorageAddr = "127.0.0.1:0"
+	opts.ArtifactMaxSize = ArtifactMaxSize
+	level := "error"
+	if os.Getenv("WEIR_TEST_LOG") != "" {
+		level = "debug"
+	}
+	opts.Logger = logger.NewLogger(logger.Options{LogEncoding: "console", LogLevel: level})
+	m, err := manager.New(e.Config, opts)
+	if err != nil {
+		os.RemoveAll(storage)
+		return nil, fmt.Errorf("creating the manager: %w", err)
+	}
+	e.Manager = m
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- m.Start(ctx) }()
+	return func() error {
+		cancel()
+		err := <-done
+		os.RemoveAll(storage)
+		return err
+	}, nil
+}
