@@ -115,6 +115,7 @@ type ReconcileError struct {
 	Reason, Message string
 }
 
+// Error names the object and gives the Ready message.
 func (e *ReconcileError) Error() string {
 	return fmt.Sprintf("%s %s failed to reconcile: %s", e.Kind, e.Key, e.Message)
 }
