@@ -158,40 +158,63 @@ func resolveSemver(refs map[plumbing.ReferenceName]plumbing.Hash, constraint str
 // checkout fetches the target into dir, shallow unless a commit must be
 // found in history, and returns the commit checked out.
 func checkout(ctx context.Context, r *remote, t target, dir string) (*object.Commit, error) {
-	opts := &git.CloneOptions{
+	if t.full {
+		return checkoutCommit(ctx, r, t, dir)
+	}
+	repo, err := git.PlainCloneContext(ctx, dir, false, &git.CloneOptions{
 		URL:           r.url,
 		Auth:          r.auth,
 		CABundle:      r.caBundle,
 		ReferenceName: t.refName,
-		SingleBranch:  t.refName != "",
+		SingleBranch:  true,
+		Depth:         1,
 		Tags:          git.NoTags,
-		NoCheckout:    t.full,
-	}
-	if !t.full {
-		opts.Depth = 1
-	}
-	repo, err := git.PlainCloneContext(ctx, dir, false, opts)
+	})
 	if err != nil {
 		return nil, fmt.Errorf("failed to checkout and determine revision: unable to clone '%s': %w", r.url, describe(ctx, err))
-	}
-	if t.full {
-		wt, err := repo.Worktree()
-		if err != nil {
-			return nil, fmt.Errorf("opening the work tree: %w", err)
-		}
-		if _, err := repo.CommitObject(t.hash); err != nil {
-			return nil, fmt.Errorf("commit '%s' not found in '%s'", t.hash, r.url)
-		}
-		if err := wt.Checkout(&git.CheckoutOptions{Hash: t.hash, Force: true}); err != nil {
-			return nil, fmt.Errorf("checking out commit '%s': %w", t.hash, err)
-		}
-		return repo.CommitObject(t.hash)
 	}
 	head, err := repo.Head()
 	if err != nil {
 		return nil, fmt.Errorf("reading the cloned head: %w", err)
 	}
 	return repo.CommitObject(head.Hash())
+}
+
+// checkoutCommit fetches the history of the target's branch (or of every
+// branch and tag when none is given) and checks out the target's commit.
+func checkoutCommit(ctx context.Context, r *remote, t target, dir string) (*object.Commit, error) {
+	repo, err := git.PlainInit(dir, false)
+	if err != nil {
+		return nil, fmt.Errorf("initialising the work folder: %w", err)
+	}
+	specs := []config.RefSpec{"+refs/heads/*:refs/remotes/origin/*", "+refs/tags/*:refs/tags/*"}
+	if t.refName != "" {
+		specs = []config.RefSpec{config.RefSpec(fmt.Sprintf("+%s:refs/remotes/origin/%s", t.refName, t.refName.Short()))}
+	}
+	rem, err := repo.CreateRemote(&config.RemoteConfig{Name: "origin", URLs: []string{r.url}, Fetch: specs})
+	if err != nil {
+		return nil, fmt.Errorf("configuring the remote: %w", err)
+	}
+	err = rem.FetchContext(ctx, &git.FetchOptions{Auth: r.auth, CABundle: r.caBundle, RefSpecs: specs, Tags: git.NoTags})
+	if err != nil && !errors.Is(err, git.NoErrAlreadyUpToDate) {
+		return nil, fmt.Errorf("failed to checkout and determine revision: unable to fetch '%s': %w", r.url, describe(ctx, err))
+	}
+	commit, err := repo.CommitObject(t.hash)
+	if err != nil {
+		where := "the repository"
+		if t.label != "" {
+			where = "branch '" + t.label + "'"
+		}
+		return nil, fmt.Errorf("commit '%s' not found in %s of '%s'", t.hash, where, r.url)
+	}
+	wt, err := repo.Worktree()
+	if err != nil {
+		return nil, fmt.Errorf("opening the work tree: %w", err)
+	}
+	if err := wt.Checkout(&git.CheckoutOptions{Hash: t.hash, Force: true}); err != nil {
+		return nil, fmt.Errorf("checking out commit '%s': %w", t.hash, err)
+	}
+	return commit, nil
 }
 
 // describe turns go-git's and the network's errors into what a user can act

@@ -4,6 +4,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/fluxcd/pkg/apis/meta"
 	"github.com/fluxcd/pkg/runtime/conditions"
@@ -38,6 +39,7 @@ func TestEachRefKindResolvesToItsCommit(t *testing.T) {
 		{"commit", sourcev1.GitRepositoryRef{Commit: first.String()}, "sha1:" + first.String(), "app/deploy.yaml", "v: 1\n"},
 		{"commit-on-branch", sourcev1.GitRepositoryRef{Branch: "main", Commit: first.String()}, "main@sha1:" + first.String(), "app/deploy.yaml", "v: 1\n"},
 	}
+	createBasicAuthSecret(t, ns, "git-auth")
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			obj := newGitRepository(t, ns, tc.name, git.HTTPURL("refs"), func(g *sourcev1.GitRepository) {
@@ -51,9 +53,20 @@ func TestEachRefKindResolvesToItsCommit(t *testing.T) {
 			}
 		})
 	}
-	// The secret is created after the objects: until then they fail with
-	// AuthenticationFailed, and they recover on their own once it exists.
+}
+
+func TestMissingSecretRecoversOnceCreated(t *testing.T) {
+	ns := env.Namespace(t)
+	git := newGitServer(t)
+	h := git.Repo(t, "app").Commit("main", map[string]string{"a.yaml": "a: 1\n"}, "first")
+	obj := newGitRepository(t, ns, "app", git.HTTPURL("app"), withSecret("git-auth"))
+	got := waitNotReady(t, obj, 30*time.Second)
+	if r := conditions.GetReason(got, meta.ReadyCondition); r != sourcev1.AuthenticationFailedReason {
+		t.Errorf("Ready reason %s, want %s", r, sourcev1.AuthenticationFailedReason)
+	}
+	// Retries back off but continue: the object heals without a nudge.
 	createBasicAuthSecret(t, ns, "git-auth")
+	waitReady(t, obj, "main@sha1:"+h.String())
 }
 
 func TestStatusHasFluxShape(t *testing.T) {
