@@ -63,6 +63,7 @@ func newRootCommand() *cobra.Command {
 		newInstallCommand(g),
 		newUninstallCommand(g),
 		newLocalCommand(),
+		newUpCommand(),
 		newGetCommand(g),
 		newReconcileCommand(g),
 		newSuspendCommand(g, true),

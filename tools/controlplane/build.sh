@@ -15,6 +15,19 @@ bin=$(cd "$bin" && pwd)
 k8s_version=v1.37.2
 ldflags="-s -w -X k8s.io/component-base/version.gitVersion=${k8s_version} -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=37 -X k8s.io/component-base/version.gitTreeState=clean"
 
+# Builds are slow (minutes), so finished binaries are also kept in a cache
+# shared by every checkout on this machine, keyed by the recipe.
+recipe=$(cat "$0" "$here"/*/go.mod "$here"/*/go.sum 2>/dev/null | sha256sum | cut -c1-16)
+shared=${XDG_CACHE_HOME:-$HOME/.cache}/weir/controlplane/$recipe
+files="etcd kube-apiserver kube-controller-manager kube-scheduler kwok kwok-stages.yaml kwok-chaos-stages.yaml"
+if [ -d "$shared" ]; then
+	for f in $files; do
+		if [ ! -e "$bin/$f" ] && [ -e "$shared/$f" ]; then
+			cp "$shared/$f" "$bin/$f.tmp" && mv "$bin/$f.tmp" "$bin/$f"
+		fi
+	done
+fi
+
 build() { # build MODULE_DIR OUTPUT PACKAGE [LDFLAGS]
 	local dir=$1 out=$2 pkg=$3 flags=${4:--s -w}
 	if [ -x "$bin/$out" ]; then
@@ -50,5 +63,12 @@ if [ ! -s "$bin/kwok-stages.yaml" ] || [ ! -s "$bin/kwok-chaos-stages.yaml" ]; t
 		done
 	} >"$bin/kwok-chaos-stages.yaml.tmp"
 	mv "$bin/kwok-chaos-stages.yaml.tmp" "$bin/kwok-chaos-stages.yaml"
+fi
+if mkdir -p "$shared" 2>/dev/null; then
+	for f in $files; do
+		if [ ! -e "$shared/$f" ]; then
+			cp "$bin/$f" "$shared/$f.tmp" && mv "$shared/$f.tmp" "$shared/$f"
+		fi
+	done
 fi
 echo "$bin"

@@ -1,0 +1,92 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/spf13/cobra"
+
+	"github.com/weirhq/weir/internal/localcluster"
+	"github.com/weirhq/weir/internal/up"
+)
+
+func newUpCommand() *cobra.Command {
+	var (
+		opts    up.Options
+		watch   bool
+		once    bool
+		timeout time.Duration
+	)
+	cmd := &cobra.Command{
+		Use:   "up [PATH]",
+		Short: "Run a repository on a local control plane, no cluster needed",
+		Long: "up starts a real local control plane (etcd, kube-apiserver, controller-manager, scheduler and\n" +
+			"simulated nodes), serves PATH (default: the current folder) from an in-process Git server, runs\n" +
+			"weir's controllers and syncs PATH through a flux-system GitRepository. Edits in PATH are picked\n" +
+			"up while it runs (--watch). The state under PATH/.weir is kept, so the next run resumes.",
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.Path = "."
+			if len(args) == 1 {
+				opts.Path = args[0]
+			}
+			return runUp(cmd, opts, watch && !once, once, timeout)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&opts.StateDir, "state-dir", "", "folder for the cluster's state, artifacts and logs (default: PATH/.weir)")
+	f.IntVar(&opts.Nodes, "nodes", 1, "number of simulated nodes")
+	f.BoolVar(&watch, "watch", true, "commit edits in PATH to the local Git server and reconcile them")
+	f.BoolVar(&once, "once", false, "stop everything and exit once the sync is Ready")
+	f.DurationVar(&timeout, "timeout", 5*time.Minute, "how long to wait for the sync to be Ready")
+	return cmd
+}
+
+func runUp(cmd *cobra.Command, opts up.Options, watch, once bool, timeout time.Duration) error {
+	ctx := cmd.Context()
+	out := cmd.OutOrStdout()
+	start := time.Now()
+	fmt.Fprintf(out, "► starting a local control plane (kubernetes %s) and weir's controllers\n", localcluster.KubernetesVersion)
+	s, err := up.Start(ctx, opts)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		fmt.Fprintln(out, "► stopping")
+		s.Stop()
+	}()
+	fmt.Fprintf(out, "✔ control plane ready; serving %s at %s\n", opts.Path, s.RepoURL)
+	fmt.Fprintf(out, "◎ waiting for GitRepository %s/%s\n", up.SourceName, up.SourceName)
+	obj, err := s.WaitReady(ctx, timeout)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "✔ fetched revision %s in %s\n\n", obj.Status.Artifact.Revision, time.Since(start).Round(100*time.Millisecond))
+	if err := printSources(ctx, cmd, s.Kubeconfig); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "\nexport KUBECONFIG=%s\n", s.Kubeconfig)
+	if once {
+		return nil
+	}
+	if !watch {
+		fmt.Fprintln(out, "running; Ctrl-C to stop")
+		<-ctx.Done()
+		return nil
+	}
+	fmt.Fprintf(out, "watching %s for changes; Ctrl-C to stop\n", opts.Path)
+	return s.Watch(ctx, time.Second, func(h plumbing.Hash) {
+		fmt.Fprintf(out, "► change committed as %s, reconciling\n", h.String()[:8])
+	})
+}
+
+// printSources prints `weir get sources git -A` for the local cluster.
+func printSources(ctx context.Context, cmd *cobra.Command, kubeconfig string) error {
+	get := newRootCommand()
+	get.SetOut(cmd.OutOrStdout())
+	get.SetErr(cmd.ErrOrStderr())
+	get.SetArgs([]string{"get", "sources", "git", "-A", "--kubeconfig", kubeconfig})
+	return get.ExecuteContext(ctx)
+}

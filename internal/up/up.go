@@ -1,0 +1,258 @@
+// Package up runs a whole GitOps loop on one machine: a local control
+// plane, an in-process Git server that serves a folder of the user's,
+// weir's controllers, and the flux-system GitRepository that syncs from it.
+// It is the engine of `weir up`.
+package up
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/fluxcd/pkg/apis/meta"
+	"github.com/fluxcd/pkg/runtime/conditions"
+	sourcev1 "github.com/fluxcd/source-controller/api/v1"
+	"github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/plumbing"
+	"go.uber.org/zap/zapcore"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+
+	"github.com/weirhq/weir/internal/control"
+	"github.com/weirhq/weir/internal/gitserver"
+	"github.com/weirhq/weir/internal/install"
+	"github.com/weirhq/weir/internal/kube"
+	"github.com/weirhq/weir/internal/localcluster"
+	"github.com/weirhq/weir/internal/manager"
+)
+
+// SourceName is the name and namespace of the GitRepository that syncs the
+// user's folder, as `flux bootstrap` names it.
+const SourceName = "flux-system"
+
+// branch is the branch the folder's snapshots are committed to.
+const branch = "main"
+
+// Options configure a session.
+type Options struct {
+	// Path is the repository folder to serve.
+	Path string
+	// StateDir keeps the cluster, artifacts and logs; empty means Path/.weir.
+	StateDir string
+	// Nodes is the number of simulated nodes.
+	Nodes int
+	// Interval is the GitRepository's interval.
+	Interval time.Duration
+}
+
+// Session is a running local GitOps loop.
+type Session struct {
+	// Client talks to the local cluster with weir's scheme.
+	Client client.Client
+	// Kubeconfig is the path of the local cluster's admin kubeconfig.
+	Kubeconfig string
+	// StateDir is the session's state folder.
+	StateDir string
+	// RepoURL is where the in-process Git server serves the folder.
+	RepoURL string
+
+	opts    Options
+	cluster *localcluster.Cluster
+	repo    *git.Repository
+	head    plumbing.Hash
+	stop    []func()
+}
+
+// Start brings everything up and creates the flux-system GitRepository; it
+// returns without waiting for it to be Ready. Stop undoes it.
+func Start(ctx context.Context, opts Options) (_ *Session, err error) {
+	path, err := filepath.Abs(opts.Path)
+	if err != nil {
+		return nil, fmt.Errorf("resolving %s: %w", opts.Path, err)
+	}
+	if fi, err := os.Stat(path); err != nil || !fi.IsDir() {
+		return nil, fmt.Errorf("%s is not a folder", opts.Path)
+	}
+	opts.Path = path
+	if opts.StateDir == "" {
+		opts.StateDir = filepath.Join(path, ".weir")
+	}
+	if opts.Interval <= 0 {
+		opts.Interval = time.Minute
+	}
+	s := &Session{StateDir: opts.StateDir, opts: opts}
+	defer func() {
+		if err != nil {
+			s.Stop()
+		}
+	}()
+
+	s.cluster, err = localcluster.Start(ctx, localcluster.Options{StateDir: filepath.Join(opts.StateDir, "cluster"), Nodes: opts.Nodes})
+	if err != nil {
+		return nil, err
+	}
+	s.stop = append(s.stop, s.cluster.Stop)
+	s.Kubeconfig = s.cluster.Kubeconfig
+	cfg := s.cluster.RESTConfig()
+	if s.Client, err = client.New(cfg, client.Options{Scheme: kube.Scheme}); err != nil {
+		return nil, fmt.Errorf("connecting to the local cluster: %w", err)
+	}
+	if err := install.Install(ctx, s.Client); err != nil {
+		return nil, err
+	}
+
+	s.repo = gitserver.NewMemoryRepository()
+	if s.head, err = gitserver.Snapshot(s.repo, branch, path, "weir up: snapshot of "+filepath.Base(path)); err != nil {
+		return nil, fmt.Errorf("reading %s into the Git server: %w", path, err)
+	}
+	srv := gitserver.New()
+	srv.Add("cluster", s.repo)
+	srvCtx, cancelSrv := context.WithCancel(context.Background())
+	s.stop = append(s.stop, cancelSrv)
+	base, err := srv.Start(srvCtx, "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("starting the Git server: %w", err)
+	}
+	s.RepoURL = base + "/cluster.git"
+
+	if err := s.startControllers(cfg); err != nil {
+		return nil, err
+	}
+	if err := s.applySource(ctx); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// startControllers runs weir's manager in this process, its logs written
+// to logs/weir.log in the state folder.
+func (s *Session) startControllers(cfg *rest.Config) error {
+	logDir := filepath.Join(s.StateDir, "logs")
+	if err := os.MkdirAll(logDir, 0o755); err != nil {
+		return fmt.Errorf("creating the log folder: %w", err)
+	}
+	logFile, err := os.OpenFile(filepath.Join(logDir, "weir.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return fmt.Errorf("opening the controller log: %w", err)
+	}
+	opts := manager.DefaultOptions()
+	opts.MetricsAddr = "0"
+	opts.HealthAddr = "0"
+	opts.LeaderElect = false
+	opts.StoragePath = filepath.Join(s.StateDir, "artifacts")
+	opts.StorageAddr = "127.0.0.1:0"
+	opts.Logger = zap.New(zap.WriteTo(logFile), zap.Level(zapcore.InfoLevel))
+	m, err := manager.New(cfg, opts)
+	if err != nil {
+		logFile.Close()
+		return err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := m.Start(ctx); err != nil {
+			fmt.Fprintf(logFile, "controller manager stopped: %v\n", err)
+		}
+	}()
+	s.stop = append(s.stop, func() {
+		cancel()
+		<-done
+		logFile.Close()
+	})
+	return nil
+}
+
+// applySource creates or updates the flux-system GitRepository.
+func (s *Session) applySource(ctx context.Context) error {
+	obj := &sourcev1.GitRepository{ObjectMeta: metav1.ObjectMeta{Namespace: SourceName, Name: SourceName}}
+	_, err := controllerutil.CreateOrPatch(ctx, s.Client, obj, func() error {
+		obj.Spec.URL = s.RepoURL
+		obj.Spec.Interval = metav1.Duration{Duration: s.opts.Interval}
+		obj.Spec.Reference = &sourcev1.GitRepositoryRef{Branch: branch}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("creating the %s GitRepository: %w", SourceName, err)
+	}
+	return nil
+}
+
+// WaitReady waits until the flux-system GitRepository holds the folder's
+// latest snapshot, or fails with its Ready message.
+func (s *Session) WaitReady(ctx context.Context, timeout time.Duration) (*sourcev1.GitRepository, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	want := branch + "@sha1:" + s.head.String()
+	var last *sourcev1.GitRepository
+	for {
+		obj := &sourcev1.GitRepository{}
+		if err := s.Client.Get(ctx, client.ObjectKey{Namespace: SourceName, Name: SourceName}, obj); err == nil {
+			last = obj
+			if obj.Status.Artifact != nil && obj.Status.Artifact.Revision == want && conditions.IsReady(obj) {
+				return obj, nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			if last != nil {
+				if msg := conditions.GetMessage(last, meta.ReadyCondition); msg != "" {
+					return last, fmt.Errorf("the %s GitRepository is not Ready: %s", SourceName, msg)
+				}
+			}
+			return last, fmt.Errorf("the %s GitRepository was not Ready within %s", SourceName, timeout)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// Watch commits the folder's changes to the Git server every period and
+// asks for a reconcile of the source when it moved, until ctx ends. changed
+// is called with each new commit.
+func (s *Session) Watch(ctx context.Context, period time.Duration, changed func(plumbing.Hash)) error {
+	t := time.NewTicker(period)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		h, err := gitserver.Snapshot(s.repo, branch, s.opts.Path, "weir up: change in "+filepath.Base(s.opts.Path))
+		if err != nil {
+			return fmt.Errorf("reading %s: %w", s.opts.Path, err)
+		}
+		if h == s.head {
+			continue
+		}
+		s.head = h
+		obj := &sourcev1.GitRepository{}
+		if err := s.Client.Get(ctx, client.ObjectKey{Namespace: SourceName, Name: SourceName}, obj); err != nil {
+			if errors.Is(ctx.Err(), context.Canceled) {
+				return nil
+			}
+			return fmt.Errorf("reading the %s GitRepository: %w", SourceName, err)
+		}
+		if _, err := control.RequestReconcile(ctx, s.Client, obj); err != nil && !errors.Is(err, control.ErrSuspended) {
+			return err
+		}
+		if changed != nil {
+			changed(h)
+		}
+	}
+}
+
+// Stop stops the controllers, the Git server and the cluster, in that
+// order. The state folder keeps the cluster's data for the next Start.
+func (s *Session) Stop() {
+	for i := len(s.stop) - 1; i >= 0; i-- {
+		s.stop[i]()
+	}
+	s.stop = nil
+}
