@@ -204,9 +204,13 @@ func summarize(objs []*unstructured.Unstructured) string {
 		count[o.GetKind()]++
 	}
 	kinds := make([]string, 0, len(count))
-	for k, n := range count {
-		kinds = append(kinds, fmt.Sprintf("%d %s", n, k))
+	for k := range count {
+		kinds = append(kinds, k)
 	}
+	// By kind, not by the text with its count: "2 GitRepository, 1 Kustomization".
 	sort.Strings(kinds)
+	for i, k := range kinds {
+		kinds[i] = fmt.Sprintf("%d %s", count[k], k)
+	}
 	return strings.Join(kinds, ", ")
 }

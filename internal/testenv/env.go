@@ -35,11 +35,24 @@ type Env struct {
 // Main starts a control plane with Flux's CRDs installed and weir's
 // controllers running against it, stores it in *env, runs the package's tests and exits with their status. It never
 // returns.
-func Main(m *testing.M, env **Env) {
-	os.Exit(run(m, env))
+func Main(m *testing.M, env **Env, opts ...Option) {
+	os.Exit(run(m, env, opts))
 }
 
-func run(m *testing.M, env **Env) int {
+// Option changes what Main sets up.
+type Option func(*settings)
+
+type settings struct{ noControllers bool }
+
+// WithoutControllers leaves weir's controllers out, for tests that run
+// their own manager.
+func WithoutControllers() Option { return func(s *settings) { s.noControllers = true } }
+
+func run(m *testing.M, env **Env, opts []Option) int {
+	var set settings
+	for _, o := range opts {
+		o(&set)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	e, err := Start(ctx)
@@ -48,6 +61,10 @@ func run(m *testing.M, env **Env) int {
 		return 1
 	}
 	defer e.Stop()
+	*env = e
+	if set.noControllers {
+		return m.Run()
+	}
 	stopManager, err := e.startManager(context.Background())
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "testenv:", err)
