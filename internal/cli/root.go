@@ -19,7 +19,7 @@ type globalOptions struct {
 	namespace  string
 }
 
-// exitError carries a specific exit code (such as `diff`'s 1 for "changes")
+// exitError carries a specific exit code (such as `local status`'s 3 for "stopped")
 // out of a command without printing anything more.
 type exitError struct{ code int }
 
@@ -53,7 +53,7 @@ func newRootCommand() *cobra.Command {
 		SilenceErrors: true,
 	}
 	pf := root.PersistentFlags()
-	pf.StringVar(&g.kubeconfig, "kubeconfig", "", "path to the kubeconfig file (default: $KUBECONFIG, then in-cluster, then ~/.kube/config)")
+	pf.StringVar(&g.kubeconfig, "kubeconfig", "", "path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config, then in-cluster)")
 	pf.StringVar(&g.context, "context", "", "the kubeconfig context to use")
 	pf.StringVarP(&g.namespace, "namespace", "n", "flux-system", "the namespace of the objects")
 

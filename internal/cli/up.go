@@ -67,10 +67,10 @@ func runUp(cmd *cobra.Command, opts up.Options, watch, once bool, timeout time.D
 	if err := printSources(ctx, cmd, s.Kubeconfig); err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "\nexport KUBECONFIG=%s\n", s.Kubeconfig)
 	if once {
 		return nil
 	}
+	fmt.Fprintf(out, "\nexport KUBECONFIG=%s\n", s.Kubeconfig)
 	if !watch {
 		fmt.Fprintln(out, "running; Ctrl-C to stop")
 		<-ctx.Done()

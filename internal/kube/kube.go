@@ -31,9 +31,9 @@ func newScheme() *runtime.Scheme {
 	return s
 }
 
-// Config returns the client configuration for kubeconfig and context:
-// an explicit kubeconfig path first, then $KUBECONFIG, then the in-cluster
-// service account, then ~/.kube/config.
+// Config returns the client configuration for kubeconfig and context, as
+// kubectl resolves it: an explicit kubeconfig path first, then $KUBECONFIG,
+// then ~/.kube/config, then the in-cluster service account.
 func Config(kubeconfig, context string) (*rest.Config, error) {
 	rules := clientcmd.NewDefaultClientConfigLoadingRules()
 	rules.ExplicitPath = kubeconfig

@@ -77,6 +77,9 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 	} else if err := checkBinDir(bin); err != nil {
 		return nil, err
 	}
+	if pid, ok := readPID(stateDir, supervisor); ok && pid != os.Getpid() {
+		return nil, fmt.Errorf("a local cluster already runs in %s (pid %d): stop it first with `weir local stop --state-dir %s`", stateDir, pid, opts.StateDir)
+	}
 	sec := secrets{dir: stateDir}
 	if err := sec.ensure(); err != nil {
 		return nil, err

@@ -5,6 +5,7 @@ package manager
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"net"
@@ -18,6 +19,7 @@ import (
 	kustomizev1 "github.com/fluxcd/kustomize-controller/api/v1"
 	"github.com/fluxcd/pkg/runtime/metrics"
 	sourcev1 "github.com/fluxcd/source-controller/api/v1"
+	corev1 "k8s.io/api/core/v1"
 	"github.com/go-logr/logr"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/rest"
@@ -46,7 +48,9 @@ type Options struct {
 	// LeaderElectionNamespace holds the lease; empty means the namespace
 	// weir runs in, or flux-system outside a cluster.
 	LeaderElectionNamespace string
-	// LeaderElectionID names the lease; shards need distinct IDs.
+	// LeaderElectionID names the lease. With a WatchLabelSelector, a hash
+	// of the selector is appended, as Flux does, so that shards never
+	// compete for one lease.
 	LeaderElectionID string
 	// Concurrent is the number of objects each controller reconciles at once.
 	Concurrent int
@@ -71,7 +75,8 @@ type Options struct {
 	Logger logr.Logger
 }
 
-// DefaultOptions are Flux's defaults where Flux has one.
+// DefaultOptions are the defaults of `weir controller`: Flux's addresses
+// and storage path, and kustomize-controller's concurrency.
 func DefaultOptions() Options {
 	return Options{
 		MetricsAddr:      ":8080",
@@ -139,10 +144,13 @@ func New(cfg *rest.Config, opts Options) (*Manager, error) {
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                        kube.Scheme,
 		Cache:                         cacheOpts,
+		// Secrets and ConfigMaps are read when needed, not cached: weir
+		// needs no list or watch on them, and they stay out of memory.
+		Client: client.Options{Cache: &client.CacheOptions{DisableFor: []client.Object{&corev1.Secret{}, &corev1.ConfigMap{}}}},
 		Metrics:                       metricsserver.Options{BindAddress: opts.MetricsAddr},
 		HealthProbeBindAddress:        opts.HealthAddr,
 		LeaderElection:                opts.LeaderElect,
-		LeaderElectionID:              opts.LeaderElectionID,
+		LeaderElectionID:              leaseName(opts.LeaderElectionID, opts.WatchLabelSelector),
 		LeaderElectionNamespace:       leNamespace,
 		LeaderElectionReleaseOnCancel: true,
 		Logger:                        log,
@@ -199,6 +207,14 @@ func sharedMetrics() *metrics.Recorder {
 	return metricsRec
 }
 
+// leaseName gives each shard its own lease.
+func leaseName(id, selector string) string {
+	if selector == "" {
+		return id
+	}
+	return fmt.Sprintf("%s-%x", id, sha256.Sum256([]byte(selector)))[:len(id)+1+8]
+}
+
 // runtimeNamespace is the namespace weir's pod runs in, or flux-system.
 func runtimeNamespace() string {
 	if ns := os.Getenv("RUNTIME_NAMESPACE"); ns != "" {
@@ -234,13 +250,14 @@ func listenStorage(addr, adv string) (net.Listener, string, error) {
 	return l, "http://" + adv, nil
 }
 
-// storageServer serves artifacts on every replica, leader or not.
+// storageServer serves artifacts from the leader only: it alone writes
+// them, so another replica would answer 404 for a current artifact.
 type storageServer struct {
 	listener net.Listener
 	handler  http.Handler
 }
 
-func (s *storageServer) NeedLeaderElection() bool { return false }
+func (s *storageServer) NeedLeaderElection() bool { return true }
 
 func (s *storageServer) Start(ctx context.Context) error {
 	srv := &http.Server{Handler: s.handler, ReadHeaderTimeout: 10 * time.Second}

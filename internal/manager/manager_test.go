@@ -75,11 +75,15 @@ func TestShardReconcilesOnlyItsLabelledObjectsAndServesProbesAndMetrics(t *testi
 	}
 
 	// The leader holds the lease it was told to use.
-	lease := &coordinationv1.Lease{}
-	if err := env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "weir-shard1"}, lease); err != nil {
-		t.Errorf("no leader election lease weir-shard1 in %s: %v", ns, err)
-	} else if lease.Spec.HolderIdentity == nil || *lease.Spec.HolderIdentity == "" {
-		t.Error("the lease has no holder")
+	// With a selector the lease name carries its hash, so shards that kept
+	// the default ID do not compete for one lease.
+	var leases coordinationv1.LeaseList
+	if err := env.Client.List(ctx, &leases, client.InNamespace(ns)); err != nil {
+		t.Fatal(err)
+	}
+	if len(leases.Items) != 1 || !strings.HasPrefix(leases.Items[0].Name, "weir-shard1-") ||
+		leases.Items[0].Spec.HolderIdentity == nil || *leases.Items[0].Spec.HolderIdentity == "" {
+		t.Errorf("want one held lease named weir-shard1-<hash> in %s, got %+v", ns, leases.Items)
 	}
 	if body := get(t, "http://"+opts.HealthAddr+"/readyz"); !strings.Contains(body, "ok") {
 		t.Errorf("/readyz answered %q", body)

@@ -139,15 +139,12 @@ func namespaceGone() error {
 	return fmt.Errorf("namespace %s is still there, %s", install.Namespace, ns.Status.Phase)
 }
 
-func TestAAATiming2(t *testing.T) {}
 func TestUninstallRefusesWhileObjectsExist(t *testing.T) {
 	ns := env.Namespace(t)
 	createGitRepository(t, ns, "apps")
 	createGitRepository(t, ns, "infra")
 	createKustomization(t, ns, "apps")
-	t.Cleanup(func() {
-		_ = env.Client.DeleteAllOf(context.Background(), &sourcev1.GitRepository{}, client.InNamespace(ns))
-	})
+	t.Cleanup(func() { deleteFluxObjects(t, ns) })
 
 	err := install.Uninstall(context.Background(), env.Client, false, false)
 
@@ -233,5 +230,37 @@ func reinstall(t *testing.T) {
 			return nil
 		}
 		return err
+	})
+	deleteFluxObjects(t, ns)
+}
+
+// deleteFluxObjects deletes the GitRepositories and Kustomizations of ns
+// and waits until they are gone: the namespace alone would take them away
+// only as it finishes Terminating, after the next test has begun.
+func deleteFluxObjects(t *testing.T, ns string) {
+	t.Helper()
+	ctx := context.Background()
+	lists := []*unstructured.UnstructuredList{{}, {}}
+	lists[0].SetAPIVersion("source.toolkit.fluxcd.io/v1")
+	lists[0].SetKind("GitRepositoryList")
+	lists[1].SetAPIVersion("kustomize.toolkit.fluxcd.io/v1")
+	lists[1].SetKind("KustomizationList")
+	for _, list := range lists {
+		item := &unstructured.Unstructured{}
+		item.SetGroupVersionKind(list.GroupVersionKind().GroupVersion().WithKind(strings.TrimSuffix(list.GetKind(), "List")))
+		if err := env.Client.DeleteAllOf(ctx, item, client.InNamespace(ns)); err != nil {
+			t.Fatalf("deleting the %ss of %s: %v", item.GetKind(), ns, err)
+		}
+	}
+	eventually(t, 30*time.Second, func() error {
+		for _, list := range lists {
+			if err := env.Client.List(ctx, list, client.InNamespace(ns)); err != nil {
+				return err
+			}
+			if n := len(list.Items); n > 0 {
+				return fmt.Errorf("%d %s items left in %s", n, list.GetKind(), ns)
+			}
+		}
+		return nil
 	})
 }
