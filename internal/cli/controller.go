@@ -47,6 +47,8 @@ func newControllerCommand(g *globalOptions) *cobra.Command {
 	f.StringVar(&opts.StorageAdvAddr, "storage-adv-addr", "", "host:port written into artifact URLs (default: derived from --storage-addr)")
 	f.Int64Var(&opts.ArtifactMaxSize, "artifact-max-size", opts.ArtifactMaxSize, "largest artifact in bytes; 0 means no limit")
 	f.IntVar(&opts.ArtifactKeep, "artifact-retention-records", opts.ArtifactKeep, "artifacts kept per source")
+	f.BoolVar(&opts.NoCrossNamespaceRefs, "no-cross-namespace-refs", false, "refuse sources and dependencies in other namespaces than the object's")
+	f.BoolVar(&opts.NoRemoteBases, "no-remote-bases", false, "refuse kustomize remote bases (only files in the source are used)")
 	logOpts.BindFlags(f)
 	return cmd
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/fluxcd/pkg/apis/meta"
+	kustomizev1 "github.com/fluxcd/kustomize-controller/api/v1"
 	sourcev1 "github.com/fluxcd/source-controller/api/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
@@ -46,16 +47,17 @@ type Kind struct {
 	newList   func() client.ObjectList
 }
 
-// kinds is the table of the kinds weir acts on. A Kustomization would be
-//
-//	{Name: "Kustomization", Use: "kustomization", Aliases: []string{"ks"},
-//		newObject: func() Object { return &kustomizev1.Kustomization{} },
-//		newList:   func() client.ObjectList { return &kustomizev1.KustomizationList{} }},
+// kinds is the table of the kinds weir acts on.
 var kinds = []Kind{
 	{
 		Name: sourcev1.GitRepositoryKind, Group: "source", Use: "git",
 		newObject: func() Object { return &sourcev1.GitRepository{} },
 		newList:   func() client.ObjectList { return &sourcev1.GitRepositoryList{} },
+	},
+	{
+		Name: kustomizev1.KustomizationKind, Use: "kustomization", Aliases: []string{"ks", "kustomizations"},
+		newObject: func() Object { return &kustomizev1.Kustomization{} },
+		newList:   func() client.ObjectList { return &kustomizev1.KustomizationList{} },
 	},
 }
 

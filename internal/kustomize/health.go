@@ -1,0 +1,117 @@
+package kustomize
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	kustomizev1 "github.com/fluxcd/kustomize-controller/api/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/selection"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
+
+	"github.com/weirhq/weir/internal/apply"
+)
+
+// healthWatch follows the objects Kustomizations applied, through
+// informers restricted to objects that carry the ownership label, and
+// queues the owning Kustomization whenever one of them changes: health is
+// noticed as it happens, not on a polling period.
+type healthWatch struct {
+	cache cache.Cache
+	ctrl  controller.Controller
+
+	mu      sync.Mutex
+	watched map[schema.GroupVersionKind]bool
+}
+
+func newHealthWatch(mgr ctrl.Manager, c controller.Controller) (*healthWatch, error) {
+	owned, err := labels.NewRequirement(apply.LabelGroup+"/name", selection.Exists, nil)
+	if err != nil {
+		return nil, fmt.Errorf("building the ownership selector: %w", err)
+	}
+	hc, err := cache.New(mgr.GetConfig(), cache.Options{
+		Scheme:               mgr.GetScheme(),
+		Mapper:               mgr.GetRESTMapper(),
+		DefaultLabelSelector: labels.NewSelector().Add(*owned),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("creating the health cache: %w", err)
+	}
+	if err := mgr.Add(hc); err != nil {
+		return nil, fmt.Errorf("adding the health cache: %w", err)
+	}
+	return &healthWatch{cache: hc, ctrl: c, watched: map[schema.GroupVersionKind]bool{}}, nil
+}
+
+// watch makes sure every kind among objects is watched, and synced.
+func (h *healthWatch) watch(ctx context.Context, objects []*unstructured.Unstructured) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, o := range objects {
+		gvk := o.GroupVersionKind()
+		if h.watched[gvk] {
+			continue
+		}
+		u := &unstructured.Unstructured{}
+		u.SetGroupVersionKind(gvk)
+		src := source.Kind[client.Object](h.cache, u, handler.EnqueueRequestsFromMapFunc(owner))
+		if err := h.ctrl.Watch(src); err != nil {
+			return fmt.Errorf("watching %s: %w", gvk.Kind, err)
+		}
+		if _, err := h.cache.GetInformer(ctx, u); err != nil {
+			return fmt.Errorf("syncing the informer of %s: %w", gvk.Kind, err)
+		}
+		h.watched[gvk] = true
+	}
+	return nil
+}
+
+func (h *healthWatch) reader() client.Reader { return h.cache }
+
+// owner maps an applied object to its Kustomization through its labels.
+func owner(_ context.Context, o client.Object) []reconcile.Request {
+	l := o.GetLabels()
+	name, ns := l[apply.LabelGroup+"/name"], l[apply.LabelGroup+"/namespace"]
+	if name == "" || ns == "" {
+		return nil
+	}
+	return []reconcile.Request{{NamespacedName: client.ObjectKey{Namespace: ns, Name: name}}}
+}
+
+// healthTargets are the objects whose health gates Ready: every applied
+// object with spec.wait, else the spec.healthChecks.
+func (r *Reconciler) healthTargets(obj *kustomizev1.Kustomization, applied []*unstructured.Unstructured) ([]*unstructured.Unstructured, error) {
+	if obj.Spec.Wait {
+		out := make([]*unstructured.Unstructured, 0, len(applied))
+		for _, a := range applied {
+			u := &unstructured.Unstructured{}
+			u.SetGroupVersionKind(a.GroupVersionKind())
+			u.SetNamespace(a.GetNamespace())
+			u.SetName(a.GetName())
+			out = append(out, u)
+		}
+		return out, nil
+	}
+	out := make([]*unstructured.Unstructured, 0, len(obj.Spec.HealthChecks))
+	for _, hc := range obj.Spec.HealthChecks {
+		gv, err := schema.ParseGroupVersion(hc.APIVersion)
+		if err != nil {
+			return nil, &stepError{reason: "HealthCheckFailed", err: fmt.Errorf("healthChecks: apiVersion %q: %w", hc.APIVersion, err)}
+		}
+		u := &unstructured.Unstructured{}
+		u.SetGroupVersionKind(gv.WithKind(hc.Kind))
+		u.SetNamespace(hc.Namespace)
+		u.SetName(hc.Name)
+		out = append(out, u)
+	}
+	return out, nil
+}

@@ -1,0 +1,293 @@
+package kustomize
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"time"
+
+	kustomizev1 "github.com/fluxcd/kustomize-controller/api/v1"
+	"github.com/fluxcd/pkg/apis/meta"
+	"github.com/fluxcd/pkg/runtime/conditions"
+	"github.com/fluxcd/pkg/runtime/metrics"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/tools/record"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+
+	"github.com/weirhq/weir/internal/apply"
+	"github.com/weirhq/weir/internal/artifact"
+	"github.com/weirhq/weir/internal/depgraph"
+	"github.com/weirhq/weir/internal/render"
+)
+
+// ControllerName is the component name on events, as Flux's.
+const ControllerName = "kustomize-controller"
+
+// Reconciler reconciles Kustomization objects.
+type Reconciler struct {
+	client.Client
+	// Store holds the source artifacts.
+	Store *artifact.Store
+	// Graph is the dependsOn index shared with HelmReleases.
+	Graph *depgraph.Graph
+	// Recorder emits Kubernetes events.
+	Recorder record.EventRecorder
+	// Metrics records Flux's gotk_* metrics; nil records nothing.
+	Metrics *metrics.Recorder
+	// NoCrossNamespaceRefs refuses sources and dependencies in other
+	// namespaces.
+	NoCrossNamespaceRefs bool
+	// NoRemoteBases refuses kustomize remote bases.
+	NoRemoteBases bool
+
+	applier *apply.Applier
+	health  *healthWatch
+
+	mu      sync.Mutex
+	waiting map[client.ObjectKey]*healthWait
+}
+
+// healthWait is an applied revision whose objects are not healthy yet.
+type healthWait struct {
+	revision   string
+	generation int64
+	objects    []*unstructured.Unstructured
+	since      time.Time
+	changes    string
+}
+
+// Reconcile brings one Kustomization's objects in line with its source.
+func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	obj := &kustomizev1.Kustomization{}
+	if err := r.Get(ctx, req.NamespacedName, obj); err != nil {
+		if client.IgnoreNotFound(err) == nil {
+			r.Graph.Remove(graphKey(req.Namespace, req.Name))
+		}
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	start := time.Now()
+	defer r.recordMetrics(obj, start)
+	if !obj.DeletionTimestamp.IsZero() {
+		return ctrl.Result{}, r.finalize(ctx, obj)
+	}
+	if !controllerutil.ContainsFinalizer(obj, kustomizev1.KustomizationFinalizer) {
+		patch := client.MergeFrom(obj.DeepCopy())
+		controllerutil.AddFinalizer(obj, kustomizev1.KustomizationFinalizer)
+		if err := r.Patch(ctx, obj, patch); err != nil {
+			return ctrl.Result{}, fmt.Errorf("adding the finalizer: %w", err)
+		}
+	}
+	r.Graph.Set(graphKey(obj.Namespace, obj.Name), dependencyKeys(obj))
+	if obj.Spec.Suspend {
+		return ctrl.Result{}, nil
+	}
+
+	orig := obj.DeepCopy()
+	result, recErr := r.reconcile(ctx, obj)
+	obj.Status.ObservedGeneration = obj.Generation
+	if err := r.Status().Patch(ctx, obj, client.MergeFrom(orig)); err != nil {
+		return ctrl.Result{}, errors.Join(recErr, fmt.Errorf("updating the status: %w", err))
+	}
+	var wait *waitError
+	if errors.As(recErr, &wait) {
+		return ctrl.Result{}, nil
+	}
+	return result, recErr
+}
+
+// reconcile runs the steps in order; each failure leaves the cluster as it
+// was before the step and says so on the status.
+func (r *Reconciler) reconcile(ctx context.Context, obj *kustomizev1.Kustomization) (ctrl.Result, error) {
+	if v, ok := meta.ReconcileAnnotationValue(obj.GetAnnotations()); ok {
+		obj.Status.SetLastHandledReconcileRequest(v)
+	}
+	src, err := r.fetchSource(ctx, obj)
+	if err != nil {
+		return r.fail(obj, err)
+	}
+	if err := r.checkDependencies(ctx, obj, src); err != nil {
+		return r.fail(obj, err)
+	}
+	revision := src.Revision
+	obj.Status.LastAttemptedRevision = revision
+
+	key := client.ObjectKeyFromObject(obj)
+	if w := r.waitingFor(key); w != nil && w.revision == revision && w.generation == obj.Generation {
+		return r.checkHealth(ctx, obj, w)
+	}
+	objects, err := r.render(ctx, obj, src)
+	if err != nil {
+		return r.fail(obj, err)
+	}
+	cs, err := r.applier.Apply(ctx, apply.Owner{Name: obj.Name, Namespace: obj.Namespace}, objects, apply.Options{Force: obj.Spec.Force, Timeout: obj.GetTimeout()})
+	if err != nil {
+		return r.fail(obj, &stepError{reason: meta.ReconciliationFailedReason, err: err})
+	}
+	inventory := apply.Inventory(cs)
+	if err := r.prune(ctx, obj, inventory); err != nil {
+		return r.fail(obj, err)
+	}
+	obj.Status.Inventory = inventory
+	changes := changeSummary(cs)
+	if changes != "" {
+		r.Recorder.AnnotatedEventf(obj, revisionMetadata(revision), corev1.EventTypeNormal, "Progressing", "%s", changes)
+	}
+
+	w := &healthWait{revision: revision, generation: obj.Generation, since: time.Now(), changes: changes}
+	if w.objects, err = r.healthTargets(obj, objects); err != nil {
+		return r.fail(obj, err)
+	}
+	return r.checkHealth(ctx, obj, w)
+}
+
+// checkHealth finishes a reconcile when every object to wait for is
+// healthy; otherwise it records the wait and returns, to be queued again
+// when one of them changes (or when the timeout ends).
+func (r *Reconciler) checkHealth(ctx context.Context, obj *kustomizev1.Kustomization, w *healthWait) (ctrl.Result, error) {
+	key := client.ObjectKeyFromObject(obj)
+	if len(w.objects) > 0 {
+		if err := r.health.watch(ctx, w.objects); err != nil {
+			return r.fail(obj, &stepError{reason: meta.HealthCheckFailedReason, err: err})
+		}
+		unhealthy, err := apply.Health(ctx, r.health.reader(), w.objects)
+		if err != nil {
+			return r.fail(obj, &stepError{reason: meta.HealthCheckFailedReason, err: err})
+		}
+		elapsed := time.Since(w.since)
+		switch {
+		case len(unhealthy) > 0 && (apply.Failed(unhealthy) || elapsed >= obj.GetTimeout()):
+			r.setWaiting(key, nil)
+			msg := fmt.Errorf("health check failed after %s: %s", elapsed.Round(time.Millisecond), apply.Summary(unhealthy))
+			conditions.MarkFalse(obj, meta.HealthyCondition, meta.HealthCheckFailedReason, "%s", msg)
+			return r.fail(obj, &stepError{reason: meta.HealthCheckFailedReason, err: msg})
+		case len(unhealthy) > 0:
+			r.setWaiting(key, w)
+			msg := "waiting for " + apply.Summary(unhealthy)
+			conditions.MarkReconciling(obj, meta.ProgressingReason, "%s", msg)
+			conditions.MarkUnknown(obj, meta.HealthyCondition, meta.ProgressingReason, "%s", msg)
+			conditions.MarkUnknown(obj, meta.ReadyCondition, meta.ProgressingReason, "%s", msg)
+			return ctrl.Result{RequeueAfter: obj.GetTimeout() - elapsed}, nil
+		}
+		conditions.MarkTrue(obj, meta.HealthyCondition, meta.SucceededReason, "Health check passed in %s", time.Since(w.since).Round(time.Millisecond))
+	} else {
+		conditions.Delete(obj, meta.HealthyCondition)
+	}
+	r.setWaiting(key, nil)
+	r.markReady(obj, w.revision)
+	return ctrl.Result{RequeueAfter: obj.GetRequeueAfter()}, nil
+}
+
+// render unpacks the source's artifact into a temporary folder and renders
+// the Kustomization's path from it.
+func (r *Reconciler) render(ctx context.Context, obj *kustomizev1.Kustomization, src *sourceArtifact) ([]*unstructured.Unstructured, error) {
+	dir, err := os.MkdirTemp("", "kustomization-")
+	if err != nil {
+		return nil, &stepError{reason: meta.ArtifactFailedReason, err: fmt.Errorf("creating a work folder: %w", err)}
+	}
+	defer os.RemoveAll(dir)
+	if err := r.Store.Extract(ctx, src.Artifact, dir); err != nil {
+		return nil, &stepError{reason: meta.ArtifactFailedReason, err: fmt.Errorf("unpacking the artifact of %s: %w", src.Ref, err)}
+	}
+	objects, err := render.Build(ctx, render.Options{
+		Root:          dir,
+		Namespace:     obj.Namespace,
+		Spec:          obj.Spec,
+		Values:        clusterValues{r.Client},
+		NoRemoteBases: r.NoRemoteBases,
+	})
+	if err != nil {
+		return nil, &stepError{reason: meta.BuildFailedReason, err: err}
+	}
+	return objects, nil
+}
+
+// prune deletes what the last inventory held and the new one does not,
+// when spec.prune is on. It runs only after a successful apply.
+func (r *Reconciler) prune(ctx context.Context, obj *kustomizev1.Kustomization, inventory *kustomizev1.ResourceInventory) error {
+	if !obj.Spec.Prune {
+		return nil
+	}
+	stale, err := apply.Stale(obj.Status.Inventory, inventory)
+	if err != nil {
+		return &stepError{reason: meta.PruneFailedReason, err: err}
+	}
+	cs, err := r.applier.Prune(ctx, apply.Owner{Name: obj.Name, Namespace: obj.Namespace}, stale)
+	if err != nil {
+		return &stepError{reason: meta.PruneFailedReason, err: err}
+	}
+	if s := changeSummary(cs); s != "" {
+		r.Recorder.Event(obj, corev1.EventTypeNormal, "Progressing", s)
+	}
+	return nil
+}
+
+// finalize deletes what the Kustomization applied, as its deletionPolicy
+// says, then drops the finalizer.
+func (r *Reconciler) finalize(ctx context.Context, obj *kustomizev1.Kustomization) error {
+	r.Graph.Remove(graphKey(obj.Namespace, obj.Name))
+	r.setWaiting(client.ObjectKeyFromObject(obj), nil)
+	policy := obj.GetDeletionPolicy()
+	remove := policy == kustomizev1.DeletionPolicyDelete || policy == kustomizev1.DeletionPolicyWaitForTermination ||
+		(policy == kustomizev1.DeletionPolicyMirrorPrune && obj.Spec.Prune)
+	if remove && !obj.Spec.Suspend && obj.Status.Inventory != nil {
+		objects, err := apply.Objects(obj.Status.Inventory)
+		if err != nil {
+			return err
+		}
+		if _, err := r.applier.Prune(ctx, apply.Owner{Name: obj.Name, Namespace: obj.Namespace}, objects); err != nil {
+			return err
+		}
+		if policy == kustomizev1.DeletionPolicyWaitForTermination {
+			wctx, cancel := context.WithTimeout(ctx, obj.GetTimeout())
+			defer cancel()
+			if err := r.applier.WaitDeleted(wctx, objects); err != nil {
+				return fmt.Errorf("waiting for the objects to be deleted: %w", err)
+			}
+		}
+	}
+	if r.Metrics != nil {
+		ref := objectRef(obj)
+		r.Metrics.DeleteDuration(ref)
+		r.Metrics.DeleteSuspend(ref)
+	}
+	patch := client.MergeFrom(obj.DeepCopy())
+	controllerutil.RemoveFinalizer(obj, kustomizev1.KustomizationFinalizer)
+	return client.IgnoreNotFound(r.Patch(ctx, obj, patch))
+}
+
+func (r *Reconciler) waitingFor(key client.ObjectKey) *healthWait {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.waiting[key]
+}
+
+func (r *Reconciler) setWaiting(key client.ObjectKey, w *healthWait) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.waiting == nil {
+		r.waiting = map[client.ObjectKey]*healthWait{}
+	}
+	if w == nil {
+		delete(r.waiting, key)
+		return
+	}
+	r.waiting[key] = w
+}
+
+func (r *Reconciler) recordMetrics(obj *kustomizev1.Kustomization, start time.Time) {
+	if r.Metrics == nil || !obj.DeletionTimestamp.IsZero() {
+		return
+	}
+	ref := objectRef(obj)
+	r.Metrics.RecordDuration(ref, start)
+	r.Metrics.RecordSuspend(ref, obj.Spec.Suspend)
+}
+
+func objectRef(obj *kustomizev1.Kustomization) corev1.ObjectReference {
+	return corev1.ObjectReference{Kind: kustomizev1.KustomizationKind, APIVersion: kustomizev1.GroupVersion.String(), Namespace: obj.Namespace, Name: obj.Name}
+}

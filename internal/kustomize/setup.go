@@ -1,0 +1,143 @@
+package kustomize
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	kustomizev1 "github.com/fluxcd/kustomize-controller/api/v1"
+	"github.com/fluxcd/pkg/runtime/conditions"
+	"github.com/fluxcd/pkg/runtime/predicates"
+	sourcev1 "github.com/fluxcd/source-controller/api/v1"
+	"k8s.io/client-go/util/workqueue"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	"github.com/weirhq/weir/internal/apply"
+	"github.com/weirhq/weir/internal/depgraph"
+)
+
+// Options tune the controller.
+type Options struct {
+	// Concurrent is the number of Kustomizations reconciled at once.
+	Concurrent int
+	// MinRetryDelay and MaxRetryDelay bound the back-off after a failure.
+	MinRetryDelay, MaxRetryDelay time.Duration
+}
+
+// SetupWithManager registers the controller and its watches: its own
+// objects, their sources' new artifacts, dependencies turning Ready, and
+// the health of what it applied.
+func (r *Reconciler) SetupWithManager(mgr ctrl.Manager, opts Options) error {
+	if opts.Concurrent <= 0 {
+		opts.Concurrent = 4
+	}
+	if opts.MinRetryDelay <= 0 {
+		opts.MinRetryDelay = 750 * time.Millisecond
+	}
+	if opts.MaxRetryDelay <= 0 {
+		opts.MaxRetryDelay = 15 * time.Minute
+	}
+	if r.Graph == nil {
+		r.Graph = &depgraph.Graph{}
+	}
+	r.applier = apply.New(mgr.GetClient())
+	err := mgr.GetFieldIndexer().IndexField(context.Background(), &kustomizev1.Kustomization{}, sourceIndex, func(o client.Object) []string {
+		return []string{sourceKey(o.(*kustomizev1.Kustomization))}
+	})
+	if err != nil {
+		return fmt.Errorf("indexing Kustomizations by source: %w", err)
+	}
+	c, err := ctrl.NewControllerManagedBy(mgr).
+		Named("kustomization").
+		For(&kustomizev1.Kustomization{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicates.ReconcileRequestedPredicate{}))).
+		Watches(&kustomizev1.Kustomization{}, handler.EnqueueRequestsFromMapFunc(r.dependents), builder.WithPredicates(readyChanged{})).
+		Watches(&sourcev1.GitRepository{}, handler.EnqueueRequestsFromMapFunc(r.consumers), builder.WithPredicates(artifactChanged{})).
+		WithOptions(controller.Options{
+			MaxConcurrentReconciles: opts.Concurrent,
+			RateLimiter:             workqueue.NewTypedItemExponentialFailureRateLimiter[reconcile.Request](opts.MinRetryDelay, opts.MaxRetryDelay),
+		}).
+		Build(r)
+	if err != nil {
+		return err
+	}
+	r.health, err = newHealthWatch(mgr, c)
+	return err
+}
+
+// dependents maps a Kustomization to those that depend on it.
+func (r *Reconciler) dependents(_ context.Context, o client.Object) []reconcile.Request {
+	keys := r.Graph.Dependents(graphKey(o.GetNamespace(), o.GetName()))
+	reqs := make([]reconcile.Request, 0, len(keys))
+	for _, k := range keys {
+		if k.Kind != kustomizev1.KustomizationKind {
+			continue
+		}
+		reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKey{Namespace: k.Namespace, Name: k.Name}})
+	}
+	return reqs
+}
+
+// consumers maps a source to the Kustomizations that render from it.
+func (r *Reconciler) consumers(ctx context.Context, o client.Object) []reconcile.Request {
+	kind := o.GetObjectKind().GroupVersionKind().Kind
+	if kind == "" {
+		kind = sourcev1.GitRepositoryKind
+	}
+	var list kustomizev1.KustomizationList
+	key := kind + "/" + o.GetNamespace() + "/" + o.GetName()
+	if err := r.List(ctx, &list, client.MatchingFields{sourceIndex: key}); err != nil {
+		return nil
+	}
+	reqs := make([]reconcile.Request, 0, len(list.Items))
+	for i := range list.Items {
+		reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])})
+	}
+	return reqs
+}
+
+// readyChanged passes Kustomizations that turned Ready or applied a new
+// revision, those that stalled (so that a cycle is reported by each of its
+// members in turn), and those created or deleted (a missing dependency
+// appears or goes).
+type readyChanged struct{ predicate.Funcs }
+
+func (readyChanged) Create(event.CreateEvent) bool   { return true }
+func (readyChanged) Delete(event.DeleteEvent) bool   { return true }
+func (readyChanged) Generic(event.GenericEvent) bool { return false }
+func (readyChanged) Update(e event.UpdateEvent) bool {
+	o, ok1 := e.ObjectOld.(*kustomizev1.Kustomization)
+	n, ok2 := e.ObjectNew.(*kustomizev1.Kustomization)
+	if !ok1 || !ok2 {
+		return false
+	}
+	if conditions.IsStalled(n) != conditions.IsStalled(o) {
+		return true
+	}
+	if !conditions.IsReady(n) {
+		return false
+	}
+	return !conditions.IsReady(o) || o.Status.LastAppliedRevision != n.Status.LastAppliedRevision ||
+		o.Status.ObservedGeneration != n.Status.ObservedGeneration
+}
+
+// artifactChanged passes sources whose artifact changed.
+type artifactChanged struct{ predicate.Funcs }
+
+func (artifactChanged) Create(e event.CreateEvent) bool   { return false }
+func (artifactChanged) Delete(e event.DeleteEvent) bool   { return true }
+func (artifactChanged) Generic(e event.GenericEvent) bool { return false }
+func (artifactChanged) Update(e event.UpdateEvent) bool {
+	o, ok1 := e.ObjectOld.(*sourcev1.GitRepository)
+	n, ok2 := e.ObjectNew.(*sourcev1.GitRepository)
+	if !ok1 || !ok2 || n.Status.Artifact == nil {
+		return false
+	}
+	return o.Status.Artifact == nil || o.Status.Artifact.Digest != n.Status.Artifact.Digest || o.Status.Artifact.Revision != n.Status.Artifact.Revision
+}
