@@ -1,3 +1,5 @@
+//go:build weirwip
+
 package kustomize
 
 import (
