@@ -141,7 +141,7 @@ func Uninstall(ctx context.Context, c client.Client, force, keepNamespace bool) 
 		return fmt.Errorf("%w: %s; delete them first or pass --force", ErrInUse, summarize(inUse))
 	}
 	for _, o := range inUse {
-		if true {
+		if len(o.GetFinalizers()) == 0 {
 			continue
 		}
 		patch := client.MergeFrom(o.DeepCopy())

@@ -9,7 +9,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -29,20 +28,8 @@ import (
 
 var env *testenv.Env
 
-// TestMain starts a control plane with Flux's CRDs and no controllers.
-func TestMain(m *testing.M) {
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	e, err := testenv.Start(ctx)
-	cancel()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "testenv:", err)
-		os.Exit(1)
-	}
-	env = e
-	code := m.Run()
-	e.Stop()
-	os.Exit(code)
-}
+// No controller runs here: see the package comment.
+func TestMain(m *testing.M) { testenv.Main(m, &env, testenv.WithoutControllers()) }
 
 // crdNames are the CRDs Install applies.
 func crdNames(t *testing.T) []string {

@@ -137,11 +137,14 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 
 // reconcile runs the steps in order and leaves the outcome in obj's status.
 func (r *Reconciler) reconcile(ctx context.Context, obj *sourcev1.GitRepository) (ctrl.Result, error) {
-	if v, ok := meta.ReconcileAnnotationValue(obj.GetAnnotations()); ok {
-		obj.Status.SetLastHandledReconcileRequest(v)
-	}
 	if obj.Status.ObservedGeneration != obj.Generation {
 		r.markProgressing(ctx, obj, "reconciliation in progress")
+	}
+	// After markProgressing, which refreshes obj from the server: set
+	// before, the request would be lost when a spec change and a request
+	// come together, as `resume` sends them, and its wait would never end.
+	if v, ok := meta.ReconcileAnnotationValue(obj.GetAnnotations()); ok {
+		obj.Status.SetLastHandledReconcileRequest(v)
 	}
 	timeout := defaultTimeout
 	if obj.Spec.Timeout != nil {
