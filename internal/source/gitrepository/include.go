@@ -2,6 +2,7 @@ package gitrepository
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -17,6 +18,18 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 )
 
+// errNoArtifact marks an included source that exists but has no artifact.
+var errNoArtifact = errors.New("has no artifact yet")
+
+// includeReason is Flux's reason for an unavailable include: NotFound for a
+// missing GitRepository, NoArtifact for one that has not stored one yet.
+func includeReason(err error) string {
+	if errors.Is(err, errNoArtifact) {
+		return "NoArtifact"
+	}
+	return "NotFound"
+}
+
 // includedArtifacts returns the current artifact of every included
 // GitRepository, in spec order, or an error naming the first one without.
 func (r *Reconciler) includedArtifacts(ctx context.Context, obj *sourcev1.GitRepository) ([]*meta.Artifact, error) {
@@ -28,7 +41,7 @@ func (r *Reconciler) includedArtifacts(ctx context.Context, obj *sourcev1.GitRep
 			return nil, fmt.Errorf("could not get included GitRepository '%s': %w", key, err)
 		}
 		if src.Status.Artifact == nil || !r.Store.Has(src.Status.Artifact) {
-			return nil, fmt.Errorf("included GitRepository '%s' has no artifact yet", key)
+			return nil, fmt.Errorf("included GitRepository '%s' %w", key, errNoArtifact)
 		}
 		out = append(out, src.Status.Artifact.DeepCopy())
 	}

@@ -173,7 +173,7 @@ func (r *Reconciler) reconcile(ctx context.Context, obj *sourcev1.GitRepository)
 	}
 	includes, err := r.includedArtifacts(ctx, obj)
 	if err != nil {
-		return r.fail(obj, sourcev1.IncludeUnavailableCondition, "NotFound", err)
+		return r.fail(obj, sourcev1.IncludeUnavailableCondition, includeReason(err), err)
 	}
 	if r.upToDate(obj, tgt, includes) {
 		r.markReady(obj)
@@ -187,7 +187,7 @@ func (r *Reconciler) reconcile(ctx context.Context, obj *sourcev1.GitRepository)
 	}
 	tgt.hash = commit.Hash
 	if err := r.copyIncludes(ctx, obj, includes, dir, scratch); err != nil {
-		return r.fail(obj, sourcev1.IncludeUnavailableCondition, "CopyFailed", err)
+		return r.fail(obj, sourcev1.StorageOperationFailedCondition, "CopyFailure", err)
 	}
 	art, err := r.store(ctx, obj, tgt.revision(), dir)
 	if err != nil {
