@@ -1,0 +1,335 @@
+package render
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	securefs "github.com/fluxcd/pkg/kustomize/filesys"
+	"sigs.k8s.io/kustomize/kyaml/filesys"
+)
+
+// The bounds of the source read into memory for one render. The count
+// of files and folders also stops symlinked folders that fan out.
+const (
+	maxSourceBytes   = 100 << 20
+	maxSourceEntries = 100_000
+)
+
+// resolvePath returns the source root and the Kustomization's folder in it,
+// both absolute with symlinks resolved. Like Flux, a leading "/" in
+// spec.path means the root; unlike Flux, which clamps "../" at the root, a
+// path that leaves the root is refused.
+func resolvePath(root, path string) (string, string, error) {
+	if root == "" {
+		return "", "", errors.New("no source root given")
+	}
+	abs, err := filepath.Abs(root)
+	if err != nil {
+		return "", "", fmt.Errorf("source root: %w", err)
+	}
+	realRoot, err := filepath.EvalSymlinks(abs)
+	if err != nil {
+		return "", "", fmt.Errorf("source root: %w", err)
+	}
+	if fi, err := os.Stat(realRoot); err != nil || !fi.IsDir() {
+		return "", "", fmt.Errorf("source root %q is not a folder", root)
+	}
+
+	shown := path
+	if shown == "" {
+		shown = "./"
+	}
+	rel := filepath.Clean(strings.TrimLeft(filepath.FromSlash(path), string(filepath.Separator)))
+	if rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+		return "", "", fmt.Errorf("path '%s' is outside the source", shown)
+	}
+	dir, err := filepath.EvalSymlinks(filepath.Join(realRoot, rel))
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return "", "", fmt.Errorf("path '%s' not found in the source", shown)
+		}
+		return "", "", fmt.Errorf("path '%s': %w", shown, err)
+	}
+	if !within(realRoot, dir) {
+		return "", "", fmt.Errorf("path '%s' leads outside the source through a symlink", shown)
+	}
+	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+		return "", "", fmt.Errorf("path '%s' is not a folder", shown)
+	}
+	return realRoot, dir, nil
+}
+
+// within tells whether path is root or below it; both must be clean.
+func within(root, path string) bool {
+	if path == root {
+		return true
+	}
+	if !strings.HasSuffix(root, string(filepath.Separator)) {
+		root += string(filepath.Separator)
+	}
+	return strings.HasPrefix(path, root)
+}
+
+// loadSource copies the tree at root (absolute, resolved) into an
+// in-memory file system at the same absolute paths, so that kustomize
+// reads nothing else and decrypted files are never written to disk.
+// Symlinks are followed when they resolve inside root and left out
+// otherwise. With remote, paths under kustomize's clone folders are served
+// from disk, so that remote Git bases keep working.
+func loadSource(root string, remote bool) (filesys.FileSystem, error) {
+	c := &treeCopy{root: root, fs: newMemFS(), limit: maxSourceBytes, maxEntries: maxSourceEntries}
+	if err := c.dir(root, root, map[string]bool{root: true}); err != nil {
+		return nil, err
+	}
+	sfs := sourceFS{FileSystem: c.fs, root: root}
+	if remote {
+		prefix, err := securefs.TmpConfirmedDirPrefix()
+		if err != nil {
+			return nil, fmt.Errorf("locating kustomize's clone folder: %w", err)
+		}
+		sfs.clones, sfs.disk = prefix, filesys.MakeFsOnDisk()
+	}
+	return sfs, nil
+}
+
+type treeCopy struct {
+	root       string
+	fs         filesys.FileSystem
+	size       int64 // bytes copied so far
+	limit      int64
+	entries    int // files and folders copied so far
+	maxEntries int
+}
+
+// dir copies the folder at real to dst; stack holds the resolved folders
+// being copied, to stop at symlink loops.
+func (c *treeCopy) dir(real, dst string, stack map[string]bool) error {
+	if err := c.fs.MkdirAll(dst); err != nil {
+		return err
+	}
+	entries, err := os.ReadDir(real)
+	if err != nil {
+		return fmt.Errorf("reading the source: %w", err)
+	}
+	for _, e := range entries {
+		if c.entries++; c.entries > c.maxEntries {
+			return fmt.Errorf("the source has more than %d files and folders, the most a render reads", c.maxEntries)
+		}
+		src, to := filepath.Join(real, e.Name()), filepath.Join(dst, e.Name())
+		fi, err := os.Lstat(src)
+		if err != nil {
+			return fmt.Errorf("reading the source: %w", err)
+		}
+		if fi.Mode()&fs.ModeSymlink != 0 {
+			target, err := filepath.EvalSymlinks(src)
+			if err != nil || !within(c.root, target) {
+				continue // dangling, or leaves the source: not readable
+			}
+			if fi, err = os.Stat(target); err != nil {
+				continue
+			}
+			src = target
+		}
+		switch {
+		case fi.IsDir():
+			if stack[src] {
+				continue
+			}
+			stack[src] = true
+			err = c.dir(src, to, stack)
+			delete(stack, src)
+		case fi.Mode().IsRegular():
+			err = c.file(src, to)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (c *treeCopy) file(src, dst string) error {
+	f, err := os.Open(src)
+	if err != nil {
+		return fmt.Errorf("reading the source: %w", err)
+	}
+	defer f.Close()
+	left := c.limit - c.size
+	data, err := io.ReadAll(io.LimitReader(f, left+1))
+	if err != nil {
+		return fmt.Errorf("reading the source: %w", err)
+	}
+	c.size += int64(len(data))
+	if int64(len(data)) > left {
+		return fmt.Errorf("the source is larger than %d MiB, the most a render reads", c.limit>>20)
+	}
+	return c.fs.WriteFile(dst, data)
+}
+
+// sourceFS is the in-memory copy of the source, plus, when remote bases are
+// allowed, kustomize's clone folders on disk (kustomize clones remote Git
+// bases there and reads them through the file system it was given).
+type sourceFS struct {
+	filesys.FileSystem
+	root   string // the source root, always served from memory
+	clones string // prefix of the clone folders; empty: none
+	disk   filesys.FileSystem
+}
+
+// onDisk tells whether path belongs to a clone; a clone's symlinks must
+// stay inside the clone folders.
+func (s sourceFS) onDisk(path string) (bool, error) {
+	if s.clones == "" {
+		return false, nil
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil || !strings.HasPrefix(abs, s.clones) || within(s.root, abs) {
+		return false, nil
+	}
+	if real, err := filepath.EvalSymlinks(abs); err == nil && !strings.HasPrefix(real, s.clones) {
+		return true, fmt.Errorf("%s leads outside the remote base through a symlink", path)
+	}
+	return true, nil
+}
+
+func (s sourceFS) Create(path string) (filesys.File, error) {
+	if ok, err := s.onDisk(path); ok {
+		if err != nil {
+			return nil, err
+		}
+		return s.disk.Create(path)
+	}
+	return s.FileSystem.Create(path)
+}
+
+func (s sourceFS) Mkdir(path string) error {
+	if ok, err := s.onDisk(path); ok {
+		if err != nil {
+			return err
+		}
+		return s.disk.Mkdir(path)
+	}
+	return s.FileSystem.Mkdir(path)
+}
+
+func (s sourceFS) MkdirAll(path string) error {
+	if ok, err := s.onDisk(path); ok {
+		if err != nil {
+			return err
+		}
+		return s.disk.MkdirAll(path)
+	}
+	return s.FileSystem.MkdirAll(path)
+}
+
+func (s sourceFS) RemoveAll(path string) error {
+	if ok, _ := s.onDisk(path); ok {
+		// Cleaning up a clone: symlinks are not followed by RemoveAll.
+		return s.disk.RemoveAll(path)
+	}
+	return s.FileSystem.RemoveAll(path)
+}
+
+func (s sourceFS) Open(path string) (filesys.File, error) {
+	if ok, err := s.onDisk(path); ok {
+		if err != nil {
+			return nil, err
+		}
+		return s.disk.Open(path)
+	}
+	return s.FileSystem.Open(path)
+}
+
+func (s sourceFS) IsDir(path string) bool {
+	if ok, err := s.onDisk(path); ok {
+		return err == nil && s.disk.IsDir(path)
+	}
+	return s.FileSystem.IsDir(path)
+}
+
+func (s sourceFS) ReadDir(path string) ([]string, error) {
+	if ok, err := s.onDisk(path); ok {
+		if err != nil {
+			return nil, err
+		}
+		return s.disk.ReadDir(path)
+	}
+	return s.FileSystem.ReadDir(path)
+}
+
+func (s sourceFS) CleanedAbs(path string) (filesys.ConfirmedDir, string, error) {
+	if ok, err := s.onDisk(path); ok {
+		if err != nil {
+			return "", "", err
+		}
+		return s.disk.CleanedAbs(path)
+	}
+	return s.FileSystem.CleanedAbs(path)
+}
+
+func (s sourceFS) Exists(path string) bool {
+	if ok, err := s.onDisk(path); ok {
+		return err == nil && s.disk.Exists(path)
+	}
+	return s.FileSystem.Exists(path)
+}
+
+func (s sourceFS) Glob(pattern string) ([]string, error) {
+	if ok, err := s.onDisk(pattern); ok {
+		if err != nil {
+			return nil, err
+		}
+		matches, err := s.disk.Glob(pattern)
+		if err != nil {
+			return nil, err
+		}
+		var kept []string
+		for _, m := range matches {
+			if _, err := s.onDisk(m); err == nil {
+				kept = append(kept, m)
+			}
+		}
+		return kept, nil
+	}
+	return s.FileSystem.Glob(pattern)
+}
+
+func (s sourceFS) ReadFile(path string) ([]byte, error) {
+	if ok, err := s.onDisk(path); ok {
+		if err != nil {
+			return nil, err
+		}
+		return s.disk.ReadFile(path)
+	}
+	return s.FileSystem.ReadFile(path)
+}
+
+func (s sourceFS) WriteFile(path string, data []byte) error {
+	if ok, err := s.onDisk(path); ok {
+		if err != nil {
+			return err
+		}
+		return s.disk.WriteFile(path, data)
+	}
+	return s.FileSystem.WriteFile(path, data)
+}
+
+func (s sourceFS) Walk(path string, walkFn filepath.WalkFunc) error {
+	if ok, err := s.onDisk(path); ok {
+		if err != nil {
+			return err
+		}
+		return s.disk.Walk(path, func(p string, info fs.FileInfo, err error) error {
+			if _, serr := s.onDisk(p); serr != nil {
+				return serr
+			}
+			return walkFn(p, info, err)
+		})
+	}
+	return s.FileSystem.Walk(path, walkFn)
+}

@@ -1,0 +1,122 @@
+package render
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+
+	kustomizev1 "github.com/fluxcd/kustomize-controller/api/v1"
+	"github.com/fluxcd/pkg/envsubst"
+	"sigs.k8s.io/kustomize/api/resource"
+	"sigs.k8s.io/yaml"
+)
+
+// substituteKey is the label or annotation that, set to "disabled", keeps
+// an object out of substitution.
+const substituteKey = "kustomize.toolkit.fluxcd.io/substitute"
+
+// varName is what a variable name must look like, as in Flux.
+var varName = regexp.MustCompile(`^[_[:alpha:]][_[:alpha:][:digit:]]*$`)
+
+// loadVariables gathers spec.postBuild's variables as Flux does: the
+// substituteFrom sources in order, each overriding the ones before, then
+// the inline substitute map over them all; newlines are dropped from the
+// values. It returns nil when nothing is to be substituted: no postBuild,
+// or no variable at all with the default WithVariables strategy (so that
+// "${var:=default}" is then left as written, as in Flux).
+func loadVariables(ctx context.Context, opts Options) (map[string]string, error) {
+	pb := opts.Spec.PostBuild
+	if pb == nil {
+		return nil, nil
+	}
+	vars := map[string]string{}
+	for _, ref := range pb.SubstituteFrom {
+		values, err := readSubstituteFrom(ctx, opts, ref)
+		if err != nil {
+			return nil, err
+		}
+		for k, v := range values {
+			vars[k] = strings.ReplaceAll(v, "\n", "")
+		}
+	}
+	for k, v := range pb.Substitute {
+		vars[k] = strings.ReplaceAll(v, "\n", "")
+	}
+	if len(vars) == 0 && pb.SubstituteStrategy != kustomizev1.SubstituteStrategyAlways {
+		return nil, nil
+	}
+	names := make([]string, 0, len(vars))
+	for k := range vars {
+		names = append(names, k)
+	}
+	slices.Sort(names)
+	for _, k := range names {
+		if !varName.MatchString(k) {
+			return nil, fmt.Errorf("postBuild variable name '%s' is invalid: it must match '%s'", k, varName)
+		}
+	}
+	return vars, nil
+}
+
+// readSubstituteFrom reads one substituteFrom source; a missing optional
+// source gives no variables.
+func readSubstituteFrom(ctx context.Context, opts Options, ref kustomizev1.SubstituteReference) (map[string]string, error) {
+	if ref.Kind != "ConfigMap" && ref.Kind != "Secret" {
+		return nil, fmt.Errorf("postBuild.substituteFrom: kind '%s' of '%s' is not ConfigMap or Secret", ref.Kind, ref.Name)
+	}
+	if opts.Values == nil {
+		return nil, fmt.Errorf("postBuild.substituteFrom needs %s '%s': %w", ref.Kind, ref.Name, errNoValues)
+	}
+	var values map[string]string
+	var err error
+	if ref.Kind == "ConfigMap" {
+		values, err = opts.Values.ConfigMap(ctx, opts.Namespace, ref.Name)
+	} else {
+		var data map[string][]byte
+		if data, err = opts.Values.Secret(ctx, opts.Namespace, ref.Name); err == nil {
+			values = make(map[string]string, len(data))
+			for k, v := range data {
+				values[k] = string(v)
+			}
+		}
+	}
+	switch {
+	case err == nil:
+		return values, nil
+	case IsNotFound(err) && ref.Optional:
+		return nil, nil
+	case IsNotFound(err):
+		return nil, fmt.Errorf("postBuild.substituteFrom: %s '%s' not found in namespace '%s' (set optional: true to allow this)", ref.Kind, ref.Name, opts.Namespace)
+	default:
+		return nil, fmt.Errorf("postBuild.substituteFrom: reading %s '%s': %w", ref.Kind, ref.Name, err)
+	}
+}
+
+// substitute replaces ${var} (with the ${var:=default} forms, and $${var}
+// escaping) in the object's YAML, unless the object opts out with the
+// label or annotation kustomize.toolkit.fluxcd.io/substitute: disabled.
+// Variables not set expand to their default, else to "" (Flux's default,
+// non-strict mode).
+func substitute(res *resource.Resource, vars map[string]string) error {
+	if res.GetLabels()[substituteKey] == kustomizev1.DisabledValue ||
+		res.GetAnnotations()[substituteKey] == kustomizev1.DisabledValue {
+		return nil
+	}
+	data, err := res.AsYAML()
+	if err != nil {
+		return err
+	}
+	out, err := envsubst.Eval(string(data), func(name string) (string, bool) {
+		return vars[name], true
+	})
+	if err != nil {
+		return err
+	}
+	js, err := yaml.YAMLToJSON([]byte(out))
+	if err != nil {
+		return fmt.Errorf("the result is not valid YAML: %w", err)
+	}
+	return res.UnmarshalJSON(js)
+}
