@@ -1,5 +1,3 @@
-//go:build weirwip
-
 // Package kustomize reconciles Flux's Kustomization objects
 // (kustomize.toolkit.fluxcd.io/v1): it takes the artifact of the source,
 // renders the path (internal/render), applies it with server-side apply,

@@ -1,5 +1,3 @@
-//go:build weirwip
-
 package kustomize_test
 
 import (
@@ -154,7 +152,7 @@ kind: ConfigMap
 metadata:
   name: %s
 data:
-  key: %s
+  key: "%s"
 `
 
 const deployment = `apiVersion: apps/v1

@@ -1,5 +1,3 @@
-//go:build weirwip
-
 package kustomize
 
 import (

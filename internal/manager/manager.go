@@ -32,7 +32,9 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/weirhq/weir/internal/artifact"
+	"github.com/weirhq/weir/internal/depgraph"
 	"github.com/weirhq/weir/internal/kube"
+	"github.com/weirhq/weir/internal/kustomize"
 	"github.com/weirhq/weir/internal/source/gitrepository"
 )
 
@@ -191,6 +193,18 @@ func New(cfg *rest.Config, opts Options) (*Manager, error) {
 		Metrics:  sharedMetrics(),
 	}).SetupWithManager(mgr, gitOpts); err != nil {
 		return nil, fmt.Errorf("setting up the GitRepository controller: %w", err)
+	}
+	graph := &depgraph.Graph{}
+	if err := (&kustomize.Reconciler{
+		Client:               mgr.GetClient(),
+		Store:                store,
+		Graph:                graph,
+		Recorder:             mgr.GetEventRecorderFor(kustomize.ControllerName),
+		Metrics:              sharedMetrics(),
+		NoCrossNamespaceRefs: opts.NoCrossNamespaceRefs,
+		NoRemoteBases:        opts.NoRemoteBases,
+	}).SetupWithManager(mgr, kustomize.Options{Concurrent: opts.Concurrent}); err != nil {
+		return nil, fmt.Errorf("setting up the Kustomization controller: %w", err)
 	}
 	return &Manager{Manager: mgr, Store: store, StorageURL: advURL}, nil
 }
