@@ -63,9 +63,25 @@ func runUp(cmd *cobra.Command, opts up.Options, watch, once bool, timeout time.D
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "✔ fetched revision %s in %s\n\n", obj.Status.Artifact.Revision, time.Since(start).Round(100*time.Millisecond))
-	if err := printSources(ctx, cmd, s.Kubeconfig); err != nil {
+	fmt.Fprintf(out, "✔ fetched revision %s in %s\n", obj.Status.Artifact.Revision, time.Since(start).Round(100*time.Millisecond))
+	if s.RootPath != "" {
+		fmt.Fprintf(out, "◎ applying %s and every Kustomization it brings\n", s.RootPath)
+		all, err := s.WaitAllReady(ctx, timeout)
+		if err != nil {
+			_ = printTable(ctx, cmd, s.Kubeconfig, "kustomizations")
+			return err
+		}
+		fmt.Fprintf(out, "✔ %d Kustomizations Ready in %s\n", len(all), time.Since(start).Round(100*time.Millisecond))
+	}
+	fmt.Fprintln(out)
+	if err := printTable(ctx, cmd, s.Kubeconfig, "sources", "git"); err != nil {
 		return err
+	}
+	if s.RootPath != "" {
+		fmt.Fprintln(out)
+		if err := printTable(ctx, cmd, s.Kubeconfig, "kustomizations"); err != nil {
+			return err
+		}
 	}
 	if once {
 		return nil
@@ -82,11 +98,11 @@ func runUp(cmd *cobra.Command, opts up.Options, watch, once bool, timeout time.D
 	})
 }
 
-// printSources prints `weir get sources git -A` for the local cluster.
-func printSources(ctx context.Context, cmd *cobra.Command, kubeconfig string) error {
+// printTable prints `weir get WHAT -A` for the local cluster.
+func printTable(ctx context.Context, cmd *cobra.Command, kubeconfig string, what ...string) error {
 	get := newRootCommand()
 	get.SetOut(cmd.OutOrStdout())
 	get.SetErr(cmd.ErrOrStderr())
-	get.SetArgs([]string{"get", "sources", "git", "-A", "--kubeconfig", kubeconfig})
+	get.SetArgs(append(append([]string{"get"}, what...), "-A", "--kubeconfig", kubeconfig))
 	return get.ExecuteContext(ctx)
 }

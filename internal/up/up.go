@@ -10,8 +10,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
+	kustomizev1 "github.com/fluxcd/kustomize-controller/api/v1"
 	"github.com/fluxcd/pkg/apis/meta"
 	"github.com/fluxcd/pkg/runtime/conditions"
 	sourcev1 "github.com/fluxcd/source-controller/api/v1"
@@ -49,6 +51,10 @@ type Options struct {
 	Nodes int
 	// Interval is the GitRepository's interval.
 	Interval time.Duration
+	// RootPath is the path of the root Kustomization in the folder; empty
+	// means found by convention (kubernetes/flux/cluster, then
+	// clusters/<name> when there is exactly one).
+	RootPath string
 }
 
 // Session is a running local GitOps loop.
@@ -61,6 +67,9 @@ type Session struct {
 	StateDir string
 	// RepoURL is where the in-process Git server serves the folder.
 	RepoURL string
+	// RootPath is the path the flux-system Kustomization applies; empty
+	// when the folder has none.
+	RootPath string
 
 	opts    Options
 	cluster *localcluster.Cluster
@@ -127,6 +136,9 @@ func Start(ctx context.Context, opts Options) (_ *Session, err error) {
 	if err := s.applySource(ctx); err != nil {
 		return nil, err
 	}
+	if err := s.applyRoot(ctx); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -182,6 +194,87 @@ func (s *Session) applySource(ctx context.Context) error {
 		return fmt.Errorf("creating the %s GitRepository: %w", SourceName, err)
 	}
 	return nil
+}
+
+// findRoot returns the root path of the folder by convention, "" when
+// there is none.
+func findRoot(dir string) string {
+	if fi, err := os.Stat(filepath.Join(dir, "kubernetes", "flux", "cluster")); err == nil && fi.IsDir() {
+		return "./kubernetes/flux/cluster"
+	}
+	if entries, err := os.ReadDir(filepath.Join(dir, "clusters")); err == nil {
+		var dirs []string
+		for _, e := range entries {
+			if e.IsDir() {
+				dirs = append(dirs, e.Name())
+			}
+		}
+		if len(dirs) == 1 {
+			return "./clusters/" + dirs[0]
+		}
+	}
+	return ""
+}
+
+// applyRoot creates or updates the flux-system Kustomization of the root
+// path, as `flux bootstrap` does; without a root only the source syncs.
+func (s *Session) applyRoot(ctx context.Context) error {
+	root := s.opts.RootPath
+	if root == "" {
+		root = findRoot(s.opts.Path)
+	}
+	if root == "" {
+		return nil
+	}
+	if fi, err := os.Stat(filepath.Join(s.opts.Path, root)); err != nil || !fi.IsDir() {
+		return fmt.Errorf("root path %s is not a folder of %s", root, s.opts.Path)
+	}
+	s.RootPath = root
+	obj := &kustomizev1.Kustomization{ObjectMeta: metav1.ObjectMeta{Namespace: SourceName, Name: SourceName}}
+	_, err := controllerutil.CreateOrPatch(ctx, s.Client, obj, func() error {
+		obj.Spec.Interval = metav1.Duration{Duration: 10 * time.Minute}
+		obj.Spec.Path = root
+		obj.Spec.Prune = true
+		obj.Spec.SourceRef = kustomizev1.CrossNamespaceSourceReference{Kind: sourcev1.GitRepositoryKind, Name: SourceName}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("creating the %s Kustomization: %w", SourceName, err)
+	}
+	return nil
+}
+
+// WaitAllReady waits until every Kustomization has applied the folder's
+// latest snapshot and is Ready, or fails naming those that are not.
+func (s *Session) WaitAllReady(ctx context.Context, timeout time.Duration) ([]kustomizev1.Kustomization, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	want := branch + "@sha1:" + s.head.String()
+	var pending []string
+	for {
+		var list kustomizev1.KustomizationList
+		if err := s.Client.List(ctx, &list); err == nil && len(list.Items) > 0 {
+			pending = pending[:0]
+			for i := range list.Items {
+				k := &list.Items[i]
+				if !conditions.IsReady(k) || k.Status.LastAppliedRevision != want {
+					msg := conditions.GetMessage(k, meta.ReadyCondition)
+					if msg == "" {
+						msg = "pending"
+					}
+					pending = append(pending, k.Namespace+"/"+k.Name+": "+msg)
+				}
+			}
+			if len(pending) == 0 {
+				return list.Items, nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("not Ready within %s:\n  %s", timeout, strings.Join(pending, "\n  "))
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
 
 // WaitReady waits until the flux-system GitRepository holds the folder's
