@@ -23,9 +23,11 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrlconfig "sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	ctrlmanager "sigs.k8s.io/controller-runtime/pkg/manager"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
@@ -160,7 +162,10 @@ func New(cfg *rest.Config, opts Options) (*Manager, error) {
 		LeaderElectionID:              leaseName(opts.LeaderElectionID, opts.WatchLabelSelector),
 		LeaderElectionNamespace:       leNamespace,
 		LeaderElectionReleaseOnCancel: true,
-		Logger:                        log,
+		// One process may build several managers (weir up, tests); the
+		// controller names repeat by design.
+		Controller: ctrlconfig.Controller{SkipNameValidation: ptr.To(true)},
+		Logger:     log,
 	})
 	if err != nil {
 		listener.Close()
