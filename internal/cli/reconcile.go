@@ -8,6 +8,7 @@ import (
 	"os"
 	"time"
 
+	kustomizev1 "github.com/fluxcd/kustomize-controller/api/v1"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -26,15 +27,25 @@ func newReconcileCommand(g *globalOptions) *cobra.Command {
 	}
 	cmd.PersistentFlags().DurationVar(&timeout, "timeout", 5*time.Minute, "how long to wait for the reconcile")
 	addKindCommands(cmd, newVerbGroupCommand("Reconcile"), func(k control.Kind) *cobra.Command {
-		return &cobra.Command{
+		var withSource bool
+		c := &cobra.Command{
 			Use:     k.Use + " NAME",
 			Aliases: k.Aliases,
 			Short:   fmt.Sprintf("Reconcile a %s now", k.Name),
 			Args:    nameArgs(k, false),
 			RunE: func(cmd *cobra.Command, args []string) error {
+				if withSource {
+					if err := reconcileSourceOf(cmd, g, k, args[0], timeout); err != nil {
+						return err
+					}
+				}
 				return reconcileNow(cmd, g, k, args[0], timeout)
 			},
 		}
+		if k.Group == "" {
+			c.Flags().BoolVar(&withSource, "with-source", false, "reconcile the source first, then the object")
+		}
+		return c
 	})
 	return cmd
 }
@@ -93,6 +104,32 @@ func reconcileNow(cmd *cobra.Command, g *globalOptions, k control.Kind, name str
 	}
 	fmt.Fprintf(out, "✔ %s\n", k.Outcome(obj))
 	return nil
+}
+
+// reconcileSourceOf reconciles the source an object renders from, as
+// `flux reconcile ks NAME --with-source` does.
+func reconcileSourceOf(cmd *cobra.Command, g *globalOptions, k control.Kind, name string, timeout time.Duration) error {
+	c, err := objectClient(g)
+	if err != nil {
+		return err
+	}
+	obj, err := control.Get(cmd.Context(), c, k, client.ObjectKey{Namespace: g.namespace, Name: name})
+	if err != nil {
+		return err
+	}
+	ks, ok := obj.(*kustomizev1.Kustomization)
+	if !ok {
+		return fmt.Errorf("--with-source is not supported for %s yet", k.Name)
+	}
+	srcKind, ok := control.LookupKind(ks.Spec.SourceRef.Kind)
+	if !ok {
+		return fmt.Errorf("source kind %s of %s %s is not supported yet", ks.Spec.SourceRef.Kind, k.Name, name)
+	}
+	src := *g
+	if ks.Spec.SourceRef.Namespace != "" {
+		src.namespace = ks.Spec.SourceRef.Namespace
+	}
+	return reconcileNow(cmd, &src, srcKind, ks.Spec.SourceRef.Name, timeout)
 }
 
 // waitReconciled says that it waits, draws a spinner meanwhile on a
