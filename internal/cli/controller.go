@@ -17,8 +17,8 @@ func newControllerCommand(g *globalOptions) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "controller",
 		Short: "Run weir's controllers against a cluster",
-		Long: "controller runs every weir controller in one process: the GitRepository source controller\n" +
-			"today, with Kustomizations and HelmReleases as they land. It resolves the cluster like kubectl\n" +
+		Long: "controller runs every weir controller in one process: GitRepositories and Kustomizations\n" +
+			"today, HelmReleases and OCIRepositories as they land. It resolves the cluster like kubectl\n" +
 			"(--kubeconfig, KUBECONFIG, in-cluster) and elects a leader unless --leader-elect=false.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -38,7 +38,7 @@ func newControllerCommand(g *globalOptions) *cobra.Command {
 	f.StringVar(&opts.HealthAddr, "health-addr", opts.HealthAddr, "address of the /healthz and /readyz probes; 0 turns them off")
 	f.BoolVar(&opts.LeaderElect, "leader-elect", opts.LeaderElect, "elect a leader among replicas before reconciling")
 	f.StringVar(&opts.LeaderElectionNamespace, "leader-election-namespace", "", "namespace of the leader election lease (default: the runtime namespace, or flux-system)")
-	f.StringVar(&opts.LeaderElectionID, "leader-election-id", opts.LeaderElectionID, "name of the leader election lease; give each shard its own")
+	f.StringVar(&opts.LeaderElectionID, "leader-election-id", opts.LeaderElectionID, "name of the leader election lease; with --watch-label-selector a hash of the selector is appended")
 	f.IntVar(&opts.Concurrent, "concurrent", opts.Concurrent, "number of objects of each kind reconciled at once")
 	f.BoolVar(&watchAll, "watch-all-namespaces", true, "watch objects in every namespace; false watches only --namespace")
 	f.StringVar(&opts.WatchLabelSelector, "watch-label-selector", "", "watch only objects matching this label selector, e.g. 'sharding.fluxcd.io/key in (shard1)'")

@@ -64,6 +64,7 @@ func newRootCommand() *cobra.Command {
 		newUninstallCommand(g),
 		newLocalCommand(),
 		newUpCommand(),
+		newBuildCommand(g),
 		newGetCommand(g),
 		newReconcileCommand(g),
 		newSuspendCommand(g, true),

@@ -24,7 +24,8 @@ func newUpCommand() *cobra.Command {
 		Short: "Run a repository on a local control plane, no cluster needed",
 		Long: "up starts a real local control plane (etcd, kube-apiserver, controller-manager, scheduler and\n" +
 			"simulated nodes), serves PATH (default: the current folder) from an in-process Git server, runs\n" +
-			"weir's controllers and syncs PATH through a flux-system GitRepository. Edits in PATH are picked\n" +
+			"weir's controllers and syncs PATH through a flux-system GitRepository and, when PATH has a root\n" +
+			"(kubernetes/flux/cluster, clusters/<name> or --path), a flux-system Kustomization of it. Edits in PATH are picked\n" +
 			"up while it runs (--watch). The state under PATH/.weir is kept, so the next run resumes.",
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -39,8 +40,9 @@ func newUpCommand() *cobra.Command {
 	f.StringVar(&opts.StateDir, "state-dir", "", "folder for the cluster's state, artifacts and logs (default: PATH/.weir)")
 	f.IntVar(&opts.Nodes, "nodes", 1, "number of simulated nodes")
 	f.BoolVar(&watch, "watch", true, "commit edits in PATH to the local Git server and reconcile them")
-	f.BoolVar(&once, "once", false, "stop everything and exit once the sync is Ready")
-	f.DurationVar(&timeout, "timeout", 5*time.Minute, "how long to wait for the sync to be Ready")
+	f.StringVar(&opts.RootPath, "path", "", "path of the root Kustomization in PATH (default: found by convention)")
+	f.BoolVar(&once, "once", false, "stop everything and exit once every Kustomization is Ready")
+	f.DurationVar(&timeout, "timeout", 5*time.Minute, "how long to wait for every Kustomization to be Ready")
 	return cmd
 }
 

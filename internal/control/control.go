@@ -55,7 +55,7 @@ var kinds = []Kind{
 		newList:   func() client.ObjectList { return &sourcev1.GitRepositoryList{} },
 	},
 	{
-		Name: kustomizev1.KustomizationKind, Use: "kustomization", Aliases: []string{"ks", "kustomizations"},
+		Name: kustomizev1.KustomizationKind, Use: "kustomization", Aliases: []string{"ks"},
 		newObject: func() Object { return &kustomizev1.Kustomization{} },
 		newList:   func() client.ObjectList { return &kustomizev1.KustomizationList{} },
 	},

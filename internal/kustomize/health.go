@@ -23,17 +23,19 @@ import (
 
 // healthWatch follows the objects Kustomizations applied, through
 // informers restricted to objects that carry the ownership label, and
-// queues the owning Kustomization whenever one of them changes: health is
-// noticed as it happens, not on a polling period.
+// queues the owning Kustomization when one of them changes while it waits
+// for their health: health is noticed as it happens, not on a polling
+// period, and a Ready Kustomization is not re-applied by status churn.
 type healthWatch struct {
-	cache cache.Cache
-	ctrl  controller.Controller
+	cache   cache.Cache
+	ctrl    controller.Controller
+	waiting func(client.ObjectKey) bool
 
 	mu      sync.Mutex
 	watched map[schema.GroupVersionKind]bool
 }
 
-func newHealthWatch(mgr ctrl.Manager, c controller.Controller) (*healthWatch, error) {
+func newHealthWatch(mgr ctrl.Manager, c controller.Controller, waiting func(client.ObjectKey) bool) (*healthWatch, error) {
 	owned, err := labels.NewRequirement(apply.LabelGroup+"/name", selection.Exists, nil)
 	if err != nil {
 		return nil, fmt.Errorf("building the ownership selector: %w", err)
@@ -49,7 +51,7 @@ func newHealthWatch(mgr ctrl.Manager, c controller.Controller) (*healthWatch, er
 	if err := mgr.Add(hc); err != nil {
 		return nil, fmt.Errorf("adding the health cache: %w", err)
 	}
-	return &healthWatch{cache: hc, ctrl: c, watched: map[schema.GroupVersionKind]bool{}}, nil
+	return &healthWatch{cache: hc, ctrl: c, waiting: waiting, watched: map[schema.GroupVersionKind]bool{}}, nil
 }
 
 // watch makes sure every kind among objects is watched, and synced.
@@ -63,7 +65,7 @@ func (h *healthWatch) watch(ctx context.Context, objects []*unstructured.Unstruc
 		}
 		u := &unstructured.Unstructured{}
 		u.SetGroupVersionKind(gvk)
-		src := source.Kind[client.Object](h.cache, u, handler.EnqueueRequestsFromMapFunc(owner))
+		src := source.Kind[client.Object](h.cache, u, handler.EnqueueRequestsFromMapFunc(h.owner))
 		if err := h.ctrl.Watch(src); err != nil {
 			return fmt.Errorf("watching %s: %w", gvk.Kind, err)
 		}
@@ -77,14 +79,15 @@ func (h *healthWatch) watch(ctx context.Context, objects []*unstructured.Unstruc
 
 func (h *healthWatch) reader() client.Reader { return h.cache }
 
-// owner maps an applied object to its Kustomization through its labels.
-func owner(_ context.Context, o client.Object) []reconcile.Request {
+// owner maps an applied object to its Kustomization through its labels,
+// when that Kustomization waits for health.
+func (h *healthWatch) owner(_ context.Context, o client.Object) []reconcile.Request {
 	l := o.GetLabels()
-	name, ns := l[apply.LabelGroup+"/name"], l[apply.LabelGroup+"/namespace"]
-	if name == "" || ns == "" {
+	key := client.ObjectKey{Namespace: l[apply.LabelGroup+"/namespace"], Name: l[apply.LabelGroup+"/name"]}
+	if key.Name == "" || key.Namespace == "" || !h.waiting(key) {
 		return nil
 	}
-	return []reconcile.Request{{NamespacedName: client.ObjectKey{Namespace: ns, Name: name}}}
+	return []reconcile.Request{{NamespacedName: key}}
 }
 
 // healthTargets are the objects whose health gates Ready: every applied

@@ -67,7 +67,7 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager, opts Options) error {
 	if err != nil {
 		return err
 	}
-	r.health, err = newHealthWatch(mgr, c)
+	r.health, err = newHealthWatch(mgr, c, func(k client.ObjectKey) bool { return r.waitingFor(k) != nil })
 	return err
 }
 
