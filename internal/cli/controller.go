@@ -49,6 +49,7 @@ func newControllerCommand(g *globalOptions) *cobra.Command {
 	f.IntVar(&opts.ArtifactKeep, "artifact-retention-records", opts.ArtifactKeep, "artifacts kept per source")
 	f.BoolVar(&opts.NoCrossNamespaceRefs, "no-cross-namespace-refs", false, "refuse sources and dependencies in other namespaces than the object's")
 	f.BoolVar(&opts.NoRemoteBases, "no-remote-bases", false, "refuse kustomize remote bases (only files in the source are used)")
+	f.StringVar(&opts.DefaultServiceAccount, "default-service-account", "", "service account impersonated by Kustomizations that name none (default: weir's own identity)")
 	logOpts.BindFlags(f)
 	return cmd
 }

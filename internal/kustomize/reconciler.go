@@ -14,6 +14,7 @@ import (
 	"github.com/fluxcd/pkg/runtime/metrics"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/record"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -44,9 +45,14 @@ type Reconciler struct {
 	NoCrossNamespaceRefs bool
 	// NoRemoteBases refuses kustomize remote bases.
 	NoRemoteBases bool
+	// DefaultServiceAccount is impersonated for Kustomizations that name
+	// none; empty means the controller's own identity.
+	DefaultServiceAccount string
 
-	applier *apply.Applier
-	health  *healthWatch
+	config       *rest.Config
+	applier      *apply.Applier
+	impersonated map[string]*apply.Applier
+	health       *healthWatch
 
 	mu      sync.Mutex
 	waiting map[client.ObjectKey]*healthWait
@@ -124,12 +130,16 @@ func (r *Reconciler) reconcile(ctx context.Context, obj *kustomizev1.Kustomizati
 	if err != nil {
 		return r.fail(obj, err)
 	}
-	cs, err := r.applier.Apply(ctx, apply.Owner{Name: obj.Name, Namespace: obj.Namespace}, objects, apply.Options{Force: obj.Spec.Force, Timeout: obj.GetTimeout()})
+	applier, err := r.applierFor(obj)
+	if err != nil {
+		return r.fail(obj, &stepError{reason: meta.ReconciliationFailedReason, err: err})
+	}
+	cs, err := applier.Apply(ctx, apply.Owner{Name: obj.Name, Namespace: obj.Namespace}, objects, apply.Options{Force: obj.Spec.Force, Timeout: obj.GetTimeout()})
 	if err != nil {
 		return r.fail(obj, &stepError{reason: meta.ReconciliationFailedReason, err: err})
 	}
 	inventory := apply.Inventory(cs)
-	if err := r.prune(ctx, obj, inventory); err != nil {
+	if err := r.prune(ctx, applier, obj, inventory); err != nil {
 		return r.fail(obj, err)
 	}
 	obj.Status.Inventory = inventory
@@ -208,7 +218,7 @@ func (r *Reconciler) render(ctx context.Context, obj *kustomizev1.Kustomization,
 
 // prune deletes what the last inventory held and the new one does not,
 // when spec.prune is on. It runs only after a successful apply.
-func (r *Reconciler) prune(ctx context.Context, obj *kustomizev1.Kustomization, inventory *kustomizev1.ResourceInventory) error {
+func (r *Reconciler) prune(ctx context.Context, applier *apply.Applier, obj *kustomizev1.Kustomization, inventory *kustomizev1.ResourceInventory) error {
 	if !obj.Spec.Prune {
 		return nil
 	}
@@ -216,7 +226,7 @@ func (r *Reconciler) prune(ctx context.Context, obj *kustomizev1.Kustomization, 
 	if err != nil {
 		return &stepError{reason: meta.PruneFailedReason, err: err}
 	}
-	cs, err := r.applier.Prune(ctx, apply.Owner{Name: obj.Name, Namespace: obj.Namespace}, stale)
+	cs, err := applier.Prune(ctx, apply.Owner{Name: obj.Name, Namespace: obj.Namespace}, stale)
 	if err != nil {
 		return &stepError{reason: meta.PruneFailedReason, err: err}
 	}
@@ -239,13 +249,17 @@ func (r *Reconciler) finalize(ctx context.Context, obj *kustomizev1.Kustomizatio
 		if err != nil {
 			return err
 		}
-		if _, err := r.applier.Prune(ctx, apply.Owner{Name: obj.Name, Namespace: obj.Namespace}, objects); err != nil {
+		applier, err := r.applierFor(obj)
+		if err != nil {
+			return err
+		}
+		if _, err := applier.Prune(ctx, apply.Owner{Name: obj.Name, Namespace: obj.Namespace}, objects); err != nil {
 			return err
 		}
 		if policy == kustomizev1.DeletionPolicyWaitForTermination {
 			wctx, cancel := context.WithTimeout(ctx, obj.GetTimeout())
 			defer cancel()
-			if err := r.applier.WaitDeleted(wctx, objects); err != nil {
+			if err := applier.WaitDeleted(wctx, objects); err != nil {
 				return fmt.Errorf("waiting for the objects to be deleted: %w", err)
 			}
 		}

@@ -80,6 +80,9 @@ type Options struct {
 	NoCrossNamespaceRefs bool
 	// NoRemoteBases refuses kustomize remote bases.
 	NoRemoteBases bool
+	// DefaultServiceAccount is impersonated by Kustomizations that name no
+	// serviceAccountName; empty applies with weir's own identity.
+	DefaultServiceAccount string
 	// Logger receives the manager's and controllers' logs.
 	Logger logr.Logger
 }
@@ -201,13 +204,14 @@ func New(cfg *rest.Config, opts Options) (*Manager, error) {
 	}
 	graph := &depgraph.Graph{}
 	if err := (&kustomize.Reconciler{
-		Client:               mgr.GetClient(),
-		Store:                store,
-		Graph:                graph,
-		Recorder:             mgr.GetEventRecorderFor(kustomize.ControllerName),
-		Metrics:              sharedMetrics(),
-		NoCrossNamespaceRefs: opts.NoCrossNamespaceRefs,
-		NoRemoteBases:        opts.NoRemoteBases,
+		Client:                mgr.GetClient(),
+		Store:                 store,
+		Graph:                 graph,
+		Recorder:              mgr.GetEventRecorderFor(kustomize.ControllerName),
+		Metrics:               sharedMetrics(),
+		NoCrossNamespaceRefs:  opts.NoCrossNamespaceRefs,
+		NoRemoteBases:         opts.NoRemoteBases,
+		DefaultServiceAccount: opts.DefaultServiceAccount,
 	}).SetupWithManager(mgr, kustomize.Options{Concurrent: opts.Concurrent}); err != nil {
 		return nil, fmt.Errorf("setting up the Kustomization controller: %w", err)
 	}
