@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"syscall"
@@ -35,9 +36,18 @@ import (
 func main() {
 	example := flag.String("example", "examples/cluster", "the example repository")
 	scaled := flag.Int("scaled", 200, "number of apps in the scaled variant; 0 skips it")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of weir to this file")
 	flag.Parse()
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err == nil {
+			_ = pprof.StartCPUProfile(f)
+			defer pprof.StopCPUProfile()
+		}
+	}
 	if err := run(*example, *scaled); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
+		pprof.StopCPUProfile()
 		os.Exit(1)
 	}
 }

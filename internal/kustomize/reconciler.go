@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"sync"
 	"time"
 
@@ -50,6 +49,7 @@ type Reconciler struct {
 	DefaultServiceAccount string
 
 	config       *rest.Config
+	unpacked     unpackCache
 	applier      *apply.Applier
 	impersonated map[string]*apply.Applier
 	health       *healthWatch
@@ -192,17 +192,14 @@ func (r *Reconciler) checkHealth(ctx context.Context, obj *kustomizev1.Kustomiza
 	return ctrl.Result{RequeueAfter: obj.GetRequeueAfter()}, nil
 }
 
-// render unpacks the source's artifact into a temporary folder and renders
-// the Kustomization's path from it.
+// render renders the Kustomization's path from the source's artifact,
+// unpacked once per revision and shared with the other Kustomizations.
 func (r *Reconciler) render(ctx context.Context, obj *kustomizev1.Kustomization, src *sourceArtifact) ([]*unstructured.Unstructured, error) {
-	dir, err := os.MkdirTemp("", "kustomization-")
+	dir, release, err := r.unpacked.acquire(ctx, r.Store, src.Artifact)
 	if err != nil {
-		return nil, &stepError{reason: meta.ArtifactFailedReason, err: fmt.Errorf("creating a work folder: %w", err)}
-	}
-	defer os.RemoveAll(dir)
-	if err := r.Store.Extract(ctx, src.Artifact, dir); err != nil {
 		return nil, &stepError{reason: meta.ArtifactFailedReason, err: fmt.Errorf("unpacking the artifact of %s: %w", src.Ref, err)}
 	}
+	defer release()
 	objects, err := render.Build(ctx, render.Options{
 		Root:          dir,
 		Namespace:     obj.Namespace,
