@@ -65,6 +65,8 @@ func newRootCommand() *cobra.Command {
 		newLocalCommand(),
 		newUpCommand(),
 		newBuildCommand(g),
+		newTreeCommand(g),
+		newEventsCommand(g),
 		newGetCommand(g),
 		newReconcileCommand(g),
 		newSuspendCommand(g, true),
