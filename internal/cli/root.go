@@ -66,6 +66,7 @@ func newRootCommand() *cobra.Command {
 		newUpCommand(),
 		newBuildCommand(g),
 		newTreeCommand(g),
+		newDiffCommand(g),
 		newEventsCommand(g),
 		newGetCommand(g),
 		newReconcileCommand(g),

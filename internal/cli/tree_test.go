@@ -2,6 +2,8 @@ package cli
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -42,6 +44,20 @@ func TestReconcileWithSourceThenTreeAndEvents(t *testing.T) {
 	if !strings.Contains(tree, "Kustomization/"+s.ns+"/app") || !strings.Contains(tree, "└── ConfigMap/"+s.ns+"/settings") {
 		t.Errorf("tree does not show the applied ConfigMap:\n%s", tree)
 	}
+	// diff: nothing to change for the applied files, exit 1 with the field
+	// named once the local file differs.
+	deployDir := filepath.Join(s.repo.Dir(), "deploy")
+	if code, out, errOut := runWeir(t, "diff", "ks", "app", "--path", deployDir, "-n", s.ns); code != 0 {
+		t.Errorf("diff of unchanged files exited %d:\n%s%s", code, out, errOut)
+	}
+	if err := os.WriteFile(filepath.Join(deployDir, "cm.yaml"), []byte("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  k: changed\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := runWeir(t, "diff", "ks", "app", "--path", deployDir, "-n", s.ns)
+	if code != 1 || !strings.Contains(out, "ConfigMap/"+s.ns+"/settings drifted") || !strings.Contains(out, "/data/k") {
+		t.Errorf("diff of a changed file: exit %d, want 1 naming the field:\n%s%s", code, out, errOut)
+	}
+
 	events := mustRunWeir(t, "events", "--for", "Kustomization/app", "-n", s.ns)
 	if !strings.Contains(events, "ConfigMap/"+s.ns+"/settings created") || !strings.Contains(events, "LAST SEEN") {
 		t.Errorf("events do not show the apply:\n%s", events)

@@ -1,0 +1,179 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
+	"strings"
+
+	kustomizev1 "github.com/fluxcd/kustomize-controller/api/v1"
+	"github.com/fluxcd/pkg/ssa/jsondiff"
+	"github.com/spf13/cobra"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/weirhq/weir/internal/apply"
+	"github.com/weirhq/weir/internal/render"
+	"github.com/weirhq/weir/internal/repo"
+)
+
+func newDiffCommand(g *globalOptions) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "diff",
+		Short: "Show what applying local files would change in the cluster",
+	}
+	var path, root string
+	cmd.AddCommand(&cobra.Command{
+		Use:     "kustomization NAME --path DIR",
+		Aliases: []string{"ks"},
+		Short:   "Diff a Kustomization's local files against the cluster (exit 1 when they differ)",
+		Long: "diff ks renders --path with the Kustomization's spec (read from the cluster, or from the\n" +
+			"repository's files when the cluster has none of that name), asks the API server for a\n" +
+			"server-side dry run of every object, and prints what would be created, changed or pruned.\n" +
+			"Secret values are masked. It exits 1 when there are changes, 0 when there are none, as\n" +
+			"`flux diff` does.",
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			changed, err := diffKustomization(cmd.Context(), cmd.OutOrStdout(), g, args[0], path, root)
+			if err != nil {
+				return err
+			}
+			if changed {
+				return exitError{code: 1}
+			}
+			return nil
+		},
+	})
+	cmd.PersistentFlags().StringVar(&path, "path", "", "local folder to render (the Kustomization's spec.path in your checkout)")
+	cmd.PersistentFlags().StringVar(&root, "repo", "", "root of the repository (default: the Git root above --path)")
+	return cmd
+}
+
+func diffKustomization(ctx context.Context, out io.Writer, g *globalOptions, name, path, root string) (bool, error) {
+	if path == "" {
+		return false, errors.New("--path is required: the local folder of the Kustomization's spec.path")
+	}
+	dir, err := filepath.Abs(path)
+	if err != nil {
+		return false, fmt.Errorf("resolving --path: %w", err)
+	}
+	if root == "" {
+		root = gitRoot(dir)
+	}
+	if root, err = filepath.Abs(root); err != nil {
+		return false, fmt.Errorf("resolving --repo: %w", err)
+	}
+	rel, err := filepath.Rel(root, dir)
+	if err != nil || strings.HasPrefix(rel, "..") {
+		return false, fmt.Errorf("--path %s is not inside the repository %s", path, root)
+	}
+	c, err := objectClient(g)
+	if err != nil {
+		return false, err
+	}
+	ks := &kustomizev1.Kustomization{}
+	err = c.Get(ctx, client.ObjectKey{Namespace: g.namespace, Name: name}, ks)
+	if apierrors.IsNotFound(err) {
+		objects, rerr := repo.Manifests(root)
+		if rerr != nil {
+			return false, rerr
+		}
+		if ks, err = repo.FindKustomization(objects, g.namespace, name); err == nil && ks.Namespace == "" {
+			ks.Namespace = g.namespace
+		}
+	}
+	if err != nil {
+		return false, fmt.Errorf("Kustomization %s/%s: %w", g.namespace, name, err)
+	}
+	spec := ks.Spec
+	spec.Path = "./" + filepath.ToSlash(rel)
+	objects, err := render.Build(ctx, render.Options{Root: root, Namespace: ks.Namespace, Spec: spec, Values: liveValues{c}})
+	if err != nil {
+		return false, err
+	}
+	for _, o := range objects {
+		labels := o.GetLabels()
+		if labels == nil {
+			labels = map[string]string{}
+		}
+		labels[apply.LabelGroup+"/name"] = ks.Name
+		labels[apply.LabelGroup+"/namespace"] = ks.Namespace
+		o.SetLabels(labels)
+	}
+	diffs, err := jsondiff.UnstructuredList(ctx, c, objects,
+		jsondiff.FieldOwner(apply.FieldManager), jsondiff.MaskSecrets(true), jsondiff.Rationalize(true),
+		jsondiff.ExclusionSelector{apply.LabelGroup + "/reconcile": "disabled"})
+	if err != nil {
+		return false, fmt.Errorf("dry-running the objects: %w", err)
+	}
+	changed := false
+	for _, d := range diffs {
+		id := objectID(d.GroupVersionKind().Kind, d.GetNamespace(), d.GetName())
+		switch d.Type {
+		case jsondiff.DiffTypeCreate:
+			changed = true
+			fmt.Fprintf(out, "► %s created\n", id)
+		case jsondiff.DiffTypeUpdate:
+			changed = true
+			fmt.Fprintf(out, "► %s drifted\n", id)
+			for _, op := range d.Patch {
+				fmt.Fprintf(out, "  %s %s: %v\n", op.Type, op.Path, op.Value)
+			}
+		}
+	}
+	if ks.Spec.Prune {
+		stale, err := apply.Stale(ks.Status.Inventory, inventoryOf(objects))
+		if err != nil {
+			return false, err
+		}
+		for _, o := range stale {
+			changed = true
+			fmt.Fprintf(out, "► %s deleted\n", objectID(o.GetKind(), o.GetNamespace(), o.GetName()))
+		}
+	}
+	return changed, nil
+}
+
+// inventoryOf gives rendered objects the inventory IDs apply would record.
+func inventoryOf(objects []*unstructured.Unstructured) *kustomizev1.ResourceInventory {
+	inv := &kustomizev1.ResourceInventory{}
+	for _, o := range objects {
+		gvk := o.GroupVersionKind()
+		inv.Entries = append(inv.Entries, kustomizev1.ResourceRef{
+			ID:      fmt.Sprintf("%s_%s_%s_%s", o.GetNamespace(), o.GetName(), gvk.Group, gvk.Kind),
+			Version: gvk.Version,
+		})
+	}
+	return inv
+}
+
+func objectID(kind, namespace, name string) string {
+	if namespace == "" {
+		return kind + "/" + name
+	}
+	return kind + "/" + namespace + "/" + name
+}
+
+// liveValues reads the ConfigMaps and Secrets substitutions name from the
+// cluster.
+type liveValues struct{ c client.Reader }
+
+func (v liveValues) ConfigMap(ctx context.Context, namespace, name string) (map[string]string, error) {
+	var cm corev1.ConfigMap
+	if err := v.c.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, &cm); err != nil {
+		return nil, err
+	}
+	return cm.Data, nil
+}
+
+func (v liveValues) Secret(ctx context.Context, namespace, name string) (map[string][]byte, error) {
+	var s corev1.Secret
+	if err := v.c.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, &s); err != nil {
+		return nil, err
+	}
+	return s.Data, nil
+}
