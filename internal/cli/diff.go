@@ -40,7 +40,9 @@ func newDiffCommand(g *globalOptions) *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			changed, err := diffKustomization(cmd.Context(), cmd.OutOrStdout(), g, args[0], path, root)
 			if err != nil {
-				return err
+				// 1 means "changes" to scripts: errors get their own code.
+				fmt.Fprintln(cmd.ErrOrStderr(), "✗", err)
+				return exitError{code: 2}
 			}
 			if changed {
 				return exitError{code: 1}
