@@ -33,19 +33,9 @@ func newBuildCommand(g *globalOptions) *cobra.Command {
 			if path == "" {
 				return fmt.Errorf("--path is required: the local folder of the Kustomization's spec.path")
 			}
-			dir, err := filepath.Abs(path)
+			root, rel, err := resolvePath(path, root)
 			if err != nil {
-				return fmt.Errorf("resolving --path: %w", err)
-			}
-			if root == "" {
-				root = gitRoot(dir)
-			}
-			if root, err = filepath.Abs(root); err != nil {
-				return fmt.Errorf("resolving --repo: %w", err)
-			}
-			rel, err := filepath.Rel(root, dir)
-			if err != nil || strings.HasPrefix(rel, "..") {
-				return fmt.Errorf("--path %s is not inside the repository %s", path, root)
+				return err
 			}
 			objects, err := repo.Manifests(root)
 			if err != nil {
@@ -87,6 +77,27 @@ func newBuildCommand(g *globalOptions) *cobra.Command {
 	ks.Flags().StringVar(&root, "repo", "", "root of the repository (default: the Git root above --path)")
 	cmd.AddCommand(ks)
 	return cmd
+}
+
+// resolvePath makes path and root absolute (root defaulting to the Git
+// root above path) and returns path relative to root, refusing a path
+// outside it.
+func resolvePath(path, root string) (string, string, error) {
+	dir, err := filepath.Abs(path)
+	if err != nil {
+		return "", "", fmt.Errorf("resolving --path: %w", err)
+	}
+	if root == "" {
+		root = gitRoot(dir)
+	}
+	if root, err = filepath.Abs(root); err != nil {
+		return "", "", fmt.Errorf("resolving --repo: %w", err)
+	}
+	rel, err := filepath.Rel(root, dir)
+	if err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+		return "", "", fmt.Errorf("--path %s is not inside the repository %s", path, root)
+	}
+	return root, rel, nil
 }
 
 // gitRoot returns the closest folder at or above dir holding .git, or dir.

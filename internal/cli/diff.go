@@ -6,12 +6,10 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
-	"strings"
 
 	kustomizev1 "github.com/fluxcd/kustomize-controller/api/v1"
 	"github.com/fluxcd/pkg/ssa/jsondiff"
 	"github.com/spf13/cobra"
-	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -59,19 +57,9 @@ func diffKustomization(ctx context.Context, out io.Writer, g *globalOptions, nam
 	if path == "" {
 		return false, errors.New("--path is required: the local folder of the Kustomization's spec.path")
 	}
-	dir, err := filepath.Abs(path)
+	root, rel, err := resolvePath(path, root)
 	if err != nil {
-		return false, fmt.Errorf("resolving --path: %w", err)
-	}
-	if root == "" {
-		root = gitRoot(dir)
-	}
-	if root, err = filepath.Abs(root); err != nil {
-		return false, fmt.Errorf("resolving --repo: %w", err)
-	}
-	rel, err := filepath.Rel(root, dir)
-	if err != nil || strings.HasPrefix(rel, "..") {
-		return false, fmt.Errorf("--path %s is not inside the repository %s", path, root)
+		return false, err
 	}
 	c, err := objectClient(g)
 	if err != nil {
@@ -93,7 +81,7 @@ func diffKustomization(ctx context.Context, out io.Writer, g *globalOptions, nam
 	}
 	spec := ks.Spec
 	spec.Path = "./" + filepath.ToSlash(rel)
-	objects, err := render.Build(ctx, render.Options{Root: root, Namespace: ks.Namespace, Spec: spec, Values: liveValues{c}})
+	objects, err := render.Build(ctx, render.Options{Root: root, Namespace: ks.Namespace, Spec: spec, Values: render.ClusterValues{Reader: c}})
 	if err != nil {
 		return false, err
 	}
@@ -158,24 +146,4 @@ func objectID(kind, namespace, name string) string {
 		return kind + "/" + name
 	}
 	return kind + "/" + namespace + "/" + name
-}
-
-// liveValues reads the ConfigMaps and Secrets substitutions name from the
-// cluster.
-type liveValues struct{ c client.Reader }
-
-func (v liveValues) ConfigMap(ctx context.Context, namespace, name string) (map[string]string, error) {
-	var cm corev1.ConfigMap
-	if err := v.c.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, &cm); err != nil {
-		return nil, err
-	}
-	return cm.Data, nil
-}
-
-func (v liveValues) Secret(ctx context.Context, namespace, name string) (map[string][]byte, error) {
-	var s corev1.Secret
-	if err := v.c.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, &s); err != nil {
-		return nil, err
-	}
-	return s.Data, nil
 }

@@ -204,7 +204,7 @@ func (r *Reconciler) render(ctx context.Context, obj *kustomizev1.Kustomization,
 		Root:          dir,
 		Namespace:     obj.Namespace,
 		Spec:          obj.Spec,
-		Values:        clusterValues{r.Client},
+		Values:        render.ClusterValues{Reader: r.Client},
 		NoRemoteBases: r.NoRemoteBases,
 	})
 	if err != nil {
