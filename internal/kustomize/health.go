@@ -6,6 +6,7 @@ import (
 	"sync"
 
 	kustomizev1 "github.com/fluxcd/kustomize-controller/api/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -28,6 +29,7 @@ import (
 // period, and a Ready Kustomization is not re-applied by status churn.
 type healthWatch struct {
 	cache   cache.Cache
+	api     client.Reader
 	ctrl    controller.Controller
 	waiting func(client.ObjectKey) bool
 
@@ -51,7 +53,7 @@ func newHealthWatch(mgr ctrl.Manager, c controller.Controller, waiting func(clie
 	if err := mgr.Add(hc); err != nil {
 		return nil, fmt.Errorf("adding the health cache: %w", err)
 	}
-	return &healthWatch{cache: hc, ctrl: c, waiting: waiting, watched: map[schema.GroupVersionKind]bool{}}, nil
+	return &healthWatch{cache: hc, api: mgr.GetAPIReader(), ctrl: c, waiting: waiting, watched: map[schema.GroupVersionKind]bool{}}, nil
 }
 
 // watch makes sure every kind among objects is watched, and synced.
@@ -77,7 +79,35 @@ func (h *healthWatch) watch(ctx context.Context, objects []*unstructured.Unstruc
 	return nil
 }
 
-func (h *healthWatch) reader() client.Reader { return h.cache }
+// reader reads applied objects from the health cache and, for health
+// checks that name objects this controller did not apply (so they carry no
+// ownership label and are not in that cache), straight from the API
+// server; it records that it had to, because no event will announce
+// their changes.
+func (h *healthWatch) reader() *fallbackReader {
+	return &fallbackReader{cache: h.cache, api: h.api}
+}
+
+// fallbackReader is a client.Reader over the health cache with the API
+// server behind it.
+type fallbackReader struct {
+	cache, api client.Reader
+	// usedAPI is set once an object was read from the API server.
+	usedAPI bool
+}
+
+func (f *fallbackReader) Get(ctx context.Context, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+	err := f.cache.Get(ctx, key, obj, opts...)
+	if !apierrors.IsNotFound(err) {
+		return err
+	}
+	f.usedAPI = true
+	return f.api.Get(ctx, key, obj, opts...)
+}
+
+func (f *fallbackReader) List(ctx context.Context, list client.ObjectList, opts ...client.ListOption) error {
+	return f.cache.List(ctx, list, opts...)
+}
 
 // owner maps an applied object to its Kustomization through its labels,
 // when that Kustomization waits for health.

@@ -16,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
 )
 
 const crd = `apiVersion: apiextensions.k8s.io/v1
@@ -203,4 +204,33 @@ func requestReconcile(t *testing.T, ks *kustomizev1.Kustomization) {
 		}
 		k.Annotations[meta.ReconcileRequestAnnotation] = time.Now().Format(time.RFC3339Nano)
 	})
+}
+
+func TestHealthChecksFollowObjectsAppliedElsewhere(t *testing.T) {
+	f := newFixture(t, map[string]string{"app/cm.yaml": fmt.Sprintf(configMap, "cm", "1")})
+	ks := f.kustomization("checker", "./app", func(k *kustomizev1.Kustomization) {
+		k.Spec.HealthChecks = []meta.NamespacedObjectKindReference{{APIVersion: "apps/v1", Kind: "Deployment", Name: "elsewhere", Namespace: f.ns}}
+	})
+	// Not there yet: the Kustomization waits for it.
+	f.wait(ks, 30*time.Second, "to wait on the missing Deployment", func(k *kustomizev1.Kustomization) bool {
+		return strings.Contains(conditions.GetMessage(k, meta.HealthyCondition), "Deployment/"+f.ns+"/elsewhere")
+	})
+	// Created by someone else, without weir's labels: it turns Available
+	// and the Kustomization follows.
+	u := &unstructured.Unstructured{}
+	if err := yamlToUnstructured(fmt.Sprintf(deployment, "elsewhere"), u); err != nil {
+		t.Fatal(err)
+	}
+	u.SetNamespace(f.ns)
+	if err := env.Client.Create(context.Background(), u); err != nil {
+		t.Fatal(err)
+	}
+	got := f.waitApplied(ks, f.revision())
+	if !conditions.IsTrue(got, meta.HealthyCondition) {
+		t.Errorf("Healthy is not True: %s", describe(got))
+	}
+}
+
+func yamlToUnstructured(text string, u *unstructured.Unstructured) error {
+	return yaml.Unmarshal([]byte(text), &u.Object)
 }

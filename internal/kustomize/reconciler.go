@@ -25,6 +25,10 @@ import (
 	"github.com/weirhq/weir/internal/render"
 )
 
+// foreignHealthPeriod is how often health checks of objects that other
+// controllers applied are read again: those alone are polled.
+const foreignHealthPeriod = 2 * time.Second
+
 // ControllerName is the component name on events, as Flux's.
 const ControllerName = "kustomize-controller"
 
@@ -164,7 +168,8 @@ func (r *Reconciler) checkHealth(ctx context.Context, obj *kustomizev1.Kustomiza
 		if err := r.health.watch(ctx, w.objects); err != nil {
 			return r.fail(obj, &stepError{reason: meta.HealthCheckFailedReason, err: err})
 		}
-		unhealthy, err := apply.Health(ctx, r.health.reader(), w.objects)
+		reader := r.health.reader()
+		unhealthy, err := apply.Health(ctx, reader, w.objects)
 		if err != nil {
 			return r.fail(obj, &stepError{reason: meta.HealthCheckFailedReason, err: err})
 		}
@@ -181,7 +186,12 @@ func (r *Reconciler) checkHealth(ctx context.Context, obj *kustomizev1.Kustomiza
 			conditions.MarkReconciling(obj, meta.ProgressingReason, "%s", msg)
 			conditions.MarkUnknown(obj, meta.HealthyCondition, meta.ProgressingReason, "%s", msg)
 			conditions.MarkUnknown(obj, meta.ReadyCondition, meta.ProgressingReason, "%s", msg)
-			return ctrl.Result{RequeueAfter: obj.GetTimeout() - elapsed}, nil
+			next := obj.GetTimeout() - elapsed
+			if reader.usedAPI && next > foreignHealthPeriod {
+				// Objects this controller did not apply send it no events.
+				next = foreignHealthPeriod
+			}
+			return ctrl.Result{RequeueAfter: next}, nil
 		}
 		conditions.MarkTrue(obj, meta.HealthyCondition, meta.SucceededReason, "Health check passed in %s", time.Since(w.since).Round(time.Millisecond))
 	} else {

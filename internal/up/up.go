@@ -244,8 +244,9 @@ func (s *Session) applyRoot(ctx context.Context) error {
 	return nil
 }
 
-// WaitAllReady waits until every Kustomization has applied the folder's
-// latest snapshot and is Ready, or fails naming those that are not.
+// WaitAllReady waits until every Kustomization that is not suspended is
+// Ready, those of the folder's source with its latest snapshot applied, or
+// fails naming those that are not.
 func (s *Session) WaitAllReady(ctx context.Context, timeout time.Duration) ([]kustomizev1.Kustomization, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
@@ -257,7 +258,14 @@ func (s *Session) WaitAllReady(ctx context.Context, timeout time.Duration) ([]ku
 			pending = pending[:0]
 			for i := range list.Items {
 				k := &list.Items[i]
-				if !conditions.IsReady(k) || k.Status.LastAppliedRevision != want {
+				if k.Spec.Suspend {
+					continue
+				}
+				// Only Kustomizations of the folder's source must have
+				// applied its latest snapshot; others need only be Ready.
+				fromFolder := k.Spec.SourceRef.Kind == sourcev1.GitRepositoryKind && k.Spec.SourceRef.Name == SourceName &&
+					(k.Spec.SourceRef.Namespace == "" && k.Namespace == SourceName || k.Spec.SourceRef.Namespace == SourceName)
+				if !conditions.IsReady(k) || (fromFolder && k.Status.LastAppliedRevision != want) {
 					msg := conditions.GetMessage(k, meta.ReadyCondition)
 					if msg == "" {
 						msg = "pending"
