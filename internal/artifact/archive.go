@@ -419,7 +419,12 @@ func (s *Store) Extract(ctx context.Context, a *meta.Artifact, dst string) error
 		return fmt.Errorf("opening artifact %s: %w", a.Path, err)
 	}
 	defer f.Close()
+	return unpack(ctx, f, dst, "artifact "+a.Path)
+}
 
+// unpack unpacks the tar.gz stream r into dst with Extract's guards; what
+// names the stream in errors ("artifact <path>").
+func unpack(ctx context.Context, r io.Reader, dst, what string) error {
 	if err := os.MkdirAll(dst, 0o755); err != nil {
 		return fmt.Errorf("creating %s: %w", dst, err)
 	}
@@ -435,11 +440,11 @@ func (s *Store) Extract(ctx context.Context, a *meta.Artifact, dst string) error
 	}
 	defer root.Close()
 
-	gz, err := gzip.NewReader(f)
+	gz, err := gzip.NewReader(ctxReader{ctx: ctx, r: r})
 	if err != nil {
-		return fmt.Errorf("artifact %s is not a gzip archive: %w", a.Path, err)
+		return fmt.Errorf("%s is not a gzip archive: %w", what, err)
 	}
-	x := extractor{root: root, artifact: a.Path, dst: dst}
+	x := extractor{root: root, what: what, dst: dst}
 	tr := tar.NewReader(gz)
 	for {
 		if err := ctx.Err(); err != nil {
@@ -450,7 +455,7 @@ func (s *Store) Extract(ctx context.Context, a *meta.Artifact, dst string) error
 			break
 		}
 		if err != nil {
-			return fmt.Errorf("reading artifact %s: %w", a.Path, err)
+			return fmt.Errorf("reading %s: %w", what, err)
 		}
 		if err := x.entry(hdr, tr); err != nil {
 			return err
@@ -461,11 +466,11 @@ func (s *Store) Extract(ctx context.Context, a *meta.Artifact, dst string) error
 
 // extractor unpacks entries into root and remembers what it has done.
 type extractor struct {
-	root     *os.Root
-	artifact string // store path, for errors
-	dst      string // as the caller named it, for errors
-	size     int64  // bytes unpacked so far
-	links    []string
+	root  *os.Root
+	what  string // "artifact <store path>", for errors
+	dst   string // as the caller named it, for errors
+	size  int64  // bytes unpacked so far
+	links []string
 }
 
 // entry unpacks one tar entry.
@@ -482,8 +487,8 @@ func (x *extractor) entry(hdr *tar.Header, r io.Reader) error {
 		return x.wrap(hdr.Name, x.root.MkdirAll(name, 0o755))
 	case tar.TypeReg:
 		if hdr.Size < 0 || hdr.Size > maxExtractSize-x.size {
-			return fmt.Errorf("artifact %s unpacks to more than %s; refusing to extract it into %s",
-				x.artifact, humanSize(maxExtractSize), x.dst)
+			return fmt.Errorf("%s unpacks to more than %s; refusing to extract it into %s",
+				x.what, humanSize(maxExtractSize), x.dst)
 		}
 		x.size += hdr.Size
 		return x.wrap(hdr.Name, x.file(name, hdr, r))
@@ -570,14 +575,14 @@ func (x *extractor) checkLinks(realDst string) error {
 }
 
 func (x *extractor) refuse(name, why string) error {
-	return fmt.Errorf("artifact %s holds the entry %q and %s; refusing to extract it into %s", x.artifact, name, why, x.dst)
+	return fmt.Errorf("%s holds the entry %q and %s; refusing to extract it into %s", x.what, name, why, x.dst)
 }
 
 func (x *extractor) wrap(name string, err error) error {
 	if err == nil {
 		return nil
 	}
-	return fmt.Errorf("extracting %q of artifact %s into %s: %w", name, x.artifact, x.dst, err)
+	return fmt.Errorf("extracting %q of %s into %s: %w", name, x.what, x.dst, err)
 }
 
 // localName turns a tar entry name into a local path under the destination,
