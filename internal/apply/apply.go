@@ -7,6 +7,8 @@ import (
 
 	"github.com/fluxcd/cli-utils/pkg/kstatus/polling"
 	"github.com/fluxcd/pkg/ssa"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
@@ -27,6 +29,20 @@ type Options struct {
 	Force bool
 	// Timeout bounds waiting for CRDs and Namespaces between stages.
 	Timeout time.Duration
+}
+
+// cleanup takes over fields that kubectl (client-side or server-side with
+// --force-conflicts) or a pre-SSA controller wrote, so that Git stays the
+// only owner, as Flux does; objects annotated ssa: Merge keep them.
+var cleanup = ssa.ApplyCleanupOptions{
+	Annotations: []string{corev1.LastAppliedConfigAnnotation},
+	FieldManagers: []ssa.FieldManager{
+		{Name: "kubectl", OperationType: metav1.ManagedFieldsOperationApply},
+		{Name: "kubectl", OperationType: metav1.ManagedFieldsOperationUpdate},
+		{Name: "before-first-apply", OperationType: metav1.ManagedFieldsOperationUpdate},
+		{Name: FieldManager, OperationType: metav1.ManagedFieldsOperationUpdate},
+	},
+	Exclusions: map[string]string{LabelGroup + "/ssa": "Merge"},
 }
 
 // Applier applies and prunes objects on behalf of owners.
@@ -52,9 +68,13 @@ func (a *Applier) Apply(ctx context.Context, owner Owner, objects []*unstructure
 		ao.WaitTimeout = opts.Timeout
 	}
 	// Objects opt out of apply or of updates as with Flux.
-	ao.ExclusionSelector = map[string]string{LabelGroup + "/reconcile": "disabled"}
-	ao.IfNotPresentSelector = map[string]string{"kustomize.toolkit.fluxcd.io/ssa": "IfNotPresent"}
-	ao.ForceSelector = map[string]string{"kustomize.toolkit.fluxcd.io/force": "enabled"}
+	ao.ExclusionSelector = map[string]string{
+		LabelGroup + "/reconcile": "disabled",
+		LabelGroup + "/ssa":       "Ignore",
+	}
+	ao.IfNotPresentSelector = map[string]string{LabelGroup + "/ssa": "IfNotPresent"}
+	ao.ForceSelector = map[string]string{LabelGroup + "/force": "enabled"}
+	ao.Cleanup = cleanup
 	cs, err := a.rm.ApplyAllStaged(ctx, objects, ao)
 	if err != nil {
 		return cs, fmt.Errorf("applying: %w", err)

@@ -8,8 +8,10 @@ import (
 	"time"
 
 	"github.com/fluxcd/cli-utils/pkg/kstatus/status"
+	"github.com/fluxcd/pkg/runtime/statusreaders"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
@@ -33,10 +35,31 @@ type Unhealthy struct {
 	Message string
 }
 
-// Health reads each object's live state and judges it by kstatus rules. It
-// returns the objects that are not Current; none means all are healthy.
-// It does not wait: callers requeue when the objects change.
-func Health(ctx context.Context, r client.Reader, objects []*unstructured.Unstructured) ([]Unhealthy, error) {
+// StatusFunc judges one live object's health, in kstatus' terms.
+type StatusFunc func(ctx context.Context, live *unstructured.Unstructured) (*status.Result, error)
+
+// Evaluators replace kstatus' rules for some kinds, such as those of
+// Flux's spec.healthCheckExprs. Jobs are judged as Flux judges them (Current
+// only once complete) unless an evaluator says otherwise.
+type Evaluators map[schema.GroupKind]StatusFunc
+
+func (e Evaluators) compute(ctx context.Context, live *unstructured.Unstructured) (*status.Result, error) {
+	gk := live.GroupVersionKind().GroupKind()
+	if f, ok := e[gk]; ok {
+		return f(ctx, live)
+	}
+	if gk == (schema.GroupKind{Group: "batch", Kind: "Job"}) {
+		res := statusreaders.ComputeJobStatus(live)
+		return &res, nil
+	}
+	return status.Compute(live)
+}
+
+// Health reads each object's live state and judges it by kstatus rules, or
+// by the evaluator for its kind. It returns the objects that are not
+// Current; none means all are healthy. It does not wait: callers requeue
+// when the objects change.
+func Health(ctx context.Context, r client.Reader, objects []*unstructured.Unstructured, eval Evaluators) ([]Unhealthy, error) {
 	var out []Unhealthy
 	for _, o := range objects {
 		live := &unstructured.Unstructured{}
@@ -49,7 +72,7 @@ func Health(ctx context.Context, r client.Reader, objects []*unstructured.Unstru
 		if err != nil {
 			return nil, fmt.Errorf("reading %s: %w", ref(o), err)
 		}
-		res, err := status.Compute(live)
+		res, err := eval.compute(ctx, live)
 		if err != nil {
 			return nil, fmt.Errorf("computing the status of %s: %w", ref(o), err)
 		}

@@ -40,7 +40,7 @@ func (r *Reconciler) checkDependencies(ctx context.Context, obj *kustomizev1.Kus
 		return &waitError{reason: meta.DependencyNotReadyReason, stalled: true,
 			err: fmt.Errorf("dependency cycle: %s", depgraph.FormatCycle(cycle))}
 	}
-	for _, dep := range dependencyKeys(obj) {
+	for i, dep := range dependencyKeys(obj) {
 		name := dep.Namespace + "/" + dep.Name
 		if r.NoCrossNamespaceRefs && dep.Namespace != obj.Namespace {
 			return &waitError{reason: "AccessDenied", stalled: true,
@@ -52,6 +52,18 @@ func (r *Reconciler) checkDependencies(ctx context.Context, obj *kustomizev1.Kus
 				return &waitError{reason: meta.DependencyNotReadyReason, err: fmt.Errorf("dependency '%s' not found", name)}
 			}
 			return &stepError{reason: meta.DependencyNotReadyReason, err: fmt.Errorf("getting dependency '%s': %w", name, err)}
+		}
+		if expr := obj.Spec.DependsOn[i].ReadyExpr; expr != "" {
+			// readyExpr replaces the built-in check, as in Flux.
+			ok, err := readyByExpr(ctx, expr, obj, &d)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				return &waitError{reason: meta.DependencyNotReadyReason, retry: true,
+					err: fmt.Errorf("dependency '%s' is not ready according to readyExpr eval", name)}
+			}
+			continue
 		}
 		if d.Generation != d.Status.ObservedGeneration || !conditions.IsReady(&d) {
 			return &waitError{reason: meta.DependencyNotReadyReason, err: fmt.Errorf("dependency '%s' is not ready", name)}

@@ -137,6 +137,28 @@ func TestDriftIsCorrected(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+	// The correction is reported, naming what was changed back.
+	want := "ConfigMap/" + f.ns + "/cm configured"
+	deadline = time.Now().Add(10 * time.Second)
+	for {
+		var events corev1.EventList
+		if err := env.Client.List(context.Background(), &events, client.InNamespace(f.ns)); err != nil {
+			t.Fatal(err)
+		}
+		found := false
+		for _, e := range events.Items {
+			if e.InvolvedObject.Name == "app" && e.Reason == "Progressing" && strings.Contains(e.Message, want) {
+				found = true
+			}
+		}
+		if found {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no Progressing event says %q", want)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 func TestDeletionPolicies(t *testing.T) {

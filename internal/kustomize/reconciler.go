@@ -105,7 +105,15 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	}
 	var wait *waitError
 	if errors.As(recErr, &wait) {
+		if wait.retry {
+			return ctrl.Result{RequeueAfter: obj.GetRetryInterval()}, nil
+		}
 		return ctrl.Result{}, nil
+	}
+	if recErr != nil && obj.Spec.RetryInterval != nil {
+		// The user chose the retry period; otherwise failures back off
+		// exponentially from under a second.
+		return ctrl.Result{RequeueAfter: obj.Spec.RetryInterval.Duration}, nil
 	}
 	return result, recErr
 }
@@ -169,7 +177,12 @@ func (r *Reconciler) checkHealth(ctx context.Context, obj *kustomizev1.Kustomiza
 			return r.fail(obj, &stepError{reason: meta.HealthCheckFailedReason, err: err})
 		}
 		reader := r.health.reader()
-		unhealthy, err := apply.Health(ctx, reader, w.objects)
+		eval, err := healthEvaluators(obj)
+		if err != nil {
+			r.setWaiting(key, nil)
+			return r.fail(obj, err)
+		}
+		unhealthy, err := apply.Health(ctx, reader, w.objects, eval)
 		if err != nil {
 			return r.fail(obj, &stepError{reason: meta.HealthCheckFailedReason, err: err})
 		}

@@ -31,6 +31,9 @@ type waitError struct {
 	reason  string
 	err     error
 	stalled bool
+	// retry asks for another look after the retry interval, for waits
+	// that no event announces the end of (a dependency's readyExpr).
+	retry bool
 }
 
 func (e *waitError) Error() string { return e.err.Error() }
