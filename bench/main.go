@@ -89,7 +89,11 @@ func run(example string, scaled int) error {
 
 // measure runs one repository on a fresh control plane.
 func measure(ctx context.Context, name, repo string, levels int) error {
-	s, err := up.Start(ctx, up.Options{Path: repo, StateDir: filepath.Join(repo, ".weir")})
+	opts := up.Options{Path: repo, StateDir: filepath.Join(repo, ".weir")}
+	if key := filepath.Join(repo, "age.key"); fileExists(key) {
+		opts.AgeKeyFile = key
+	}
+	s, err := up.Start(ctx, opts)
 	if err != nil {
 		return err
 	}
@@ -191,4 +195,9 @@ func peakRSS() string {
 		}
 	}
 	return "unknown"
+}
+
+func fileExists(p string) bool {
+	fi, err := os.Stat(p)
+	return err == nil && fi.Mode().IsRegular()
 }

@@ -3,6 +3,8 @@ package cli
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/go-git/go-git/v5/plumbing"
@@ -33,6 +35,9 @@ func newUpCommand() *cobra.Command {
 			if len(args) == 1 {
 				opts.Path = args[0]
 			}
+			if !cmd.Flags().Changed("age-key-file") {
+				opts.AgeKeyFile = defaultAgeKeyFile(opts.Path)
+			}
 			return runUp(cmd, opts, watch && !once, once, timeout)
 		},
 	}
@@ -41,6 +46,7 @@ func newUpCommand() *cobra.Command {
 	f.IntVar(&opts.Nodes, "nodes", 1, "number of simulated nodes")
 	f.BoolVar(&watch, "watch", true, "commit edits in PATH to the local Git server and reconcile them")
 	f.StringVar(&opts.RootPath, "path", "", "path of the root Kustomization in PATH (default: found by convention)")
+	f.StringVar(&opts.AgeKeyFile, "age-key-file", "", "age key file for the flux-system/sops-age Secret (default: PATH/age.key, else $SOPS_AGE_KEY_FILE)")
 	f.BoolVar(&once, "once", false, "stop everything and exit once every Kustomization is Ready")
 	f.DurationVar(&timeout, "timeout", 5*time.Minute, "how long to wait for every Kustomization to be Ready")
 	return cmd
@@ -98,6 +104,20 @@ func runUp(cmd *cobra.Command, opts up.Options, watch, once bool, timeout time.D
 	return s.Watch(ctx, time.Second, func(h plumbing.Hash) {
 		fmt.Fprintf(out, "► change committed as %s, reconciling\n", h.String()[:8])
 	})
+}
+
+// defaultAgeKeyFile is age.key in the repository folder when it exists,
+// else the file SOPS itself reads keys from.
+func defaultAgeKeyFile(path string) string {
+	if f := filepath.Join(path, "age.key"); fileExists(f) {
+		return f
+	}
+	return os.Getenv("SOPS_AGE_KEY_FILE")
+}
+
+func fileExists(p string) bool {
+	fi, err := os.Stat(p)
+	return err == nil && fi.Mode().IsRegular()
 }
 
 // printTable prints `weir get WHAT -A` for the local cluster.

@@ -4,18 +4,26 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
+	kustomizev1 "github.com/fluxcd/kustomize-controller/api/v1"
+	"github.com/fluxcd/pkg/runtime/conditions"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/weirhq/weir/internal/kube"
 	"github.com/weirhq/weir/internal/up"
 )
 
 // TestExampleRepositoryConverges runs the README's main job: the example
 // repository, shaped like the seed, reconciled until every Kustomization is
-// Ready, with cluster settings substituted into the apps.
+// Ready, with cluster settings substituted into the apps, the demo SOPS
+// Secret decrypted with the demo age key, and every app applied only
+// after the apps it depends on were Ready.
 func TestExampleRepositoryConverges(t *testing.T) {
 	repo := t.TempDir()
 	if err := os.CopyFS(repo, os.DirFS(filepath.Join("..", "..", "examples", "cluster"))); err != nil {
@@ -23,7 +31,7 @@ func TestExampleRepositoryConverges(t *testing.T) {
 	}
 	ctx := context.Background()
 	start := time.Now()
-	s, err := up.Start(ctx, up.Options{Path: repo})
+	s, err := up.Start(ctx, up.Options{Path: repo, AgeKeyFile: filepath.Join(repo, "age.key")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -31,6 +39,7 @@ func TestExampleRepositoryConverges(t *testing.T) {
 	if s.RootPath != "./kubernetes/flux/cluster" {
 		t.Errorf("root found at %q, want ./kubernetes/flux/cluster", s.RootPath)
 	}
+	order := recordOrder(t, s.Kubeconfig)
 	if _, err := s.WaitReady(ctx, 2*time.Minute); err != nil {
 		t.Fatal(err)
 	}
@@ -42,6 +51,29 @@ func TestExampleRepositoryConverges(t *testing.T) {
 	if len(all) != 15 {
 		t.Errorf("%d Kustomizations, want 15 (root, cluster-apps and 13 apps)", len(all))
 	}
+
+	seen := order.stop()
+	chain := [][2]string{
+		{"cilium", "coredns"}, {"coredns", "flux-operator"}, {"flux-operator", "flux-instance"},
+		{"flux-instance", "cert-manager"}, {"cert-manager", "envoy-gateway"},
+		{"envoy-gateway", "external-dns"}, {"envoy-gateway", "k8s-gateway"},
+		{"envoy-gateway", "cloudflare-tunnel"}, {"envoy-gateway", "echo"},
+		{"flux-instance", "spegel"}, {"flux-instance", "cloudnative-pg"}, {"flux-instance", "rustfs"},
+	}
+	for _, edge := range chain {
+		dep, dependent := seen[edge[0]], seen[edge[1]]
+		if !dep.hasDependent(edge[1]) {
+			t.Errorf("%s does not depend on %s in the example", edge[1], edge[0])
+		}
+		if dep.ready == 0 || dependent.attempted == 0 {
+			t.Errorf("%s -> %s: not observed (ready %d, attempted %d)", edge[0], edge[1], dep.ready, dependent.attempted)
+			continue
+		}
+		if dependent.attempted < dep.ready {
+			t.Errorf("%s reconciled (event %d) before its dependency %s was Ready (event %d)", edge[1], dependent.attempted, edge[0], dep.ready)
+		}
+	}
+
 	cm := &corev1.ConfigMap{}
 	if err := s.Client.Get(ctx, client.ObjectKey{Namespace: "default", Name: "echo-config"}, cm); err != nil {
 		t.Fatal(err)
@@ -49,4 +81,105 @@ func TestExampleRepositoryConverges(t *testing.T) {
 	if cm.Data["domain"] != "echo.home.example" || cm.Data["timezone"] != "Europe/Paris" {
 		t.Errorf("cluster settings not substituted: %v", cm.Data)
 	}
+	secret := &corev1.Secret{}
+	if err := s.Client.Get(ctx, client.ObjectKey{Namespace: "flux-system", Name: "receiver-token"}, secret); err != nil {
+		t.Fatal(err)
+	}
+	if string(secret.Data["token"]) != "demo-webhook-token" {
+		t.Errorf("the demo SOPS Secret was not decrypted: token is %d bytes", len(secret.Data["token"]))
+	}
+}
+
+// observed is what a watch saw of one Kustomization: the sequence numbers
+// of the first event where it had attempted a revision (its dependencies
+// let it through) and where it was Ready.
+type observed struct {
+	attempted, ready int
+	dependsOn        []string
+	dependents       []string
+}
+
+func (o observed) hasDependent(name string) bool {
+	for _, d := range o.dependents {
+		if d == name {
+			return true
+		}
+	}
+	return false
+}
+
+type orderRecorder struct {
+	w    watch.Interface
+	done chan struct{}
+	mu   sync.Mutex
+	seen map[string]*observed
+}
+
+// recordOrder watches every Kustomization from now on. Events of one watch
+// arrive in the order etcd committed them, so their sequence numbers order
+// what happened across objects without reading any clock.
+func recordOrder(t *testing.T, kubeconfig string) *orderRecorder {
+	t.Helper()
+	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := client.NewWithWatch(cfg, client.Options{Scheme: kube.Scheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := c.Watch(context.Background(), &kustomizev1.KustomizationList{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &orderRecorder{w: w, done: make(chan struct{}), seen: map[string]*observed{}}
+	go func() {
+		defer close(r.done)
+		seq := 0
+		for ev := range w.ResultChan() {
+			k, ok := ev.Object.(*kustomizev1.Kustomization)
+			if !ok {
+				continue
+			}
+			seq++
+			r.mu.Lock()
+			o := r.seen[k.Name]
+			if o == nil {
+				o = &observed{}
+				r.seen[k.Name] = o
+			}
+			o.dependsOn = o.dependsOn[:0]
+			for _, d := range k.Spec.DependsOn {
+				o.dependsOn = append(o.dependsOn, d.Name)
+			}
+			if o.attempted == 0 && k.Status.LastAttemptedRevision != "" {
+				o.attempted = seq
+			}
+			if o.ready == 0 && conditions.IsReady(k) {
+				o.ready = seq
+			}
+			r.mu.Unlock()
+		}
+	}()
+	return r
+}
+
+// stop ends the watch and returns what it saw, with dependents filled in.
+func (r *orderRecorder) stop() map[string]observed {
+	r.w.Stop()
+	<-r.done
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for name, o := range r.seen {
+		for _, d := range o.dependsOn {
+			if dep := r.seen[d]; dep != nil {
+				dep.dependents = append(dep.dependents, name)
+			}
+		}
+	}
+	out := map[string]observed{}
+	for name, o := range r.seen {
+		out[name] = *o
+	}
+	return out
 }

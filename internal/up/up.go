@@ -20,6 +20,8 @@ import (
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing"
 	"go.uber.org/zap/zapcore"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -55,7 +57,15 @@ type Options struct {
 	// means found by convention (kubernetes/flux/cluster, then
 	// clusters/<name> when there is exactly one).
 	RootPath string
+	// AgeKeyFile is an age key file whose keys go into the flux-system/
+	// sops-age Secret that Kustomizations name in decryption.secretRef;
+	// empty creates none.
+	AgeKeyFile string
 }
+
+// AgeSecretName is the Secret holding the age keys, named as in a Flux
+// bootstrap.
+const AgeSecretName = "sops-age"
 
 // Session is a running local GitOps loop.
 type Session struct {
@@ -133,6 +143,9 @@ func Start(ctx context.Context, opts Options) (_ *Session, err error) {
 	if err := s.startControllers(cfg); err != nil {
 		return nil, err
 	}
+	if err := s.applyAgeKey(ctx); err != nil {
+		return nil, err
+	}
 	if err := s.applySource(ctx); err != nil {
 		return nil, err
 	}
@@ -178,6 +191,35 @@ func (s *Session) startControllers(cfg *rest.Config) error {
 		<-done
 		logFile.Close()
 	})
+	return nil
+}
+
+// applyAgeKey creates or updates the sops-age Secret from the age key
+// file. The key never leaves the Secret and the file: it is not logged.
+func (s *Session) applyAgeKey(ctx context.Context) error {
+	if s.opts.AgeKeyFile == "" {
+		return nil
+	}
+	key, err := os.ReadFile(s.opts.AgeKeyFile)
+	if err != nil {
+		return fmt.Errorf("reading the age key file: %w", err)
+	}
+	if !strings.Contains(string(key), "AGE-SECRET-KEY-") {
+		return fmt.Errorf("%s holds no age secret key (a line starting with AGE-SECRET-KEY-)", s.opts.AgeKeyFile)
+	}
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: SourceName}}
+	if err := s.Client.Create(ctx, ns); err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("creating namespace %s: %w", SourceName, err)
+	}
+	obj := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: SourceName, Name: AgeSecretName}}
+	_, err = controllerutil.CreateOrPatch(ctx, s.Client, obj, func() error {
+		obj.Type = corev1.SecretTypeOpaque
+		obj.Data = map[string][]byte{"age.agekey": key}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("creating the %s/%s Secret: %w", SourceName, AgeSecretName, err)
+	}
 	return nil
 }
 
