@@ -14,10 +14,12 @@ all: build
 build:
 	$(GO) build -o bin/weir ./cmd/weir
 
-## generate: regenerate Flux's CRDs under config/crd from the pinned API modules.
+## generate: regenerate Flux's CRDs under config/crd from the pinned API modules,
+## then add the versions Flux marks skipversion but still serves (v1beta2 OCIRepository).
 generate:
 	rm -f config/crd/*.yaml
 	$(GO) tool controller-gen crd:crdVersions=v1 paths="$(CRD_PATHS)" output:crd:artifacts:config=config/crd
+	$(GO) run ./config/crd/addversions config/crd
 
 ## check-generate: fail when the checked-in CRDs differ from what generate makes.
 check-generate: generate
