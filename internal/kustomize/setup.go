@@ -60,6 +60,7 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager, opts Options) error {
 		For(&kustomizev1.Kustomization{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicates.ReconcileRequestedPredicate{}))).
 		Watches(&kustomizev1.Kustomization{}, handler.EnqueueRequestsFromMapFunc(r.dependents), builder.WithPredicates(readyChanged{})).
 		Watches(&sourcev1.GitRepository{}, handler.EnqueueRequestsFromMapFunc(r.consumers), builder.WithPredicates(artifactChanged{})).
+		Watches(&sourcev1.OCIRepository{}, handler.EnqueueRequestsFromMapFunc(r.consumers), builder.WithPredicates(artifactChanged{})).
 		WithOptions(controller.Options{
 			MaxConcurrentReconciles: opts.Concurrent,
 			RateLimiter:             workqueue.NewTypedItemExponentialFailureRateLimiter[reconcile.Request](opts.MinRetryDelay, opts.MaxRetryDelay),
@@ -87,9 +88,14 @@ func (r *Reconciler) dependents(_ context.Context, o client.Object) []reconcile.
 
 // consumers maps a source to the Kustomizations that render from it.
 func (r *Reconciler) consumers(ctx context.Context, o client.Object) []reconcile.Request {
-	kind := o.GetObjectKind().GroupVersionKind().Kind
-	if kind == "" {
+	var kind string
+	switch o.(type) {
+	case *sourcev1.GitRepository:
 		kind = sourcev1.GitRepositoryKind
+	case *sourcev1.OCIRepository:
+		kind = sourcev1.OCIRepositoryKind
+	default:
+		return nil
 	}
 	var list kustomizev1.KustomizationList
 	key := kind + "/" + o.GetNamespace() + "/" + o.GetName()
@@ -128,17 +134,19 @@ func (readyChanged) Update(e event.UpdateEvent) bool {
 		o.Status.ObservedGeneration != n.Status.ObservedGeneration
 }
 
-// artifactChanged passes sources whose artifact changed.
+// artifactChanged passes sources (GitRepository, OCIRepository) whose
+// artifact changed.
 type artifactChanged struct{ predicate.Funcs }
 
 func (artifactChanged) Create(e event.CreateEvent) bool   { return false }
 func (artifactChanged) Delete(e event.DeleteEvent) bool   { return true }
 func (artifactChanged) Generic(e event.GenericEvent) bool { return false }
 func (artifactChanged) Update(e event.UpdateEvent) bool {
-	o, ok1 := e.ObjectOld.(*sourcev1.GitRepository)
-	n, ok2 := e.ObjectNew.(*sourcev1.GitRepository)
-	if !ok1 || !ok2 || n.Status.Artifact == nil {
+	o, ok1 := e.ObjectOld.(artifactSource)
+	n, ok2 := e.ObjectNew.(artifactSource)
+	if !ok1 || !ok2 || n.GetArtifact() == nil {
 		return false
 	}
-	return o.Status.Artifact == nil || o.Status.Artifact.Digest != n.Status.Artifact.Digest || o.Status.Artifact.Revision != n.Status.Artifact.Revision
+	oa, na := o.GetArtifact(), n.GetArtifact()
+	return oa == nil || oa.Digest != na.Digest || oa.Revision != na.Revision
 }

@@ -18,6 +18,13 @@ type sourceArtifact struct {
 	Ref string
 }
 
+// artifactSource is a source object that publishes an artifact:
+// GitRepository, OCIRepository.
+type artifactSource interface {
+	client.Object
+	GetArtifact() *meta.Artifact
+}
+
 // sourceIndex indexes Kustomizations by "Kind/namespace/name" of their source.
 const sourceIndex = ".spec.sourceRef"
 
@@ -42,21 +49,23 @@ func (r *Reconciler) fetchSource(ctx context.Context, obj *kustomizev1.Kustomiza
 		return nil, &waitError{reason: "AccessDenied", stalled: true,
 			err: fmt.Errorf("can't access '%s', cross-namespace references have been blocked", ref)}
 	}
-	var art *meta.Artifact
+	var src artifactSource
 	switch obj.Spec.SourceRef.Kind {
 	case sourcev1.GitRepositoryKind:
-		var src sourcev1.GitRepository
-		if err := r.Get(ctx, client.ObjectKey{Namespace: ns, Name: obj.Spec.SourceRef.Name}, &src); err != nil {
-			if apierrors.IsNotFound(err) {
-				return nil, &waitError{reason: meta.ArtifactFailedReason, err: fmt.Errorf("Source '%s' not found", ref)}
-			}
-			return nil, &stepError{reason: meta.ArtifactFailedReason, err: fmt.Errorf("getting source '%s': %w", ref, err)}
-		}
-		art = src.Status.Artifact
+		src = &sourcev1.GitRepository{}
+	case sourcev1.OCIRepositoryKind:
+		src = &sourcev1.OCIRepository{}
 	default:
 		return nil, &waitError{reason: meta.ArtifactFailedReason, stalled: true,
-			err: fmt.Errorf("source kind '%s' is not supported yet (GitRepository is)", obj.Spec.SourceRef.Kind)}
+			err: fmt.Errorf("source kind '%s' is not supported yet (GitRepository and OCIRepository are)", obj.Spec.SourceRef.Kind)}
 	}
+	if err := r.Get(ctx, client.ObjectKey{Namespace: ns, Name: obj.Spec.SourceRef.Name}, src); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, &waitError{reason: meta.ArtifactFailedReason, err: fmt.Errorf("Source '%s' not found", ref)}
+		}
+		return nil, &stepError{reason: meta.ArtifactFailedReason, err: fmt.Errorf("getting source '%s': %w", ref, err)}
+	}
+	art := src.GetArtifact()
 	if art == nil || !r.Store.Has(art) {
 		return nil, &waitError{reason: meta.ArtifactFailedReason, err: fmt.Errorf("Source artifact not found, retrying when '%s' has one", ref)}
 	}
