@@ -38,6 +38,7 @@ import (
 	"github.com/weirhq/weir/internal/kube"
 	"github.com/weirhq/weir/internal/kustomize"
 	"github.com/weirhq/weir/internal/source/gitrepository"
+	"github.com/weirhq/weir/internal/source/oci"
 )
 
 // Options configure the manager. The zero value is not useful: start from
@@ -201,6 +202,14 @@ func New(cfg *rest.Config, opts Options) (*Manager, error) {
 		Metrics:  sharedMetrics(),
 	}).SetupWithManager(mgr, gitOpts); err != nil {
 		return nil, fmt.Errorf("setting up the GitRepository controller: %w", err)
+	}
+	if err := (&oci.Reconciler{
+		Client:   mgr.GetClient(),
+		Store:    store,
+		Recorder: mgr.GetEventRecorderFor(oci.ControllerName),
+		Metrics:  sharedMetrics(),
+	}).SetupWithManager(mgr, oci.Options{Concurrent: opts.Concurrent}); err != nil {
+		return nil, fmt.Errorf("setting up the OCIRepository controller: %w", err)
 	}
 	graph := &depgraph.Graph{}
 	if err := (&kustomize.Reconciler{

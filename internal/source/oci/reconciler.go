@@ -1,0 +1,272 @@
+package oci
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"reflect"
+	"time"
+
+	"github.com/fluxcd/pkg/apis/meta"
+	"github.com/fluxcd/pkg/runtime/metrics"
+	"github.com/fluxcd/pkg/runtime/predicates"
+	sourcev1 "github.com/fluxcd/source-controller/api/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/client-go/tools/record"
+	"k8s.io/client-go/util/workqueue"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	"github.com/weirhq/weir/internal/artifact"
+)
+
+// ControllerName is the component name on events, as Flux's source-controller.
+const ControllerName = "source-controller"
+
+// defaultTimeout is Flux's default for spec.timeout.
+const defaultTimeout = 60 * time.Second
+
+// Reconciler reconciles OCIRepository objects.
+type Reconciler struct {
+	client.Client
+	// Store keeps the artifacts.
+	Store *artifact.Store
+	// Recorder emits Kubernetes events.
+	Recorder record.EventRecorder
+	// Metrics records Flux's gotk_* metrics; nil records nothing.
+	Metrics *metrics.Recorder
+}
+
+// Options tune the controller.
+type Options struct {
+	// Concurrent is the number of OCIRepositories reconciled at once.
+	Concurrent int
+	// MinRetryDelay and MaxRetryDelay bound the back-off after a failure
+	// (Flux: 750ms and 15m).
+	MinRetryDelay, MaxRetryDelay time.Duration
+}
+
+// SetupWithManager registers the controller: it reconciles on spec changes
+// and on reconcile requests, and again after spec.interval.
+func (r *Reconciler) SetupWithManager(mgr ctrl.Manager, opts Options) error {
+	if opts.Concurrent <= 0 {
+		opts.Concurrent = 4
+	}
+	if opts.MinRetryDelay <= 0 {
+		opts.MinRetryDelay = 750 * time.Millisecond
+	}
+	if opts.MaxRetryDelay <= 0 {
+		opts.MaxRetryDelay = 15 * time.Minute
+	}
+	return ctrl.NewControllerManagedBy(mgr).
+		Named("ocirepository").
+		For(&sourcev1.OCIRepository{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicates.ReconcileRequestedPredicate{}))).
+		WithOptions(controller.Options{
+			MaxConcurrentReconciles: opts.Concurrent,
+			RateLimiter:             workqueue.NewTypedItemExponentialFailureRateLimiter[reconcile.Request](opts.MinRetryDelay, opts.MaxRetryDelay),
+		}).
+		Complete(r)
+}
+
+// Reconcile brings one OCIRepository's artifact up to date with its registry.
+func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	log := ctrl.LoggerFrom(ctx)
+	obj := &sourcev1.OCIRepository{}
+	if err := r.Get(ctx, req.NamespacedName, obj); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	start := time.Now()
+	defer r.recordMetrics(obj, start)
+
+	if !obj.DeletionTimestamp.IsZero() {
+		return ctrl.Result{}, r.finalize(ctx, obj)
+	}
+	if !controllerutil.ContainsFinalizer(obj, sourcev1.SourceFinalizer) {
+		patch := client.MergeFrom(obj.DeepCopy())
+		controllerutil.AddFinalizer(obj, sourcev1.SourceFinalizer)
+		if err := r.Patch(ctx, obj, patch); err != nil {
+			return ctrl.Result{}, fmt.Errorf("adding the finalizer: %w", err)
+		}
+	}
+	if obj.Spec.Suspend {
+		log.Info("reconciliation is suspended for this object")
+		return ctrl.Result{}, nil
+	}
+
+	orig := obj.DeepCopy()
+	result, recErr := r.reconcile(ctx, obj)
+	obj.Status.ObservedGeneration = obj.Generation
+	if err := r.Status().Patch(ctx, obj, client.MergeFrom(orig)); err != nil {
+		return ctrl.Result{}, errors.Join(recErr, fmt.Errorf("updating the status: %w", err))
+	}
+	if recErr != nil {
+		var stall *stalledError
+		if errors.As(recErr, &stall) {
+			// Retrying cannot help until the spec changes.
+			log.Error(recErr, "reconciliation stalled")
+			return ctrl.Result{}, nil
+		}
+		return ctrl.Result{}, recErr
+	}
+	log.V(1).Info("reconciled", "revision", obj.Status.Artifact.Revision, "took", time.Since(start).String())
+	return result, nil
+}
+
+// reconcile runs the steps in order and leaves the outcome in obj's status:
+// resolve the ref to a digest (one HEAD request), stop there when that
+// digest is stored already, else pull and store.
+func (r *Reconciler) reconcile(ctx context.Context, obj *sourcev1.OCIRepository) (ctrl.Result, error) {
+	if obj.Status.ObservedGeneration != obj.Generation {
+		r.markProgressing(ctx, obj, "reconciliation in progress")
+	}
+	// After markProgressing, which refreshes obj from the server (see the
+	// GitRepository reconciler for why the order matters).
+	if v, ok := meta.ReconcileAnnotationValue(obj.GetAnnotations()); ok {
+		obj.Status.SetLastHandledReconcileRequest(v)
+	}
+	if reason, err := unsupported(obj); err != nil {
+		return r.stall(obj, sourcev1.FetchFailedCondition, reason, err)
+	}
+	repo, err := parseURL(obj)
+	if err != nil {
+		return r.stall(obj, sourcev1.FetchFailedCondition, sourcev1.URLInvalidReason, err)
+	}
+	reg, err := r.registryFor(ctx, obj, repo)
+	if err != nil {
+		return r.fail(obj, sourcev1.FetchFailedCondition, sourcev1.AuthenticationFailedReason, err)
+	}
+	defer reg.close()
+	timeout := defaultTimeout
+	if obj.Spec.Timeout != nil {
+		timeout = obj.Spec.Timeout.Duration
+	}
+	fetchCtx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+
+	ref, err := reg.reference(fetchCtx, obj.Spec.Reference)
+	if err != nil {
+		var inv *invalidRefError
+		if errors.As(err, &inv) {
+			return r.stall(obj, sourcev1.FetchFailedCondition, sourcev1.ReadOperationFailedReason, err)
+		}
+		return r.fail(obj, sourcev1.FetchFailedCondition, sourcev1.ReadOperationFailedReason,
+			fmt.Errorf("failed to determine the artifact tag for '%s': %w", obj.Spec.URL, err))
+	}
+	tgt, err := reg.resolve(fetchCtx, ref)
+	if err != nil {
+		return r.fail(obj, sourcev1.FetchFailedCondition, sourcev1.OCIPullFailedReason,
+			fmt.Errorf("failed to determine artifact digest: %w", err))
+	}
+	if r.upToDate(obj, tgt) {
+		r.markReady(obj)
+		return ctrl.Result{RequeueAfter: obj.GetRequeueAfter()}, nil
+	}
+
+	scratch, err := os.MkdirTemp("", "ocirepository-")
+	if err != nil {
+		return r.fail(obj, sourcev1.StorageOperationFailedCondition, sourcev1.DirCreationFailedReason, fmt.Errorf("creating a work folder: %w", err))
+	}
+	defer os.RemoveAll(scratch)
+	art, err := r.pull(fetchCtx, obj, reg, tgt, scratch)
+	if err != nil {
+		var pe *pullError
+		if errors.As(err, &pe) {
+			return r.fail(obj, pe.condition, pe.reason, pe.err)
+		}
+		return r.fail(obj, sourcev1.StorageOperationFailedCondition, sourcev1.ArchiveOperationFailedReason, err)
+	}
+
+	prev := obj.Status.Artifact
+	obj.Status.Artifact = art
+	obj.Status.URL = art.URL
+	obj.Status.ObservedIgnore = obj.Spec.Ignore
+	obj.Status.ObservedLayerSelector = obj.Spec.LayerSelector
+	r.markReady(obj)
+	if prev == nil || prev.Digest != art.Digest {
+		r.Recorder.AnnotatedEventf(obj, eventMetadata(art), corev1.EventTypeNormal, "NewArtifact", "%s", newArtifactMessage(obj))
+	}
+	if _, err := r.Store.GC(storeRef(obj), art); err != nil {
+		ctrl.LoggerFrom(ctx).Error(err, "garbage-collecting old artifacts")
+	}
+	return ctrl.Result{RequeueAfter: obj.GetRequeueAfter()}, nil
+}
+
+// upToDate reports whether the stored artifact already holds this digest,
+// built with the same ignore rules and layer selector, so nothing needs
+// pulling.
+func (r *Reconciler) upToDate(obj *sourcev1.OCIRepository, tgt target) bool {
+	a := obj.Status.Artifact
+	if a == nil || a.Revision != tgt.revision() || !r.Store.Has(a) {
+		return false
+	}
+	return reflect.DeepEqual(obj.Status.ObservedIgnore, obj.Spec.Ignore) &&
+		reflect.DeepEqual(obj.Status.ObservedLayerSelector, obj.Spec.LayerSelector)
+}
+
+// finalize removes the object's artifacts, then its finalizer.
+func (r *Reconciler) finalize(ctx context.Context, obj *sourcev1.OCIRepository) error {
+	if err := r.Store.Remove(storeRef(obj)); err != nil {
+		return fmt.Errorf("removing the artifacts of %s/%s: %w", obj.Namespace, obj.Name, err)
+	}
+	if r.Metrics != nil {
+		ref := objectRef(obj)
+		r.Metrics.DeleteDuration(ref)
+		r.Metrics.DeleteSuspend(ref)
+	}
+	if controllerutil.ContainsFinalizer(obj, sourcev1.SourceFinalizer) {
+		patch := client.MergeFrom(obj.DeepCopy())
+		controllerutil.RemoveFinalizer(obj, sourcev1.SourceFinalizer)
+		if err := r.Patch(ctx, obj, patch); err != nil {
+			return client.IgnoreNotFound(err)
+		}
+	}
+	return nil
+}
+
+func (r *Reconciler) recordMetrics(obj *sourcev1.OCIRepository, start time.Time) {
+	if r.Metrics == nil || !obj.DeletionTimestamp.IsZero() {
+		return
+	}
+	ref := objectRef(obj)
+	r.Metrics.RecordDuration(ref, start)
+	r.Metrics.RecordSuspend(ref, obj.Spec.Suspend)
+}
+
+func objectRef(obj *sourcev1.OCIRepository) corev1.ObjectReference {
+	return corev1.ObjectReference{Kind: sourcev1.OCIRepositoryKind, APIVersion: sourcev1.GroupVersion.String(), Namespace: obj.Namespace, Name: obj.Name}
+}
+
+func storeRef(obj *sourcev1.OCIRepository) artifact.Ref {
+	return artifact.Ref{Kind: sourcev1.OCIRepositoryKind, Namespace: obj.Namespace, Name: obj.Name}
+}
+
+// eventMetadata are the annotations source-controller puts on its events.
+func eventMetadata(a *meta.Artifact) map[string]string {
+	return map[string]string{
+		sourcev1.GroupVersion.Group + "/revision": a.Revision,
+		sourcev1.GroupVersion.Group + "/digest":   a.Digest,
+	}
+}
+
+// OCI annotations that say where an artifact was built from, as `flux push
+// artifact --source --revision` writes them.
+const (
+	sourceAnnotation   = "org.opencontainers.image.source"
+	revisionAnnotation = "org.opencontainers.image.revision"
+)
+
+// newArtifactMessage is source-controller's NewArtifact event message.
+func newArtifactMessage(obj *sourcev1.OCIRepository) string {
+	a := obj.Status.Artifact
+	msg := fmt.Sprintf("stored artifact with revision '%s' from '%s'", a.Revision, obj.Spec.URL)
+	if src, rev := a.Metadata[sourceAnnotation], a.Metadata[revisionAnnotation]; src != "" && rev != "" {
+		msg += fmt.Sprintf(", origin source '%s', origin revision '%s'", src, rev)
+	}
+	return msg
+}
