@@ -55,6 +55,11 @@ var kinds = []Kind{
 		newList:   func() client.ObjectList { return &sourcev1.GitRepositoryList{} },
 	},
 	{
+		Name: sourcev1.OCIRepositoryKind, Group: "source", Use: "oci",
+		newObject: func() Object { return &sourcev1.OCIRepository{} },
+		newList:   func() client.ObjectList { return &sourcev1.OCIRepositoryList{} },
+	},
+	{
 		Name: kustomizev1.KustomizationKind, Use: "kustomization", Aliases: []string{"ks"},
 		newObject: func() Object { return &kustomizev1.Kustomization{} },
 		newList:   func() client.ObjectList { return &kustomizev1.KustomizationList{} },

@@ -350,7 +350,12 @@ func TestLookupKind(t *testing.T) {
 			t.Errorf("LookupKind(%q) = %v, %v; want GitRepository", name, k.Name, ok)
 		}
 	}
-	for _, name := range []string{"git", "source", "nothing"} {
+	for _, name := range []string{"source oci", "OCIRepository", "ocirepository"} {
+		if k, ok := control.LookupKind(name); !ok || k.Name != "OCIRepository" || k.Noun() != "source oci" {
+			t.Errorf("LookupKind(%q) = %v, %v; want OCIRepository", name, k.Name, ok)
+		}
+	}
+	for _, name := range []string{"git", "oci", "source", "nothing"} {
 		if k, ok := control.LookupKind(name); ok {
 			t.Errorf("LookupKind(%q) found %s", name, k.Name)
 		}
