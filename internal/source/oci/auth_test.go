@@ -1,13 +1,20 @@
 package oci_test
 
 import (
+	"context"
+	"encoding/base64"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/fluxcd/pkg/apis/meta"
 	"github.com/fluxcd/pkg/runtime/conditions"
 	sourcev1 "github.com/fluxcd/source-controller/api/v1"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/weirhq/weir/internal/testenv"
 )
@@ -89,5 +96,53 @@ func TestCertSecretRefTrustsTheRegistrysAuthority(t *testing.T) {
 	got := waitNotReady(t, untrusted)
 	if msg := conditions.GetMessage(got, meta.ReadyCondition); !strings.Contains(msg, "the certificate of registry "+reg.Host+" is not trusted") {
 		t.Errorf("Ready message %q does not say the certificate was not trusted", msg)
+	}
+}
+
+func TestServiceAccountPullSecretsLogIn(t *testing.T) {
+	ns := env.Namespace(t)
+	reg := testenv.NewRegistry(t, registryUser, registryPassword)
+	digest := reg.PushFiles(t, "private", "v1", map[string]string{"a.yaml": "a: 1\n"}, nil)
+	createPullSecret(t, ns, "regcred", reg, registryUser, registryPassword)
+	sa := &corev1.ServiceAccount{
+		ObjectMeta:       metav1.ObjectMeta{Namespace: ns, Name: "puller"},
+		ImagePullSecrets: []corev1.LocalObjectReference{{Name: "regcred"}},
+	}
+	if err := env.Client.Create(context.Background(), sa); err != nil {
+		t.Fatal(err)
+	}
+	obj := newOCIRepository(t, ns, "private", reg.URL("private"), all(withTag("v1"), func(o *sourcev1.OCIRepository) {
+		o.Spec.ServiceAccountName = "puller"
+	}))
+	waitReady(t, obj, "v1@"+digest)
+}
+
+func TestProxySecretRefSendsRequestsThroughTheProxy(t *testing.T) {
+	ns := env.Namespace(t)
+	reg := testenv.NewRegistry(t, "", "")
+	digest := reg.PushFiles(t, "app", "v1", map[string]string{"a.yaml": "a: 1\n"}, nil)
+	// A forward proxy for plain HTTP that asks for its own credentials.
+	var proxied atomic.Int64
+	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Proxy-Authorization") != "Basic "+base64.StdEncoding.EncodeToString([]byte("proxy-user:proxy-pass")) {
+			http.Error(w, "proxy authentication required", http.StatusProxyAuthRequired)
+			return
+		}
+		proxied.Add(1)
+		(&httputil.ReverseProxy{Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.Out.URL = r.URL
+			pr.Out.Header.Del("Proxy-Authorization")
+		}}).ServeHTTP(w, r)
+	}))
+	defer proxy.Close()
+	createSecret(t, ns, "proxy", corev1.SecretTypeOpaque, map[string][]byte{
+		"address": []byte(proxy.URL), "username": []byte("proxy-user"), "password": []byte("proxy-pass"),
+	})
+	obj := newOCIRepository(t, ns, "app", reg.URL("app"), all(withTag("v1"), func(o *sourcev1.OCIRepository) {
+		o.Spec.ProxySecretRef = &meta.LocalObjectReference{Name: "proxy"}
+	}))
+	waitReady(t, obj, "v1@"+digest)
+	if proxied.Load() == 0 {
+		t.Error("no request went through the proxy")
 	}
 }
