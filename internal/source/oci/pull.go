@@ -34,10 +34,11 @@ func layerError(err error) error {
 // ("extract"), or as it is ("copy"). The manifest's annotations become the
 // artifact's metadata.
 func (r *Reconciler) pull(ctx context.Context, obj *sourcev1.OCIRepository, g *registry, tgt target, scratch string) (*meta.Artifact, error) {
-	img, err := remote.Image(g.repo.Digest(tgt.digest.String()), g.options(ctx)...)
+	manifestRef := g.repo.Digest(tgt.digest.String())
+	img, err := remote.Image(manifestRef, g.options(ctx)...)
 	if err != nil {
 		return nil, &pullError{sourcev1.FetchFailedCondition, sourcev1.OCIPullFailedReason,
-			fmt.Errorf("failed to pull artifact from '%s': %w", obj.Spec.URL, g.describe(ctx, err, tgt.ref))}
+			fmt.Errorf("failed to pull artifact from '%s': %w", obj.Spec.URL, g.describe(ctx, err, manifestRef))}
 	}
 	manifest, err := img.Manifest()
 	if err != nil {
@@ -50,7 +51,7 @@ func (r *Reconciler) pull(ctx context.Context, obj *sourcev1.OCIRepository, g *r
 	blob, err := layer.Compressed()
 	if err != nil {
 		return nil, &pullError{sourcev1.FetchFailedCondition, sourcev1.OCIPullFailedReason,
-			fmt.Errorf("failed to pull layer %s from '%s': %w", desc.Digest, obj.Spec.URL, g.describe(ctx, err, tgt.ref))}
+			fmt.Errorf("failed to pull layer %s from '%s': %w", desc.Digest, obj.Spec.URL, g.describe(ctx, err, g.repo.Digest(desc.Digest.String())))}
 	}
 	defer blob.Close()
 

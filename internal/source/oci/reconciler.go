@@ -125,8 +125,9 @@ func (r *Reconciler) reconcile(ctx context.Context, obj *sourcev1.OCIRepository)
 	if obj.Status.ObservedGeneration != obj.Generation {
 		r.markProgressing(ctx, obj, "reconciliation in progress")
 	}
-	// After markProgressing, which refreshes obj from the server (see the
-	// GitRepository reconciler for why the order matters).
+	// After markProgressing, which refreshes obj from the server: set
+	// before, the request would be lost when a spec change and a request
+	// come together, as `resume` sends them.
 	if v, ok := meta.ReconcileAnnotationValue(obj.GetAnnotations()); ok {
 		obj.Status.SetLastHandledReconcileRequest(v)
 	}

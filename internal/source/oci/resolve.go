@@ -20,8 +20,6 @@ import (
 // target is a ref resolved against the registry: the manifest to pull and
 // the revision it gives, in Flux's format (<tag>@sha256:<hex>).
 type target struct {
-	// ref is the reference as the spec gave it (a tag or a digest).
-	ref name.Reference
 	// tag is empty for a digest ref.
 	tag    string
 	digest v1.Hash
@@ -127,16 +125,16 @@ func (g *registry) resolve(ctx context.Context, ref name.Reference) (target, err
 		if err != nil {
 			return target{}, &invalidRefError{fmt.Errorf("digest '%s' is not a valid sha256:<hex> digest", ref.DigestStr())}
 		}
-		return target{ref: ref, digest: h}, nil
+		return target{digest: h}, nil
 	case name.Tag:
 		desc, err := remote.Head(ref, g.options(ctx)...)
 		if err == nil {
-			return target{ref: ref, tag: ref.TagStr(), digest: desc.Digest}, nil
+			return target{tag: ref.TagStr(), digest: desc.Digest}, nil
 		}
 		if !headIsEnough(err) {
 			d, getErr := remote.Get(ref, g.options(ctx)...)
 			if getErr == nil {
-				return target{ref: ref, tag: ref.TagStr(), digest: d.Digest}, nil
+				return target{tag: ref.TagStr(), digest: d.Digest}, nil
 			}
 			err = getErr
 		}
