@@ -1,120 +1,317 @@
 // Command bench measures weir on the local control plane: the time from
 // creating the root Kustomization to every Kustomization Ready, for the
-// example repository (the seed's 7-level chain) and for a generated
-// repository of N independent apps, against the floor measured in the same
-// run (one Deployment applied and turning Available, per level of the
-// longest chain), with weir's peak RSS and CPU time.
+// example repository (the seed's 7-level chain) and for generated
+// repositories of N independent apps, against floors measured on the same
+// control plane in the same run, with the controllers' peak RSS, RSS when
+// idle and CPU time.
 //
-//	go run ./bench                 # example graph, then 200 apps
-//	go run ./bench -scaled 1000    # a larger scaled variant
+//	go run ./bench                          # example graph, then 200 apps
+//	go run ./bench -scaled 200,1000         # more scaled variants
+//	go run ./bench -peers DIR               # also Flux's controllers from DIR
 //
-// weir runs in this process, so the RSS and CPU figures include the small
-// harness; the control plane runs in its own processes and is not counted.
+// Every engine runs as its own processes on a fresh control plane: weir as
+// `weir controller`, built from this checkout; Flux as source-controller
+// and kustomize-controller, when -peers names a folder holding them, with
+// the flags of a stock install. The floors are:
+//
+//   - chain: one Deployment applied and turning Available, times the number
+//     of levels of the longest chain;
+//   - flat: the harness itself applying every app's objects with as many
+//     workers as the engines use (4) and waiting until every Deployment is
+//     Available.
 package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
-	"runtime/pprof"
 	"strconv"
 	"strings"
-	"syscall"
+	"sync"
 	"time"
 
+	kustomizev1 "github.com/fluxcd/kustomize-controller/api/v1"
+	"github.com/fluxcd/pkg/runtime/conditions"
+	sourcev1 "github.com/fluxcd/source-controller/api/v1"
+	"github.com/go-logr/logr"
 	appsv1 "k8s.io/api/apps/v1"
+	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/weirhq/weir/internal/up"
+	"github.com/weirhq/weir/internal/gitserver"
+	"github.com/weirhq/weir/internal/install"
+	"github.com/weirhq/weir/internal/kube"
+	"github.com/weirhq/weir/internal/localcluster"
 )
+
+// workers is how many objects of a kind the engines reconcile at once
+// (weir's --concurrent default, and Flux's stock --concurrent).
+const workers = 4
 
 func main() {
 	example := flag.String("example", "examples/cluster", "the example repository")
-	scaled := flag.Int("scaled", 200, "number of apps in the scaled variant; 0 skips it")
-	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of weir to this file")
+	scaled := flag.String("scaled", "200", "comma-separated sizes of the flat variant; empty skips it")
+	peers := flag.String("peers", "", "folder holding Flux's source-controller and kustomize-controller binaries, run side by side with weir")
+	idle := flag.Duration("idle", 10*time.Second, "how long the engine sits idle after converging before its RSS is read")
 	flag.Parse()
-	if *cpuProfile != "" {
-		f, err := os.Create(*cpuProfile)
-		if err == nil {
-			_ = pprof.StartCPUProfile(f)
-			defer pprof.StopCPUProfile()
-		}
-	}
-	if err := run(*example, *scaled); err != nil {
+	ctrl.SetLogger(logr.Discard())
+	if err := run(*example, *scaled, *peers, *idle); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
-		pprof.StopCPUProfile()
 		os.Exit(1)
 	}
 }
 
-func run(example string, scaled int) error {
+// scenario is one repository to converge.
+type scenario struct {
+	name   string
+	repo   string
+	levels int
+	apps   int // > 0 for the flat variant: its floor is a throughput floor
+}
+
+// result is one engine's run of one scenario.
+type result struct {
+	took, floor  time.Duration
+	count        int
+	peakRSS, rss int64 // bytes, summed over the engine's processes
+	cpu          time.Duration
+}
+
+func run(example, scaled, peers string, idle time.Duration) error {
 	ctx := context.Background()
-	fmt.Println("| scenario | Kustomizations | levels | time to all Ready | floor | ratio to floor |")
-	fmt.Println("| --- | --- | --- | --- | --- | --- |")
-	repo, err := os.MkdirTemp("", "weir-bench-")
+	tmp, err := os.MkdirTemp("", "weir-bench-")
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(repo)
-	if err := os.CopyFS(repo, os.DirFS(example)); err != nil {
-		return fmt.Errorf("copying %s: %w", example, err)
+	defer os.RemoveAll(tmp)
+
+	weirBin := filepath.Join(tmp, "weir")
+	build := exec.Command("go", "build", "-o", weirBin, "./cmd/weir")
+	build.Stdout, build.Stderr = os.Stdout, os.Stderr
+	if err := build.Run(); err != nil {
+		return fmt.Errorf("building weir: %w", err)
 	}
-	if err := measure(ctx, "example (seed chain)", repo, 7); err != nil {
-		return err
-	}
-	if scaled > 0 {
-		gen, err := os.MkdirTemp("", "weir-bench-scaled-")
+	engines := []engine{weirEngine{bin: weirBin}}
+	if peers != "" {
+		f, err := fluxFrom(peers)
 		if err != nil {
 			return err
 		}
-		defer os.RemoveAll(gen)
-		if err := generate(gen, scaled); err != nil {
+		engines = append(engines, f)
+	}
+
+	exampleCopy := filepath.Join(tmp, "example")
+	if err := os.CopyFS(exampleCopy, os.DirFS(example)); err != nil {
+		return fmt.Errorf("copying %s: %w", example, err)
+	}
+	scenarios := []scenario{{name: "example (seed chain)", repo: exampleCopy, levels: 7}}
+	for _, f := range strings.Split(scaled, ",") {
+		if strings.TrimSpace(f) == "" {
+			continue
+		}
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n <= 0 {
+			return fmt.Errorf("-scaled: %q is not a positive number", f)
+		}
+		dir := filepath.Join(tmp, fmt.Sprintf("flat-%d", n))
+		if err := generate(dir, n); err != nil {
 			return err
 		}
-		if err := measure(ctx, fmt.Sprintf("%d independent apps", scaled), gen, 1); err != nil {
-			return err
+		scenarios = append(scenarios, scenario{name: fmt.Sprintf("%d independent apps", n), repo: dir, levels: 1, apps: n})
+	}
+
+	fmt.Println("| scenario | engine | Kustomizations | time to all Ready | floor | ratio to floor | peak RSS | RSS idle | CPU |")
+	fmt.Println("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+	for _, sc := range scenarios {
+		var first *result
+		for _, e := range engines {
+			r, err := measure(ctx, filepath.Join(tmp, "state"), sc, e, idle)
+			if err != nil {
+				return fmt.Errorf("%s with %s: %w", sc.name, e.name(), err)
+			}
+			vs := ""
+			if first != nil {
+				vs = fmt.Sprintf(" (%.1fx weir)", r.took.Seconds()/first.took.Seconds())
+			} else {
+				first = r
+			}
+			fmt.Printf("| %s | %s | %d | %.2f s%s | %.2f s | %.1fx | %s | %s | %.1f s |\n", sc.name, e.name(), r.count,
+				r.took.Seconds(), vs, r.floor.Seconds(), r.took.Seconds()/r.floor.Seconds(), mib(r.peakRSS), mib(r.rss), r.cpu.Seconds())
 		}
 	}
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	fmt.Printf("\nweir (in-process, harness included): peak RSS %s, CPU %.1f s user + %.1f s system\n",
-		peakRSS(), time.Duration(ru.Utime.Nano()).Seconds(), time.Duration(ru.Stime.Nano()).Seconds())
 	return nil
 }
 
-// measure runs one repository on a fresh control plane.
-func measure(ctx context.Context, name, repo string, levels int) error {
-	opts := up.Options{Path: repo, StateDir: filepath.Join(repo, ".weir")}
-	if key := filepath.Join(repo, "age.key"); fileExists(key) {
-		opts.AgeKeyFile = key
-	}
-	s, err := up.Start(ctx, opts)
+// measure runs one scenario with one engine on a fresh control plane.
+func measure(ctx context.Context, stateRoot string, sc scenario, e engine, idle time.Duration) (*result, error) {
+	state := filepath.Join(stateRoot, strconv.FormatInt(time.Now().UnixNano(), 36))
+	defer os.RemoveAll(state)
+	cluster, err := localcluster.Start(ctx, localcluster.Options{StateDir: filepath.Join(state, "cluster")})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer s.Stop()
-	floor, err := deploymentFloor(ctx, s.Client)
+	defer cluster.Stop()
+	c, err := client.New(cluster.RESTConfig(), client.Options{Scheme: kube.Scheme})
 	if err != nil {
-		return err
+		return nil, err
+	}
+	if err := install.Install(ctx, c); err != nil {
+		return nil, err
+	}
+	url, stopGit, err := serve(sc.repo)
+	if err != nil {
+		return nil, err
+	}
+	defer stopGit()
+	if err := ageSecret(ctx, c, sc.repo); err != nil {
+		return nil, err
+	}
+
+	res := &result{}
+	if sc.apps > 0 {
+		res.floor, err = throughputFloor(ctx, c, sc.apps)
+	} else {
+		var one time.Duration
+		one, err = deploymentFloor(ctx, c)
+		res.floor = one * time.Duration(sc.levels)
+	}
+	if err != nil {
+		return nil, err
+	}
+
+	procs, probes, err := e.start(ctx, cluster.Kubeconfig, state)
+	if err != nil {
+		return nil, err
+	}
+	defer stopAll(procs)
+	if err := waitReady(ctx, probes, time.Minute); err != nil {
+		return nil, err
+	}
+	// The clock starts once every process leads: start-up is not counted.
+	if err := waitLeaders(ctx, c, len(procs), time.Minute); err != nil {
+		return nil, err
+	}
+
+	src := &sourcev1.GitRepository{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "flux-system", Name: "flux-system"},
+		Spec: sourcev1.GitRepositorySpec{URL: url, Interval: metav1.Duration{Duration: time.Hour},
+			Reference: &sourcev1.GitRepositoryRef{Branch: "main"}},
+	}
+	root := &kustomizev1.Kustomization{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "flux-system", Name: "flux-system"},
+		Spec: kustomizev1.KustomizationSpec{Interval: metav1.Duration{Duration: time.Hour}, Path: "./kubernetes/flux/cluster", Prune: true,
+			SourceRef: kustomizev1.CrossNamespaceSourceReference{Kind: sourcev1.GitRepositoryKind, Name: "flux-system"}},
 	}
 	start := time.Now()
-	if _, err := s.WaitReady(ctx, 5*time.Minute); err != nil {
-		return err
+	if err := c.Create(ctx, src); err != nil {
+		return nil, err
 	}
-	all, err := s.WaitAllReady(ctx, 30*time.Minute)
+	if err := c.Create(ctx, root); err != nil {
+		return nil, err
+	}
+	res.count, err = waitAllReady(ctx, c, 30*time.Minute)
+	if err != nil {
+		return nil, err
+	}
+	res.took = time.Since(start)
+	time.Sleep(idle)
+	for _, p := range procs {
+		peak, rss, cpu := usage(p.Process.Pid)
+		res.peakRSS += peak
+		res.rss += rss
+		res.cpu += cpu
+	}
+	return res, nil
+}
+
+// waitAllReady waits until Kustomizations exist and all are Ready.
+func waitAllReady(ctx context.Context, c client.Client, timeout time.Duration) (int, error) {
+	deadline := time.Now().Add(timeout)
+	for {
+		var list kustomizev1.KustomizationList
+		if err := c.List(ctx, &list); err == nil && len(list.Items) > 1 {
+			ready := 0
+			for i := range list.Items {
+				k := &list.Items[i]
+				if conditions.IsReady(k) && k.Status.ObservedGeneration == k.Generation {
+					ready++
+				}
+			}
+			if ready == len(list.Items) {
+				return ready, nil
+			}
+			if time.Now().After(deadline) {
+				return 0, fmt.Errorf("%d of %d Kustomizations Ready after %s", ready, len(list.Items), timeout)
+			}
+		}
+		if time.Now().After(deadline) {
+			return 0, errors.New("no Kustomization appeared")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// waitLeaders waits until n leases in flux-system have a holder.
+func waitLeaders(ctx context.Context, c client.Client, n int, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		var leases coordinationv1.LeaseList
+		if err := c.List(ctx, &leases, client.InNamespace("flux-system")); err == nil {
+			held := 0
+			for _, l := range leases.Items {
+				if l.Spec.HolderIdentity != nil && *l.Spec.HolderIdentity != "" {
+					held++
+				}
+			}
+			if held >= n {
+				return nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the engine did not take its leader leases within %s", timeout)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// serve serves the repository folder from an in-process Git server.
+func serve(dir string) (string, func(), error) {
+	repo := gitserver.NewMemoryRepository()
+	if _, err := gitserver.Snapshot(repo, "main", dir, "bench"); err != nil {
+		return "", nil, err
+	}
+	srv := gitserver.New()
+	srv.Add("cluster", repo)
+	ctx, cancel := context.WithCancel(context.Background())
+	base, err := srv.Start(ctx, "127.0.0.1:0")
+	if err != nil {
+		cancel()
+		return "", nil, err
+	}
+	return base + "/cluster.git", cancel, nil
+}
+
+// ageSecret loads the repository's demo age key into flux-system/sops-age.
+func ageSecret(ctx context.Context, c client.Client, repo string) error {
+	key, err := os.ReadFile(filepath.Join(repo, "age.key"))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
 	if err != nil {
 		return err
 	}
-	took := time.Since(start)
-	total := floor * time.Duration(levels)
-	fmt.Printf("| %s | %d | %d | %.2f s | %.2f s (%d × %.2f s) | %.1fx |\n", name, len(all), levels,
-		took.Seconds(), total.Seconds(), levels, floor.Seconds(), took.Seconds()/total.Seconds())
-	return nil
+	return c.Create(ctx, &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "flux-system", Name: "sops-age"},
+		Data:       map[string][]byte{"age.agekey": key},
+	})
 }
 
 // deploymentFloor applies one Deployment and waits until it is Available:
@@ -124,9 +321,69 @@ func deploymentFloor(ctx context.Context, c client.Client) (time.Duration, error
 	if err := c.Create(ctx, ns); err != nil {
 		return 0, fmt.Errorf("creating the floor namespace: %w", err)
 	}
-	labels := map[string]string{"app": "floor"}
-	dep := &appsv1.Deployment{
-		ObjectMeta: metav1.ObjectMeta{Name: "floor", Namespace: ns.Name},
+	start := time.Now()
+	if err := c.Create(ctx, floorDeployment(ns.Name, "floor")); err != nil {
+		return 0, fmt.Errorf("creating the floor Deployment: %w", err)
+	}
+	if err := waitAvailable(ctx, c, ns.Name, []string{"floor"}, time.Minute); err != nil {
+		return 0, err
+	}
+	return time.Since(start), nil
+}
+
+// throughputFloor applies n apps' objects (a ConfigMap, a Service and a
+// Deployment each) with the engines' number of workers and waits until
+// every Deployment is Available: the least n independent apps can cost.
+func throughputFloor(ctx context.Context, c client.Client, n int) (time.Duration, error) {
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "bench-floor"}}
+	if err := c.Create(ctx, ns); err != nil {
+		return 0, fmt.Errorf("creating the floor namespace: %w", err)
+	}
+	start := time.Now()
+	names := make(chan string)
+	errs := make(chan error, workers)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for name := range names {
+				objs := []client.Object{
+					&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns.Name, Name: name}, Data: map[string]string{"k": "v"}},
+					&corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: ns.Name, Name: name},
+						Spec: corev1.ServiceSpec{Selector: map[string]string{"app": name}, Ports: []corev1.ServicePort{{Port: 80}}}},
+					floorDeployment(ns.Name, name),
+				}
+				for _, o := range objs {
+					if err := c.Create(ctx, o); err != nil {
+						errs <- err
+						return
+					}
+				}
+			}
+		}()
+	}
+	all := make([]string, n)
+	for i := range n {
+		all[i] = "floor-" + strconv.Itoa(i)
+		names <- all[i]
+	}
+	close(names)
+	wg.Wait()
+	close(errs)
+	if err := <-errs; err != nil {
+		return 0, fmt.Errorf("applying the floor apps: %w", err)
+	}
+	if err := waitAvailable(ctx, c, ns.Name, all, 10*time.Minute); err != nil {
+		return 0, err
+	}
+	return time.Since(start), nil
+}
+
+func floorDeployment(ns, name string) *appsv1.Deployment {
+	labels := map[string]string{"app": name}
+	return &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
 		Spec: appsv1.DeploymentSpec{
 			Replicas: ptr.To[int32](1),
 			Selector: &metav1.LabelSelector{MatchLabels: labels},
@@ -136,17 +393,30 @@ func deploymentFloor(ctx context.Context, c client.Client) (time.Duration, error
 			},
 		},
 	}
-	start := time.Now()
-	if err := c.Create(ctx, dep); err != nil {
-		return 0, fmt.Errorf("creating the floor Deployment: %w", err)
+}
+
+// waitAvailable waits until every named Deployment has its replica.
+func waitAvailable(ctx context.Context, c client.Client, ns string, names []string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	want := map[string]bool{}
+	for _, n := range names {
+		want[n] = true
 	}
 	for {
-		got := &appsv1.Deployment{}
-		if err := c.Get(ctx, client.ObjectKeyFromObject(dep), got); err == nil && got.Status.AvailableReplicas == 1 {
-			return time.Since(start), nil
-		}
-		if time.Since(start) > time.Minute {
-			return 0, fmt.Errorf("the floor Deployment was not Available within a minute")
+		var list appsv1.DeploymentList
+		if err := c.List(ctx, &list, client.InNamespace(ns)); err == nil {
+			available := 0
+			for _, d := range list.Items {
+				if want[d.Name] && d.Status.AvailableReplicas >= 1 {
+					available++
+				}
+			}
+			if available == len(want) {
+				return nil
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("%d of %d floor Deployments Available after %s", available, len(want), timeout)
+			}
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -179,25 +449,4 @@ func generate(dir string, n int) error {
 	return nil
 }
 
-// peakRSS reads the process's peak resident set size.
-func peakRSS() string {
-	b, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return "unknown"
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(line, "VmHWM:") {
-			f := strings.Fields(line)
-			if len(f) >= 2 {
-				kb, _ := strconv.Atoi(f[1])
-				return fmt.Sprintf("%d MiB", kb/1024)
-			}
-		}
-	}
-	return "unknown"
-}
-
-func fileExists(p string) bool {
-	fi, err := os.Stat(p)
-	return err == nil && fi.Mode().IsRegular()
-}
+func mib(b int64) string { return fmt.Sprintf("%d MiB", b>>20) }
