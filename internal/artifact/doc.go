@@ -17,7 +17,8 @@
 //	_, err = store.GC(ref, a)
 //
 // Files live under Root as <kind>/<namespace>/<name>/<sha256 hex>.tar.gz, the
-// kind lowercased. The same tree always gives the same bytes, hence the same
+// kind lowercased (<sha256 hex>.yaml for a Helm repository index, see
+// Store.CopyYAML). The same tree always gives the same bytes, hence the same
 // digest and the same file: entries are sorted, modes normalised, times and
 // owners dropped. What goes into an archive follows Flux's rules (see
 // NewIgnore), and archives are treated as untrusted on the way out: Extract

@@ -21,9 +21,19 @@ import (
 // is 0: the newest, plus one back for consumers still fetching it.
 const defaultKeep = 2
 
-// artifactExt ends the name of every artifact file; anything else in an
-// object's folder is not an artifact (temporary files start with a dot).
-const artifactExt = ".tar.gz"
+// artifactExt ends the name of every archive artifact, yamlExt that of a
+// YAML document (a Helm repository index); anything else in an object's
+// folder is not an artifact (temporary files start with a dot).
+const (
+	artifactExt = ".tar.gz"
+	yamlExt     = ".yaml"
+)
+
+// isArtifactName says whether a file name of an object's folder is one of
+// its artifacts.
+func isArtifactName(name string) bool {
+	return !strings.HasPrefix(name, ".") && (strings.HasSuffix(name, artifactExt) || strings.HasSuffix(name, yamlExt))
+}
 
 // staleTempAge is how old a leftover temporary file must be before GC removes
 // it. Archive removes its own on every path; only a crash leaves one behind.
@@ -217,7 +227,7 @@ func (s *Store) GC(ref Ref, current *meta.Artifact) (removed []string, err error
 			if time.Since(info.ModTime()) > staleTempAge {
 				garbage = append(garbage, e.Name())
 			}
-		case strings.HasSuffix(e.Name(), artifactExt):
+		case isArtifactName(e.Name()):
 			artifacts = append(artifacts, file{e.Name(), info.ModTime()})
 		}
 	}

@@ -30,6 +30,18 @@ func Unpack(ctx context.Context, r io.Reader, dst, what string) error {
 // Handler treat it as any other artifact. Store.MaxSize applies as in
 // Archive.
 func (s *Store) Copy(ctx context.Context, ref Ref, revision string, r io.Reader) (*meta.Artifact, error) {
+	return s.copyAs(ctx, ref, revision, artifactExt, r)
+}
+
+// CopyYAML is Copy for a document that is not an archive, such as a Helm
+// repository index: the file is named <sha256 hex>.yaml, and GC and Handler
+// treat it as any other artifact.
+func (s *Store) CopyYAML(ctx context.Context, ref Ref, revision string, r io.Reader) (*meta.Artifact, error) {
+	return s.copyAs(ctx, ref, revision, yamlExt, r)
+}
+
+// copyAs writes r atomically as <sha256 hex><ext> in ref's folder.
+func (s *Store) copyAs(ctx context.Context, ref Ref, revision, ext string, r io.Reader) (*meta.Artifact, error) {
 	rel, objDir, err := s.folder(ref)
 	if err != nil {
 		return nil, err
@@ -61,7 +73,7 @@ func (s *Store) Copy(ctx context.Context, ref Ref, revision string, r io.Reader)
 		return nil, fmt.Errorf("writing the artifact of %s: %w", ref, err)
 	}
 	sum := hex.EncodeToString(h.Sum(nil))
-	name := sum + artifactExt
+	name := sum + ext
 	if err := os.Rename(tmp.Name(), filepath.Join(objDir, name)); err != nil {
 		return nil, fmt.Errorf("writing the artifact of %s: %w", ref, err)
 	}

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 var chartRef = Ref{Kind: "OCIRepository", Namespace: "flux-system", Name: "podinfo"}
@@ -63,5 +64,34 @@ func TestUnpackRefusesEscapes(t *testing.T) {
 	}
 	if _, err := os.Lstat(filepath.Join(parent, "evil")); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("a file was written outside the destination: %v", err)
+	}
+}
+
+func TestCopyYAMLIsAnArtifactGCCounts(t *testing.T) {
+	s := newStore(t)
+	s.Keep = 1
+	ref := Ref{Kind: "HelmRepository", Namespace: "flux-system", Name: "podinfo"}
+	first, err := s.CopyYAML(context.Background(), ref, "sha256:1", strings.NewReader(`{"apiVersion":"v1"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasSuffix(first.Path, ".yaml") || !s.Has(first) {
+		t.Fatalf("index artifact %+v: want a .yaml file the store has", first)
+	}
+	// Archive sets modification times; make the order plain for GC.
+	old := time.Now().Add(-time.Minute)
+	if err := os.Chtimes(s.Path(first), old, old); err != nil {
+		t.Fatal(err)
+	}
+	second, err := s.CopyYAML(context.Background(), ref, "sha256:2", strings.NewReader(`{"apiVersion":"v1","entries":{}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	removed, err := s.GC(ref, second)
+	if err != nil || len(removed) != 1 || removed[0] != first.Path {
+		t.Fatalf("GC removed %v, %v; want the older index %s", removed, err, first.Path)
+	}
+	if !s.Has(second) {
+		t.Error("GC removed the current index")
 	}
 }
