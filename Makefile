@@ -15,7 +15,8 @@ build:
 	$(GO) build -o bin/weir ./cmd/weir
 
 ## generate: regenerate Flux's CRDs under config/crd from the pinned API modules,
-## then add the versions Flux marks skipversion but still serves (v1beta2 OCIRepository).
+## then add the versions Flux marks skipversion but still serves (v1beta2 OCIRepository,
+## HelmRepository and HelmChart).
 generate:
 	rm -f config/crd/*.yaml
 	$(GO) tool controller-gen crd:crdVersions=v1 paths="$(CRD_PATHS)" output:crd:artifacts:config=config/crd

@@ -1,10 +1,10 @@
 // Command addversions adds to the CRDs that controller-gen generated under
 // config/crd the API versions that Flux's API modules mark skipversion but
-// that real repositories still use, such as source.toolkit.fluxcd.io/v1beta2
-// OCIRepository. Each added version is served, not stored, has the schema of
-// the stored version and is marked deprecated, as in the CRDs Flux ships;
-// with conversion None the API server serves the stored objects under
-// either version. `make generate` runs it after controller-gen:
+// that real repositories still use: source.toolkit.fluxcd.io/v1beta2
+// OCIRepository, HelmRepository and HelmChart. Each added version is served,
+// not stored, has the schema of the stored version and is marked deprecated,
+// as in the CRDs Flux ships; with conversion None the API server serves the
+// stored objects under either version. `make generate` runs it after controller-gen:
 //
 //	go run ./config/crd/addversions config/crd
 //
@@ -24,6 +24,8 @@ import (
 // named version.
 var served = []struct{ file, from, version, kind string }{
 	{"source.toolkit.fluxcd.io_ocirepositories.yaml", "v1", "v1beta2", "OCIRepository"},
+	{"source.toolkit.fluxcd.io_helmrepositories.yaml", "v1", "v1beta2", "HelmRepository"},
+	{"source.toolkit.fluxcd.io_helmcharts.yaml", "v1", "v1beta2", "HelmChart"},
 }
 
 func main() {
