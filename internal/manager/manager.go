@@ -38,6 +38,7 @@ import (
 	"github.com/weirhq/weir/internal/kube"
 	"github.com/weirhq/weir/internal/kustomize"
 	"github.com/weirhq/weir/internal/source/gitrepository"
+	"github.com/weirhq/weir/internal/source/helmrepository"
 	"github.com/weirhq/weir/internal/source/oci"
 )
 
@@ -210,6 +211,14 @@ func New(cfg *rest.Config, opts Options) (*Manager, error) {
 		Metrics:  sharedMetrics(),
 	}).SetupWithManager(mgr, oci.Options{Concurrent: opts.Concurrent}); err != nil {
 		return nil, fmt.Errorf("setting up the OCIRepository controller: %w", err)
+	}
+	if err := (&helmrepository.Reconciler{
+		Client:   mgr.GetClient(),
+		Store:    store,
+		Recorder: mgr.GetEventRecorderFor(helmrepository.ControllerName),
+		Metrics:  sharedMetrics(),
+	}).SetupWithManager(mgr, helmrepository.Options{Concurrent: opts.Concurrent}); err != nil {
+		return nil, fmt.Errorf("setting up the HelmRepository controller: %w", err)
 	}
 	graph := &depgraph.Graph{}
 	if err := (&kustomize.Reconciler{

@@ -1,0 +1,102 @@
+package helmrepository
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/fluxcd/pkg/apis/meta"
+	"github.com/fluxcd/pkg/runtime/conditions"
+	sourcev1 "github.com/fluxcd/source-controller/api/v1"
+	corev1 "k8s.io/api/core/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+)
+
+// OCIReadyMessage is the Ready message of a HelmRepository of type oci: the
+// words the flux CLI shows for one.
+const OCIReadyMessage = "Helm repository is Ready"
+
+// failureConditions are the conditions a successful reconcile clears.
+var failureConditions = []string{
+	sourcev1.FetchFailedCondition,
+	sourcev1.StorageOperationFailedCondition,
+	sourcev1.ArtifactOutdatedCondition,
+	meta.StalledCondition,
+	meta.ReconcilingCondition,
+}
+
+// stalledError is a failure that retrying cannot fix until the spec changes.
+type stalledError struct{ err error }
+
+func (e *stalledError) Error() string { return e.err.Error() }
+func (e *stalledError) Unwrap() error { return e.err }
+
+// markProgressing records that a new generation is being worked on and
+// writes it at once, so that kstatus and `weir get` show progress.
+func (r *Reconciler) markProgressing(ctx context.Context, obj *sourcev1.HelmRepository) {
+	orig := obj.DeepCopy()
+	msg := fmt.Sprintf("processing object: new generation %d -> %d", obj.Status.ObservedGeneration, obj.Generation)
+	conditions.MarkReconciling(obj, meta.ProgressingReason, "%s", msg)
+	conditions.MarkUnknown(obj, meta.ReadyCondition, meta.ProgressingReason, "%s", msg)
+	if err := r.Status().Patch(ctx, obj, client.MergeFrom(orig)); err != nil {
+		ctrl.LoggerFrom(ctx).V(1).Info("could not record progress", "error", err.Error())
+	}
+}
+
+// storedMessage is source-controller's message for a stored index, on
+// ArtifactInStorage and Ready.
+func storedMessage(obj *sourcev1.HelmRepository) string {
+	return fmt.Sprintf("stored artifact: revision '%s'", obj.Status.Artifact.Revision)
+}
+
+// markReady records a stored, current index.
+func (r *Reconciler) markReady(obj *sourcev1.HelmRepository) {
+	for _, t := range failureConditions {
+		conditions.Delete(obj, t)
+	}
+	msg := storedMessage(obj)
+	conditions.MarkTrue(obj, sourcev1.ArtifactInStorageCondition, meta.SucceededReason, "%s", msg)
+	conditions.MarkTrue(obj, meta.ReadyCondition, meta.SucceededReason, "%s", msg)
+}
+
+// fail records a failure that a retry may fix: the failure's own condition,
+// Ready=False with the same reason and message, Reconciling with retry, and
+// a Warning event. The stored index, if any, is kept and still served.
+func (r *Reconciler) fail(obj *sourcev1.HelmRepository, condition, reason string, err error) (ctrl.Result, error) {
+	r.markFailed(obj, condition, reason, err)
+	conditions.MarkReconciling(obj, meta.ProgressingWithRetryReason, "%s", err.Error())
+	conditions.Delete(obj, meta.StalledCondition)
+	return ctrl.Result{}, err
+}
+
+// stall records a failure that only a spec change can fix.
+func (r *Reconciler) stall(obj *sourcev1.HelmRepository, condition, reason string, err error) (ctrl.Result, error) {
+	r.markFailed(obj, condition, reason, err)
+	conditions.Delete(obj, meta.ReconcilingCondition)
+	conditions.MarkStalled(obj, reason, "%s", err.Error())
+	return ctrl.Result{}, &stalledError{err}
+}
+
+func (r *Reconciler) markFailed(obj *sourcev1.HelmRepository, condition, reason string, err error) {
+	msg := err.Error()
+	if condition != "" {
+		conditions.MarkTrue(obj, condition, reason, "%s", msg)
+	}
+	conditions.MarkFalse(obj, meta.ReadyCondition, reason, "%s", msg)
+	if obj.Status.Artifact != nil && r.Store.Has(obj.Status.Artifact) {
+		conditions.MarkTrue(obj, sourcev1.ArtifactInStorageCondition, meta.SucceededReason, "%s", storedMessage(obj))
+	}
+	r.Recorder.Event(obj, corev1.EventTypeWarning, reason, msg)
+}
+
+// humanSize writes a size as the flux CLI's events do (go-units'
+// HumanSize): decimal units, four significant digits, "30.88kB".
+func humanSize(n int64) string {
+	units := []string{"B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB"}
+	size, i := float64(n), 0
+	for size >= 1000 && i < len(units)-1 {
+		size /= 1000
+		i++
+	}
+	return fmt.Sprintf("%.4g%s", size, units[i])
+}
