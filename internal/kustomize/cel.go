@@ -9,6 +9,7 @@ import (
 	"github.com/fluxcd/pkg/runtime/cel"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/weirhq/weir/internal/apply"
 )
@@ -41,7 +42,7 @@ func invalidExpr(err error) error {
 
 // readyByExpr evaluates a dependency's readyExpr with the dependent as
 // `self` and the dependency as `dep`, as Flux does.
-func readyByExpr(ctx context.Context, expr string, self, dep *kustomizev1.Kustomization) (bool, error) {
+func readyByExpr(ctx context.Context, expr string, self *kustomizev1.Kustomization, dep client.Object) (bool, error) {
 	e, err := cel.NewExpression(expr, cel.WithCompile(), cel.WithStructVariables("self", "dep"))
 	if err != nil {
 		return false, invalidExpr(fmt.Errorf("dependsOn readyExpr %q: %w", expr, err))

@@ -6,10 +6,9 @@ import (
 
 	kustomizev1 "github.com/fluxcd/kustomize-controller/api/v1"
 	"github.com/fluxcd/pkg/apis/meta"
-	"github.com/fluxcd/pkg/runtime/conditions"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/weirhq/weir/internal/dependency"
 	"github.com/weirhq/weir/internal/depgraph"
 )
 
@@ -17,37 +16,30 @@ func graphKey(namespace, name string) depgraph.Key {
 	return depgraph.Key{Kind: kustomizev1.KustomizationKind, Namespace: namespace, Name: name}
 }
 
-// dependencyKeys are the Kustomizations obj depends on.
-func dependencyKeys(obj *kustomizev1.Kustomization) []depgraph.Key {
-	keys := make([]depgraph.Key, 0, len(obj.Spec.DependsOn))
-	for _, d := range obj.Spec.DependsOn {
-		ns := d.Namespace
-		if ns == "" {
-			ns = obj.Namespace
-		}
-		keys = append(keys, graphKey(ns, d.Name))
-	}
-	return keys
+// dependencyKeys are the objects obj depends on: Kustomizations, or
+// HelmReleases of those names when no Kustomization has one.
+func (r *Reconciler) dependencyKeys(ctx context.Context, obj *kustomizev1.Kustomization) []depgraph.Key {
+	return dependency.Keys(ctx, r.Client, kustomizev1.KustomizationKind, obj.Namespace, obj.Spec.DependsOn)
 }
 
 // checkDependencies refuses to go on while a dependency is missing, not
-// Ready, or (when it shares the source) has not applied the source's
-// current revision. Nothing polls: a dependency turning Ready queues its
-// dependents. A cycle is reported and stalls.
-func (r *Reconciler) checkDependencies(ctx context.Context, obj *kustomizev1.Kustomization, src *sourceArtifact) error {
+// Ready, or (when it is a Kustomization sharing the source) has not applied
+// the source's current revision. Nothing polls: a dependency turning Ready
+// queues its dependents. A cycle is reported and stalls.
+func (r *Reconciler) checkDependencies(ctx context.Context, obj *kustomizev1.Kustomization, keys []depgraph.Key, src *sourceArtifact) error {
 	self := graphKey(obj.Namespace, obj.Name)
 	if cycle := r.Graph.Cycle(self); cycle != nil {
 		return &waitError{reason: meta.DependencyNotReadyReason, stalled: true,
 			err: fmt.Errorf("dependency cycle: %s", depgraph.FormatCycle(cycle))}
 	}
-	for i, dep := range dependencyKeys(obj) {
-		name := dep.Namespace + "/" + dep.Name
+	for i, dep := range keys {
+		name := dependency.Label(kustomizev1.KustomizationKind, dep)
 		if r.NoCrossNamespaceRefs && dep.Namespace != obj.Namespace {
 			return &waitError{reason: "AccessDenied", stalled: true,
 				err: fmt.Errorf("can't access dependency '%s', cross-namespace references have been blocked", name)}
 		}
-		var d kustomizev1.Kustomization
-		if err := r.Get(ctx, client.ObjectKey{Namespace: dep.Namespace, Name: dep.Name}, &d); err != nil {
+		d, err := dependency.Get(ctx, r.Client, dep)
+		if err != nil {
 			if apierrors.IsNotFound(err) {
 				return &waitError{reason: meta.DependencyNotReadyReason, err: fmt.Errorf("dependency '%s' not found", name)}
 			}
@@ -55,7 +47,7 @@ func (r *Reconciler) checkDependencies(ctx context.Context, obj *kustomizev1.Kus
 		}
 		if expr := obj.Spec.DependsOn[i].ReadyExpr; expr != "" {
 			// readyExpr replaces the built-in check, as in Flux.
-			ok, err := readyByExpr(ctx, expr, obj, &d)
+			ok, err := readyByExpr(ctx, expr, obj, d)
 			if err != nil {
 				return err
 			}
@@ -65,10 +57,10 @@ func (r *Reconciler) checkDependencies(ctx context.Context, obj *kustomizev1.Kus
 			}
 			continue
 		}
-		if d.Generation != d.Status.ObservedGeneration || !conditions.IsReady(&d) {
+		if ok, _ := dependency.Ready(d); !ok {
 			return &waitError{reason: meta.DependencyNotReadyReason, err: fmt.Errorf("dependency '%s' is not ready", name)}
 		}
-		if sourceKey(&d) == src.Ref && d.Status.LastAppliedRevision != src.Revision {
+		if k, isKs := d.(*kustomizev1.Kustomization); isKs && sourceKey(k) == src.Ref && k.Status.LastAppliedRevision != src.Revision {
 			return &waitError{reason: meta.DependencyNotReadyReason,
 				err: fmt.Errorf("dependency '%s' is not ready: it has not applied revision '%s' yet", name, src.Revision)}
 		}

@@ -92,13 +92,14 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 			return ctrl.Result{}, fmt.Errorf("adding the finalizer: %w", err)
 		}
 	}
-	r.Graph.Set(graphKey(obj.Namespace, obj.Name), dependencyKeys(obj))
+	deps := r.dependencyKeys(ctx, obj)
+	r.Graph.Set(graphKey(obj.Namespace, obj.Name), deps)
 	if obj.Spec.Suspend {
 		return ctrl.Result{}, nil
 	}
 
 	orig := obj.DeepCopy()
-	result, recErr := r.reconcile(ctx, obj)
+	result, recErr := r.reconcile(ctx, obj, deps)
 	obj.Status.ObservedGeneration = obj.Generation
 	if err := r.Status().Patch(ctx, obj, client.MergeFrom(orig)); err != nil {
 		return ctrl.Result{}, errors.Join(recErr, fmt.Errorf("updating the status: %w", err))
@@ -120,7 +121,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 
 // reconcile runs the steps in order; each failure leaves the cluster as it
 // was before the step and says so on the status.
-func (r *Reconciler) reconcile(ctx context.Context, obj *kustomizev1.Kustomization) (ctrl.Result, error) {
+func (r *Reconciler) reconcile(ctx context.Context, obj *kustomizev1.Kustomization, deps []depgraph.Key) (ctrl.Result, error) {
 	if v, ok := meta.ReconcileAnnotationValue(obj.GetAnnotations()); ok {
 		obj.Status.SetLastHandledReconcileRequest(v)
 	}
@@ -128,7 +129,7 @@ func (r *Reconciler) reconcile(ctx context.Context, obj *kustomizev1.Kustomizati
 	if err != nil {
 		return r.fail(obj, err)
 	}
-	if err := r.checkDependencies(ctx, obj, src); err != nil {
+	if err := r.checkDependencies(ctx, obj, deps, src); err != nil {
 		return r.fail(obj, err)
 	}
 	revision := src.Revision

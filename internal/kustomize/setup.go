@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"time"
 
+	helmv2 "github.com/fluxcd/helm-controller/api/v2"
 	kustomizev1 "github.com/fluxcd/kustomize-controller/api/v1"
-	"github.com/fluxcd/pkg/runtime/conditions"
 	"github.com/fluxcd/pkg/runtime/predicates"
 	sourcev1 "github.com/fluxcd/source-controller/api/v1"
 	"k8s.io/client-go/util/workqueue"
@@ -20,6 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/weirhq/weir/internal/apply"
+	"github.com/weirhq/weir/internal/dependency"
 	"github.com/weirhq/weir/internal/depgraph"
 )
 
@@ -58,7 +59,8 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager, opts Options) error {
 	c, err := ctrl.NewControllerManagedBy(mgr).
 		Named("kustomization").
 		For(&kustomizev1.Kustomization{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicates.ReconcileRequestedPredicate{}))).
-		Watches(&kustomizev1.Kustomization{}, handler.EnqueueRequestsFromMapFunc(r.dependents), builder.WithPredicates(readyChanged{})).
+		Watches(&kustomizev1.Kustomization{}, handler.EnqueueRequestsFromMapFunc(r.dependents), builder.WithPredicates(dependency.ReadyChanged{})).
+		Watches(&helmv2.HelmRelease{}, handler.EnqueueRequestsFromMapFunc(r.dependents), builder.WithPredicates(dependency.ReadyChanged{})).
 		Watches(&sourcev1.GitRepository{}, handler.EnqueueRequestsFromMapFunc(r.consumers), builder.WithPredicates(artifactChanged{})).
 		Watches(&sourcev1.OCIRepository{}, handler.EnqueueRequestsFromMapFunc(r.consumers), builder.WithPredicates(artifactChanged{})).
 		WithOptions(controller.Options{
@@ -73,17 +75,10 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager, opts Options) error {
 	return err
 }
 
-// dependents maps a Kustomization to those that depend on it.
+// dependents maps a Kustomization or HelmRelease to the Kustomizations
+// that depend on it.
 func (r *Reconciler) dependents(_ context.Context, o client.Object) []reconcile.Request {
-	keys := r.Graph.Dependents(graphKey(o.GetNamespace(), o.GetName()))
-	reqs := make([]reconcile.Request, 0, len(keys))
-	for _, k := range keys {
-		if k.Kind != kustomizev1.KustomizationKind {
-			continue
-		}
-		reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKey{Namespace: k.Namespace, Name: k.Name}})
-	}
-	return reqs
+	return dependency.Dependents(r.Graph, kustomizev1.KustomizationKind, o)
 }
 
 // consumers maps a source to the Kustomizations that render from it.
@@ -107,31 +102,6 @@ func (r *Reconciler) consumers(ctx context.Context, o client.Object) []reconcile
 		reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])})
 	}
 	return reqs
-}
-
-// readyChanged passes Kustomizations that turned Ready or applied a new
-// revision, those that stalled (so that a cycle is reported by each of its
-// members in turn), and those created or deleted (a missing dependency
-// appears or goes).
-type readyChanged struct{ predicate.Funcs }
-
-func (readyChanged) Create(event.CreateEvent) bool   { return true }
-func (readyChanged) Delete(event.DeleteEvent) bool   { return true }
-func (readyChanged) Generic(event.GenericEvent) bool { return false }
-func (readyChanged) Update(e event.UpdateEvent) bool {
-	o, ok1 := e.ObjectOld.(*kustomizev1.Kustomization)
-	n, ok2 := e.ObjectNew.(*kustomizev1.Kustomization)
-	if !ok1 || !ok2 {
-		return false
-	}
-	if conditions.IsStalled(n) != conditions.IsStalled(o) {
-		return true
-	}
-	if !conditions.IsReady(n) {
-		return false
-	}
-	return !conditions.IsReady(o) || o.Status.LastAppliedRevision != n.Status.LastAppliedRevision ||
-		o.Status.ObservedGeneration != n.Status.ObservedGeneration
 }
 
 // artifactChanged passes sources (GitRepository, OCIRepository) whose

@@ -1,0 +1,142 @@
+package helm
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+
+	helmv2 "github.com/fluxcd/helm-controller/api/v2"
+	"github.com/fluxcd/pkg/apis/meta"
+	sourcev1 "github.com/fluxcd/source-controller/api/v1"
+	chart "helm.sh/helm/v4/pkg/chart/v2"
+	"helm.sh/helm/v4/pkg/chart/v2/loader"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+)
+
+func bytesReader(b []byte) *bytes.Reader { return bytes.NewReader(b) }
+
+// loadedChart is a chart and where it came from.
+type loadedChart struct {
+	*chart.Chart
+	// Source is "Kind/namespace/name" of the source object.
+	Source string
+	// Digest is the source artifact's digest.
+	Digest string
+}
+
+// sourceRef is the object whose artifact holds the chart: chartRef, or the
+// HelmChart made from spec.chart.
+func sourceRef(hr *helmv2.HelmRelease) (kind, namespace, name string) {
+	if hr.HasChartRef() {
+		ns := hr.Spec.ChartRef.Namespace
+		if ns == "" {
+			ns = hr.Namespace
+		}
+		return hr.Spec.ChartRef.Kind, ns, hr.Spec.ChartRef.Name
+	}
+	if hr.HasChartTemplate() {
+		return sourcev1.HelmChartKind, hr.Spec.Chart.GetNamespace(hr.Namespace), hr.GetHelmChartName()
+	}
+	return "", "", ""
+}
+
+// loadChart reads the chart from its source's artifact. A source that has
+// no artifact yet is waited on: its artifact queues the HelmRelease.
+func (r *Reconciler) loadChart(ctx context.Context, hr *helmv2.HelmRelease) (*loadedChart, error) {
+	kind, ns, name := sourceRef(hr)
+	if kind == "" {
+		return nil, &stepError{reason: "InvalidChartReference", stalled: true, err: errors.New("the HelmRelease names no chart: set chartRef or chart")}
+	}
+	ref := kind + "/" + ns + "/" + name
+	if r.NoCrossNamespaceRefs && ns != hr.Namespace {
+		return nil, &stepError{reason: "AccessDenied", stalled: true,
+			err: fmt.Errorf("can't access '%s', cross-namespace references have been blocked", ref)}
+	}
+	if hr.HasChartTemplate() {
+		if err := r.ensureHelmChart(ctx, hr); err != nil {
+			return nil, &stepError{reason: helmv2.ArtifactFailedReason, err: err}
+		}
+	}
+	var art *meta.Artifact
+	key := client.ObjectKey{Namespace: ns, Name: name}
+	switch kind {
+	case sourcev1.OCIRepositoryKind:
+		var src sourcev1.OCIRepository
+		if err := r.Get(ctx, key, &src); err != nil {
+			return nil, sourceGetError(ref, err)
+		}
+		art = src.Status.Artifact
+	case sourcev1.HelmChartKind:
+		var src sourcev1.HelmChart
+		if err := r.Get(ctx, key, &src); err != nil {
+			return nil, sourceGetError(ref, err)
+		}
+		art = src.Status.Artifact
+	default:
+		return nil, &stepError{reason: "InvalidChartReference", stalled: true,
+			err: fmt.Errorf("chartRef kind '%s' is not supported (OCIRepository and HelmChart are)", kind)}
+	}
+	if art == nil || !r.Store.Has(art) {
+		return nil, &stepError{reason: helmv2.ArtifactFailedReason, wait: true,
+			err: fmt.Errorf("HelmChart '%s' is not ready: no chart artifact yet, retrying when it has one", ref)}
+	}
+	f, err := os.Open(r.Store.Path(art))
+	if err != nil {
+		return nil, &stepError{reason: helmv2.ArtifactFailedReason, err: fmt.Errorf("opening the chart of '%s': %w", ref, err)}
+	}
+	defer f.Close()
+	ch, err := loader.LoadArchive(f)
+	if err != nil {
+		hint := ""
+		if kind == sourcev1.OCIRepositoryKind {
+			hint = " (an OCIRepository used as chartRef needs layerSelector mediaType application/vnd.cncf.helm.chart.content.v1.tar+gzip with operation copy)"
+		}
+		return nil, &stepError{reason: helmv2.ArtifactFailedReason, stalled: true,
+			err: fmt.Errorf("the artifact of '%s' is not a Helm chart%s: %w", ref, hint, err)}
+	}
+	return &loadedChart{Chart: ch, Source: ref, Digest: art.Digest}, nil
+}
+
+func sourceGetError(ref string, err error) error {
+	if apierrors.IsNotFound(err) {
+		return &stepError{reason: helmv2.ArtifactFailedReason, wait: true, err: fmt.Errorf("chart source '%s' not found", ref)}
+	}
+	return &stepError{reason: helmv2.ArtifactFailedReason, err: fmt.Errorf("getting chart source '%s': %w", ref, err)}
+}
+
+// ensureHelmChart creates or updates the HelmChart that spec.chart
+// describes, named and placed as helm-controller does.
+func (r *Reconciler) ensureHelmChart(ctx context.Context, hr *helmv2.HelmRelease) error {
+	tpl := hr.Spec.Chart
+	hc := &sourcev1.HelmChart{ObjectMeta: metav1.ObjectMeta{Namespace: tpl.GetNamespace(hr.Namespace), Name: hr.GetHelmChartName()}}
+	_, err := controllerutil.CreateOrPatch(ctx, r.Client, hc, func() error {
+		if tpl.ObjectMeta != nil {
+			hc.Labels = tpl.ObjectMeta.Labels
+			hc.Annotations = tpl.ObjectMeta.Annotations
+		}
+		hc.Spec = sourcev1.HelmChartSpec{
+			Chart:   tpl.Spec.Chart,
+			Version: tpl.Spec.Version,
+			SourceRef: sourcev1.LocalHelmChartSourceReference{
+				APIVersion: tpl.Spec.SourceRef.APIVersion,
+				Kind:       tpl.Spec.SourceRef.Kind,
+				Name:       tpl.Spec.SourceRef.Name,
+			},
+			Interval:                 tpl.GetInterval(hr.Spec.Interval),
+			ReconcileStrategy:        tpl.Spec.ReconcileStrategy,
+			ValuesFiles:              tpl.Spec.ValuesFiles,
+			IgnoreMissingValuesFiles: tpl.Spec.IgnoreMissingValuesFiles,
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("creating HelmChart '%s/%s': %w", hc.Namespace, hc.Name, err)
+	}
+	hr.Status.HelmChart = hc.Namespace + "/" + hc.Name
+	return nil
+}

@@ -1,0 +1,7 @@
+// Package helm reconciles Flux HelmRelease objects (helm.toolkit.fluxcd.io/v2)
+// with the Helm SDK: it loads the chart from the artifact of an
+// OCIRepository or HelmChart, composes the values, installs, upgrades,
+// tests, remediates and uninstalls the release, stored in Secrets as the
+// helm command does, and reports status in Flux's shape. Dependencies go
+// through the dependency graph shared with Kustomizations.
+package helm

@@ -1,0 +1,302 @@
+package helm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	helmv2 "github.com/fluxcd/helm-controller/api/v2"
+	"github.com/fluxcd/pkg/apis/meta"
+	"github.com/fluxcd/pkg/runtime/conditions"
+	"github.com/fluxcd/pkg/runtime/metrics"
+	sourcev1 "github.com/fluxcd/source-controller/api/v1"
+	"helm.sh/helm/v4/pkg/action"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/record"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+
+	"github.com/weirhq/weir/internal/artifact"
+	"github.com/weirhq/weir/internal/dependency"
+	"github.com/weirhq/weir/internal/depgraph"
+)
+
+// ControllerName is the component name on events and the field manager,
+// as Flux's.
+const ControllerName = "helm-controller"
+
+// Reconciler reconciles HelmRelease objects.
+type Reconciler struct {
+	client.Client
+	// Store holds the source artifacts the charts are read from.
+	Store *artifact.Store
+	// Graph is the dependsOn index shared with Kustomizations.
+	Graph *depgraph.Graph
+	// Recorder emits Kubernetes events.
+	Recorder record.EventRecorder
+	// Metrics records Flux's gotk_* metrics; nil records nothing.
+	Metrics *metrics.Recorder
+	// NoCrossNamespaceRefs refuses chart sources and dependencies in other
+	// namespaces.
+	NoCrossNamespaceRefs bool
+	// DefaultServiceAccount is impersonated for HelmReleases that name
+	// none; empty means the controller's own identity.
+	DefaultServiceAccount string
+
+	config    *rest.Config
+	mu        sync.Mutex
+	discovery map[string]*sharedDiscovery
+}
+
+// stepError is a failed step, with Flux's reason. stalled marks what only
+// a spec change can fix; wait marks what another object's change will
+// end (it queues this one), so no retry is scheduled.
+type stepError struct {
+	reason  string
+	err     error
+	stalled bool
+	wait    bool
+}
+
+func (e *stepError) Error() string { return e.err.Error() }
+func (e *stepError) Unwrap() error { return e.err }
+
+// Reconcile brings one HelmRelease's release in line with its spec.
+func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	hr := &helmv2.HelmRelease{}
+	if err := r.Get(ctx, req.NamespacedName, hr); err != nil {
+		if apierrors.IsNotFound(err) {
+			r.Graph.Remove(graphKey(req.Namespace, req.Name))
+		}
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	start := time.Now()
+	defer r.recordMetrics(hr, start)
+	if !hr.DeletionTimestamp.IsZero() {
+		return ctrl.Result{}, r.finalize(ctx, hr)
+	}
+	if !controllerutil.ContainsFinalizer(hr, helmv2.HelmReleaseFinalizer) {
+		patch := client.MergeFrom(hr.DeepCopy())
+		controllerutil.AddFinalizer(hr, helmv2.HelmReleaseFinalizer)
+		if err := r.Patch(ctx, hr, patch); err != nil {
+			return ctrl.Result{}, fmt.Errorf("adding the finalizer: %w", err)
+		}
+	}
+	deps := dependency.Keys(ctx, r.Client, helmv2.HelmReleaseKind, hr.Namespace, hr.Spec.DependsOn)
+	r.Graph.Set(graphKey(hr.Namespace, hr.Name), deps)
+	if hr.Spec.Suspend {
+		return ctrl.Result{}, nil
+	}
+
+	orig := hr.DeepCopy()
+	result, recErr := r.reconcile(ctx, hr, deps)
+	hr.Status.ObservedGeneration = hr.Generation
+	if err := r.Status().Patch(ctx, hr, client.MergeFrom(orig)); err != nil {
+		return ctrl.Result{}, errors.Join(recErr, fmt.Errorf("updating the status: %w", err))
+	}
+	var se *stepError
+	if errors.As(recErr, &se) && (se.wait || se.stalled) {
+		return ctrl.Result{}, nil
+	}
+	if recErr != nil {
+		if retry := hr.GetActiveRetry(false); retry != nil && retry.GetRetryInterval() > 0 {
+			return ctrl.Result{RequeueAfter: retry.GetRetryInterval()}, nil
+		}
+	}
+	return result, recErr
+}
+
+// reconcile runs the steps in order; a failure before the Helm action
+// leaves the release as it was.
+func (r *Reconciler) reconcile(ctx context.Context, hr *helmv2.HelmRelease, deps []depgraph.Key) (ctrl.Result, error) {
+	if v, ok := meta.ReconcileAnnotationValue(hr.GetAnnotations()); ok {
+		hr.Status.SetLastHandledReconcileRequest(v)
+	}
+	if helmv2.ShouldHandleResetRequest(hr) || hr.Status.LastAttemptedGeneration != hr.Generation {
+		// A new spec or a reset request gives the remediation its retries back.
+		hr.Status.ClearFailures()
+		conditions.Delete(hr, meta.StalledCondition)
+	}
+	force := helmv2.ShouldHandleForceRequest(hr)
+	if err := r.checkDependencies(ctx, hr, deps); err != nil {
+		return r.fail(hr, err)
+	}
+	ch, err := r.loadChart(ctx, hr)
+	if err != nil {
+		return r.fail(hr, err)
+	}
+	values, err := composeValues(ctx, r.Client, hr)
+	if err != nil {
+		return r.fail(hr, &stepError{reason: "InitFailed", err: err})
+	}
+	hr.Status.LastAttemptedGeneration = hr.Generation
+	hr.Status.LastAttemptedRevision = ch.Metadata.Version
+	hr.Status.LastAttemptedRevisionDigest = ""
+	if kind, _, _ := sourceRef(hr); kind == sourcev1.OCIRepositoryKind {
+		hr.Status.LastAttemptedRevisionDigest = ch.Digest
+	}
+	hr.Status.LastAttemptedValuesChecksum = valuesChecksum(values)
+	hr.Status.LastAttemptedConfigDigest = valuesDigest(values)
+	hr.Status.StorageNamespace = hr.GetStorageNamespace()
+
+	if stalled := conditions.Get(hr, meta.StalledCondition); stalled != nil && stalled.Reason == "RetriesExceeded" && !force {
+		// Out of retries for this spec: nothing runs until the spec
+		// changes or a reset or force is requested.
+		return ctrl.Result{}, nil
+	}
+	cfg, err := r.actionConfig(hr)
+	if err != nil {
+		return r.fail(hr, &stepError{reason: "InitFailed", err: err})
+	}
+	rel := &releaser{r: r, hr: hr, cfg: cfg, chart: ch, values: values}
+	if err := rel.run(ctx, force); err != nil {
+		return r.fail(hr, err)
+	}
+	return ctrl.Result{RequeueAfter: hr.GetRequeueAfter()}, nil
+}
+
+// checkDependencies refuses to go on while a dependency is missing or not
+// Ready. Nothing polls: a dependency turning Ready queues its dependents.
+// A cycle is reported and stalls.
+func (r *Reconciler) checkDependencies(ctx context.Context, hr *helmv2.HelmRelease, keys []depgraph.Key) error {
+	if cycle := r.Graph.Cycle(graphKey(hr.Namespace, hr.Name)); cycle != nil {
+		return &stepError{reason: helmv2.DependencyNotReadyReason, stalled: true,
+			err: fmt.Errorf("dependency cycle: %s", depgraph.FormatCycle(cycle))}
+	}
+	for _, dep := range keys {
+		name := dependency.Label(helmv2.HelmReleaseKind, dep)
+		if r.NoCrossNamespaceRefs && dep.Namespace != hr.Namespace {
+			return &stepError{reason: "AccessDenied", stalled: true,
+				err: fmt.Errorf("can't access dependency '%s', cross-namespace references have been blocked", name)}
+		}
+		d, err := dependency.Get(ctx, r.Client, dep)
+		if err != nil {
+			if apierrors.IsNotFound(err) {
+				return &stepError{reason: helmv2.DependencyNotReadyReason, wait: true, err: fmt.Errorf("dependency '%s' not found", name)}
+			}
+			return &stepError{reason: helmv2.DependencyNotReadyReason, err: fmt.Errorf("getting dependency '%s': %w", name, err)}
+		}
+		if ok, _ := dependency.Ready(d); !ok {
+			return &stepError{reason: helmv2.DependencyNotReadyReason, wait: true, err: fmt.Errorf("dependency '%s' is not ready", name)}
+		}
+	}
+	return nil
+}
+
+// actionConfig connects the Helm SDK to the cluster as the HelmRelease's
+// service account, with releases stored in Secrets of the storage
+// namespace, as the helm command stores them.
+func (r *Reconciler) actionConfig(hr *helmv2.HelmRelease) (*action.Configuration, error) {
+	cfg := rest.CopyConfig(r.config)
+	sa := hr.Spec.ServiceAccountName
+	if sa == "" {
+		sa = r.DefaultServiceAccount
+	}
+	identity := ""
+	if sa != "" {
+		identity = "system:serviceaccount:" + hr.Namespace + ":" + sa
+		cfg.Impersonate = rest.ImpersonationConfig{UserName: identity}
+	}
+	r.mu.Lock()
+	if r.discovery == nil {
+		r.discovery = map[string]*sharedDiscovery{}
+	}
+	shared := r.discovery[identity]
+	if shared == nil {
+		shared = &sharedDiscovery{}
+		r.discovery[identity] = shared
+	}
+	r.mu.Unlock()
+	ns := hr.GetStorageNamespace()
+	ac := action.NewConfiguration(action.ConfigurationSetLogger(slog.DiscardHandler))
+	if err := ac.Init(&restGetter{config: cfg, namespace: ns, shared: shared}, ns, "secret"); err != nil {
+		return nil, fmt.Errorf("connecting the Helm SDK to the cluster: %w", err)
+	}
+	return ac, nil
+}
+
+// fail records err on the status and emits a Warning event.
+func (r *Reconciler) fail(hr *helmv2.HelmRelease, err error) (ctrl.Result, error) {
+	reason := meta.ReconciliationFailedReason
+	var se *stepError
+	if errors.As(err, &se) {
+		reason = se.reason
+	}
+	msg := err.Error()
+	conditions.MarkFalse(hr, meta.ReadyCondition, reason, "%s", msg)
+	switch {
+	case se != nil && se.stalled:
+		conditions.Delete(hr, meta.ReconcilingCondition)
+		conditions.MarkStalled(hr, reason, "%s", msg)
+	case se != nil && se.wait:
+		conditions.Delete(hr, meta.ReconcilingCondition)
+	default:
+		conditions.MarkReconciling(hr, meta.ProgressingWithRetryReason, "%s", msg)
+	}
+	r.event(hr, corev1.EventTypeWarning, reason, msg)
+	return ctrl.Result{}, err
+}
+
+// event emits an event annotated with the chart revision, as Flux does.
+func (r *Reconciler) event(hr *helmv2.HelmRelease, eventType, reason, msg string) {
+	var annotations map[string]string
+	if rev := hr.Status.LastAttemptedRevision; rev != "" {
+		annotations = map[string]string{helmv2.GroupVersion.Group + "/revision": rev}
+	}
+	r.Recorder.AnnotatedEventf(hr, annotations, eventType, reason, "%s", msg)
+}
+
+// finalize uninstalls the release (unless the HelmRelease is suspended),
+// deletes the HelmChart made from spec.chart, then drops the finalizer.
+func (r *Reconciler) finalize(ctx context.Context, hr *helmv2.HelmRelease) error {
+	r.Graph.Remove(graphKey(hr.Namespace, hr.Name))
+	if !hr.Spec.Suspend {
+		cfg, err := r.actionConfig(hr)
+		if err != nil {
+			return err
+		}
+		rel := &releaser{r: r, hr: hr, cfg: cfg}
+		if err := rel.uninstallOnDelete(ctx); err != nil {
+			r.event(hr, corev1.EventTypeWarning, helmv2.UninstallFailedReason, err.Error())
+			return err
+		}
+	}
+	if hr.HasChartTemplate() {
+		hc := &sourcev1.HelmChart{ObjectMeta: metav1.ObjectMeta{Namespace: hr.Spec.Chart.GetNamespace(hr.Namespace), Name: hr.GetHelmChartName()}}
+		if err := r.Delete(ctx, hc); client.IgnoreNotFound(err) != nil {
+			return fmt.Errorf("deleting HelmChart '%s/%s': %w", hc.Namespace, hc.Name, err)
+		}
+	}
+	if r.Metrics != nil {
+		ref := objectRef(hr)
+		r.Metrics.DeleteDuration(ref)
+		r.Metrics.DeleteSuspend(ref)
+	}
+	patch := client.MergeFrom(hr.DeepCopy())
+	controllerutil.RemoveFinalizer(hr, helmv2.HelmReleaseFinalizer)
+	return client.IgnoreNotFound(r.Patch(ctx, hr, patch))
+}
+
+func (r *Reconciler) recordMetrics(hr *helmv2.HelmRelease, start time.Time) {
+	if r.Metrics == nil || !hr.DeletionTimestamp.IsZero() {
+		return
+	}
+	ref := objectRef(hr)
+	r.Metrics.RecordDuration(ref, start)
+	r.Metrics.RecordSuspend(ref, hr.Spec.Suspend)
+}
+
+func objectRef(hr *helmv2.HelmRelease) corev1.ObjectReference {
+	return corev1.ObjectReference{Kind: helmv2.HelmReleaseKind, APIVersion: helmv2.GroupVersion.String(), Namespace: hr.Namespace, Name: hr.Name}
+}
+
+func graphKey(namespace, name string) depgraph.Key {
+	return depgraph.Key{Kind: helmv2.HelmReleaseKind, Namespace: namespace, Name: name}
+}

@@ -1,0 +1,151 @@
+package helm_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	helmv2 "github.com/fluxcd/helm-controller/api/v2"
+	"github.com/fluxcd/pkg/apis/meta"
+	"github.com/fluxcd/pkg/runtime/conditions"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+)
+
+func configData(t *testing.T, ns, name string) map[string]string {
+	t.Helper()
+	cm := &corev1.ConfigMap{}
+	if err := env.Client.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, cm); err != nil {
+		t.Fatalf("reading ConfigMap %s: %v", name, err)
+	}
+	return cm.Data
+}
+
+func TestInstallThenUpgradeOnValuesAndOnANewChartVersion(t *testing.T) {
+	f := newFixture(t, "1.0.0")
+	hr := f.release("web", "greeting: hi", nil)
+	got := f.waitReady(hr, "1.0.0")
+
+	if r := conditions.GetReason(got, helmv2.ReleasedCondition); r != helmv2.InstallSucceededReason {
+		t.Errorf("Released reason %q, want InstallSucceeded: %s", r, describe(got))
+	}
+	if got.Status.LastAttemptedRevision != "1.0.0" || got.Status.LastAttemptedConfigDigest == "" || got.Status.StorageNamespace != f.ns {
+		t.Errorf("status: revision %q, config digest %q, storage %q", got.Status.LastAttemptedRevision, got.Status.LastAttemptedConfigDigest, got.Status.StorageNamespace)
+	}
+	if d := configData(t, f.ns, "web-config"); d["greeting"] != "hi" || d["version"] != "1.0.0" {
+		t.Errorf("the values were not applied: %v", d)
+	}
+	dep := &appsv1.Deployment{}
+	if err := env.Client.Get(context.Background(), client.ObjectKey{Namespace: f.ns, Name: "web"}, dep); err != nil {
+		t.Fatal(err)
+	}
+	if dep.Labels["helm.toolkit.fluxcd.io/name"] != "web" || dep.Labels["helm.toolkit.fluxcd.io/namespace"] != f.ns {
+		t.Errorf("origin labels missing: %v", dep.Labels)
+	}
+	if dep.Status.AvailableReplicas != 1 {
+		t.Errorf("Ready before the Deployment was Available")
+	}
+	// `helm list` reads weir's releases from Helm's own storage.
+	rels := helmReleases(t, f.ns)
+	if len(rels) != 1 || rels[0].Name != "web" || rels[0].Version != 1 || rels[0].Info.Status.String() != "deployed" {
+		t.Fatalf("helm list sees %d releases: %+v", len(rels), rels)
+	}
+
+	setSpec(t, hr, func(h *helmv2.HelmRelease) {
+		h.Spec.Values = &apiextensionsv1.JSON{Raw: []byte(`{"greeting":"bonjour"}`)}
+	})
+	got = f.wait(hr, 60*time.Second, "to upgrade on the values change", func(h *helmv2.HelmRelease) bool {
+		l := h.Status.History.Latest()
+		return conditions.IsReady(h) && l != nil && l.Version == 2
+	})
+	if r := conditions.GetReason(got, meta.ReadyCondition); r != helmv2.UpgradeSucceededReason {
+		t.Errorf("Ready reason %q after the values change", r)
+	}
+	if d := configData(t, f.ns, "web-config"); d["greeting"] != "bonjour" {
+		t.Errorf("values change not applied: %v", d)
+	}
+
+	f.push("1.1.0", chartFiles("1.1.0"))
+	f.push("2.0.0-rc.1", chartFiles("2.0.0-rc.1"))
+	f.refreshSource()
+	f.waitReady(hr, "1.1.0")
+	if d := configData(t, f.ns, "web-config"); d["version"] != "1.1.0" || d["greeting"] != "bonjour" {
+		t.Errorf("chart bump not applied: %v", d)
+	}
+}
+
+func TestValuesFromConfigMapsAndSecrets(t *testing.T) {
+	f := newFixture(t, "1.0.0")
+	ctx := context.Background()
+	objs := []client.Object{
+		&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: f.ns, Name: "base"},
+			Data: map[string]string{"values.yaml": "greeting: from-configmap\nreplicas: 3\n"}},
+		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: f.ns, Name: "token"},
+			Data: map[string][]byte{"token": []byte("s3cret")}},
+	}
+	for _, o := range objs {
+		if err := env.Client.Create(ctx, o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	hr := f.release("vals", "replicas: 1", func(h *helmv2.HelmRelease) {
+		h.Spec.ValuesFrom = []helmv2.ValuesReference{
+			{Kind: "ConfigMap", Name: "base"},
+			{Kind: "Secret", Name: "token", ValuesKey: "token", TargetPath: "extra"},
+			{Kind: "ConfigMap", Name: "not-there", Optional: true},
+		}
+	})
+	f.waitReady(hr, "1.0.0")
+	d := configData(t, f.ns, "vals-config")
+	if d["greeting"] != "from-configmap" || d["extra"] != "s3cret" {
+		t.Errorf("valuesFrom not merged: %v", d)
+	}
+	dep := &appsv1.Deployment{}
+	if err := env.Client.Get(ctx, client.ObjectKey{Namespace: f.ns, Name: "vals"}, dep); err != nil {
+		t.Fatal(err)
+	}
+	if *dep.Spec.Replicas != 1 {
+		t.Errorf("inline values should win over valuesFrom: replicas %d", *dep.Spec.Replicas)
+	}
+
+	setSpec(t, hr, func(h *helmv2.HelmRelease) {
+		h.Spec.ValuesFrom = append(h.Spec.ValuesFrom, helmv2.ValuesReference{Kind: "Secret", Name: "missing"})
+	})
+	got := f.waitReason(hr, "InitFailed")
+	if msg := conditions.GetMessage(got, meta.ReadyCondition); !contains(msg, "could not find Secret") || !contains(msg, "missing") {
+		t.Errorf("message %q does not name the missing Secret", msg)
+	}
+	for _, c := range got.Status.Conditions {
+		if contains(c.Message, "s3cret") {
+			t.Errorf("a Secret value reached condition %s", c.Type)
+		}
+	}
+	if d := configData(t, f.ns, "vals-config"); d["greeting"] != "from-configmap" {
+		t.Errorf("the failed reconcile changed the release: %v", d)
+	}
+}
+
+func TestReleaseIsUninstalledWhenTheHelmReleaseIsDeleted(t *testing.T) {
+	f := newFixture(t, "1.0.0")
+	hr := f.release("gone", "", nil)
+	f.waitReady(hr, "1.0.0")
+	if err := env.Client.Delete(context.Background(), hr); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		err := env.Client.Get(context.Background(), client.ObjectKeyFromObject(hr), &helmv2.HelmRelease{})
+		depErr := env.Client.Get(context.Background(), client.ObjectKey{Namespace: f.ns, Name: "gone"}, &appsv1.Deployment{})
+		if apierrors.IsNotFound(err) && apierrors.IsNotFound(depErr) && len(helmReleases(t, f.ns)) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after delete: HelmRelease %v, Deployment %v, %d releases in storage", err, depErr, len(helmReleases(t, f.ns)))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}

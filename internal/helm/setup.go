@@ -1,0 +1,139 @@
+package helm
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	helmv2 "github.com/fluxcd/helm-controller/api/v2"
+	kustomizev1 "github.com/fluxcd/kustomize-controller/api/v1"
+	"github.com/fluxcd/pkg/apis/meta"
+	"github.com/fluxcd/pkg/runtime/predicates"
+	sourcev1 "github.com/fluxcd/source-controller/api/v1"
+	"k8s.io/client-go/util/workqueue"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	"github.com/weirhq/weir/internal/dependency"
+	"github.com/weirhq/weir/internal/depgraph"
+)
+
+// Options tune the controller.
+type Options struct {
+	// Concurrent is the number of HelmReleases reconciled at once.
+	Concurrent int
+	// MinRetryDelay and MaxRetryDelay bound the back-off after a failure.
+	MinRetryDelay, MaxRetryDelay time.Duration
+}
+
+// chartSourceIndex indexes HelmReleases by "Kind/namespace/name" of the
+// object whose artifact holds their chart.
+const chartSourceIndex = ".spec.chartSource"
+
+// SetupWithManager registers the controller and its watches: its own
+// objects, new chart artifacts, and dependencies turning Ready.
+func (r *Reconciler) SetupWithManager(mgr ctrl.Manager, opts Options) error {
+	if opts.Concurrent <= 0 {
+		opts.Concurrent = 4
+	}
+	if opts.MinRetryDelay <= 0 {
+		opts.MinRetryDelay = time.Second
+	}
+	if opts.MaxRetryDelay <= 0 {
+		opts.MaxRetryDelay = 15 * time.Minute
+	}
+	if r.Graph == nil {
+		r.Graph = &depgraph.Graph{}
+	}
+	r.config = mgr.GetConfig()
+	err := mgr.GetFieldIndexer().IndexField(context.Background(), &helmv2.HelmRelease{}, chartSourceIndex, func(o client.Object) []string {
+		kind, ns, name := sourceRef(o.(*helmv2.HelmRelease))
+		if kind == "" {
+			return nil
+		}
+		return []string{kind + "/" + ns + "/" + name}
+	})
+	if err != nil {
+		return fmt.Errorf("indexing HelmReleases by chart source: %w", err)
+	}
+	requested := predicate.Or(predicate.GenerationChangedPredicate{}, predicates.ReconcileRequestedPredicate{},
+		annotationChanged{key: helmv2.ResetRequestAnnotation}, annotationChanged{key: meta.ForceRequestAnnotation})
+	return ctrl.NewControllerManagedBy(mgr).
+		Named("helmrelease").
+		For(&helmv2.HelmRelease{}, builder.WithPredicates(requested)).
+		Watches(&helmv2.HelmRelease{}, handler.EnqueueRequestsFromMapFunc(r.dependents), builder.WithPredicates(dependency.ReadyChanged{})).
+		Watches(&kustomizev1.Kustomization{}, handler.EnqueueRequestsFromMapFunc(r.dependents), builder.WithPredicates(dependency.ReadyChanged{})).
+		Watches(&sourcev1.OCIRepository{}, handler.EnqueueRequestsFromMapFunc(r.consumers), builder.WithPredicates(artifactChanged{})).
+		Watches(&sourcev1.HelmChart{}, handler.EnqueueRequestsFromMapFunc(r.consumers), builder.WithPredicates(artifactChanged{})).
+		WithOptions(controller.Options{
+			MaxConcurrentReconciles: opts.Concurrent,
+			RateLimiter:             workqueue.NewTypedItemExponentialFailureRateLimiter[reconcile.Request](opts.MinRetryDelay, opts.MaxRetryDelay),
+		}).
+		Complete(r)
+}
+
+// dependents maps a HelmRelease or Kustomization to the HelmReleases that
+// depend on it.
+func (r *Reconciler) dependents(_ context.Context, o client.Object) []reconcile.Request {
+	return dependency.Dependents(r.Graph, helmv2.HelmReleaseKind, o)
+}
+
+// consumers maps a chart source to the HelmReleases that install from it.
+func (r *Reconciler) consumers(ctx context.Context, o client.Object) []reconcile.Request {
+	var kind string
+	switch o.(type) {
+	case *sourcev1.OCIRepository:
+		kind = sourcev1.OCIRepositoryKind
+	case *sourcev1.HelmChart:
+		kind = sourcev1.HelmChartKind
+	default:
+		return nil
+	}
+	var list helmv2.HelmReleaseList
+	if err := r.List(ctx, &list, client.MatchingFields{chartSourceIndex: kind + "/" + o.GetNamespace() + "/" + o.GetName()}); err != nil {
+		return nil
+	}
+	reqs := make([]reconcile.Request, 0, len(list.Items))
+	for i := range list.Items {
+		reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])})
+	}
+	return reqs
+}
+
+// artifactSource is a source with an artifact.
+type artifactSource interface {
+	GetArtifact() *meta.Artifact
+}
+
+// artifactChanged passes chart sources whose artifact changed.
+type artifactChanged struct{ predicate.Funcs }
+
+func (artifactChanged) Create(event.CreateEvent) bool   { return false }
+func (artifactChanged) Delete(event.DeleteEvent) bool   { return true }
+func (artifactChanged) Generic(event.GenericEvent) bool { return false }
+func (artifactChanged) Update(e event.UpdateEvent) bool {
+	o, ok1 := e.ObjectOld.(artifactSource)
+	n, ok2 := e.ObjectNew.(artifactSource)
+	if !ok1 || !ok2 || n.GetArtifact() == nil {
+		return false
+	}
+	oa, na := o.GetArtifact(), n.GetArtifact()
+	return oa == nil || oa.Digest != na.Digest || oa.Revision != na.Revision
+}
+
+// annotationChanged passes objects whose annotation key changed, for the
+// forceAt and resetAt requests.
+type annotationChanged struct {
+	predicate.Funcs
+	key string
+}
+
+func (a annotationChanged) Update(e event.UpdateEvent) bool {
+	return e.ObjectOld.GetAnnotations()[a.key] != e.ObjectNew.GetAnnotations()[a.key]
+}
