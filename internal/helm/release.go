@@ -191,7 +191,7 @@ func (x *releaser) installFailed(ctx context.Context, rel *release.Release, err 
 	x.r.event(x.hr, corev1.EventTypeWarning, helmv2.InstallFailedReason, msg)
 	exhausted := rem.RetriesExhausted(x.hr)
 	if rel != nil && (!exhausted || rem.MustRemediateLastFailure()) {
-		x.remediateByUninstall(ctx, rel, helmv2.ReleaseActionUninstallRemediation)
+		x.remediateByUninstall(ctx, rel)
 	}
 	if exhausted {
 		return x.outOfRetries("install", rem.GetFailureCount(x.hr), msg)
@@ -266,7 +266,7 @@ func (x *releaser) upgradeFailed(ctx context.Context, rel *release.Release, err 
 	exhausted := rem.RetriesExhausted(x.hr)
 	if rel != nil && (!exhausted || rem.MustRemediateLastFailure()) {
 		if rem.GetStrategy() == helmv2.UninstallRemediationStrategy {
-			x.remediateByUninstall(ctx, rel, helmv2.ReleaseActionUninstallRemediation)
+			x.remediateByUninstall(ctx, rel)
 		} else {
 			x.rollback(rel)
 		}
@@ -297,7 +297,6 @@ func (x *releaser) rollback(failed *release.Release) {
 	a.MaxHistory = x.hr.GetMaxHistory()
 	a.ServerSideApply = "auto"
 	a.ForceConflicts = true
-	x.hr.Status.LastAttemptedReleaseAction = helmv2.ReleaseActionRollback
 	err := a.Run(failed.Name)
 	if last, lerr := x.last(failed.Name); lerr == nil && last != nil {
 		x.record(last, "")
@@ -314,8 +313,7 @@ func (x *releaser) rollback(failed *release.Release) {
 }
 
 // remediateByUninstall uninstalls a failed release.
-func (x *releaser) remediateByUninstall(ctx context.Context, failed *release.Release, act helmv2.ReleaseAction) {
-	x.hr.Status.LastAttemptedReleaseAction = act
+func (x *releaser) remediateByUninstall(ctx context.Context, failed *release.Release) {
 	if err := x.uninstall(ctx, failed.Name); err != nil {
 		msg := fmt.Sprintf("Helm uninstall of release %s failed: %s", describe(failed), err)
 		conditions.MarkFalse(x.hr, helmv2.RemediatedCondition, helmv2.UninstallFailedReason, "%s", msg)

@@ -1,0 +1,274 @@
+package helm_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	helmv2 "github.com/fluxcd/helm-controller/api/v2"
+	kustomizev1 "github.com/fluxcd/kustomize-controller/api/v1"
+	"github.com/fluxcd/pkg/apis/kustomize"
+	"github.com/fluxcd/pkg/apis/meta"
+	"github.com/fluxcd/pkg/runtime/conditions"
+	sourcev1 "github.com/fluxcd/source-controller/api/v1"
+	"helm.sh/helm/v4/pkg/action"
+	"helm.sh/helm/v4/pkg/release/common"
+	release "helm.sh/helm/v4/pkg/release/v1"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/weirhq/weir/internal/helm"
+	"github.com/weirhq/weir/internal/testenv"
+)
+
+func TestAFailingUpgradeIsRolledBackThenRecoveredWhenFixed(t *testing.T) {
+	f := newFixture(t, "1.0.0")
+	hr := f.release("flaky", "greeting: good", func(h *helmv2.HelmRelease) {
+		h.Spec.Timeout = &metav1.Duration{Duration: 5 * time.Second}
+		h.Spec.Upgrade = &helmv2.Upgrade{Remediation: &helmv2.UpgradeRemediation{Retries: 1}}
+	})
+	f.waitReady(hr, "1.0.0")
+
+	// Pods that no node accepts never turn the Deployment Available: the
+	// upgrade times out, as one whose pods crash does.
+	setSpec(t, hr, func(h *helmv2.HelmRelease) {
+		h.Spec.Values = &apiextensionsv1.JSON{Raw: []byte(`{"greeting":"bad","nodeSelector":{"no-such-node":"x"}}`)}
+	})
+	got := f.wait(hr, 90*time.Second, "to run out of retries", func(h *helmv2.HelmRelease) bool {
+		return conditions.IsStalled(h) && conditions.GetReason(h, meta.StalledCondition) == "RetriesExceeded"
+	})
+	if got.Status.UpgradeFailures != 2 {
+		t.Errorf("upgradeFailures = %d, want 2 (the first try and one retry)", got.Status.UpgradeFailures)
+	}
+	if r := conditions.GetReason(got, helmv2.RemediatedCondition); r != helmv2.RollbackSucceededReason {
+		t.Errorf("Remediated reason %q, want RollbackSucceeded: %s", r, describe(got))
+	}
+	if msg := conditions.GetMessage(got, meta.ReadyCondition); !contains(msg, "Failed to upgrade after 2 attempt(s)") {
+		t.Errorf("Ready message %q", msg)
+	}
+	if d := configData(t, f.ns, "flaky-config"); d["greeting"] != "good" {
+		t.Errorf("the rollback did not restore the last good values: %v", d)
+	}
+	if rels := helmReleases(t, f.ns); len(rels) == 0 {
+		t.Fatal("the release was uninstalled")
+	}
+
+	setSpec(t, hr, func(h *helmv2.HelmRelease) {
+		h.Spec.Values = &apiextensionsv1.JSON{Raw: []byte(`{"greeting":"fixed"}`)}
+	})
+	got = f.wait(hr, 90*time.Second, "to recover", func(h *helmv2.HelmRelease) bool {
+		return conditions.IsReady(h) && h.Status.ObservedGeneration == h.Generation && !conditions.IsStalled(h)
+	})
+	if d := configData(t, f.ns, "flaky-config"); d["greeting"] != "fixed" {
+		t.Errorf("the fix was not applied: %v", d)
+	}
+	if got.Status.UpgradeFailures != 0 {
+		t.Errorf("failures not reset by the new spec: %d", got.Status.UpgradeFailures)
+	}
+}
+
+func TestBadInputFailsClearlyAndUninstallsNothing(t *testing.T) {
+	f := newFixture(t, "1.0.0")
+	hr := f.release("app", "", nil)
+	f.waitReady(hr, "1.0.0")
+
+	// A template that fails to render.
+	setSpec(t, hr, func(h *helmv2.HelmRelease) {
+		h.Spec.Values = &apiextensionsv1.JSON{Raw: []byte(`{"failRender":true}`)}
+	})
+	got := f.waitReason(hr, "RetriesExceeded")
+	if msg := conditions.GetMessage(got, meta.ReadyCondition); !contains(msg, "failRender is set") {
+		t.Errorf("the render error is not in the message: %q", msg)
+	}
+	if len(helmReleases(t, f.ns)) == 0 {
+		t.Fatal("a render failure uninstalled the release")
+	}
+
+	// Values that do not parse.
+	if err := env.Client.Create(context.Background(), &corev1.ConfigMap{
+		ObjectMeta: metav1.ObjectMeta{Namespace: f.ns, Name: "broken"},
+		Data:       map[string]string{"values.yaml": "greeting: [unclosed"},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	setSpec(t, hr, func(h *helmv2.HelmRelease) {
+		h.Spec.Values = nil
+		h.Spec.ValuesFrom = []helmv2.ValuesReference{{Kind: "ConfigMap", Name: "broken"}}
+	})
+	got = f.waitReason(hr, "InitFailed")
+	if msg := conditions.GetMessage(got, meta.ReadyCondition); !contains(msg, "not valid YAML") || !contains(msg, "broken") {
+		t.Errorf("message %q", msg)
+	}
+
+	// A chart source whose tag does not exist.
+	bad := &sourcev1.OCIRepository{
+		ObjectMeta: metav1.ObjectMeta{Namespace: f.ns, Name: "missing-tag"},
+		Spec: sourcev1.OCIRepositorySpec{URL: f.registry.URL("charts/demo"), Interval: metav1.Duration{Duration: time.Hour}, Insecure: true,
+			Reference:     &sourcev1.OCIRepositoryRef{Tag: "9.9.9"},
+			LayerSelector: &sourcev1.OCILayerSelector{MediaType: testenv.HelmChartMediaType, Operation: sourcev1.OCILayerCopy}},
+	}
+	if err := env.Client.Create(context.Background(), bad); err != nil {
+		t.Fatal(err)
+	}
+	other := f.release("other", "", func(h *helmv2.HelmRelease) { h.Spec.ChartRef.Name = "missing-tag" })
+	got = f.waitReason(other, helmv2.ArtifactFailedReason)
+	if msg := conditions.GetMessage(got, meta.ReadyCondition); !contains(msg, "missing-tag") {
+		t.Errorf("message %q does not name the source", msg)
+	}
+	dep := &appsv1.Deployment{}
+	if err := env.Client.Get(context.Background(), client.ObjectKey{Namespace: f.ns, Name: "app"}, dep); err != nil {
+		t.Errorf("the first release's Deployment is gone: %v", err)
+	}
+}
+
+func TestAReleaseLeftPendingIsRecovered(t *testing.T) {
+	f := newFixture(t, "1.0.0")
+	hr := f.release("stuck", "greeting: one", nil)
+	f.waitReady(hr, "1.0.0")
+
+	// A crash in the middle of an upgrade leaves the release pending.
+	cfg := action.NewConfiguration()
+	if err := cfg.Init(helm.NewRESTClientGetter(env.Config, f.ns), f.ns, "secret"); err != nil {
+		t.Fatal(err)
+	}
+	last, err := cfg.Releases.Last("stuck")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rel := last.(*release.Release)
+	rel.SetStatus(common.StatusPendingUpgrade, "interrupted")
+	if err := cfg.Releases.Update(rel); err != nil {
+		t.Fatal(err)
+	}
+
+	setSpec(t, hr, func(h *helmv2.HelmRelease) {
+		h.Spec.Values = &apiextensionsv1.JSON{Raw: []byte(`{"greeting":"two"}`)}
+	})
+	f.wait(hr, 60*time.Second, "to upgrade past the pending release", func(h *helmv2.HelmRelease) bool {
+		l := h.Status.History.Latest()
+		return conditions.IsReady(h) && h.Status.ObservedGeneration == h.Generation && l != nil && l.Version == 2
+	})
+	if d := configData(t, f.ns, "stuck-config"); d["greeting"] != "two" {
+		t.Errorf("values not applied after recovery: %v", d)
+	}
+	var events corev1.EventList
+	if err := env.Client.List(context.Background(), &events, client.InNamespace(f.ns)); err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, e := range events.Items {
+		found = found || e.Reason == "PendingReleaseRecovered"
+	}
+	if !found {
+		t.Error("no PendingReleaseRecovered event")
+	}
+}
+
+func TestPostRenderersPatchTheRelease(t *testing.T) {
+	f := newFixture(t, "1.0.0")
+	hr := f.release("patched", "", func(h *helmv2.HelmRelease) {
+		h.Spec.PostRenderers = []helmv2.PostRenderer{{Kustomize: &helmv2.Kustomize{
+			Patches: []kustomize.Patch{{
+				Target: &kustomize.Selector{Kind: "Deployment"},
+				Patch:  `[{"op": "add", "path": "/metadata/annotations", "value": {"patched-by": "post-renderer"}}]`,
+			}},
+			Images: []kustomize.Image{{Name: "example.invalid/demo", NewTag: "pinned"}},
+		}}}
+		h.Spec.CommonMetadata = &helmv2.CommonMetadata{Labels: map[string]string{"team": "web"}}
+	})
+	f.waitReady(hr, "1.0.0")
+	dep := &appsv1.Deployment{}
+	if err := env.Client.Get(context.Background(), client.ObjectKey{Namespace: f.ns, Name: "patched"}, dep); err != nil {
+		t.Fatal(err)
+	}
+	if dep.Annotations["patched-by"] != "post-renderer" || dep.Labels["team"] != "web" {
+		t.Errorf("post-renderer not applied: annotations %v labels %v", dep.Annotations, dep.Labels)
+	}
+	if img := dep.Spec.Template.Spec.Containers[0].Image; img != "example.invalid/demo:pinned" {
+		t.Errorf("image %q, want the post-renderer's tag", img)
+	}
+}
+
+func TestDependsOnAcrossKustomizationsAndHelmReleases(t *testing.T) {
+	f := newFixture(t, "1.0.0")
+	ctx := context.Background()
+	// A Kustomization that waits for the release, which waits for a
+	// Kustomization that does not exist yet.
+	after := &kustomizev1.Kustomization{
+		ObjectMeta: metav1.ObjectMeta{Namespace: f.ns, Name: "after"},
+		Spec: kustomizev1.KustomizationSpec{
+			Interval: metav1.Duration{Duration: time.Hour}, Path: "./", Prune: true,
+			SourceRef: kustomizev1.CrossNamespaceSourceReference{Kind: sourcev1.GitRepositoryKind, Name: "none"},
+			DependsOn: []kustomizev1.DependencyReference{{Name: "db"}},
+		},
+	}
+	if err := env.Client.Create(ctx, after); err != nil {
+		t.Fatal(err)
+	}
+	hr := f.release("db", "", func(h *helmv2.HelmRelease) {
+		h.Spec.DependsOn = []helmv2.DependencyReference{{Name: "base"}}
+	})
+	got := f.waitReason(hr, helmv2.DependencyNotReadyReason)
+	if msg := conditions.GetMessage(got, meta.ReadyCondition); !contains(msg, "base") {
+		t.Errorf("message %q does not name the dependency", msg)
+	}
+
+	git := testenv.NewGitServer(t, "", "")
+	repo := git.Repo(t, "base")
+	repo.Commit("main", map[string]string{"cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: base}\ndata: {k: v}\n"}, "base")
+	if err := env.Client.Create(ctx, &sourcev1.GitRepository{
+		ObjectMeta: metav1.ObjectMeta{Namespace: f.ns, Name: "base"},
+		Spec: sourcev1.GitRepositorySpec{URL: git.HTTPURL("base"), Interval: metav1.Duration{Duration: time.Hour},
+			Reference: &sourcev1.GitRepositoryRef{Branch: "main"}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := env.Client.Create(ctx, &kustomizev1.Kustomization{
+		ObjectMeta: metav1.ObjectMeta{Namespace: f.ns, Name: "base"},
+		Spec: kustomizev1.KustomizationSpec{Interval: metav1.Duration{Duration: time.Hour}, Path: "./", Prune: true, TargetNamespace: f.ns,
+			SourceRef: kustomizev1.CrossNamespaceSourceReference{Kind: sourcev1.GitRepositoryKind, Name: "base"}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	f.waitReady(hr, "1.0.0")
+
+	// The Kustomization that depends on the release now waits on its own
+	// source only: the dependency is satisfied.
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		k := &kustomizev1.Kustomization{}
+		if err := env.Client.Get(ctx, client.ObjectKeyFromObject(after), k); err == nil &&
+			conditions.GetReason(k, meta.ReadyCondition) == meta.ArtifactFailedReason {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the Kustomization still waits on the HelmRelease")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func TestDependencyCycleAcrossKindsIsReported(t *testing.T) {
+	f := newFixture(t, "1.0.0")
+	if err := env.Client.Create(context.Background(), &kustomizev1.Kustomization{
+		ObjectMeta: metav1.ObjectMeta{Namespace: f.ns, Name: "ks"},
+		Spec: kustomizev1.KustomizationSpec{Interval: metav1.Duration{Duration: time.Hour}, Path: "./",
+			SourceRef: kustomizev1.CrossNamespaceSourceReference{Kind: sourcev1.GitRepositoryKind, Name: "none"},
+			DependsOn: []kustomizev1.DependencyReference{{Name: "hr"}}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	hr := f.release("hr", "", func(h *helmv2.HelmRelease) {
+		h.Spec.DependsOn = []helmv2.DependencyReference{{Name: "ks"}}
+	})
+	got := f.wait(hr, 60*time.Second, "to report the cycle", func(h *helmv2.HelmRelease) bool {
+		return conditions.IsStalled(h) && contains(conditions.GetMessage(h, meta.ReadyCondition), "cycle")
+	})
+	msg := conditions.GetMessage(got, meta.ReadyCondition)
+	if !contains(msg, "HelmRelease/hr") || !contains(msg, "Kustomization/ks") {
+		t.Errorf("the cycle is not written out with its kinds: %q", msg)
+	}
+}
