@@ -36,9 +36,10 @@ import (
 	"github.com/weirhq/weir/internal/artifact"
 	"github.com/weirhq/weir/internal/depgraph"
 	"github.com/weirhq/weir/internal/kube"
-	"github.com/weirhq/weir/internal/helm"
 	"github.com/weirhq/weir/internal/kustomize"
 	"github.com/weirhq/weir/internal/source/gitrepository"
+	"github.com/weirhq/weir/internal/source/helmchart"
+	"github.com/weirhq/weir/internal/source/helmrepository"
 	"github.com/weirhq/weir/internal/source/oci"
 )
 
@@ -212,6 +213,22 @@ func New(cfg *rest.Config, opts Options) (*Manager, error) {
 	}).SetupWithManager(mgr, oci.Options{Concurrent: opts.Concurrent}); err != nil {
 		return nil, fmt.Errorf("setting up the OCIRepository controller: %w", err)
 	}
+	if err := (&helmrepository.Reconciler{
+		Client:   mgr.GetClient(),
+		Store:    store,
+		Recorder: mgr.GetEventRecorderFor(helmrepository.ControllerName),
+		Metrics:  sharedMetrics(),
+	}).SetupWithManager(mgr, helmrepository.Options{Concurrent: opts.Concurrent}); err != nil {
+		return nil, fmt.Errorf("setting up the HelmRepository controller: %w", err)
+	}
+	if err := (&helmchart.Reconciler{
+		Client:   mgr.GetClient(),
+		Store:    store,
+		Recorder: mgr.GetEventRecorderFor(helmchart.ControllerName),
+		Metrics:  sharedMetrics(),
+	}).SetupWithManager(mgr, helmchart.Options{Concurrent: opts.Concurrent}); err != nil {
+		return nil, fmt.Errorf("setting up the HelmChart controller: %w", err)
+	}
 	graph := &depgraph.Graph{}
 	if err := (&kustomize.Reconciler{
 		Client:                mgr.GetClient(),
@@ -224,17 +241,6 @@ func New(cfg *rest.Config, opts Options) (*Manager, error) {
 		DefaultServiceAccount: opts.DefaultServiceAccount,
 	}).SetupWithManager(mgr, kustomize.Options{Concurrent: opts.Concurrent}); err != nil {
 		return nil, fmt.Errorf("setting up the Kustomization controller: %w", err)
-	}
-	if err := (&helm.Reconciler{
-		Client:                mgr.GetClient(),
-		Store:                 store,
-		Graph:                 graph,
-		Recorder:              mgr.GetEventRecorderFor(helm.ControllerName),
-		Metrics:               sharedMetrics(),
-		NoCrossNamespaceRefs:  opts.NoCrossNamespaceRefs,
-		DefaultServiceAccount: opts.DefaultServiceAccount,
-	}).SetupWithManager(mgr, helm.Options{Concurrent: opts.Concurrent}); err != nil {
-		return nil, fmt.Errorf("setting up the HelmRelease controller: %w", err)
 	}
 	return &Manager{Manager: mgr, Store: store, StorageURL: advURL}, nil
 }
