@@ -58,6 +58,9 @@ func (x *releaser) run(ctx context.Context, force bool) error {
 		return x.upgrade(ctx, force)
 	}
 	x.record(last, x.chart.Digest)
+	if err := x.checkDrift(ctx, last); err != nil {
+		return err
+	}
 	if x.hr.GetTest().Enable && !x.tested(last) {
 		return x.test(ctx, last)
 	}

@@ -272,3 +272,47 @@ func TestDependencyCycleAcrossKindsIsReported(t *testing.T) {
 		t.Errorf("the cycle is not written out with its kinds: %q", msg)
 	}
 }
+
+func TestDriftDetectionCorrectsAHandEditedDeployment(t *testing.T) {
+	f := newFixture(t, "1.0.0")
+	hr := f.release("drifty", "replicas: 1", func(h *helmv2.HelmRelease) {
+		h.Spec.DriftDetection = &helmv2.DriftDetection{Mode: helmv2.DriftDetectionEnabled}
+	})
+	f.waitReady(hr, "1.0.0")
+	ctx := context.Background()
+	dep := &appsv1.Deployment{}
+	key := client.ObjectKey{Namespace: f.ns, Name: "drifty"}
+	if err := env.Client.Get(ctx, key, dep); err != nil {
+		t.Fatal(err)
+	}
+	three := int32(3)
+	dep.Spec.Replicas = &three
+	if err := env.Client.Update(ctx, dep, client.FieldOwner("kubectl-edit")); err != nil {
+		t.Fatal(err)
+	}
+	annotate(t, hr, meta.ReconcileRequestAnnotation)
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		if err := env.Client.Get(ctx, key, dep); err == nil && *dep.Spec.Replicas == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the hand edit was not corrected: replicas %d", *dep.Spec.Replicas)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	var events corev1.EventList
+	if err := env.Client.List(ctx, &events, client.InNamespace(f.ns)); err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, e := range events.Items {
+		found = found || (e.Reason == helmv2.DriftDetectedReason && contains(e.Message, "Deployment/"+f.ns+"/drifty"))
+	}
+	if !found {
+		t.Error("no DriftDetected event names the Deployment")
+	}
+	if n := len(helmReleases(t, f.ns)); n != 1 {
+		t.Errorf("drift correction made %d releases, want the one", n)
+	}
+}

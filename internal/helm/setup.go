@@ -10,6 +10,7 @@ import (
 	"github.com/fluxcd/pkg/apis/meta"
 	"github.com/fluxcd/pkg/runtime/predicates"
 	sourcev1 "github.com/fluxcd/source-controller/api/v1"
+	"helm.sh/helm/v4/pkg/kube"
 	"k8s.io/client-go/util/workqueue"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
@@ -23,6 +24,11 @@ import (
 	"github.com/weirhq/weir/internal/dependency"
 	"github.com/weirhq/weir/internal/depgraph"
 )
+
+func init() {
+	// Helm writes objects under this field manager, as helm-controller.
+	kube.ManagedFieldsManager = ControllerName
+}
 
 // Options tune the controller.
 type Options struct {
