@@ -35,6 +35,7 @@ import (
 
 	"github.com/weirhq/weir/internal/artifact"
 	"github.com/weirhq/weir/internal/depgraph"
+	"github.com/weirhq/weir/internal/helm"
 	"github.com/weirhq/weir/internal/kube"
 	"github.com/weirhq/weir/internal/kustomize"
 	"github.com/weirhq/weir/internal/source/gitrepository"
@@ -241,6 +242,17 @@ func New(cfg *rest.Config, opts Options) (*Manager, error) {
 		DefaultServiceAccount: opts.DefaultServiceAccount,
 	}).SetupWithManager(mgr, kustomize.Options{Concurrent: opts.Concurrent}); err != nil {
 		return nil, fmt.Errorf("setting up the Kustomization controller: %w", err)
+	}
+	if err := (&helm.Reconciler{
+		Client:                mgr.GetClient(),
+		Store:                 store,
+		Graph:                 graph,
+		Recorder:              mgr.GetEventRecorderFor(helm.ControllerName),
+		Metrics:               sharedMetrics(),
+		NoCrossNamespaceRefs:  opts.NoCrossNamespaceRefs,
+		DefaultServiceAccount: opts.DefaultServiceAccount,
+	}).SetupWithManager(mgr, helm.Options{Concurrent: opts.Concurrent}); err != nil {
+		return nil, fmt.Errorf("setting up the HelmRelease controller: %w", err)
 	}
 	return &Manager{Manager: mgr, Store: store, StorageURL: advURL}, nil
 }
