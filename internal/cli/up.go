@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/go-git/go-git/v5/plumbing"
@@ -25,10 +26,12 @@ func newUpCommand() *cobra.Command {
 		Use:   "up [PATH]",
 		Short: "Run a repository on a local control plane, no cluster needed",
 		Long: "up starts a real local control plane (etcd, kube-apiserver, controller-manager, scheduler and\n" +
-			"simulated nodes), serves PATH (default: the current folder) from an in-process Git server, runs\n" +
-			"weir's controllers and syncs PATH through a flux-system GitRepository and, when PATH has a root\n" +
-			"(kubernetes/flux/cluster, clusters/<name> or --path), a flux-system Kustomization of it. Edits in PATH are picked\n" +
-			"up while it runs (--watch). The state under PATH/.weir is kept, so the next run resumes.",
+			"simulated nodes), serves PATH (default: the current folder) from an in-process Git server, pushes\n" +
+			"the Helm charts of --charts to an in-process OCI registry (its address is LOCAL_REGISTRY in the\n" +
+			"ConfigMap flux-system/weir-up), runs weir's controllers and syncs PATH through a flux-system\n" +
+			"GitRepository and, when PATH has a root (kubernetes/flux/cluster, clusters/<name> or --path), a\n" +
+			"flux-system Kustomization of it. Edits in PATH are picked up while it runs (--watch). The state\n" +
+			"under PATH/.weir is kept, so the next run resumes.",
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Path = "."
@@ -46,6 +49,7 @@ func newUpCommand() *cobra.Command {
 	f.IntVar(&opts.Nodes, "nodes", 1, "number of simulated nodes")
 	f.BoolVar(&watch, "watch", true, "commit edits in PATH to the local Git server and reconcile them")
 	f.StringVar(&opts.RootPath, "path", "", "path of the root Kustomization in PATH (default: found by convention)")
+	f.StringVar(&opts.Charts, "charts", "", "folder of Helm chart folders to push to the local OCI registry (default: PATH/charts, else ../charts beside PATH, when there)")
 	f.StringVar(&opts.AgeKeyFile, "age-key-file", "", "age key file for the flux-system/sops-age Secret (default: PATH/age.key, else $SOPS_AGE_KEY_FILE)")
 	f.BoolVar(&once, "once", false, "stop everything and exit once every Kustomization is Ready")
 	f.DurationVar(&timeout, "timeout", 5*time.Minute, "how long to wait for every Kustomization to be Ready")
@@ -66,6 +70,7 @@ func runUp(cmd *cobra.Command, opts up.Options, watch, once bool, timeout time.D
 		s.Stop()
 	}()
 	fmt.Fprintf(out, "✔ control plane ready; serving %s at %s\n", opts.Path, s.RepoURL)
+	fmt.Fprintf(out, "✔ OCI registry at %s (%s in ConfigMap %s/%s)%s\n", s.RegistryHost, up.RegistryKey, up.SourceName, up.RegistryConfigMapName, describeCharts(s))
 	fmt.Fprintf(out, "◎ waiting for GitRepository %s/%s\n", up.SourceName, up.SourceName)
 	obj, err := s.WaitReady(ctx, timeout)
 	if err != nil {
@@ -104,6 +109,33 @@ func runUp(cmd *cobra.Command, opts up.Options, watch, once bool, timeout time.D
 	return s.Watch(ctx, time.Second, func(h plumbing.Hash) {
 		fmt.Fprintf(out, "► change committed as %s, reconciling\n", h.String()[:8])
 	})
+}
+
+// describeCharts says which charts the session pushed, from where.
+func describeCharts(s *up.Session) string {
+	if len(s.Charts) == 0 {
+		if s.ChartsDir == "" {
+			return "; no charts folder"
+		}
+		return "; no charts in " + s.ChartsDir
+	}
+	names := make([]string, len(s.Charts))
+	for i, c := range s.Charts {
+		names[i] = c.Name + ":" + c.Version
+	}
+	return fmt.Sprintf("; pushed %s from %s", strings.Join(names, ", "), displayPath(s.ChartsDir))
+}
+
+// displayPath is p relative to the current folder when that is shorter.
+func displayPath(p string) string {
+	wd, err := os.Getwd()
+	if err != nil {
+		return p
+	}
+	if rel, err := filepath.Rel(wd, p); err == nil && len(rel) < len(p) {
+		return rel
+	}
+	return p
 }
 
 // defaultAgeKeyFile is age.key in the repository folder when it exists,

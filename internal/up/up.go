@@ -1,7 +1,8 @@
 // Package up runs a whole GitOps loop on one machine: a local control
-// plane, an in-process Git server that serves a folder of the user's,
-// weir's controllers, and the flux-system GitRepository that syncs from it.
-// It is the engine of `weir up`.
+// plane, an in-process Git server that serves a folder of the user's, an
+// in-process OCI registry holding the charts found beside it, weir's
+// controllers, and the flux-system GitRepository that syncs from it. It is
+// the engine of `weir up`.
 package up
 
 import (
@@ -34,6 +35,7 @@ import (
 	"github.com/weirhq/weir/internal/kube"
 	"github.com/weirhq/weir/internal/localcluster"
 	"github.com/weirhq/weir/internal/manager"
+	"github.com/weirhq/weir/internal/ociregistry"
 )
 
 // SourceName is the name and namespace of the GitRepository that syncs the
@@ -61,11 +63,24 @@ type Options struct {
 	// sops-age Secret that Kustomizations name in decryption.secretRef;
 	// empty creates none.
 	AgeKeyFile string
+	// Charts is a folder of Helm chart folders to push to the session's
+	// OCI registry; empty means found by convention (see FindCharts).
+	Charts string
 }
 
 // AgeSecretName is the Secret holding the age keys, named as in a Flux
 // bootstrap.
 const AgeSecretName = "sops-age"
+
+// RegistryConfigMapName is the ConfigMap in flux-system that tells
+// Kustomizations where the session's OCI registry is, under RegistryKey,
+// for postBuild.substituteFrom.
+const RegistryConfigMapName = "weir-up"
+
+// RegistryKey is the key of the registry's host:port in the
+// RegistryConfigMapName ConfigMap: a Kustomization that lists it
+// (optional: true) can write url: oci://${LOCAL_REGISTRY:=ghcr.io}/...
+const RegistryKey = "LOCAL_REGISTRY"
 
 // Session is a running local GitOps loop.
 type Session struct {
@@ -80,6 +95,15 @@ type Session struct {
 	// RootPath is the path the flux-system Kustomization applies; empty
 	// when the folder has none.
 	RootPath string
+	// RegistryHost is the host:port of the in-process OCI registry, on
+	// 127.0.0.1, as in oci://RegistryHost/charts/<name>.
+	RegistryHost string
+	// ChartsDir is the folder the charts were pushed from; empty when
+	// there was none.
+	ChartsDir string
+	// Charts are the charts pushed to the registry, each at
+	// oci://RegistryHost/charts/<name>, tagged with its version.
+	Charts []ociregistry.Chart
 
 	opts    Options
 	cluster *localcluster.Cluster
@@ -99,6 +123,14 @@ func Start(ctx context.Context, opts Options) (_ *Session, err error) {
 		return nil, fmt.Errorf("%s is not a folder", opts.Path)
 	}
 	opts.Path = path
+	if opts.Charts != "" {
+		if !isDir(opts.Charts) {
+			return nil, fmt.Errorf("the charts folder %s is not a folder", opts.Charts)
+		}
+		if opts.Charts, err = filepath.Abs(opts.Charts); err != nil {
+			return nil, fmt.Errorf("resolving %s: %w", opts.Charts, err)
+		}
+	}
 	if opts.StateDir == "" {
 		opts.StateDir = filepath.Join(path, ".weir")
 	}
@@ -123,6 +155,11 @@ func Start(ctx context.Context, opts Options) (_ *Session, err error) {
 		return nil, fmt.Errorf("connecting to the local cluster: %w", err)
 	}
 	if err := install.Install(ctx, s.Client); err != nil {
+		return nil, err
+	}
+	// Before the controllers start, so that none renders with the address
+	// of a previous run's registry.
+	if err := s.startRegistry(ctx); err != nil {
 		return nil, err
 	}
 
@@ -153,6 +190,73 @@ func Start(ctx context.Context, opts Options) (_ *Session, err error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// FindCharts returns the charts folder of the repository folder path by
+// convention: path/charts when it exists, else a charts folder beside path
+// (so that examples/cluster finds examples/charts), else "".
+func FindCharts(path string) string {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return ""
+	}
+	for _, dir := range []string{filepath.Join(abs, "charts"), filepath.Join(filepath.Dir(abs), "charts")} {
+		if isDir(dir) {
+			return dir
+		}
+	}
+	return ""
+}
+
+// startRegistry starts the OCI registry, pushes the charts to it and
+// writes its address into the weir-up ConfigMap. A new run starts an
+// empty registry on a new port and pushes again.
+func (s *Session) startRegistry(ctx context.Context) error {
+	dir := s.opts.Charts
+	if dir == "" {
+		dir = FindCharts(s.opts.Path)
+	}
+	reg, err := ociregistry.Start(ctx, ociregistry.Options{})
+	if err != nil {
+		return err
+	}
+	s.stop = append(s.stop, reg.Stop)
+	s.RegistryHost = reg.Host
+	if dir != "" {
+		s.ChartsDir = dir
+		if s.Charts, err = reg.PushCharts(ctx, dir); err != nil {
+			return fmt.Errorf("pushing the charts of %s to the local registry: %w", dir, err)
+		}
+	}
+	if err := s.ensureNamespace(ctx); err != nil {
+		return err
+	}
+	obj := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: SourceName, Name: RegistryConfigMapName}}
+	_, err = controllerutil.CreateOrPatch(ctx, s.Client, obj, func() error {
+		if obj.Data == nil {
+			obj.Data = map[string]string{}
+		}
+		obj.Data[RegistryKey] = s.RegistryHost
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("writing the registry's address into the %s/%s ConfigMap: %w", SourceName, RegistryConfigMapName, err)
+	}
+	return nil
+}
+
+// ensureNamespace creates the flux-system namespace unless it is there.
+func (s *Session) ensureNamespace(ctx context.Context) error {
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: SourceName}}
+	if err := s.Client.Create(ctx, ns); err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("creating namespace %s: %w", SourceName, err)
+	}
+	return nil
+}
+
+func isDir(p string) bool {
+	fi, err := os.Stat(p)
+	return err == nil && fi.IsDir()
 }
 
 // startControllers runs weir's manager in this process, its logs written
@@ -207,9 +311,8 @@ func (s *Session) applyAgeKey(ctx context.Context) error {
 	if !strings.Contains(string(key), "AGE-SECRET-KEY-") {
 		return fmt.Errorf("%s holds no age secret key (a line starting with AGE-SECRET-KEY-)", s.opts.AgeKeyFile)
 	}
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: SourceName}}
-	if err := s.Client.Create(ctx, ns); err != nil && !apierrors.IsAlreadyExists(err) {
-		return fmt.Errorf("creating namespace %s: %w", SourceName, err)
+	if err := s.ensureNamespace(ctx); err != nil {
+		return err
 	}
 	obj := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: SourceName, Name: AgeSecretName}}
 	_, err = controllerutil.CreateOrPatch(ctx, s.Client, obj, func() error {
@@ -391,8 +494,8 @@ func (s *Session) Watch(ctx context.Context, period time.Duration, changed func(
 	}
 }
 
-// Stop stops the controllers, the Git server and the cluster, in that
-// order. The state folder keeps the cluster's data for the next Start.
+// Stop stops the controllers, the Git server, the registry and the
+// cluster, in that order. The state folder keeps the cluster's data for the next Start.
 func (s *Session) Stop() {
 	for i := len(s.stop) - 1; i >= 0; i-- {
 		s.stop[i]()
