@@ -60,6 +60,16 @@ var kinds = []Kind{
 		newList:   func() client.ObjectList { return &sourcev1.OCIRepositoryList{} },
 	},
 	{
+		Name: sourcev1.HelmRepositoryKind, Group: "source", Use: "helm",
+		newObject: func() Object { return &sourcev1.HelmRepository{} },
+		newList:   func() client.ObjectList { return &sourcev1.HelmRepositoryList{} },
+	},
+	{
+		Name: sourcev1.HelmChartKind, Group: "source", Use: "chart",
+		newObject: func() Object { return &sourcev1.HelmChart{} },
+		newList:   func() client.ObjectList { return &sourcev1.HelmChartList{} },
+	},
+	{
 		Name: kustomizev1.KustomizationKind, Use: "kustomization", Aliases: []string{"ks"},
 		newObject: func() Object { return &kustomizev1.Kustomization{} },
 		newList:   func() client.ObjectList { return &kustomizev1.KustomizationList{} },
@@ -99,9 +109,14 @@ func (k Kind) New() Object { return k.newObject() }
 
 // Outcome says in the flux CLI's words what the last reconcile of obj
 // achieved: "fetched revision main@sha1:…" for a source, "applied revision
-// …" for the others.
+// …" for the others. An object without a revision, such as a
+// HelmRepository of type oci, is described by its Ready message.
 func (k Kind) Outcome(obj Object) string {
-	rev := StatusOf(obj).Revision
+	st := StatusOf(obj)
+	rev := st.Revision
+	if rev == "" && st.Message != "" {
+		return st.Message
+	}
 	if k.Group == "source" {
 		return "fetched revision " + rev
 	}

@@ -355,7 +355,15 @@ func TestLookupKind(t *testing.T) {
 			t.Errorf("LookupKind(%q) = %v, %v; want OCIRepository", name, k.Name, ok)
 		}
 	}
-	for _, name := range []string{"git", "oci", "source", "nothing"} {
+	for name, want := range map[string]string{
+		"source helm": "HelmRepository", "helmrepository": "HelmRepository",
+		"source chart": "HelmChart", "HelmChart": "HelmChart",
+	} {
+		if k, ok := control.LookupKind(name); !ok || k.Name != want {
+			t.Errorf("LookupKind(%q) = %v, %v; want %s", name, k.Name, ok, want)
+		}
+	}
+	for _, name := range []string{"git", "oci", "helm", "chart", "source", "nothing"} {
 		if k, ok := control.LookupKind(name); ok {
 			t.Errorf("LookupKind(%q) found %s", name, k.Name)
 		}
