@@ -232,6 +232,11 @@ func (x *releaser) upgrade(ctx context.Context, force bool) error {
 	a.ForceConflicts = a.ServerSideApply != "false"
 	a.Labels = map[string]string{NameLabel: x.hr.Name, NamespaceLabel: x.hr.Namespace}
 
+	if spec.CRDs == helmv2.Create || spec.CRDs == helmv2.CreateReplace {
+		if err := x.upgradeCRDs(ctx, spec.CRDs); err != nil {
+			return x.upgradeFailed(ctx, nil, err)
+		}
+	}
 	start := time.Now()
 	res, err := a.RunWithContext(ctx, x.hr.GetReleaseName(), x.chart.Chart, x.values)
 	x.hr.Status.LastAttemptedReleaseActionDuration = &metav1.Duration{Duration: time.Since(start)}
