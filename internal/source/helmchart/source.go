@@ -146,9 +146,9 @@ func (r *Reconciler) buildFromIndex(ctx context.Context, obj *sourcev1.HelmChart
 	if err != nil {
 		return nil, failBuild(errChartPull, "failed to read the index of HelmRepository '%s': %w", repo.Name, err)
 	}
-	repoURL := repo.Spec.URL
+	repoURL := helmrepository.RedactURL(repo.Spec.URL)
 	if u, err := helmrepository.NormalizeURL(repo.Spec.URL); err == nil {
-		repoURL = u
+		repoURL = helmrepository.RedactURL(u)
 	}
 	cv, err := pickFromIndex(idx, obj.Spec.Chart, obj.Spec.Version, repoURL)
 	if err != nil {

@@ -89,7 +89,13 @@ func Revision(index []byte) string {
 func NormalizeURL(raw string) (string, error) {
 	u, err := url.Parse(raw)
 	if err != nil {
-		return "", err
+		// url.Error quotes the URL, with any password in it: keep the
+		// cause only.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return "", fmt.Errorf("the URL does not parse: %w", err)
 	}
 	if u.Scheme != "http" && u.Scheme != "https" {
 		return "", fmt.Errorf("scheme '%s' is not supported: the URL of a HelmRepository of type 'default' must start with http:// or https://", u.Scheme)
@@ -104,10 +110,18 @@ func NormalizeURL(raw string) (string, error) {
 	return u.String(), nil
 }
 
-// redactURL hides the password of a URL that carries one, for messages.
-func redactURL(raw string) string {
+// RedactURL hides the password of a URL that carries one, for messages.
+func RedactURL(raw string) string {
 	u, err := url.Parse(raw)
-	if err != nil || u.User == nil {
+	if err != nil {
+		// Unparsable: drop whatever comes before an '@', which could be
+		// credentials.
+		if i := strings.LastIndex(raw, "@"); i >= 0 {
+			return "xxxxx@" + raw[i+1:]
+		}
+		return raw
+	}
+	if u.User == nil {
 		return raw
 	}
 	return u.Redacted()

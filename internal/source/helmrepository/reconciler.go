@@ -149,7 +149,7 @@ func (r *Reconciler) reconcile(ctx context.Context, obj *sourcev1.HelmRepository
 	}
 	if _, err := NormalizeURL(obj.Spec.URL); err != nil {
 		return r.stall(obj, sourcev1.FetchFailedCondition, sourcev1.URLInvalidReason,
-			fmt.Errorf("invalid Helm repository URL '%s': %w", redactURL(obj.Spec.URL), err))
+			fmt.Errorf("invalid Helm repository URL '%s': %w", RedactURL(obj.Spec.URL), err))
 	}
 	getter, err := NewGetter(ctx, r.Client, obj)
 	if err != nil {
@@ -198,7 +198,7 @@ func (r *Reconciler) reconcile(ctx context.Context, obj *sourcev1.HelmRepository
 	r.rememberValidators(obj, getter.URL, revision, resp.Validators)
 	r.markReady(obj)
 	r.Recorder.AnnotatedEventf(obj, eventMetadata(art), corev1.EventTypeNormal, "NewArtifact",
-		"stored fetched index of size %s from '%s'", humanSize(*art.Size), redactURL(getter.URL))
+		"stored fetched index of size %s from '%s'", humanSize(*art.Size), RedactURL(getter.URL))
 	if _, err := r.Store.GC(storeRef(obj), art); err != nil {
 		ctrl.LoggerFrom(ctx).Error(err, "garbage-collecting old artifacts")
 	}
@@ -256,7 +256,7 @@ func (r *Reconciler) reconcileOCI(ctx context.Context, obj *sourcev1.HelmReposit
 	switch {
 	case !strings.HasPrefix(obj.Spec.URL, sourcev1.OCIRepositoryPrefix):
 		_, recErr = r.stall(obj, "", sourcev1.URLInvalidReason,
-			fmt.Errorf("invalid OCI registry URL '%s': a HelmRepository of type 'oci' needs an oci:// URL", redactURL(obj.Spec.URL)))
+			fmt.Errorf("invalid OCI registry URL '%s': a HelmRepository of type 'oci' needs an oci:// URL", RedactURL(obj.Spec.URL)))
 	case obj.Spec.Provider != "" && obj.Spec.Provider != sourcev1.GenericOCIProvider:
 		_, recErr = r.stall(obj, "", sourcev1.InvalidProviderConfigurationReason,
 			fmt.Errorf("provider '%s' is not supported by weir: use provider 'generic' with a secretRef", obj.Spec.Provider))
