@@ -8,7 +8,10 @@ import (
 	"os"
 	"time"
 
+	helmv2 "github.com/fluxcd/helm-controller/api/v2"
 	kustomizev1 "github.com/fluxcd/kustomize-controller/api/v1"
+	"github.com/fluxcd/pkg/apis/meta"
+	sourcev1 "github.com/fluxcd/source-controller/api/v1"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -27,7 +30,7 @@ func newReconcileCommand(g *globalOptions) *cobra.Command {
 	}
 	cmd.PersistentFlags().DurationVar(&timeout, "timeout", 5*time.Minute, "how long to wait for the reconcile")
 	addKindCommands(cmd, newVerbGroupCommand("Reconcile"), func(k control.Kind) *cobra.Command {
-		var withSource bool
+		var withSource, force, reset bool
 		c := &cobra.Command{
 			Use:     k.Use + " NAME",
 			Aliases: k.Aliases,
@@ -39,11 +42,22 @@ func newReconcileCommand(g *globalOptions) *cobra.Command {
 						return err
 					}
 				}
-				return reconcileNow(cmd, g, k, args[0], timeout)
+				var extra []string
+				if force {
+					extra = append(extra, meta.ForceRequestAnnotation)
+				}
+				if reset {
+					extra = append(extra, helmv2.ResetRequestAnnotation)
+				}
+				return reconcileNow(cmd, g, k, args[0], timeout, extra...)
 			},
 		}
 		if k.Group == "" {
 			c.Flags().BoolVar(&withSource, "with-source", false, "reconcile the source first, then the object")
+		}
+		if k.Name == helmv2.HelmReleaseKind {
+			c.Flags().BoolVar(&force, "force", false, "run a Helm upgrade even when the chart and values did not change (reconcile.fluxcd.io/forceAt)")
+			c.Flags().BoolVar(&reset, "reset", false, "reset the remediation retry counters (reconcile.fluxcd.io/resetAt)")
 		}
 		return c
 	})
@@ -80,7 +94,7 @@ func nameArgs(k control.Kind, many bool) cobra.PositionalArgs {
 	}
 }
 
-func reconcileNow(cmd *cobra.Command, g *globalOptions, k control.Kind, name string, timeout time.Duration) error {
+func reconcileNow(cmd *cobra.Command, g *globalOptions, k control.Kind, name string, timeout time.Duration, extra ...string) error {
 	ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
 	defer cancel()
 	c, err := objectClient(g)
@@ -94,7 +108,7 @@ func reconcileNow(cmd *cobra.Command, g *globalOptions, k control.Kind, name str
 	}
 	out := cmd.OutOrStdout()
 	fmt.Fprintf(out, "► annotating %s %s in %s namespace\n", k.Name, name, g.namespace)
-	requestedAt, err := control.RequestReconcile(ctx, c, obj)
+	requestedAt, err := control.RequestReconcile(ctx, c, obj, extra...)
 	if err != nil {
 		return err
 	}
@@ -117,19 +131,31 @@ func reconcileSourceOf(cmd *cobra.Command, g *globalOptions, k control.Kind, nam
 	if err != nil {
 		return err
 	}
-	ks, ok := obj.(*kustomizev1.Kustomization)
-	if !ok {
-		return fmt.Errorf("--with-source is not supported for %s yet", k.Name)
+	var kind, ns, srcName string
+	switch o := obj.(type) {
+	case *kustomizev1.Kustomization:
+		kind, ns, srcName = o.Spec.SourceRef.Kind, o.Spec.SourceRef.Namespace, o.Spec.SourceRef.Name
+	case *helmv2.HelmRelease:
+		switch {
+		case o.Spec.ChartRef != nil:
+			kind, ns, srcName = o.Spec.ChartRef.Kind, o.Spec.ChartRef.Namespace, o.Spec.ChartRef.Name
+		case o.Spec.Chart != nil:
+			// The HelmChart helm-controller makes of spec.chart.
+			kind, ns, srcName = sourcev1.HelmChartKind, o.Spec.Chart.GetNamespace(o.Namespace), o.GetHelmChartName()
+		}
 	}
-	srcKind, ok := control.LookupKind(ks.Spec.SourceRef.Kind)
+	if kind == "" {
+		return fmt.Errorf("--with-source: %s %s names no source", k.Name, name)
+	}
+	srcKind, ok := control.LookupKind(kind)
 	if !ok {
-		return fmt.Errorf("source kind %s of %s %s is not supported yet", ks.Spec.SourceRef.Kind, k.Name, name)
+		return fmt.Errorf("source kind %s of %s %s is not supported yet", kind, k.Name, name)
 	}
 	src := *g
-	if ks.Spec.SourceRef.Namespace != "" {
-		src.namespace = ks.Spec.SourceRef.Namespace
+	if ns != "" {
+		src.namespace = ns
 	}
-	return reconcileNow(cmd, &src, srcKind, ks.Spec.SourceRef.Name, timeout)
+	return reconcileNow(cmd, &src, srcKind, srcName, timeout)
 }
 
 // waitReconciled says that it waits, draws a spinner meanwhile on a

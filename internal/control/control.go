@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	helmv2 "github.com/fluxcd/helm-controller/api/v2"
 	kustomizev1 "github.com/fluxcd/kustomize-controller/api/v1"
 	"github.com/fluxcd/pkg/apis/meta"
 	sourcev1 "github.com/fluxcd/source-controller/api/v1"
@@ -73,6 +74,11 @@ var kinds = []Kind{
 		Name: kustomizev1.KustomizationKind, Use: "kustomization", Aliases: []string{"ks"},
 		newObject: func() Object { return &kustomizev1.Kustomization{} },
 		newList:   func() client.ObjectList { return &kustomizev1.KustomizationList{} },
+	},
+	{
+		Name: helmv2.HelmReleaseKind, Use: "helmrelease", Aliases: []string{"hr"},
+		newObject: func() Object { return &helmv2.HelmRelease{} },
+		newList:   func() client.ObjectList { return &helmv2.HelmReleaseList{} },
 	},
 }
 
@@ -205,12 +211,20 @@ func List(ctx context.Context, c client.Client, k Kind, namespace string) ([]Obj
 // controller copies to status.lastHandledReconcileAt once it has handled the
 // request (see [WaitReconciled]). obj is the object as last read; a suspended
 // one is refused with [ErrSuspended], since nothing would handle the request.
-func RequestReconcile(ctx context.Context, c client.Client, obj Object) (requestedAt string, err error) {
+//
+// Extra annotation keys, such as Flux's reconcile.fluxcd.io/forceAt and
+// resetAt for HelmReleases, are set to the same token in the same patch,
+// as `flux reconcile hr --force` does.
+func RequestReconcile(ctx context.Context, c client.Client, obj Object, extra ...string) (requestedAt string, err error) {
 	if StatusOf(obj).Suspended {
 		return "", fmt.Errorf("cannot reconcile %s: %w; resume it first", describe(c, obj), ErrSuspended)
 	}
 	requestedAt = time.Now().Format(time.RFC3339Nano)
-	if err := mergePatch(ctx, c, obj, requestPatch(requestedAt)); err != nil {
+	patch := requestPatch(requestedAt)
+	for _, key := range extra {
+		patch["metadata"].(map[string]any)["annotations"].(map[string]string)[key] = requestedAt
+	}
+	if err := mergePatch(ctx, c, obj, patch); err != nil {
 		return "", fmt.Errorf("requesting a reconcile of %s: %w", describe(c, obj), err)
 	}
 	return requestedAt, nil
@@ -353,6 +367,10 @@ func StatusOf(obj Object) Status {
 	st.Revision, _, _ = unstructured.NestedString(u, "status", "artifact", "revision")
 	if st.Revision == "" {
 		st.Revision, _, _ = unstructured.NestedString(u, "status", "lastAppliedRevision")
+	}
+	if st.Revision == "" {
+		// A HelmRelease: the chart version, as flux get hr shows it.
+		st.Revision, _, _ = unstructured.NestedString(u, "status", "lastAttemptedRevision")
 	}
 	return st
 }
