@@ -136,6 +136,12 @@ func (r *Reconciler) reconcile(ctx context.Context, hr *helmv2.HelmRelease, deps
 	if err != nil {
 		return r.fail(hr, &stepError{reason: "InitFailed", err: err})
 	}
+	if prev := hr.Status.LastAttemptedRevision; prev != "" &&
+		(prev != ch.Metadata.Version || hr.Status.LastAttemptedConfigDigest != valuesDigest(values)) {
+		// A new chart version or new values get fresh retries, as in Flux.
+		hr.Status.ClearFailures()
+		conditions.Delete(hr, meta.StalledCondition)
+	}
 	hr.Status.LastAttemptedGeneration = hr.Generation
 	hr.Status.LastAttemptedRevision = ch.Metadata.Version
 	hr.Status.LastAttemptedRevisionDigest = ""

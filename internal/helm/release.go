@@ -33,6 +33,8 @@ type releaser struct {
 	cfg    *action.Configuration
 	chart  *loadedChart
 	values map[string]any
+	// lastApply is how the latest release was applied: "ssa" or "csa".
+	lastApply string
 }
 
 // run decides what the release needs and does it: install, upgrade,
@@ -43,6 +45,9 @@ func (x *releaser) run(ctx context.Context, force bool) error {
 	last, err := x.last(name)
 	if err != nil {
 		return &stepError{reason: "GetLastReleaseFailed", err: fmt.Errorf("reading release '%s' from storage: %w", name, err)}
+	}
+	if last != nil {
+		x.lastApply = last.ApplyMethod
 	}
 	if last != nil && last.Info.Status.IsPending() {
 		// weir is the only writer of its releases and runs one action per
@@ -213,7 +218,9 @@ func (x *releaser) upgrade(ctx context.Context, force bool) error {
 	a.DisableHooks = spec.DisableHooks
 	a.DisableOpenAPIValidation = spec.DisableOpenAPIValidation
 	a.SkipSchemaValidation = spec.DisableSchemaValidation
-	a.ForceReplace = spec.Force || force
+	// A force request runs an upgrade even when nothing changed, as in
+	// Flux; spec.upgrade.force is Helm's replace.
+	a.ForceReplace = spec.Force
 	a.CleanupOnFail = spec.CleanupOnFail
 	a.MaxHistory = x.hr.GetMaxHistory()
 	a.ResetValues = !spec.PreserveValues
@@ -229,7 +236,9 @@ func (x *releaser) upgrade(ctx context.Context, force bool) error {
 	default:
 		a.ServerSideApply = "auto"
 	}
-	a.ForceConflicts = a.ServerSideApply != "false"
+	// Server-side apply takes over conflicting fields, as helm-controller
+	// does; Helm refuses that with replace or with client-side apply.
+	a.ForceConflicts = !a.ForceReplace && (a.ServerSideApply == "true" || (a.ServerSideApply == "auto" && x.lastApply == "ssa"))
 	a.Labels = map[string]string{NameLabel: x.hr.Name, NamespaceLabel: x.hr.Namespace}
 
 	if spec.CRDs == helmv2.Create || spec.CRDs == helmv2.CreateReplace {
@@ -304,7 +313,7 @@ func (x *releaser) rollback(failed *release.Release) {
 	a.CleanupOnFail = spec.CleanupOnFail
 	a.MaxHistory = x.hr.GetMaxHistory()
 	a.ServerSideApply = "auto"
-	a.ForceConflicts = true
+	a.ForceConflicts = !a.ForceReplace && failed.ApplyMethod == "ssa"
 	err := a.Run(failed.Name)
 	if last, lerr := x.last(failed.Name); lerr == nil && last != nil {
 		x.record(last, "")
@@ -409,6 +418,13 @@ func (x *releaser) test(ctx context.Context, rel *release.Release) error {
 			x.markReady(rel, helmv2.TestFailedReason, msg)
 			return nil
 		}
+		// A failed test counts against the last action's retries.
+		rem := x.hr.GetActiveRemediation()
+		rem.IncrementFailureCount(x.hr)
+		x.hr.Status.Failures++
+		if rem.RetriesExhausted(x.hr) {
+			return x.outOfRetries("test", rem.GetFailureCount(x.hr), msg)
+		}
 		return &stepError{reason: helmv2.TestFailedReason, err: errors.New(msg)}
 	}
 	n := 0
@@ -436,7 +452,8 @@ func isTestHook(h *release.Hook) bool {
 // tested reports whether the release's test hooks ran since it was deployed.
 func (x *releaser) tested(rel *release.Release) bool {
 	latest := x.hr.Status.History.Latest()
-	return latest != nil && latest.Version == rel.Version && latest.HasBeenTested()
+	return latest != nil && latest.Version == rel.Version && latest.HasBeenTested() &&
+		!latest.HasTestInPhase("Failed")
 }
 
 // markReady records a deployed, healthy release.
