@@ -83,7 +83,7 @@ func (r *Reconciler) loadChart(ctx context.Context, hr *helmv2.HelmRelease) (*lo
 	}
 	if art == nil || !r.Store.Has(art) {
 		return nil, &stepError{reason: helmv2.ArtifactFailedReason, wait: true,
-			err: fmt.Errorf("HelmChart '%s' is not ready: no chart artifact yet, retrying when it has one", ref)}
+			err: fmt.Errorf("chart source '%s' is not ready: no artifact yet, retrying when it has one", ref)}
 	}
 	f, err := os.Open(r.Store.Path(art))
 	if err != nil {

@@ -246,7 +246,12 @@ func (r *Reconciler) fail(hr *helmv2.HelmRelease, err error) (ctrl.Result, error
 	default:
 		conditions.MarkReconciling(hr, meta.ProgressingWithRetryReason, "%s", msg)
 	}
-	r.event(hr, corev1.EventTypeWarning, reason, msg)
+	switch reason {
+	case helmv2.InstallFailedReason, helmv2.UpgradeFailedReason, helmv2.TestFailedReason, "RetriesExceeded":
+		// The Helm action already emitted its event.
+	default:
+		r.event(hr, corev1.EventTypeWarning, reason, msg)
+	}
 	return ctrl.Result{}, err
 }
 
