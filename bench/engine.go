@@ -41,14 +41,19 @@ func (w weirEngine) start(ctx context.Context, kubeconfig, state string) ([]*exe
 	return []*exec.Cmd{p}, []string{health}, nil
 }
 
-// fluxEngine is Flux's source-controller and kustomize-controller, with
-// the flags of a stock install (no notification-controller: events go
-// nowhere, as --events-addr is left out).
-type fluxEngine struct{ source, kustomize string }
+// fluxEngine is Flux's source-controller, kustomize-controller and
+// helm-controller (the example's apps are HelmReleases), with the flags of
+// a stock install (no notification-controller: events go nowhere, as
+// --events-addr is left out).
+type fluxEngine struct{ source, kustomize, helm string }
 
 func fluxFrom(dir string) (fluxEngine, error) {
-	f := fluxEngine{source: filepath.Join(dir, "source-controller"), kustomize: filepath.Join(dir, "kustomize-controller")}
-	for _, b := range []string{f.source, f.kustomize} {
+	f := fluxEngine{
+		source:    filepath.Join(dir, "source-controller"),
+		kustomize: filepath.Join(dir, "kustomize-controller"),
+		helm:      filepath.Join(dir, "helm-controller"),
+	}
+	for _, b := range []string{f.source, f.kustomize, f.helm} {
 		if fi, err := os.Stat(b); err != nil || fi.Mode()&0o111 == 0 {
 			return f, fmt.Errorf("-peers: %s is not an executable file", b)
 		}
@@ -61,7 +66,7 @@ func (fluxEngine) name() string { return "Flux" }
 func (f fluxEngine) start(ctx context.Context, kubeconfig, state string) ([]*exec.Cmd, []string, error) {
 	env := []string{"RUNTIME_NAMESPACE=flux-system"}
 	storage := "127.0.0.1:" + freePort()
-	health := []string{"127.0.0.1:" + freePort(), "127.0.0.1:" + freePort()}
+	health := []string{"127.0.0.1:" + freePort(), "127.0.0.1:" + freePort(), "127.0.0.1:" + freePort()}
 	src, err := spawn(ctx, state, "source-controller", env, f.source,
 		"--kubeconfig="+kubeconfig, "--watch-all-namespaces=true", "--log-level=info", "--log-encoding=json",
 		"--enable-leader-election", "--storage-path="+filepath.Join(state, "flux-artifacts"),
@@ -78,7 +83,15 @@ func (f fluxEngine) start(ctx context.Context, kubeconfig, state string) ([]*exe
 		stopAll([]*exec.Cmd{src})
 		return nil, nil, err
 	}
-	return []*exec.Cmd{src, ks}, health, nil
+	helm, err := spawn(ctx, state, "helm-controller", env, f.helm,
+		"--kubeconfig="+kubeconfig, "--watch-all-namespaces=true", "--log-level=info", "--log-encoding=json",
+		"--enable-leader-election",
+		"--metrics-addr=127.0.0.1:"+freePort(), "--health-addr="+health[2])
+	if err != nil {
+		stopAll([]*exec.Cmd{src, ks})
+		return nil, nil, err
+	}
+	return []*exec.Cmd{src, ks, helm}, health, nil
 }
 
 // spawn starts one process with its output in state/<name>.log.

@@ -1,18 +1,23 @@
 // Command bench measures weir on the local control plane: the time from
 // creating the root Kustomization to every Kustomization Ready, for the
-// example repository (the seed's 7-level chain) and for generated
-// repositories of N independent apps, against floors measured on the same
-// control plane in the same run, with the controllers' peak RSS, RSS when
-// idle and CPU time.
+// example repository (the seed's 7-level chain, each app a HelmRelease
+// whose Kustomization waits for it) and for generated repositories of N
+// independent apps, against floors measured on the same control plane in
+// the same run, with the controllers' peak RSS, RSS when idle and CPU time.
 //
 //	go run ./bench                          # example graph, then 200 apps
 //	go run ./bench -scaled 200,1000         # more scaled variants
 //	go run ./bench -peers DIR               # also Flux's controllers from DIR
 //
 // Every engine runs as its own processes on a fresh control plane: weir as
-// `weir controller`, built from this checkout; Flux as source-controller
-// and kustomize-controller, when -peers names a folder holding them, with
-// the flags of a stock install. The floors are:
+// `weir controller`, built from this checkout; Flux as source-controller,
+// kustomize-controller and helm-controller, when -peers names a folder
+// holding them, with the flags of a stock install. As `weir up` does, the
+// harness serves the repository from an in-process Git server, pushes the
+// charts found beside the example (its ../charts) to an in-process OCI
+// registry and writes that registry's address into the ConfigMap
+// flux-system/weir-up, which the example's Kustomizations substitute into
+// their OCIRepository URLs. The floors are:
 //
 //   - chain: one Deployment applied and turning Available, times the number
 //     of levels of the longest chain;
@@ -50,6 +55,8 @@ import (
 	"github.com/weirhq/weir/internal/install"
 	"github.com/weirhq/weir/internal/kube"
 	"github.com/weirhq/weir/internal/localcluster"
+	"github.com/weirhq/weir/internal/ociregistry"
+	"github.com/weirhq/weir/internal/up"
 )
 
 // workers is how many objects of a kind the engines reconcile at once
@@ -59,7 +66,7 @@ const workers = 4
 func main() {
 	example := flag.String("example", "examples/cluster", "the example repository")
 	scaled := flag.String("scaled", "200", "comma-separated sizes of the flat variant; empty skips it")
-	peers := flag.String("peers", "", "folder holding Flux's source-controller and kustomize-controller binaries, run side by side with weir")
+	peers := flag.String("peers", "", "folder holding Flux's source-controller, kustomize-controller and helm-controller binaries, run side by side with weir")
 	idle := flag.Duration("idle", 10*time.Second, "how long the engine sits idle after converging before its RSS is read")
 	flag.Parse()
 	ctrl.SetLogger(logr.Discard())
@@ -108,6 +115,12 @@ func run(example, scaled, peers string, idle time.Duration) error {
 		engines = append(engines, f)
 	}
 
+	reg, err := startRegistry(ctx, up.FindCharts(example))
+	if err != nil {
+		return err
+	}
+	defer reg.Stop()
+
 	exampleCopy := filepath.Join(tmp, "example")
 	if err := os.CopyFS(exampleCopy, os.DirFS(example)); err != nil {
 		return fmt.Errorf("copying %s: %w", example, err)
@@ -133,7 +146,7 @@ func run(example, scaled, peers string, idle time.Duration) error {
 	for _, sc := range scenarios {
 		var first *result
 		for _, e := range engines {
-			r, err := measure(ctx, filepath.Join(tmp, "state"), sc, e, idle)
+			r, err := measure(ctx, filepath.Join(tmp, "state"), reg.Host, sc, e, idle)
 			if err != nil {
 				return fmt.Errorf("%s with %s: %w", sc.name, e.name(), err)
 			}
@@ -150,8 +163,27 @@ func run(example, scaled, peers string, idle time.Duration) error {
 	return nil
 }
 
-// measure runs one scenario with one engine on a fresh control plane.
-func measure(ctx context.Context, stateRoot string, sc scenario, e engine, idle time.Duration) (*result, error) {
+// startRegistry starts the OCI registry that serves every run's charts
+// and pushes the charts of dir to it, as charts/<name>:<version>; an
+// empty dir pushes none.
+func startRegistry(ctx context.Context, dir string) (*ociregistry.Registry, error) {
+	reg, err := ociregistry.Start(ctx, ociregistry.Options{})
+	if err != nil {
+		return nil, err
+	}
+	if dir == "" {
+		return reg, nil
+	}
+	if _, err := reg.PushCharts(ctx, dir); err != nil {
+		reg.Stop()
+		return nil, fmt.Errorf("pushing the charts of %s: %w", dir, err)
+	}
+	return reg, nil
+}
+
+// measure runs one scenario with one engine on a fresh control plane,
+// whose charts come from the registry at registryHost.
+func measure(ctx context.Context, stateRoot, registryHost string, sc scenario, e engine, idle time.Duration) (*result, error) {
 	state := filepath.Join(stateRoot, strconv.FormatInt(time.Now().UnixNano(), 36))
 	defer os.RemoveAll(state)
 	cluster, err := localcluster.Start(ctx, localcluster.Options{StateDir: filepath.Join(state, "cluster")})
@@ -164,6 +196,9 @@ func measure(ctx context.Context, stateRoot string, sc scenario, e engine, idle 
 		return nil, err
 	}
 	if err := install.Install(ctx, c); err != nil {
+		return nil, err
+	}
+	if err := up.WriteRegistryConfigMap(ctx, c, registryHost); err != nil {
 		return nil, err
 	}
 	url, stopGit, err := serve(sc.repo)
@@ -232,7 +267,9 @@ func measure(ctx context.Context, stateRoot string, sc scenario, e engine, idle 
 	return res, nil
 }
 
-// waitAllReady waits until Kustomizations exist and all are Ready.
+// waitAllReady waits until Kustomizations exist and all are Ready. The
+// example's HelmReleases are counted in: each app's Kustomization has
+// wait: true, so it is Ready only once its HelmRelease is.
 func waitAllReady(ctx context.Context, c client.Client, timeout time.Duration) (int, error) {
 	deadline := time.Now().Add(timeout)
 	for {

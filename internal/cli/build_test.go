@@ -28,7 +28,7 @@ func TestBuildRendersTheExampleWithoutACluster(t *testing.T) {
 	if err != nil {
 		t.Fatalf("build failed: %v\n%s", err, out)
 	}
-	for _, want := range []string{"kind: Deployment", "kind: Service", "domain: echo.home.example", "namespace: default", "app.kubernetes.io/name: echo"} {
+	for _, want := range []string{"kind: OCIRepository", "url: oci://ghcr.io/charts/app", "kind: HelmRelease", "domain: echo.home.example", "namespace: default", "app.kubernetes.io/name: echo"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("build output lacks %q:\n%s", want, out)
 		}

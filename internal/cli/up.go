@@ -77,14 +77,17 @@ func runUp(cmd *cobra.Command, opts up.Options, watch, once bool, timeout time.D
 		return err
 	}
 	fmt.Fprintf(out, "✔ fetched revision %s in %s\n", obj.Status.Artifact.Revision, time.Since(start).Round(100*time.Millisecond))
+	var all *up.Converged
 	if s.RootPath != "" {
-		fmt.Fprintf(out, "◎ applying %s and every Kustomization it brings\n", s.RootPath)
-		all, err := s.WaitAllReady(ctx, timeout)
+		fmt.Fprintf(out, "◎ applying %s and every Kustomization and HelmRelease it brings\n", s.RootPath)
+		all, err = s.WaitAllReady(ctx, timeout)
 		if err != nil {
 			_ = printTable(ctx, cmd, s.Kubeconfig, "kustomizations")
+			fmt.Fprintln(out)
+			_ = printTable(ctx, cmd, s.Kubeconfig, "helmreleases")
 			return err
 		}
-		fmt.Fprintf(out, "✔ %d Kustomizations Ready in %s\n", len(all), time.Since(start).Round(100*time.Millisecond))
+		fmt.Fprintf(out, "✔ %s Ready in %s\n", describeConverged(all), time.Since(start).Round(100*time.Millisecond))
 	}
 	fmt.Fprintln(out)
 	if err := printTable(ctx, cmd, s.Kubeconfig, "sources", "git"); err != nil {
@@ -94,6 +97,12 @@ func runUp(cmd *cobra.Command, opts up.Options, watch, once bool, timeout time.D
 		fmt.Fprintln(out)
 		if err := printTable(ctx, cmd, s.Kubeconfig, "kustomizations"); err != nil {
 			return err
+		}
+		if len(all.HelmReleases) > 0 {
+			fmt.Fprintln(out)
+			if err := printTable(ctx, cmd, s.Kubeconfig, "helmreleases"); err != nil {
+				return err
+			}
 		}
 	}
 	if once {
@@ -109,6 +118,25 @@ func runUp(cmd *cobra.Command, opts up.Options, watch, once bool, timeout time.D
 	return s.Watch(ctx, time.Second, func(h plumbing.Hash) {
 		fmt.Fprintf(out, "► change committed as %s, reconciling\n", h.String()[:8])
 	})
+}
+
+// describeConverged counts what WaitAllReady found Ready: "15
+// Kustomizations and 13 HelmReleases", the HelmReleases left out when
+// there are none.
+func describeConverged(all *up.Converged) string {
+	s := plural(len(all.Kustomizations), "Kustomization")
+	if len(all.HelmReleases) > 0 {
+		s += " and " + plural(len(all.HelmReleases), "HelmRelease")
+	}
+	return s
+}
+
+// plural is "1 Kustomization", "2 Kustomizations".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }
 
 // describeCharts says which charts the session pushed, from where.

@@ -4,13 +4,16 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	kustomizev1 "github.com/fluxcd/kustomize-controller/api/v1"
 	"github.com/fluxcd/pkg/runtime/conditions"
+	sourcev1 "github.com/fluxcd/source-controller/api/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -20,14 +23,21 @@ import (
 )
 
 // TestExampleRepositoryConverges runs the README's main job: the example
-// repository, shaped like the seed, reconciled until every Kustomization is
-// Ready, with cluster settings substituted into the apps, the demo SOPS
+// repository, shaped like the seed, reconciled until every Kustomization
+// and HelmRelease is Ready, each app a HelmRelease of a chart that weir up
+// pushed to its registry from the charts folder beside the repository,
+// with cluster settings substituted into the apps' values, the demo SOPS
 // Secret decrypted with the demo age key, and every app applied only
 // after the apps it depends on were Ready.
 func TestExampleRepositoryConverges(t *testing.T) {
-	repo := t.TempDir()
-	if err := os.CopyFS(repo, os.DirFS(filepath.Join("..", "..", "examples", "cluster"))); err != nil {
-		t.Fatal(err)
+	// examples/cluster and examples/charts side by side, as weir up finds
+	// them.
+	dir := t.TempDir()
+	repo := filepath.Join(dir, "cluster")
+	for _, name := range []string{"cluster", "charts"} {
+		if err := os.CopyFS(filepath.Join(dir, name), os.DirFS(filepath.Join("..", "..", "examples", name))); err != nil {
+			t.Fatal(err)
+		}
 	}
 	ctx := context.Background()
 	start := time.Now()
@@ -39,6 +49,9 @@ func TestExampleRepositoryConverges(t *testing.T) {
 	if s.RootPath != "./kubernetes/flux/cluster" {
 		t.Errorf("root found at %q, want ./kubernetes/flux/cluster", s.RootPath)
 	}
+	if s.ChartsDir != filepath.Join(dir, "charts") {
+		t.Errorf("charts pushed from %q, want the charts folder beside the repository", s.ChartsDir)
+	}
 	order := recordOrder(t, s.Kubeconfig)
 	if _, err := s.WaitReady(ctx, 2*time.Minute); err != nil {
 		t.Fatal(err)
@@ -47,9 +60,26 @@ func TestExampleRepositoryConverges(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("%d Kustomizations Ready in %s", len(all), time.Since(start))
-	if len(all) != 15 {
-		t.Errorf("%d Kustomizations, want 15 (root, cluster-apps and 13 apps)", len(all))
+	t.Logf("%d Kustomizations and %d HelmReleases Ready in %s", len(all.Kustomizations), len(all.HelmReleases), time.Since(start))
+	if len(all.Kustomizations) != 15 {
+		t.Errorf("%d Kustomizations, want 15 (root, cluster-apps and 13 apps)", len(all.Kustomizations))
+	}
+	if len(all.HelmReleases) != 13 {
+		t.Errorf("%d HelmReleases, want 13 (one per app)", len(all.HelmReleases))
+	}
+	for _, hr := range all.HelmReleases {
+		if hr.Spec.ChartRef == nil || hr.Spec.ChartRef.Kind != sourcev1.OCIRepositoryKind {
+			t.Errorf("HelmRelease %s/%s does not take its chart from an OCIRepository", hr.Namespace, hr.Name)
+			continue
+		}
+		src := &sourcev1.OCIRepository{}
+		if err := s.Client.Get(ctx, client.ObjectKey{Namespace: hr.Namespace, Name: hr.Spec.ChartRef.Name}, src); err != nil {
+			t.Error(err)
+			continue
+		}
+		if !strings.HasPrefix(src.Spec.URL, "oci://"+s.RegistryHost+"/charts/") {
+			t.Errorf("OCIRepository %s/%s pulls from %s, not from the session's registry %s", src.Namespace, src.Name, src.Spec.URL, s.RegistryHost)
+		}
 	}
 
 	seen := order.stop()
@@ -79,7 +109,17 @@ func TestExampleRepositoryConverges(t *testing.T) {
 		t.Fatal(err)
 	}
 	if cm.Data["domain"] != "echo.home.example" || cm.Data["timezone"] != "Europe/Paris" {
-		t.Errorf("cluster settings not substituted: %v", cm.Data)
+		t.Errorf("cluster settings not substituted into the echo release's values: %v", cm.Data)
+	}
+	// The cert-manager chart's custom resource, installed with its CRD.
+	issuer := &unstructured.Unstructured{}
+	issuer.SetAPIVersion("cert-manager.example.io/v1")
+	issuer.SetKind("ClusterIssuer")
+	if err := s.Client.Get(ctx, client.ObjectKey{Name: "demo-acme"}, issuer); err != nil {
+		t.Fatal(err)
+	}
+	if email, _, _ := unstructured.NestedString(issuer.Object, "spec", "acme", "email"); email != "certs@home.example" {
+		t.Errorf("the ClusterIssuer's email is %q, want certs@home.example", email)
 	}
 	secret := &corev1.Secret{}
 	if err := s.Client.Get(ctx, client.ObjectKey{Namespace: "flux-system", Name: "receiver-token"}, secret); err != nil {

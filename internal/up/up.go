@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	helmv2 "github.com/fluxcd/helm-controller/api/v2"
 	kustomizev1 "github.com/fluxcd/kustomize-controller/api/v1"
 	"github.com/fluxcd/pkg/apis/meta"
 	"github.com/fluxcd/pkg/runtime/conditions"
@@ -228,15 +229,23 @@ func (s *Session) startRegistry(ctx context.Context) error {
 			return fmt.Errorf("pushing the charts of %s to the local registry: %w", dir, err)
 		}
 	}
-	if err := s.ensureNamespace(ctx); err != nil {
+	return WriteRegistryConfigMap(ctx, s.Client, s.RegistryHost)
+}
+
+// WriteRegistryConfigMap creates or updates the RegistryConfigMapName
+// ConfigMap in flux-system (creating the namespace if needed) with host
+// under RegistryKey, as weir up does for its registry, so that
+// Kustomizations listing it in postBuild.substituteFrom pull from host.
+func WriteRegistryConfigMap(ctx context.Context, c client.Client, host string) error {
+	if err := ensureNamespace(ctx, c); err != nil {
 		return err
 	}
 	obj := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: SourceName, Name: RegistryConfigMapName}}
-	_, err = controllerutil.CreateOrPatch(ctx, s.Client, obj, func() error {
+	_, err := controllerutil.CreateOrPatch(ctx, c, obj, func() error {
 		if obj.Data == nil {
 			obj.Data = map[string]string{}
 		}
-		obj.Data[RegistryKey] = s.RegistryHost
+		obj.Data[RegistryKey] = host
 		return nil
 	})
 	if err != nil {
@@ -246,9 +255,9 @@ func (s *Session) startRegistry(ctx context.Context) error {
 }
 
 // ensureNamespace creates the flux-system namespace unless it is there.
-func (s *Session) ensureNamespace(ctx context.Context) error {
+func ensureNamespace(ctx context.Context, c client.Client) error {
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: SourceName}}
-	if err := s.Client.Create(ctx, ns); err != nil && !apierrors.IsAlreadyExists(err) {
+	if err := c.Create(ctx, ns); err != nil && !apierrors.IsAlreadyExists(err) {
 		return fmt.Errorf("creating namespace %s: %w", SourceName, err)
 	}
 	return nil
@@ -311,7 +320,7 @@ func (s *Session) applyAgeKey(ctx context.Context) error {
 	if !strings.Contains(string(key), "AGE-SECRET-KEY-") {
 		return fmt.Errorf("%s holds no age secret key (a line starting with AGE-SECRET-KEY-)", s.opts.AgeKeyFile)
 	}
-	if err := s.ensureNamespace(ctx); err != nil {
+	if err := ensureNamespace(ctx, s.Client); err != nil {
 		return err
 	}
 	obj := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: SourceName, Name: AgeSecretName}}
@@ -389,20 +398,32 @@ func (s *Session) applyRoot(ctx context.Context) error {
 	return nil
 }
 
-// WaitAllReady waits until every Kustomization that is not suspended is
-// Ready, those of the folder's source with its latest snapshot applied, or
-// fails naming those that are not.
-func (s *Session) WaitAllReady(ctx context.Context, timeout time.Duration) ([]kustomizev1.Kustomization, error) {
+// Converged is what WaitAllReady found Ready.
+type Converged struct {
+	// Kustomizations are every Kustomization of the cluster, suspended
+	// ones included.
+	Kustomizations []kustomizev1.Kustomization
+	// HelmReleases are every HelmRelease of the cluster, suspended ones
+	// included.
+	HelmReleases []helmv2.HelmRelease
+}
+
+// WaitAllReady waits until every Kustomization and every HelmRelease that
+// is not suspended is Ready, the Kustomizations of the folder's source with
+// its latest snapshot applied and the HelmReleases with their latest spec,
+// or fails naming those that are not.
+func (s *Session) WaitAllReady(ctx context.Context, timeout time.Duration) (*Converged, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	want := branch + "@sha1:" + s.head.String()
 	var pending []string
 	for {
-		var list kustomizev1.KustomizationList
-		if err := s.Client.List(ctx, &list); err == nil && len(list.Items) > 0 {
+		var ks kustomizev1.KustomizationList
+		var hrs helmv2.HelmReleaseList
+		if err := s.Client.List(ctx, &ks); err == nil && len(ks.Items) > 0 {
 			pending = pending[:0]
-			for i := range list.Items {
-				k := &list.Items[i]
+			for i := range ks.Items {
+				k := &ks.Items[i]
 				if k.Spec.Suspend {
 					continue
 				}
@@ -411,15 +432,24 @@ func (s *Session) WaitAllReady(ctx context.Context, timeout time.Duration) ([]ku
 				fromFolder := k.Spec.SourceRef.Kind == sourcev1.GitRepositoryKind && k.Spec.SourceRef.Name == SourceName &&
 					(k.Spec.SourceRef.Namespace == "" && k.Namespace == SourceName || k.Spec.SourceRef.Namespace == SourceName)
 				if !conditions.IsReady(k) || (fromFolder && k.Status.LastAppliedRevision != want) {
-					msg := conditions.GetMessage(k, meta.ReadyCondition)
-					if msg == "" {
-						msg = "pending"
-					}
-					pending = append(pending, k.Namespace+"/"+k.Name+": "+msg)
+					pending = append(pending, notReady(kustomizev1.KustomizationKind, k))
+				}
+			}
+			if err := s.Client.List(ctx, &hrs); err != nil {
+				pending = append(pending, fmt.Sprintf("listing HelmReleases: %v", err))
+			}
+			for i := range hrs.Items {
+				hr := &hrs.Items[i]
+				if hr.Spec.Suspend {
+					continue
+				}
+				// A Ready condition of an older spec does not count.
+				if !conditions.IsReady(hr) || hr.Status.ObservedGeneration != hr.Generation {
+					pending = append(pending, notReady(helmv2.HelmReleaseKind, hr))
 				}
 			}
 			if len(pending) == 0 {
-				return list.Items, nil
+				return &Converged{Kustomizations: ks.Items, HelmReleases: hrs.Items}, nil
 			}
 		}
 		select {
@@ -428,6 +458,16 @@ func (s *Session) WaitAllReady(ctx context.Context, timeout time.Duration) ([]ku
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+// notReady names obj with its kind and Ready message, "pending" when it
+// has none yet.
+func notReady(kind string, obj conditions.Getter) string {
+	msg := conditions.GetMessage(obj, meta.ReadyCondition)
+	if msg == "" {
+		msg = "pending"
+	}
+	return kind + " " + obj.GetNamespace() + "/" + obj.GetName() + ": " + msg
 }
 
 // WaitReady waits until the flux-system GitRepository holds the folder's
