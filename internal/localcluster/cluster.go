@@ -142,7 +142,7 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 		"--client-ca-file", sec.path("ca.crt"),
 		"--token-auth-file", sec.path("tokens.csv"),
 		"--authorization-mode", "RBAC",
-		"--service-cluster-ip-range", "10.96.0.0/24",
+		"--service-cluster-ip-range", "10.96.0.0/16",
 		"--allow-privileged=true",
 		"--profiling=false",
 		"--enable-priority-and-fairness=false",
