@@ -8,6 +8,7 @@ import (
 	"time"
 
 	helmv2 "github.com/fluxcd/helm-controller/api/v2"
+	kustomizev1 "github.com/fluxcd/kustomize-controller/api/v1"
 	"github.com/fluxcd/pkg/runtime/conditions"
 	sourcev1 "github.com/fluxcd/source-controller/api/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -75,5 +76,60 @@ func TestHelmReleaseVerbs(t *testing.T) {
 	}
 	if out := mustRunWeir(t, "resume", "hr", "app", "-n", ns, "--timeout", "2m"); !strings.HasSuffix(out, "✔ applied revision 1.0.0\n") {
 		t.Errorf("resume hr printed\n%s", out)
+	}
+}
+
+// TestTreeShowsWhatHelmReleasesInstalled applies a HelmRelease from Git
+// through a Kustomization; `weir tree ks` lists the HelmRelease and, under
+// it, what its release installed.
+func TestTreeShowsWhatHelmReleasesInstalled(t *testing.T) {
+	s := newLiveSource(t, "apps")
+	reg := testenv.NewRegistry(t, "", "")
+	reg.PushChart(t, "charts/app", "1.0.0", filepath.Join("..", "..", "examples", "charts", "app"))
+	hrYAML := `apiVersion: source.toolkit.fluxcd.io/v1
+kind: OCIRepository
+metadata:
+  name: app
+spec:
+  interval: 1h
+  url: ` + reg.URL("charts/app") + `
+  insecure: true
+  ref: {tag: 1.0.0}
+  layerSelector: {mediaType: application/vnd.cncf.helm.chart.content.v1.tar+gzip, operation: copy}
+---
+apiVersion: helm.toolkit.fluxcd.io/v2
+kind: HelmRelease
+metadata:
+  name: web
+spec:
+  interval: 1h
+  chartRef: {kind: OCIRepository, name: app}
+`
+	s.commit = s.repo.Commit("main", map[string]string{"deploy/hr.yaml": hrYAML}, "add web").String()
+	ks := &kustomizev1.Kustomization{
+		ObjectMeta: metav1.ObjectMeta{Namespace: s.ns, Name: "apps"},
+		Spec: kustomizev1.KustomizationSpec{
+			Interval: metav1.Duration{Duration: time.Hour}, Path: "./deploy", Prune: true, Wait: true,
+			TargetNamespace: s.ns, Timeout: &metav1.Duration{Duration: 2 * time.Minute},
+			SourceRef: kustomizev1.CrossNamespaceSourceReference{Kind: sourcev1.GitRepositoryKind, Name: "apps"},
+		},
+	}
+	if err := env.Client.Create(context.Background(), ks); err != nil {
+		t.Fatal(err)
+	}
+	mustRunWeir(t, "reconcile", "ks", "apps", "--with-source", "-n", s.ns, "--timeout", "3m")
+
+	out := mustRunWeir(t, "tree", "ks", "apps", "-n", s.ns)
+	for _, want := range []string{
+		"Kustomization/" + s.ns + "/apps\n",
+		"── HelmRelease/" + s.ns + "/web\n",
+		"    ├── ConfigMap/" + s.ns + "/web-config\n",
+		"    ├── Deployment/" + s.ns + "/web\n",
+		"    └── Service/" + s.ns + "/web\n",
+		"── OCIRepository/" + s.ns + "/app\n",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("tree output lacks %q:\n%s", want, out)
+		}
 	}
 }

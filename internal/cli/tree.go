@@ -4,12 +4,24 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
+	"sort"
+	"strings"
 
+	helmv2 "github.com/fluxcd/helm-controller/api/v2"
 	kustomizev1 "github.com/fluxcd/kustomize-controller/api/v1"
+	ssautils "github.com/fluxcd/pkg/ssa/utils"
 	"github.com/spf13/cobra"
+	"helm.sh/helm/v4/pkg/action"
+	release "helm.sh/helm/v4/pkg/release/v1"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/weirhq/weir/internal/apply"
+	"github.com/weirhq/weir/internal/helm"
+	"github.com/weirhq/weir/internal/kube"
 )
 
 func newTreeCommand(g *globalOptions) *cobra.Command {
@@ -20,49 +32,117 @@ func newTreeCommand(g *globalOptions) *cobra.Command {
 	cmd.AddCommand(&cobra.Command{
 		Use:     "kustomization NAME",
 		Aliases: []string{"ks"},
-		Short:   "Show the objects a Kustomization applied, nested Kustomizations expanded",
+		Short:   "Show the objects a Kustomization applied, nested Kustomizations and HelmReleases expanded",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := objectClient(g)
 			if err != nil {
 				return err
 			}
-			out := cmd.OutOrStdout()
-			fmt.Fprintf(out, "Kustomization/%s/%s\n", g.namespace, args[0])
-			return printTree(cmd.Context(), out, c, client.ObjectKey{Namespace: g.namespace, Name: args[0]}, "", map[client.ObjectKey]bool{})
+			cfg, err := kube.Config(g.kubeconfig, g.context)
+			if err != nil {
+				return err
+			}
+			t := &tree{c: c, cfg: cfg, out: cmd.OutOrStdout(), seen: map[string]bool{}}
+			fmt.Fprintf(t.out, "Kustomization/%s/%s\n", g.namespace, args[0])
+			return t.kustomization(cmd.Context(), client.ObjectKey{Namespace: g.namespace, Name: args[0]}, "")
 		},
 	})
 	return cmd
 }
 
-// printTree prints the inventory of one Kustomization under prefix and
-// recurses into the Kustomizations it applied; seen stops loops.
-func printTree(ctx context.Context, out io.Writer, c client.Client, key client.ObjectKey, prefix string, seen map[client.ObjectKey]bool) error {
-	seen[key] = true
+// tree prints what Kustomizations applied, recursing into the
+// Kustomizations they applied and into what HelmReleases installed, as
+// `flux tree ks` does; seen stops loops.
+type tree struct {
+	c    client.Client
+	cfg  *rest.Config
+	out  io.Writer
+	seen map[string]bool
+}
+
+func (t *tree) kustomization(ctx context.Context, key client.ObjectKey, prefix string) error {
+	t.seen["ks/"+key.String()] = true
 	ks := &kustomizev1.Kustomization{}
-	if err := c.Get(ctx, key, ks); err != nil {
+	if err := t.c.Get(ctx, key, ks); err != nil {
 		return fmt.Errorf("getting Kustomization %s: %w", key, err)
 	}
 	objects, err := apply.Objects(ks.Status.Inventory)
 	if err != nil {
 		return err
 	}
+	t.print(ctx, objects, prefix)
+	return nil
+}
+
+// print writes objects as branches under prefix and expands those that
+// manage others.
+func (t *tree) print(ctx context.Context, objects []*unstructured.Unstructured, prefix string) {
 	for i, o := range objects {
 		branch, next := "├── ", "│   "
 		if i == len(objects)-1 {
 			branch, next = "└── ", "    "
 		}
-		name := o.GetKind() + "/" + o.GetName()
-		if o.GetNamespace() != "" {
-			name = o.GetKind() + "/" + o.GetNamespace() + "/" + o.GetName()
-		}
-		fmt.Fprintf(out, "%s%s%s\n", prefix, branch, name)
+		fmt.Fprintf(t.out, "%s%s%s\n", prefix, branch, objectName(o))
 		child := client.ObjectKey{Namespace: o.GetNamespace(), Name: o.GetName()}
-		if o.GetKind() == kustomizev1.KustomizationKind && o.GroupVersionKind().Group == kustomizev1.GroupVersion.Group && !seen[child] {
-			if err := printTree(ctx, out, c, child, prefix+next, seen); err != nil {
-				fmt.Fprintf(out, "%s%s(%v)\n", prefix, next, err)
+		group := o.GroupVersionKind().Group
+		var err error
+		switch {
+		case o.GetKind() == kustomizev1.KustomizationKind && group == kustomizev1.GroupVersion.Group && !t.seen["ks/"+child.String()]:
+			err = t.kustomization(ctx, child, prefix+next)
+		case o.GetKind() == helmv2.HelmReleaseKind && group == helmv2.GroupVersion.Group && !t.seen["hr/"+child.String()]:
+			t.seen["hr/"+child.String()] = true
+			var installed []*unstructured.Unstructured
+			if installed, err = t.releaseObjects(ctx, child); err == nil {
+				t.print(ctx, installed, prefix+next)
 			}
 		}
+		if err != nil {
+			fmt.Fprintf(t.out, "%s%s(%v)\n", prefix, next, err)
+		}
 	}
-	return nil
+}
+
+// releaseObjects lists what a HelmRelease's current release installed,
+// read from Helm's storage as `helm get manifest` does.
+func (t *tree) releaseObjects(ctx context.Context, key client.ObjectKey) ([]*unstructured.Unstructured, error) {
+	hr := &helmv2.HelmRelease{}
+	if err := t.c.Get(ctx, key, hr); err != nil {
+		return nil, fmt.Errorf("getting HelmRelease %s: %w", key, err)
+	}
+	ns := hr.GetStorageNamespace()
+	ac := action.NewConfiguration(action.ConfigurationSetLogger(slog.DiscardHandler))
+	if err := ac.Init(helm.NewRESTClientGetter(t.cfg, ns), ns, "secret"); err != nil {
+		return nil, fmt.Errorf("reading Helm's storage: %w", err)
+	}
+	last, err := ac.Releases.Last(hr.GetReleaseName())
+	if err != nil {
+		return nil, fmt.Errorf("no release %s/%s in Helm's storage: %w", ns, hr.GetReleaseName(), err)
+	}
+	rel, ok := last.(*release.Release)
+	if !ok {
+		return nil, fmt.Errorf("unexpected release type %T", last)
+	}
+	objects, err := ssautils.ReadObjects(strings.NewReader(rel.Manifest))
+	if err != nil {
+		return nil, fmt.Errorf("reading the manifest of release %s/%s: %w", rel.Namespace, rel.Name, err)
+	}
+	for _, o := range objects {
+		if o.GetNamespace() != "" {
+			continue
+		}
+		gvk := o.GroupVersionKind()
+		if m, err := t.c.RESTMapper().RESTMapping(gvk.GroupKind(), gvk.Version); err == nil && m.Scope.Name() == apimeta.RESTScopeNameNamespace {
+			o.SetNamespace(rel.Namespace)
+		}
+	}
+	sort.Slice(objects, func(i, j int) bool { return objectName(objects[i]) < objectName(objects[j]) })
+	return objects, nil
+}
+
+func objectName(o *unstructured.Unstructured) string {
+	if o.GetNamespace() == "" {
+		return o.GetKind() + "/" + o.GetName()
+	}
+	return o.GetKind() + "/" + o.GetNamespace() + "/" + o.GetName()
 }
