@@ -21,6 +21,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
+	"github.com/weirhq/weir/internal/artifact"
 	"github.com/weirhq/weir/internal/dependency"
 	"github.com/weirhq/weir/internal/depgraph"
 )
@@ -75,8 +76,8 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager, opts Options) error {
 		For(&helmv2.HelmRelease{}, builder.WithPredicates(requested)).
 		Watches(&helmv2.HelmRelease{}, handler.EnqueueRequestsFromMapFunc(r.dependents), builder.WithPredicates(dependency.ReadyChanged{})).
 		Watches(&kustomizev1.Kustomization{}, handler.EnqueueRequestsFromMapFunc(r.dependents), builder.WithPredicates(dependency.ReadyChanged{})).
-		Watches(&sourcev1.OCIRepository{}, handler.EnqueueRequestsFromMapFunc(r.consumers), builder.WithPredicates(artifactChanged{})).
-		Watches(&sourcev1.HelmChart{}, handler.EnqueueRequestsFromMapFunc(r.consumers), builder.WithPredicates(artifactChanged{})).
+		Watches(&sourcev1.OCIRepository{}, handler.EnqueueRequestsFromMapFunc(r.consumers), builder.WithPredicates(artifact.Changed{})).
+		Watches(&sourcev1.HelmChart{}, handler.EnqueueRequestsFromMapFunc(r.consumers), builder.WithPredicates(artifact.Changed{})).
 		WithOptions(controller.Options{
 			MaxConcurrentReconciles: opts.Concurrent,
 			RateLimiter:             workqueue.NewTypedItemExponentialFailureRateLimiter[reconcile.Request](opts.MinRetryDelay, opts.MaxRetryDelay),
@@ -110,27 +111,6 @@ func (r *Reconciler) consumers(ctx context.Context, o client.Object) []reconcile
 		reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])})
 	}
 	return reqs
-}
-
-// artifactSource is a source with an artifact.
-type artifactSource interface {
-	GetArtifact() *meta.Artifact
-}
-
-// artifactChanged passes chart sources whose artifact changed.
-type artifactChanged struct{ predicate.Funcs }
-
-func (artifactChanged) Create(event.CreateEvent) bool   { return false }
-func (artifactChanged) Delete(event.DeleteEvent) bool   { return true }
-func (artifactChanged) Generic(event.GenericEvent) bool { return false }
-func (artifactChanged) Update(e event.UpdateEvent) bool {
-	o, ok1 := e.ObjectOld.(artifactSource)
-	n, ok2 := e.ObjectNew.(artifactSource)
-	if !ok1 || !ok2 || n.GetArtifact() == nil {
-		return false
-	}
-	oa, na := o.GetArtifact(), n.GetArtifact()
-	return oa == nil || oa.Digest != na.Digest || oa.Revision != na.Revision
 }
 
 // annotationChanged passes objects whose annotation key changed, for the

@@ -1,11 +1,13 @@
 package helm
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha1"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 
 	helmv2 "github.com/fluxcd/helm-controller/api/v2"
@@ -72,25 +74,17 @@ func composeValues(ctx context.Context, r client.Reader, hr *helmv2.HelmRelease)
 		if ref.TargetPath != "" {
 			if err := strvals.ParseInto(ref.TargetPath+"="+string(data), result); err != nil {
 				return nil, fmt.Errorf("unable to merge the value of key '%s' in %s '%s' at path '%s' (the value is not shown): %w",
-					key, ref.Kind, name, ref.TargetPath, redact(err))
+					key, ref.Kind, name, ref.TargetPath, errors.New("invalid value"))
 			}
 			continue
 		}
-		values, err := loader.LoadValues(bytesReader(data))
+		values, err := loader.LoadValues(bytes.NewReader(data))
 		if err != nil {
 			return nil, fmt.Errorf("unable to read values from key '%s' in %s '%s': not valid YAML", key, ref.Kind, name)
 		}
 		result = loader.MergeMaps(result, values)
 	}
 	return loader.MergeMaps(result, hr.GetValues()), nil
-}
-
-// redact keeps an error's kind but not its text, which may quote a value.
-func redact(err error) error {
-	if err == nil {
-		return nil
-	}
-	return fmt.Errorf("invalid value")
 }
 
 // valuesDigest is the config digest Flux records: sha256 of the values'

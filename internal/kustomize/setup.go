@@ -14,12 +14,12 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
-	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/weirhq/weir/internal/apply"
+	"github.com/weirhq/weir/internal/artifact"
 	"github.com/weirhq/weir/internal/dependency"
 	"github.com/weirhq/weir/internal/depgraph"
 )
@@ -61,8 +61,8 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager, opts Options) error {
 		For(&kustomizev1.Kustomization{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicates.ReconcileRequestedPredicate{}))).
 		Watches(&kustomizev1.Kustomization{}, handler.EnqueueRequestsFromMapFunc(r.dependents), builder.WithPredicates(dependency.ReadyChanged{})).
 		Watches(&helmv2.HelmRelease{}, handler.EnqueueRequestsFromMapFunc(r.dependents), builder.WithPredicates(dependency.ReadyChanged{})).
-		Watches(&sourcev1.GitRepository{}, handler.EnqueueRequestsFromMapFunc(r.consumers), builder.WithPredicates(artifactChanged{})).
-		Watches(&sourcev1.OCIRepository{}, handler.EnqueueRequestsFromMapFunc(r.consumers), builder.WithPredicates(artifactChanged{})).
+		Watches(&sourcev1.GitRepository{}, handler.EnqueueRequestsFromMapFunc(r.consumers), builder.WithPredicates(artifact.Changed{})).
+		Watches(&sourcev1.OCIRepository{}, handler.EnqueueRequestsFromMapFunc(r.consumers), builder.WithPredicates(artifact.Changed{})).
 		WithOptions(controller.Options{
 			MaxConcurrentReconciles: opts.Concurrent,
 			RateLimiter:             workqueue.NewTypedItemExponentialFailureRateLimiter[reconcile.Request](opts.MinRetryDelay, opts.MaxRetryDelay),
@@ -102,21 +102,4 @@ func (r *Reconciler) consumers(ctx context.Context, o client.Object) []reconcile
 		reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])})
 	}
 	return reqs
-}
-
-// artifactChanged passes sources (GitRepository, OCIRepository) whose
-// artifact changed.
-type artifactChanged struct{ predicate.Funcs }
-
-func (artifactChanged) Create(e event.CreateEvent) bool   { return false }
-func (artifactChanged) Delete(e event.DeleteEvent) bool   { return true }
-func (artifactChanged) Generic(e event.GenericEvent) bool { return false }
-func (artifactChanged) Update(e event.UpdateEvent) bool {
-	o, ok1 := e.ObjectOld.(artifactSource)
-	n, ok2 := e.ObjectNew.(artifactSource)
-	if !ok1 || !ok2 || n.GetArtifact() == nil {
-		return false
-	}
-	oa, na := o.GetArtifact(), n.GetArtifact()
-	return oa == nil || oa.Digest != na.Digest || oa.Revision != na.Revision
 }
