@@ -37,11 +37,11 @@ func Serve(ctx context.Context, opts Options) error {
 
 	c, err := Start(ctx, opts)
 	if err != nil {
-		_ = os.WriteFile(failedFile(stateDir), []byte(err.Error()), 0o644)
+		_ = writeAtomic(failedFile(stateDir), err.Error())
 		return err
 	}
 	defer c.Stop()
-	_ = os.WriteFile(readyFile(stateDir), []byte(c.Server), 0o644)
+	_ = writeAtomic(readyFile(stateDir), c.Server)
 	defer os.Remove(readyFile(stateDir))
 	select {
 	case <-ctx.Done():
@@ -147,6 +147,16 @@ type Status struct {
 	Components map[string]bool
 	// Kubeconfig is the admin kubeconfig path.
 	Kubeconfig string
+}
+
+// writeAtomic writes a marker file whole or not at all: readers poll for
+// it and must never see it empty.
+func writeAtomic(path, content string) error {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(content), 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
 }
 
 // ReadStatus inspects the state folder's pid files.
