@@ -186,7 +186,8 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 	}
 	cfg.QPS, cfg.Burst = 200, 400
 	c.rest = cfg
-	if err := registerNodes(ctx, cfg, opts.Nodes); err != nil {
+	kwokLog := func() string { return tail(c.StateDir, "kwok", 15) }
+	if err := registerNodes(ctx, cfg, opts.Nodes, c.checkAlive, kwokLog); err != nil {
 		return nil, err
 	}
 	if err := c.checkAlive(); err != nil {

@@ -13,9 +13,15 @@ import (
 	"k8s.io/client-go/rest"
 )
 
+// nodeReadyTimeout bounds the wait for kwok to mark its nodes Ready. kwok
+// does so within a second on a quiet machine; a 2-core machine running
+// several race-instrumented test binaries at once has taken over 30 s.
+const nodeReadyTimeout = 2 * time.Minute
+
 // registerNodes creates the kwok nodes that are missing and waits until
-// every one of them is Ready, so that pods can be scheduled at once.
-func registerNodes(ctx context.Context, cfg *rest.Config, n int) error {
+// every one of them is Ready, so that pods can be scheduled at once. alive
+// reports a component that exited, which ends the wait at once.
+func registerNodes(ctx context.Context, cfg *rest.Config, n int, alive func() error, kwokLog func() string) error {
 	cs, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		return fmt.Errorf("creating a client for the local cluster: %w", err)
@@ -27,14 +33,22 @@ func registerNodes(ctx context.Context, cfg *rest.Config, n int) error {
 			return fmt.Errorf("registering node %s: %w", node.Name, err)
 		}
 	}
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(nodeReadyTimeout)
 	for {
 		nodes, err := cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{LabelSelector: "type=kwok"})
 		if err == nil && readyCount(nodes.Items) >= n {
 			return nil
 		}
+		if err := alive(); err != nil {
+			return err
+		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("the kwok nodes were not Ready after 30s (is kwok running? see logs/kwok.log in the state folder)")
+			ready := 0
+			if nodes != nil {
+				ready = readyCount(nodes.Items)
+			}
+			return fmt.Errorf("%d of %d kwok nodes were Ready after %s; last lines of logs/kwok.log in the state folder:\n%s",
+				ready, n, nodeReadyTimeout, kwokLog())
 		}
 		select {
 		case <-ctx.Done():
