@@ -11,6 +11,7 @@ import (
 
 	"github.com/weirhq/weir/internal/render"
 	"github.com/weirhq/weir/internal/repo"
+	"github.com/weirhq/weir/internal/up"
 )
 
 func newBuildCommand(g *globalOptions) *cobra.Command {
@@ -75,8 +76,58 @@ func newBuildCommand(g *globalOptions) *cobra.Command {
 	}
 	ks.Flags().StringVar(&path, "path", "", "local folder to render (the Kustomization's spec.path in your checkout)")
 	ks.Flags().StringVar(&root, "repo", "", "root of the repository (default: the Git root above --path)")
-	cmd.AddCommand(ks)
+	cmd.AddCommand(ks, newBuildHelmReleaseCommand(g))
 	return cmd
+}
+
+func newBuildHelmReleaseCommand(g *globalOptions) *cobra.Command {
+	var o helmRenderOptions
+	cmd := &cobra.Command{
+		Use:     "helmrelease NAME --path DIR",
+		Aliases: []string{"hr"},
+		Short:   "Render a HelmRelease's chart with its values from local files, with no cluster",
+		Long: "build hr renders --path (the folder that holds the HelmRelease) as the Kustomization that applies\n" +
+			"it would, takes the HelmRelease NAME from the result, composes its values (spec.values over\n" +
+			"valuesFrom ConfigMaps and Secrets found beside it or in the repository) and renders its chart as\n" +
+			"an install would: release name and namespace, post-renderers, commonMetadata and Flux's labels.\n" +
+			"The chart comes from --chart, from the repository for a GitRepository source, or from the\n" +
+			"folder of --charts (default: the charts folder `weir up` pushes) whose Chart.yaml has the name\n" +
+			"of the chart's source. Secret values are masked; hooks are printed, tests are not.",
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.name = args[0]
+			if cmd.Flags().Changed("namespace") {
+				o.namespace = g.namespace
+			}
+			r, err := renderHelmRelease(cmd.Context(), o)
+			if err != nil {
+				return err
+			}
+			objects, err := releaseObjects(r.release, true)
+			if err != nil {
+				return err
+			}
+			w := cmd.OutOrStdout()
+			for _, obj := range objects {
+				b, err := yaml.Marshal(obj.Object)
+				if err != nil {
+					return fmt.Errorf("encoding %s/%s: %w", obj.GetKind(), obj.GetName(), err)
+				}
+				fmt.Fprintf(w, "---\n%s", b)
+			}
+			return nil
+		},
+	}
+	addHelmRenderFlags(cmd, &o)
+	return cmd
+}
+
+// addHelmRenderFlags binds the flags `build hr` and `diff hr` share.
+func addHelmRenderFlags(cmd *cobra.Command, o *helmRenderOptions) {
+	cmd.Flags().StringVar(&o.path, "path", "", "local folder that holds the HelmRelease (the spec.path of the Kustomization that applies it)")
+	cmd.Flags().StringVar(&o.root, "repo", "", "root of the repository (default: the Git root above --path)")
+	cmd.Flags().StringVar(&o.chart, "chart", "", "local chart folder or .tgz to render (default: found in --charts)")
+	cmd.Flags().StringVar(&o.charts, "charts", "", "folder of chart folders (default: charts/ in the repository, else beside it, as weir up finds it)")
 }
 
 // resolvePath makes path and root absolute (root defaulting to the Git
@@ -100,10 +151,13 @@ func resolvePath(path, root string) (string, string, error) {
 	return root, rel, nil
 }
 
-// gitRoot returns the closest folder at or above dir holding .git, or dir.
+// gitRoot returns the closest folder at or above dir that is a cluster
+// repository's root — one holding .git, or a root Kustomization by weir
+// up's convention (kubernetes/flux/cluster, clusters/<name>), so that a
+// repository kept inside another, as examples/cluster is, is found — or dir.
 func gitRoot(dir string) string {
 	for d := dir; ; d = filepath.Dir(d) {
-		if _, err := os.Stat(filepath.Join(d, ".git")); err == nil {
+		if _, err := os.Stat(filepath.Join(d, ".git")); err == nil || up.FindRoot(d) != "" {
 			return d
 		}
 		if filepath.Dir(d) == d {

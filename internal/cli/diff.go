@@ -25,7 +25,7 @@ func newDiffCommand(g *globalOptions) *cobra.Command {
 		Short: "Show what applying local files would change in the cluster",
 	}
 	var path, root string
-	cmd.AddCommand(&cobra.Command{
+	ks := &cobra.Command{
 		Use:     "kustomization NAME --path DIR",
 		Aliases: []string{"ks"},
 		Short:   "Diff a Kustomization's local files against the cluster (exit 1 when they differ)",
@@ -47,9 +47,10 @@ func newDiffCommand(g *globalOptions) *cobra.Command {
 			}
 			return nil
 		},
-	})
-	cmd.PersistentFlags().StringVar(&path, "path", "", "local folder to render (the Kustomization's spec.path in your checkout)")
-	cmd.PersistentFlags().StringVar(&root, "repo", "", "root of the repository (default: the Git root above --path)")
+	}
+	ks.Flags().StringVar(&path, "path", "", "local folder to render (the Kustomization's spec.path in your checkout)")
+	ks.Flags().StringVar(&root, "repo", "", "root of the repository (default: the Git root above --path)")
+	cmd.AddCommand(ks, newDiffHelmReleaseCommand(g))
 	return cmd
 }
 

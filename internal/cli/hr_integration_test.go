@@ -2,6 +2,9 @@ package cli
 
 import (
 	"context"
+	"fmt"
+	"io/fs"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -11,9 +14,11 @@ import (
 	kustomizev1 "github.com/fluxcd/kustomize-controller/api/v1"
 	"github.com/fluxcd/pkg/runtime/conditions"
 	sourcev1 "github.com/fluxcd/source-controller/api/v1"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/weirhq/weir/internal/repo"
 	"github.com/weirhq/weir/internal/testenv"
 )
 
@@ -131,5 +136,133 @@ spec:
 		if !strings.Contains(out, want) {
 			t.Errorf("tree output lacks %q:\n%s", want, out)
 		}
+	}
+}
+
+// TestDiffHelmReleaseAgainstTheLiveRelease installs the app chart from a
+// local folder's HelmRelease, then diffs the folder against the release in
+// Helm's storage: nothing to show (exit 0) while they agree; a values edit
+// names the values and the object it changes (exit 1); a local chart the
+// release never had names the chart version.
+func TestDiffHelmReleaseAgainstTheLiveRelease(t *testing.T) {
+	ns := env.Namespace(t)
+	ctx := context.Background()
+	chartDir := filepath.Join("..", "..", "examples", "charts", "app")
+	reg := testenv.NewRegistry(t, "", "")
+	reg.PushChart(t, "charts/app", "1.0.0", chartDir)
+	manifests := func(replicas int) string {
+		return fmt.Sprintf(`apiVersion: source.toolkit.fluxcd.io/v1
+kind: OCIRepository
+metadata:
+  name: app
+spec:
+  interval: 1h
+  url: %s
+  insecure: true
+  ref: {tag: 1.0.0}
+  layerSelector: {mediaType: application/vnd.cncf.helm.chart.content.v1.tar+gzip, operation: copy}
+---
+apiVersion: helm.toolkit.fluxcd.io/v2
+kind: HelmRelease
+metadata:
+  name: web
+spec:
+  interval: 1h
+  chartRef: {kind: OCIRepository, name: app}
+  valuesFrom:
+  - kind: ConfigMap
+    name: web-settings
+    valuesKey: colour
+    targetPath: config.colour
+  values:
+    replicas: %d
+`, reg.URL("charts/app"), replicas)
+	}
+	dir := t.TempDir()
+	writeFile := func(s string) {
+		t.Helper()
+		if err := os.WriteFile(filepath.Join(dir, "hr.yaml"), []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writeFile(manifests(1))
+	// The ConfigMap lives only in the cluster: diff reads valuesFrom there.
+	if err := env.Client.Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "web-settings"}, Data: map[string]string{"colour": "blue"}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range repo.Decode([]byte(manifests(1))) {
+		u.SetNamespace(ns)
+		if err := env.Client.Create(ctx, u); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		got := &helmv2.HelmRelease{}
+		if err := env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "web"}, got); err == nil && conditions.IsReady(got) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the HelmRelease did not turn Ready")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+
+	args := []string{"diff", "hr", "web", "-n", ns, "--path", dir, "--repo", dir, "--chart", chartDir}
+	if code, out, errOut := runWeir(t, args...); code != 0 || out != "" {
+		t.Errorf("diff hr of the installed files exited %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
+	}
+
+	writeFile(manifests(3))
+	code, out, errOut := runWeir(t, args...)
+	if code != 1 {
+		t.Errorf("diff hr after a values edit exited %d, want 1\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
+	}
+	for _, want := range []string{
+		"► HelmRelease/" + ns + "/web values changed\n  replace /replicas: 3\n",
+		"► Deployment/web changed\n  replace /spec/replicas: 3\n",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("diff hr output lacks %q:\n%s", want, out)
+		}
+	}
+
+	bumped := filepath.Join(t.TempDir(), "app")
+	copyDir(t, chartDir, bumped)
+	chartYAML := filepath.Join(bumped, "Chart.yaml")
+	b, err := os.ReadFile(chartYAML)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(chartYAML, []byte(strings.Replace(string(b), "version: 1.0.0", "version: 1.1.0", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(manifests(1))
+	args[len(args)-1] = bumped
+	code, out, _ = runWeir(t, args...)
+	if code != 1 || !strings.Contains(out, "► HelmRelease/"+ns+"/web chart app 1.0.0 -> app 1.1.0\n") {
+		t.Errorf("diff hr with a new chart version exited %d:\n%s", code, out)
+	}
+}
+
+// copyDir copies the files of src into dst, recursively.
+func copyDir(t *testing.T, src, dst string) {
+	t.Helper()
+	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, p)
+		if d.IsDir() {
+			return os.MkdirAll(filepath.Join(dst, rel), 0o755)
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(dst, rel), b, 0o644)
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }

@@ -132,7 +132,7 @@ func (r *Reconciler) reconcile(ctx context.Context, hr *helmv2.HelmRelease, deps
 	if err != nil {
 		return r.fail(hr, err)
 	}
-	values, err := composeValues(ctx, r.Client, hr)
+	values, err := ComposeValues(ctx, r.Client, hr)
 	if err != nil {
 		return r.fail(hr, &stepError{reason: "InitFailed", err: err})
 	}

@@ -22,11 +22,11 @@ import (
 // defaultValuesKey is the key valuesFrom reads when it names none.
 const defaultValuesKey = "values.yaml"
 
-// composeValues merges the valuesFrom references in order, then the
+// ComposeValues merges the valuesFrom references in order, then the
 // inline values over them, as helm-controller does. A missing ConfigMap,
 // Secret or key is an error unless the reference is optional. Error
 // messages never hold values: they may come from Secrets.
-func composeValues(ctx context.Context, r client.Reader, hr *helmv2.HelmRelease) (map[string]any, error) {
+func ComposeValues(ctx context.Context, r client.Reader, hr *helmv2.HelmRelease) (map[string]any, error) {
 	result := map[string]any{}
 	for _, ref := range hr.Spec.ValuesFrom {
 		key := ref.ValuesKey

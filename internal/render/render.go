@@ -216,7 +216,7 @@ func Build(ctx context.Context, opts Options) ([]*unstructured.Unstructured, err
 		setCommonMetadata(objects, cm.Labels, cm.Annotations)
 	}
 	if opts.MaskSecrets {
-		if err := maskSecrets(objects); err != nil {
+		if err := MaskSecrets(objects); err != nil {
 			return nil, fail(StepDecrypt, err)
 		}
 	}

@@ -425,10 +425,10 @@ func (d *decryptor) decryptResource(res *resource.Resource, where string) error 
 	return nil
 }
 
-// maskSecrets replaces every value of every Secret's data and stringData
+// MaskSecrets replaces every value of every Secret's data and stringData
 // with a mask ({"mask": "**SOPS**"} for docker config Secrets, which must
 // stay JSON), and drops SOPS metadata from every object.
-func maskSecrets(objects []*unstructured.Unstructured) error {
+func MaskSecrets(objects []*unstructured.Unstructured) error {
 	dockerMask, err := json.Marshal(map[string]string{"mask": mask})
 	if err != nil {
 		return err

@@ -137,7 +137,8 @@ func (c *treeCopy) dir(real, dst string, stack map[string]bool) error {
 		}
 		switch {
 		case fi.IsDir():
-			if stack[src] {
+			if stack[src] || e.Name() == ".git" || e.Name() == ".weir" {
+				// Git's metadata and weir up's state are never manifests.
 				continue
 			}
 			stack[src] = true

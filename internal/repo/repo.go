@@ -60,6 +60,10 @@ func Manifests(root string) ([]*unstructured.Unstructured, error) {
 	return out, nil
 }
 
+// Decode returns the Kubernetes objects of a multi-document YAML stream,
+// skipping documents that are not objects (no kind or apiVersion).
+func Decode(b []byte) []*unstructured.Unstructured { return decode(b) }
+
 // decode returns the objects of a multi-document YAML file.
 func decode(b []byte) []*unstructured.Unstructured {
 	var out []*unstructured.Unstructured

@@ -350,9 +350,9 @@ func (s *Session) applySource(ctx context.Context) error {
 	return nil
 }
 
-// findRoot returns the root path of the folder by convention, "" when
+// FindRoot returns the root path of the folder by convention, "" when
 // there is none.
-func findRoot(dir string) string {
+func FindRoot(dir string) string {
 	if fi, err := os.Stat(filepath.Join(dir, "kubernetes", "flux", "cluster")); err == nil && fi.IsDir() {
 		return "./kubernetes/flux/cluster"
 	}
@@ -375,7 +375,7 @@ func findRoot(dir string) string {
 func (s *Session) applyRoot(ctx context.Context) error {
 	root := s.opts.RootPath
 	if root == "" {
-		root = findRoot(s.opts.Path)
+		root = FindRoot(s.opts.Path)
 	}
 	if root == "" {
 		return nil
