@@ -57,7 +57,11 @@ spec:
     matchLabels: {app: {{ .Release.Name }}}
   template:
     metadata:
-      labels: {app: {{ .Release.Name }}}
+      labels:
+        app: {{ .Release.Name }}
+        {{- with .Values.podLabels }}
+        {{- toYaml . | nindent 8 }}
+        {{- end }}
     spec:
       {{- with .Values.nodeSelector }}
       nodeSelector: {{ toJson . }}

@@ -32,11 +32,26 @@ func TestAFailingUpgradeIsRolledBackThenRecoveredWhenFixed(t *testing.T) {
 	})
 	f.waitReady(hr, "1.0.0")
 
-	// Pods that no node accepts never turn the Deployment Available: the
-	// upgrade times out, as one whose pods crash does.
+	// kwok's chaos stage fails the new pods (phase Failed, as a container
+	// that exits at start-up): the Deployment never turns Available and
+	// the upgrade times out.
 	setSpec(t, hr, func(h *helmv2.HelmRelease) {
-		h.Spec.Values = &apiextensionsv1.JSON{Raw: []byte(`{"greeting":"bad","nodeSelector":{"no-such-node":"x"}}`)}
+		h.Spec.Values = &apiextensionsv1.JSON{Raw: []byte(`{"greeting":"bad","podLabels":{"pod-init-container-running-failed.stage.kwok.x-k8s.io":"true"}}`)}
 	})
+	failedPod := false
+	for deadline := time.Now().Add(30 * time.Second); !failedPod && time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		var pods corev1.PodList
+		if err := env.Client.List(context.Background(), &pods, client.InNamespace(f.ns),
+			client.MatchingLabels{"pod-init-container-running-failed.stage.kwok.x-k8s.io": "true"}); err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range pods.Items {
+			failedPod = failedPod || p.Status.Phase == corev1.PodFailed
+		}
+	}
+	if !failedPod {
+		t.Fatal("no pod of the bad upgrade failed: kwok's chaos stages are not loaded")
+	}
 	got := f.wait(hr, 90*time.Second, "to run out of retries", func(h *helmv2.HelmRelease) bool {
 		return conditions.IsStalled(h) && conditions.GetReason(h, meta.StalledCondition) == "RetriesExceeded"
 	})

@@ -18,6 +18,14 @@ var binaries = []string{"etcd", "kube-apiserver", "kube-controller-manager", "ku
 // the build script.
 const stagesFile = "kwok-stages.yaml"
 
+// chaosStagesFile holds kwok's chaos stages, loaded when present beside
+// the binaries. They act only on pods that ask for them: a pod labelled
+// pod-init-container-running-failed.stage.kwok.x-k8s.io=true fails
+// (phase Failed) instead of turning Ready, one labelled
+// pod-container-running-failed.stage.kwok.x-k8s.io=true fails once
+// running, so that tests and `weir up` users can make a rollout fail.
+const chaosStagesFile = "kwok-chaos-stages.yaml"
+
 // BinDir finds the folder of control plane binaries: $WEIR_CONTROLPLANE_DIR
 // when set, else the first .cache/controlplane/bin found walking up from the
 // working folder or from the weir executable's folder.
@@ -58,4 +66,10 @@ func checkBinDir(dir string) error {
 		}
 	}
 	return nil
+}
+
+// fileExists reports whether p is a regular file.
+func fileExists(p string) bool {
+	fi, err := os.Stat(p)
+	return err == nil && fi.Mode().IsRegular()
 }

@@ -173,6 +173,9 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 	stages := filepath.Join(bin, stagesFile)
 	kwokArgs := []string{"--kubeconfig", c.Kubeconfig, "--manage-all-nodes=true", "--config", stages,
 		"--server-address", "127.0.0.1:" + strconv.Itoa(kwokPort)}
+	if chaos := filepath.Join(bin, chaosStagesFile); fileExists(chaos) {
+		kwokArgs = append(kwokArgs, "--config", chaos)
+	}
 	for _, s := range opts.ExtraStages {
 		kwokArgs = append(kwokArgs, "--config", s)
 	}
