@@ -2,11 +2,12 @@
 // creating the root Kustomization to every Kustomization Ready, for the
 // example repository (the seed's 7-level chain, each app a HelmRelease
 // whose Kustomization waits for it) and for generated repositories of N
-// independent apps, against floors measured on the same control plane in
-// the same run, with the controllers' peak RSS, RSS when idle and CPU time.
+// independent apps and of N independent HelmReleases, against floors
+// measured on the same control plane in the same run, with the controllers' peak RSS, RSS when idle and CPU time.
 //
-//	go run ./bench                          # example graph, then 200 apps
+//	go run ./bench                          # example graph, 200 apps, 200 HelmReleases
 //	go run ./bench -scaled 200,1000         # more scaled variants
+//	go run ./bench -helm-scaled ""          # no HelmRelease variant
 //	go run ./bench -peers DIR               # also Flux's controllers from DIR
 //
 // Every engine runs as its own processes on a fresh control plane: weir as
@@ -19,11 +20,16 @@
 // flux-system/weir-up, which the example's Kustomizations substitute into
 // their OCIRepository URLs. The floors are:
 //
-//   - chain: one Deployment applied and turning Available, times the number
-//     of levels of the longest chain;
+//   - chain: one Helm install of the example's app chart with the Helm SDK,
+//     waiting for its objects as the controllers do, times the number of
+//     levels of the longest chain (each level of the example is a
+//     HelmRelease); the bare Deployment floor of earlier runs is printed
+//     beside it;
 //   - flat: the harness itself applying every app's objects with as many
 //     workers as the engines use (4) and waiting until every Deployment is
-//     Available.
+//     Available;
+//   - HelmReleases: the harness itself installing the N releases with the
+//     Helm SDK, with 4 workers.
 package main
 
 import (
@@ -39,10 +45,12 @@ import (
 	"sync"
 	"time"
 
+	helmv2 "github.com/fluxcd/helm-controller/api/v2"
 	kustomizev1 "github.com/fluxcd/kustomize-controller/api/v1"
 	"github.com/fluxcd/pkg/runtime/conditions"
 	sourcev1 "github.com/fluxcd/source-controller/api/v1"
 	"github.com/go-logr/logr"
+	chart "helm.sh/helm/v4/pkg/chart/v2"
 	appsv1 "k8s.io/api/apps/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -66,11 +74,12 @@ const workers = 4
 func main() {
 	example := flag.String("example", "examples/cluster", "the example repository")
 	scaled := flag.String("scaled", "200", "comma-separated sizes of the flat variant; empty skips it")
+	helmScaled := flag.String("helm-scaled", "200", "comma-separated sizes of the flat HelmRelease variant; empty skips it")
 	peers := flag.String("peers", "", "folder holding Flux's source-controller, kustomize-controller and helm-controller binaries, run side by side with weir")
 	idle := flag.Duration("idle", 10*time.Second, "how long the engine sits idle after converging before its RSS is read")
 	flag.Parse()
 	ctrl.SetLogger(logr.Discard())
-	if err := run(*example, *scaled, *peers, *idle); err != nil {
+	if err := run(*example, *scaled, *helmScaled, *peers, *idle); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
@@ -82,17 +91,21 @@ type scenario struct {
 	repo   string
 	levels int
 	apps   int // > 0 for the flat variant: its floor is a throughput floor
+	// helmReleases > 0 for the HelmRelease variant: that many must be
+	// Ready, and the floor is the Helm SDK installing them.
+	helmReleases int
 }
 
 // result is one engine's run of one scenario.
 type result struct {
 	took, floor  time.Duration
+	deployFloor  time.Duration // the chain's bare Deployment floor, for comparison
 	count        int
 	peakRSS, rss int64 // bytes, summed over the engine's processes
 	cpu          time.Duration
 }
 
-func run(example, scaled, peers string, idle time.Duration) error {
+func run(example, scaled, helmScaled, peers string, idle time.Duration) error {
 	ctx := context.Background()
 	tmp, err := os.MkdirTemp("", "weir-bench-")
 	if err != nil {
@@ -120,6 +133,10 @@ func run(example, scaled, peers string, idle time.Duration) error {
 		return err
 	}
 	defer reg.Stop()
+	appChart, err := loadAppChart(up.FindCharts(example))
+	if err != nil {
+		return err
+	}
 
 	exampleCopy := filepath.Join(tmp, "example")
 	if err := os.CopyFS(exampleCopy, os.DirFS(example)); err != nil {
@@ -140,13 +157,27 @@ func run(example, scaled, peers string, idle time.Duration) error {
 		}
 		scenarios = append(scenarios, scenario{name: fmt.Sprintf("%d independent apps", n), repo: dir, levels: 1, apps: n})
 	}
+	for _, f := range strings.Split(helmScaled, ",") {
+		if strings.TrimSpace(f) == "" {
+			continue
+		}
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n <= 0 {
+			return fmt.Errorf("-helm-scaled: %q is not a positive number", f)
+		}
+		dir := filepath.Join(tmp, fmt.Sprintf("helm-%d", n))
+		if err := generateHelmReleases(dir, n); err != nil {
+			return err
+		}
+		scenarios = append(scenarios, scenario{name: fmt.Sprintf("%d independent HelmReleases", n), repo: dir, levels: 1, helmReleases: n})
+	}
 
-	fmt.Println("| scenario | engine | Kustomizations | time to all Ready | floor | ratio to floor | peak RSS | RSS idle | CPU |")
+	fmt.Println("| scenario | engine | objects Ready | time to all Ready | floor | ratio to floor | peak RSS | RSS idle | CPU |")
 	fmt.Println("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
 	for _, sc := range scenarios {
 		var first *result
 		for _, e := range engines {
-			r, err := measure(ctx, filepath.Join(tmp, "state"), reg.Host, sc, e, idle)
+			r, err := measure(ctx, filepath.Join(tmp, "state"), reg.Host, appChart, sc, e, idle)
 			if err != nil {
 				return fmt.Errorf("%s with %s: %w", sc.name, e.name(), err)
 			}
@@ -156,8 +187,12 @@ func run(example, scaled, peers string, idle time.Duration) error {
 			} else {
 				first = r
 			}
-			fmt.Printf("| %s | %s | %d | %.2f s%s | %.2f s | %.1fx | %s | %s | %.1f s |\n", sc.name, e.name(), r.count,
-				r.took.Seconds(), vs, r.floor.Seconds(), r.took.Seconds()/r.floor.Seconds(), mib(r.peakRSS), mib(r.rss), r.cpu.Seconds())
+			floor := fmt.Sprintf("%.2f s", r.floor.Seconds())
+			if r.deployFloor > 0 {
+				floor += fmt.Sprintf(" (Deployments only: %.2f s)", r.deployFloor.Seconds())
+			}
+			fmt.Printf("| %s | %s | %d | %.2f s%s | %s | %.1fx | %s | %s | %.1f s |\n", sc.name, e.name(), r.count,
+				r.took.Seconds(), vs, floor, r.took.Seconds()/r.floor.Seconds(), mib(r.peakRSS), mib(r.rss), r.cpu.Seconds())
 		}
 	}
 	return nil
@@ -183,7 +218,7 @@ func startRegistry(ctx context.Context, dir string) (*ociregistry.Registry, erro
 
 // measure runs one scenario with one engine on a fresh control plane,
 // whose charts come from the registry at registryHost.
-func measure(ctx context.Context, stateRoot, registryHost string, sc scenario, e engine, idle time.Duration) (*result, error) {
+func measure(ctx context.Context, stateRoot, registryHost string, appChart *chart.Chart, sc scenario, e engine, idle time.Duration) (*result, error) {
 	state := filepath.Join(stateRoot, strconv.FormatInt(time.Now().UnixNano(), 36))
 	defer os.RemoveAll(state)
 	cluster, err := localcluster.Start(ctx, localcluster.Options{StateDir: filepath.Join(state, "cluster")})
@@ -211,11 +246,18 @@ func measure(ctx context.Context, stateRoot, registryHost string, sc scenario, e
 	}
 
 	res := &result{}
-	if sc.apps > 0 {
+	switch {
+	case sc.apps > 0:
 		res.floor, err = throughputFloor(ctx, c, sc.apps)
-	} else {
+	case sc.helmReleases > 0:
+		res.floor, err = helmFloor(ctx, cluster.RESTConfig(), c, appChart, sc.helmReleases)
+	default:
 		var one time.Duration
-		one, err = deploymentFloor(ctx, c)
+		if one, err = deploymentFloor(ctx, c); err != nil {
+			return nil, err
+		}
+		res.deployFloor = one * time.Duration(sc.levels)
+		one, err = helmFloor(ctx, cluster.RESTConfig(), c, appChart, 1)
 		res.floor = one * time.Duration(sc.levels)
 	}
 	if err != nil {
@@ -252,7 +294,7 @@ func measure(ctx context.Context, stateRoot, registryHost string, sc scenario, e
 	if err := c.Create(ctx, root); err != nil {
 		return nil, err
 	}
-	res.count, err = waitAllReady(ctx, c, 30*time.Minute)
+	res.count, err = waitAllReady(ctx, c, sc.helmReleases, 30*time.Minute)
 	if err != nil {
 		return nil, err
 	}
@@ -267,30 +309,39 @@ func measure(ctx context.Context, stateRoot, registryHost string, sc scenario, e
 	return res, nil
 }
 
-// waitAllReady waits until Kustomizations exist and all are Ready. The
-// example's HelmReleases are counted in: each app's Kustomization has
-// wait: true, so it is Ready only once its HelmRelease is.
-func waitAllReady(ctx context.Context, c client.Client, timeout time.Duration) (int, error) {
+// waitAllReady waits until more than one Kustomization, or at least
+// helmReleases HelmReleases, exist and every Kustomization and HelmRelease
+// is Ready at its generation; it returns how many there are.
+func waitAllReady(ctx context.Context, c client.Client, helmReleases int, timeout time.Duration) (int, error) {
 	deadline := time.Now().Add(timeout)
 	for {
-		var list kustomizev1.KustomizationList
-		if err := c.List(ctx, &list); err == nil && len(list.Items) > 1 {
-			ready := 0
-			for i := range list.Items {
-				k := &list.Items[i]
-				if conditions.IsReady(k) && k.Status.ObservedGeneration == k.Generation {
+		var ks kustomizev1.KustomizationList
+		var hrs helmv2.HelmReleaseList
+		err := c.List(ctx, &ks)
+		if err == nil {
+			err = c.List(ctx, &hrs)
+		}
+		if err == nil && (len(ks.Items) > 1 || helmReleases > 0) && len(hrs.Items) >= helmReleases {
+			total, ready := len(ks.Items)+len(hrs.Items), 0
+			for i := range ks.Items {
+				if k := &ks.Items[i]; conditions.IsReady(k) && k.Status.ObservedGeneration == k.Generation {
 					ready++
 				}
 			}
-			if ready == len(list.Items) {
+			for i := range hrs.Items {
+				if h := &hrs.Items[i]; conditions.IsReady(h) && h.Status.ObservedGeneration == h.Generation {
+					ready++
+				}
+			}
+			if ready == total {
 				return ready, nil
 			}
 			if time.Now().After(deadline) {
-				return 0, fmt.Errorf("%d of %d Kustomizations Ready after %s", ready, len(list.Items), timeout)
+				return 0, fmt.Errorf("%d of %d Kustomizations and HelmReleases Ready after %s", ready, total, timeout)
 			}
 		}
 		if time.Now().After(deadline) {
-			return 0, errors.New("no Kustomization appeared")
+			return 0, errors.New("the Kustomizations and HelmReleases did not appear")
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

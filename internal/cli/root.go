@@ -64,6 +64,7 @@ func newRootCommand() *cobra.Command {
 		newUninstallCommand(g),
 		newLocalCommand(),
 		newUpCommand(),
+		newDownCommand(),
 		newBuildCommand(g),
 		newTreeCommand(g),
 		newDiffCommand(g),

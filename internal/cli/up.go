@@ -2,15 +2,18 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/spf13/cobra"
 
+	"github.com/weirhq/weir/internal/daemon"
 	"github.com/weirhq/weir/internal/localcluster"
 	"github.com/weirhq/weir/internal/up"
 )
@@ -20,6 +23,8 @@ func newUpCommand() *cobra.Command {
 		opts    up.Options
 		watch   bool
 		once    bool
+		detach  bool
+		serve   bool
 		timeout time.Duration
 	)
 	cmd := &cobra.Command{
@@ -31,7 +36,8 @@ func newUpCommand() *cobra.Command {
 			"ConfigMap flux-system/weir-up), runs weir's controllers and syncs PATH through a flux-system\n" +
 			"GitRepository and, when PATH has a root (kubernetes/flux/cluster, clusters/<name> or --path), a\n" +
 			"flux-system Kustomization of it. Edits in PATH are picked up while it runs (--watch). The state\n" +
-			"under PATH/.weir is kept, so the next run resumes.",
+			"under PATH/.weir is kept, so the next run resumes. --detach leaves it running in the background\n" +
+			"once the sync is created; `weir down PATH` stops it.",
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Path = "."
@@ -41,7 +47,19 @@ func newUpCommand() *cobra.Command {
 			if !cmd.Flags().Changed("age-key-file") {
 				opts.AgeKeyFile = defaultAgeKeyFile(opts.Path)
 			}
-			return runUp(cmd, opts, watch && !once, once, timeout)
+			if opts.StateDir == "" {
+				opts.StateDir = filepath.Join(opts.Path, ".weir")
+			}
+			opts.StateDir = mustAbs(opts.StateDir)
+			switch {
+			case detach && once:
+				return errors.New("--detach and --once do not go together: --once stops everything once Ready")
+			case detach:
+				return runUpDetached(cmd, opts, watch, timeout)
+			case serve:
+				return serveUpDetached(cmd, opts, watch, timeout)
+			}
+			return runUp(cmd, opts, watch && !once, once, timeout, nil)
 		},
 	}
 	f := cmd.Flags()
@@ -53,10 +71,110 @@ func newUpCommand() *cobra.Command {
 	f.StringVar(&opts.AgeKeyFile, "age-key-file", "", "age key file for the flux-system/sops-age Secret (default: PATH/age.key, else $SOPS_AGE_KEY_FILE)")
 	f.BoolVar(&once, "once", false, "stop everything and exit once every Kustomization is Ready")
 	f.DurationVar(&timeout, "timeout", 5*time.Minute, "how long to wait for every Kustomization to be Ready")
+	f.BoolVar(&detach, "detach", false, "run in the background and return once the sync is created; stop it with `weir down PATH`")
+	f.BoolVar(&serve, "serve-detached", false, "run as the background process of --detach")
+	_ = f.MarkHidden("serve-detached")
 	return cmd
 }
 
-func runUp(cmd *cobra.Command, opts up.Options, watch, once bool, timeout time.Duration) error {
+// upProcess is the background process of `weir up --detach` for a state
+// folder.
+func upProcess(stateDir string) daemon.Process {
+	return daemon.Process{Dir: stateDir, Name: "weir-up"}
+}
+
+// runUpDetached starts `weir up` in the background with the same options
+// and returns once it has created the sync, printing how to reach it.
+func runUpDetached(cmd *cobra.Command, opts up.Options, watch bool, timeout time.Duration) error {
+	p := upProcess(opts.StateDir)
+	if pid, ok := p.PID(); ok {
+		return fmt.Errorf("weir up already runs for %s (pid %d): `weir down %s` stops it", opts.Path, pid, opts.Path)
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("finding the weir executable: %w", err)
+	}
+	args := []string{"up", mustAbs(opts.Path), "--serve-detached", "--state-dir", opts.StateDir,
+		"--nodes", strconv.Itoa(opts.Nodes), "--watch=" + strconv.FormatBool(watch), "--timeout", timeout.String(),
+		"--age-key-file", opts.AgeKeyFile}
+	if opts.RootPath != "" {
+		args = append(args, "--path", opts.RootPath)
+	}
+	if opts.Charts != "" {
+		args = append(args, "--charts", mustAbs(opts.Charts))
+	}
+	out := cmd.OutOrStdout()
+	fmt.Fprintf(out, "► starting weir up for %s in the background (log: %s)\n", opts.Path, p.LogFile())
+	kubeconfig, err := p.Start(cmd.Context(), exe, args)
+	if err != nil {
+		return fmt.Errorf("weir up did not start: %w", err)
+	}
+	pid, _ := p.PID()
+	fmt.Fprintf(out, "✔ local control plane running and sync created (pid %d)\n", pid)
+	fmt.Fprintf(out, "kubeconfig: %s\n", kubeconfig)
+	fmt.Fprintf(out, "export KUBECONFIG=%s\n", kubeconfig)
+	fmt.Fprintf(out, "stop it with: weir down %s\n", opts.Path)
+	return nil
+}
+
+// serveUpDetached is the body of the background process: weir up as in
+// the foreground, telling the command that started it when the sync is
+// created (or that the start failed), its output going to its log.
+func serveUpDetached(cmd *cobra.Command, opts up.Options, watch bool, timeout time.Duration) error {
+	p := upProcess(opts.StateDir)
+	p.RecordPID(os.Getpid())
+	defer p.RemovePID()
+	defer p.ClearMarks()
+	err := runUp(cmd, opts, watch, false, timeout, func(s *up.Session) {
+		_ = p.MarkReady(s.Kubeconfig)
+	})
+	if err != nil {
+		_ = p.MarkFailed(err)
+	}
+	return err
+}
+
+func newDownCommand() *cobra.Command {
+	var stateDir string
+	cmd := &cobra.Command{
+		Use:   "down [PATH]",
+		Short: "Stop what `weir up --detach` runs for PATH",
+		Long: "down stops the background `weir up` of PATH (default: the current folder), or of --state-dir:\n" +
+			"the controllers, the Git server, the registry and the local control plane, and waits until none\n" +
+			"of their processes is left. The state folder stays, so the next `weir up` resumes.",
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			path := "."
+			if len(args) == 1 {
+				path = args[0]
+			}
+			if stateDir == "" {
+				stateDir = filepath.Join(path, ".weir")
+			}
+			stateDir = mustAbs(stateDir)
+			ran, err := upProcess(stateDir).Stop(cmd.Context(), time.Minute)
+			if err != nil {
+				return err
+			}
+			// The control plane's processes die with weir up; any left by a
+			// kill -9 are ended here.
+			localcluster.KillLeftovers(filepath.Join(stateDir, "cluster"))
+			out := cmd.OutOrStdout()
+			if !ran {
+				fmt.Fprintf(out, "weir up was not running for %s\n", path)
+				return nil
+			}
+			fmt.Fprintf(out, "✔ stopped weir up for %s; its state stays in %s\n", path, stateDir)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&stateDir, "state-dir", "", "state folder of the weir up to stop (default: PATH/.weir)")
+	return cmd
+}
+
+// runUp runs weir up in the foreground; started, when set, is called once
+// the sync is created.
+func runUp(cmd *cobra.Command, opts up.Options, watch, once bool, timeout time.Duration, started func(*up.Session)) error {
 	ctx := cmd.Context()
 	out := cmd.OutOrStdout()
 	start := time.Now()
@@ -69,6 +187,9 @@ func runUp(cmd *cobra.Command, opts up.Options, watch, once bool, timeout time.D
 		fmt.Fprintln(out, "► stopping")
 		s.Stop()
 	}()
+	if started != nil {
+		started(s)
+	}
 	fmt.Fprintf(out, "✔ control plane ready; serving %s at %s\n", opts.Path, s.RepoURL)
 	fmt.Fprintf(out, "✔ OCI registry at %s (%s in ConfigMap %s/%s)%s\n", s.RegistryHost, up.RegistryKey, up.SourceName, up.RegistryConfigMapName, describeCharts(s))
 	fmt.Fprintf(out, "◎ waiting for GitRepository %s/%s\n", up.SourceName, up.SourceName)
@@ -80,14 +201,25 @@ func runUp(cmd *cobra.Command, opts up.Options, watch, once bool, timeout time.D
 	var all *up.Converged
 	if s.RootPath != "" {
 		fmt.Fprintf(out, "◎ applying %s and every Kustomization and HelmRelease it brings\n", s.RootPath)
+		pctx, stopProgress := context.WithCancel(ctx)
+		shown := make(chan struct{})
+		go func() {
+			defer close(shown)
+			newProgress(out, start).follow(pctx, s, 250*time.Millisecond)
+		}()
 		all, err = s.WaitAllReady(ctx, timeout)
+		stopProgress()
+		<-shown
 		if err != nil {
-			_ = printTable(ctx, cmd, s.Kubeconfig, "kustomizations")
-			fmt.Fprintln(out)
-			_ = printTable(ctx, cmd, s.Kubeconfig, "helmreleases")
-			return err
+			if once || ctx.Err() != nil {
+				return err
+			}
+			// Keep running: the user may fix the repository while it
+			// watches, and the rest of the graph stays up.
+			fmt.Fprintf(out, "✗ %v\n", err)
+		} else {
+			fmt.Fprintf(out, "✔ %s Ready in %s\n", describeConverged(all), time.Since(start).Round(100*time.Millisecond))
 		}
-		fmt.Fprintf(out, "✔ %s Ready in %s\n", describeConverged(all), time.Since(start).Round(100*time.Millisecond))
 	}
 	fmt.Fprintln(out)
 	if err := printTable(ctx, cmd, s.Kubeconfig, "sources", "git"); err != nil {
@@ -98,7 +230,7 @@ func runUp(cmd *cobra.Command, opts up.Options, watch, once bool, timeout time.D
 		if err := printTable(ctx, cmd, s.Kubeconfig, "kustomizations"); err != nil {
 			return err
 		}
-		if len(all.HelmReleases) > 0 {
+		if all == nil || len(all.HelmReleases) > 0 {
 			fmt.Fprintln(out)
 			if err := printTable(ctx, cmd, s.Kubeconfig, "helmreleases"); err != nil {
 				return err

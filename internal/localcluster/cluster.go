@@ -84,7 +84,7 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 	if err := sec.ensure(); err != nil {
 		return nil, err
 	}
-	killLeftovers(stateDir)
+	KillLeftovers(stateDir)
 
 	ports, err := freePorts(4)
 	if err != nil {

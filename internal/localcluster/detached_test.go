@@ -76,7 +76,7 @@ func TestComponentsDieWithTheirParent(t *testing.T) {
 	defer cmd.Process.Kill()
 	deadline := time.Now().Add(60 * time.Second)
 	for {
-		if _, err := os.Stat(filepath.Join(dir, "run", "ready")); err == nil {
+		if _, err := os.Stat(filepath.Join(dir, "run", "weir-local.ready")); err == nil {
 			break
 		}
 		if time.Now().After(deadline) {

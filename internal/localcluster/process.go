@@ -1,16 +1,16 @@
 package localcluster
 
 import (
-	"errors"
 	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/weirhq/weir/internal/daemon"
 )
 
 // process is one running component of the control plane.
@@ -91,53 +91,22 @@ func tail(stateDir, name string, lines int) string {
 	return strings.Join(all, "\n")
 }
 
-func pidPath(stateDir, name string) string {
-	return filepath.Join(stateDir, "run", name+".pid")
+func component(stateDir, name string) daemon.Process {
+	return daemon.Process{Dir: stateDir, Name: name}
 }
 
-func writePID(stateDir, name string, pid int) {
-	_ = os.MkdirAll(filepath.Join(stateDir, "run"), 0o755)
-	_ = os.WriteFile(pidPath(stateDir, name), []byte(strconv.Itoa(pid)), 0o644)
-}
+func writePID(stateDir, name string, pid int) { component(stateDir, name).RecordPID(pid) }
 
-func removePID(stateDir, name string) {
-	_ = os.Remove(pidPath(stateDir, name))
-}
+func removePID(stateDir, name string) { component(stateDir, name).RemovePID() }
 
 // readPID returns the pid recorded for name and whether that process is
 // still alive.
-func readPID(stateDir, name string) (int, bool) {
-	b, err := os.ReadFile(pidPath(stateDir, name))
-	if err != nil {
-		return 0, false
-	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	if err != nil || pid <= 0 {
-		return 0, false
-	}
-	return pid, alive(pid)
-}
+func readPID(stateDir, name string) (int, bool) { return component(stateDir, name).PID() }
 
-func alive(pid int) bool {
-	err := syscall.Kill(pid, 0)
-	if err == nil || errors.Is(err, syscall.EPERM) {
-		// A zombie is not alive for our purposes.
-		b, rerr := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-		if rerr == nil {
-			f := strings.Fields(string(b))
-			if len(f) > 2 && f[2] == "Z" {
-				return false
-			}
-		}
-		return true
-	}
-	return false
-}
-
-// killLeftovers ends processes a previous run on this state folder left
-// behind (for instance after the machine ran out of memory), so that they do
-// not hold etcd's data or the ports.
-func killLeftovers(stateDir string) {
+// KillLeftovers ends the control plane processes recorded in a state
+// folder that are still running — left behind by a crash, or by a process
+// that was killed — so that they do not hold etcd's data or the ports.
+func KillLeftovers(stateDir string) {
 	for _, name := range binaries {
 		pid, ok := readPID(stateDir, name)
 		if ok && commandMatches(pid, name) {

@@ -1,0 +1,149 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"helm.sh/helm/v4/pkg/action"
+	chart "helm.sh/helm/v4/pkg/chart/v2"
+	"helm.sh/helm/v4/pkg/chart/v2/loader"
+	"helm.sh/helm/v4/pkg/kube"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/weirhq/weir/internal/helm"
+)
+
+// helmFloor installs n releases of the chart with the Helm SDK, with as
+// many workers as the engines use, each waiting until its objects are
+// ready as helm-controller's installs do: the least n HelmReleases can
+// cost on this control plane, with no controller in between.
+func helmFloor(ctx context.Context, cfg *rest.Config, c client.Client, ch *chart.Chart, n int) (time.Duration, error) {
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "bench-helm-floor"}}
+	if err := c.Create(ctx, ns); err != nil {
+		return 0, fmt.Errorf("creating the floor namespace: %w", err)
+	}
+	start := time.Now()
+	names := make(chan string)
+	errs := make(chan error, workers)
+	var wg sync.WaitGroup
+	for range min(workers, n) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for name := range names {
+				if err := helmInstall(ctx, cfg, ns.Name, name, ch); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	for i := range n {
+		names <- "floor-" + strconv.Itoa(i)
+	}
+	close(names)
+	wg.Wait()
+	close(errs)
+	if err := <-errs; err != nil {
+		return 0, err
+	}
+	return time.Since(start), nil
+}
+
+// helmInstall installs one release of ch as weir's and Flux's controllers
+// do: server-side apply, waiting with kstatus.
+func helmInstall(ctx context.Context, cfg *rest.Config, ns, name string, ch *chart.Chart) error {
+	ac := action.NewConfiguration(action.ConfigurationSetLogger(slog.DiscardHandler))
+	if err := ac.Init(helm.NewRESTClientGetter(cfg, ns), ns, "secret"); err != nil {
+		return fmt.Errorf("connecting the Helm SDK: %w", err)
+	}
+	a := action.NewInstall(ac)
+	a.ReleaseName, a.Namespace = name, ns
+	a.Timeout = 5 * time.Minute
+	a.WaitStrategy = kube.StatusWatcherStrategy
+	a.ServerSideApply, a.ForceConflicts = true, true
+	if _, err := a.RunWithContext(ctx, ch, map[string]any{}); err != nil {
+		return fmt.Errorf("installing floor release %s: %w", name, err)
+	}
+	return nil
+}
+
+// loadAppChart loads the example's app chart, which the HelmRelease
+// variants install.
+func loadAppChart(chartsDir string) (*chart.Chart, error) {
+	ch, err := loader.Load(filepath.Join(chartsDir, "app"))
+	if err != nil {
+		return nil, fmt.Errorf("loading the app chart from %s: %w", chartsDir, err)
+	}
+	return ch, nil
+}
+
+// generateHelmReleases writes a repository of n independent HelmReleases
+// of the app chart, from one OCIRepository, applied by one Kustomization
+// that substitutes the local registry's address, as the example's are.
+func generateHelmReleases(dir string, n int) error {
+	write := func(path, text string) error {
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(dir, path)), 0o755); err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(dir, path), []byte(text), 0o644)
+	}
+	root := `apiVersion: kustomize.toolkit.fluxcd.io/v1
+kind: Kustomization
+metadata:
+  name: apps
+  namespace: flux-system
+spec:
+  interval: 1h
+  path: ./apps
+  prune: true
+  sourceRef: {kind: GitRepository, name: flux-system}
+  postBuild:
+    substituteFrom:
+    - {kind: ConfigMap, name: weir-up, optional: true}
+`
+	if err := write("kubernetes/flux/cluster/ks.yaml", root); err != nil {
+		return err
+	}
+	src := `apiVersion: source.toolkit.fluxcd.io/v1
+kind: OCIRepository
+metadata:
+  name: app
+  namespace: flux-system
+spec:
+  interval: 12h
+  url: oci://${LOCAL_REGISTRY:=ghcr.io}/charts/app
+  ref: {tag: 1.0.0}
+  layerSelector: {mediaType: application/vnd.cncf.helm.chart.content.v1.tar+gzip, operation: copy}
+`
+	if err := write("apps/ocirepository.yaml", src); err != nil {
+		return err
+	}
+	for i := range n {
+		hr := strings.ReplaceAll(`apiVersion: helm.toolkit.fluxcd.io/v2
+kind: HelmRelease
+metadata:
+  name: APP
+  namespace: default
+spec:
+  interval: 1h
+  chartRef: {kind: OCIRepository, name: app, namespace: flux-system}
+  values:
+    config: {name: APP}
+`, "APP", "app-"+strconv.Itoa(i))
+		if err := write("apps/app-"+strconv.Itoa(i)+".yaml", hr); err != nil {
+			return err
+		}
+	}
+	return nil
+}
