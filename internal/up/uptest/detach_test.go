@@ -22,9 +22,11 @@ import (
 	helmv2 "github.com/fluxcd/helm-controller/api/v2"
 	kustomizev1 "github.com/fluxcd/kustomize-controller/api/v1"
 	"github.com/fluxcd/pkg/runtime/conditions"
+	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/weirhq/weir/internal/cli"
 	"github.com/weirhq/weir/internal/kube"
@@ -38,6 +40,7 @@ func TestMain(m *testing.M) {
 	if os.Getenv(asWeir) == "1" {
 		os.Exit(cli.Main(os.Args[1:]))
 	}
+	ctrllog.SetLogger(logr.Discard())
 	os.Exit(m.Run())
 }
 
