@@ -115,9 +115,9 @@ func (t *tree) releaseObjects(ctx context.Context, key client.ObjectKey) ([]*uns
 	if err := ac.Init(helm.NewRESTClientGetter(t.cfg, ns), ns, "secret"); err != nil {
 		return nil, fmt.Errorf("reading Helm's storage: %w", err)
 	}
-	last, err := ac.Releases.Last(hr.GetReleaseName())
+	last, err := ac.Releases.Last(helm.ReleaseName(hr))
 	if err != nil {
-		return nil, fmt.Errorf("no release %s/%s in Helm's storage: %w", ns, hr.GetReleaseName(), err)
+		return nil, fmt.Errorf("no release %s/%s in Helm's storage: %w", ns, helm.ReleaseName(hr), err)
 	}
 	rel, ok := last.(*release.Release)
 	if !ok {

@@ -41,7 +41,7 @@ type releaser struct {
 // test, remediate; nothing when the release is deployed with this chart
 // and these values.
 func (x *releaser) run(ctx context.Context, force bool) error {
-	name := x.hr.GetReleaseName()
+	name := ReleaseName(x.hr)
 	last, err := x.last(name)
 	if err != nil {
 		return &stepError{reason: "GetLastReleaseFailed", err: fmt.Errorf("reading release '%s' from storage: %w", name, err)}
@@ -143,7 +143,7 @@ func (x *releaser) install(ctx context.Context) error {
 	spec := x.hr.GetInstall()
 	x.hr.Status.LastAttemptedReleaseAction = helmv2.ReleaseActionInstall
 	a := action.NewInstall(x.cfg)
-	a.ReleaseName = x.hr.GetReleaseName()
+	a.ReleaseName = ReleaseName(x.hr)
 	a.Namespace = x.hr.GetReleaseNamespace()
 	a.Timeout = spec.GetTimeout(x.hr.GetTimeout()).Duration
 	a.WaitStrategy = x.waitStrategy(spec.GetDisableWait())
@@ -194,7 +194,7 @@ func (x *releaser) installFailed(ctx context.Context, rel *release.Release, err 
 	rem.IncrementFailureCount(x.hr)
 	x.hr.Status.Failures++
 	msg := fmt.Sprintf("Helm install failed for release %s/%s with chart %s@%s: %s",
-		x.hr.GetReleaseNamespace(), x.hr.GetReleaseName(), x.chart.Metadata.Name, x.chart.Metadata.Version, err)
+		x.hr.GetReleaseNamespace(), ReleaseName(x.hr), x.chart.Metadata.Name, x.chart.Metadata.Version, err)
 	conditions.MarkFalse(x.hr, helmv2.ReleasedCondition, helmv2.InstallFailedReason, "%s", msg)
 	x.r.event(x.hr, corev1.EventTypeWarning, helmv2.InstallFailedReason, msg)
 	exhausted := rem.RetriesExhausted(x.hr)
@@ -247,7 +247,7 @@ func (x *releaser) upgrade(ctx context.Context, force bool) error {
 		}
 	}
 	start := time.Now()
-	res, err := a.RunWithContext(ctx, x.hr.GetReleaseName(), x.chart.Chart, x.values)
+	res, err := a.RunWithContext(ctx, ReleaseName(x.hr), x.chart.Chart, x.values)
 	x.hr.Status.LastAttemptedReleaseActionDuration = &metav1.Duration{Duration: time.Since(start)}
 	rel, _ := asRelease(res)
 	if err != nil {
@@ -277,7 +277,7 @@ func (x *releaser) upgradeFailed(ctx context.Context, rel *release.Release, err 
 	rem.IncrementFailureCount(x.hr)
 	x.hr.Status.Failures++
 	msg := fmt.Sprintf("Helm upgrade failed for release %s/%s with chart %s@%s: %s",
-		x.hr.GetReleaseNamespace(), x.hr.GetReleaseName(), x.chart.Metadata.Name, x.chart.Metadata.Version, err)
+		x.hr.GetReleaseNamespace(), ReleaseName(x.hr), x.chart.Metadata.Name, x.chart.Metadata.Version, err)
 	conditions.MarkFalse(x.hr, helmv2.ReleasedCondition, helmv2.UpgradeFailedReason, "%s", msg)
 	x.r.event(x.hr, corev1.EventTypeWarning, helmv2.UpgradeFailedReason, msg)
 	exhausted := rem.RetriesExhausted(x.hr)
@@ -366,7 +366,7 @@ func (x *releaser) uninstall(ctx context.Context, name string) error {
 
 // uninstallOnDelete removes the release of a deleted HelmRelease.
 func (x *releaser) uninstallOnDelete(ctx context.Context) error {
-	name := x.hr.GetReleaseName()
+	name := ReleaseName(x.hr)
 	last, err := x.last(name)
 	if err != nil {
 		return fmt.Errorf("reading release '%s' from storage: %w", name, err)

@@ -23,7 +23,7 @@ func Template(ctx context.Context, hr *helmv2.HelmRelease, ch *chart.Chart, valu
 	a := action.NewInstall(action.NewConfiguration(action.ConfigurationSetLogger(slog.DiscardHandler)))
 	a.DryRunStrategy = action.DryRunClient
 	a.Replace = true
-	a.ReleaseName = hr.GetReleaseName()
+	a.ReleaseName = ReleaseName(hr)
 	a.Namespace = hr.GetReleaseNamespace()
 	a.DisableHooks = spec.DisableHooks
 	a.SkipSchemaValidation = spec.DisableSchemaValidation
@@ -46,12 +46,12 @@ func LastRelease(cfg *rest.Config, hr *helmv2.HelmRelease) (*release.Release, er
 	if err := ac.Init(NewRESTClientGetter(cfg, ns), ns, "secret"); err != nil {
 		return nil, fmt.Errorf("connecting the Helm SDK to the cluster: %w", err)
 	}
-	rel, err := ac.Releases.Last(hr.GetReleaseName())
+	rel, err := ac.Releases.Last(ReleaseName(hr))
 	if errors.Is(err, driver.ErrReleaseNotFound) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("reading release %s/%s from Helm's storage: %w", ns, hr.GetReleaseName(), err)
+		return nil, fmt.Errorf("reading release %s/%s from Helm's storage: %w", ns, ReleaseName(hr), err)
 	}
 	return asRelease(rel)
 }
