@@ -150,6 +150,9 @@ func (r *Reconciler) reconcile(ctx context.Context, hr *helmv2.HelmRelease, deps
 	}
 	hr.Status.LastAttemptedValuesChecksum = valuesChecksum(values)
 	hr.Status.LastAttemptedConfigDigest = valuesDigest(values)
+	if err := r.uninstallMovedRelease(ctx, hr); err != nil {
+		return r.fail(hr, err)
+	}
 	hr.Status.StorageNamespace = hr.GetStorageNamespace()
 
 	if stalled := conditions.Get(hr, meta.StalledCondition); stalled != nil && stalled.Reason == "RetriesExceeded" && !force {
@@ -310,4 +313,38 @@ func objectRef(hr *helmv2.HelmRelease) corev1.ObjectReference {
 
 func graphKey(namespace, name string) depgraph.Key {
 	return depgraph.Key{Kind: helmv2.HelmReleaseKind, Namespace: namespace, Name: name}
+}
+
+// uninstallMovedRelease uninstalls the release the HelmRelease made before
+// its release name, target namespace or storage namespace changed, as
+// helm-controller does, so that the old release's objects do not linger
+// beside the new one. The history starts over.
+func (r *Reconciler) uninstallMovedRelease(ctx context.Context, hr *helmv2.HelmRelease) error {
+	latest := hr.Status.History.Latest()
+	if latest == nil {
+		return nil
+	}
+	oldStorage := hr.Status.StorageNamespace
+	if oldStorage == "" {
+		oldStorage = latest.Namespace
+	}
+	if latest.Name == ReleaseName(hr) && latest.Namespace == hr.GetReleaseNamespace() && oldStorage == hr.GetStorageNamespace() {
+		return nil
+	}
+	old := hr.DeepCopy()
+	old.Spec.StorageNamespace = oldStorage
+	cfg, err := r.actionConfig(old)
+	if err != nil {
+		return &stepError{reason: "InitFailed", err: err}
+	}
+	x := &releaser{r: r, hr: old, cfg: cfg}
+	id := fmt.Sprintf("%s/%s.v%d", latest.Namespace, latest.Name, latest.Version)
+	if err := x.uninstall(ctx, latest.Name); err != nil {
+		return &stepError{reason: helmv2.UninstallFailedReason,
+			err: fmt.Errorf("the release name or namespace changed: Helm uninstall of the previous release %s failed: %w", id, err)}
+	}
+	hr.Status.History = nil
+	r.event(hr, corev1.EventTypeNormal, helmv2.UninstallSucceededReason,
+		fmt.Sprintf("Helm uninstall succeeded for release %s: the release name or namespace changed", id))
+	return nil
 }

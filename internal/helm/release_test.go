@@ -149,3 +149,33 @@ func TestReleaseIsUninstalledWhenTheHelmReleaseIsDeleted(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+// TestRenamedReleaseReplacesTheOldOne changes spec.releaseName of an
+// installed HelmRelease: the old release is uninstalled (its objects and
+// storage go) and the new one installed, as helm-controller does.
+func TestRenamedReleaseReplacesTheOldOne(t *testing.T) {
+	f := newFixture(t, "1.0.0")
+	hr := f.release("renamed", "", nil)
+	f.waitReady(hr, "1.0.0")
+	setSpec(t, hr, func(h *helmv2.HelmRelease) { h.Spec.ReleaseName = "fresh" })
+	got := f.wait(hr, 90*time.Second, "to install the renamed release", func(h *helmv2.HelmRelease) bool {
+		l := h.Status.History.Latest()
+		return conditions.IsReady(h) && h.Status.ObservedGeneration == h.Generation && l != nil && l.Name == "fresh"
+	})
+	if n := len(got.Status.History); n != 1 {
+		t.Errorf("history has %d entries, want the new release's only: %+v", n, got.Status.History)
+	}
+	var names []string
+	for _, r := range helmReleases(t, f.ns) {
+		names = append(names, r.Name)
+	}
+	if len(names) != 1 || names[0] != "fresh" {
+		t.Errorf("releases in storage: %v, want [fresh]", names)
+	}
+	if err := env.Client.Get(context.Background(), client.ObjectKey{Namespace: f.ns, Name: "renamed-config"}, &corev1.ConfigMap{}); !apierrors.IsNotFound(err) {
+		t.Errorf("the old release's ConfigMap is still there (%v)", err)
+	}
+	if d := configData(t, f.ns, "fresh-config"); d["greeting"] == "" {
+		t.Errorf("the new release's ConfigMap: %v", d)
+	}
+}
