@@ -8,6 +8,7 @@ import (
 
 	helmv2 "github.com/fluxcd/helm-controller/api/v2"
 	"github.com/fluxcd/pkg/apis/meta"
+	"github.com/fluxcd/pkg/runtime/conditions"
 	sourcev1 "github.com/fluxcd/source-controller/api/v1"
 	chart "helm.sh/helm/v4/pkg/chart/v2"
 	"helm.sh/helm/v4/pkg/chart/v2/loader"
@@ -59,7 +60,10 @@ func (r *Reconciler) loadChart(ctx context.Context, hr *helmv2.HelmRelease) (*lo
 			return nil, &stepError{reason: helmv2.ArtifactFailedReason, err: err}
 		}
 	}
-	var art *meta.Artifact
+	var (
+		art      *meta.Artifact
+		srcReady *metav1.Condition
+	)
 	key := client.ObjectKey{Namespace: ns, Name: name}
 	switch kind {
 	case sourcev1.OCIRepositoryKind:
@@ -67,20 +71,26 @@ func (r *Reconciler) loadChart(ctx context.Context, hr *helmv2.HelmRelease) (*lo
 		if err := r.Get(ctx, key, &src); err != nil {
 			return nil, sourceGetError(ref, err)
 		}
-		art = src.Status.Artifact
+		art, srcReady = src.Status.Artifact, conditions.Get(&src, meta.ReadyCondition)
 	case sourcev1.HelmChartKind:
 		var src sourcev1.HelmChart
 		if err := r.Get(ctx, key, &src); err != nil {
 			return nil, sourceGetError(ref, err)
 		}
-		art = src.Status.Artifact
+		art, srcReady = src.Status.Artifact, conditions.Get(&src, meta.ReadyCondition)
 	default:
 		return nil, &stepError{reason: "InvalidChartReference", stalled: true,
 			err: fmt.Errorf("chartRef kind '%s' is not supported (OCIRepository and HelmChart are)", kind)}
 	}
 	if art == nil || !r.Store.Has(art) {
+		// The source's own failure (a registry that cannot be reached, a
+		// tag that does not exist) says more than "no artifact".
+		why := "no artifact yet"
+		if srcReady != nil && srcReady.Status == metav1.ConditionFalse && srcReady.Message != "" {
+			why = srcReady.Message
+		}
 		return nil, &stepError{reason: helmv2.ArtifactFailedReason, wait: true,
-			err: fmt.Errorf("chart source '%s' is not ready: no artifact yet, retrying when it has one", ref)}
+			err: fmt.Errorf("chart source '%s' is not ready: %s; retrying when it has an artifact", ref, why)}
 	}
 	f, err := os.Open(r.Store.Path(art))
 	if err != nil {

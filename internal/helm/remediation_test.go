@@ -129,10 +129,28 @@ func TestBadInputFailsClearlyAndUninstallsNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	other := f.release("other", "", func(h *helmv2.HelmRelease) { h.Spec.ChartRef.Name = "missing-tag" })
-	got = f.waitReason(other, helmv2.ArtifactFailedReason)
-	if msg := conditions.GetMessage(got, meta.ReadyCondition); !contains(msg, "missing-tag") {
-		t.Errorf("message %q does not name the source", msg)
+	got = f.wait(other, 60*time.Second, "to say why its source has no chart", func(h *helmv2.HelmRelease) bool {
+		return contains(conditions.GetMessage(h, meta.ReadyCondition), "9.9.9")
+	})
+	if msg := conditions.GetMessage(got, meta.ReadyCondition); !contains(msg, "missing-tag") || conditions.GetReason(got, meta.ReadyCondition) != helmv2.ArtifactFailedReason {
+		t.Errorf("message %q does not name the source (reason %s)", msg, conditions.GetReason(got, meta.ReadyCondition))
 	}
+
+	// A chart source whose registry is down: the HelmRelease names the
+	// registry that could not be reached.
+	down := &sourcev1.OCIRepository{
+		ObjectMeta: metav1.ObjectMeta{Namespace: f.ns, Name: "registry-down"},
+		Spec: sourcev1.OCIRepositorySpec{URL: "oci://127.0.0.1:1/charts/demo", Interval: metav1.Duration{Duration: time.Hour}, Insecure: true,
+			Reference:     &sourcev1.OCIRepositoryRef{Tag: "1.0.0"},
+			LayerSelector: &sourcev1.OCILayerSelector{MediaType: testenv.HelmChartMediaType, Operation: sourcev1.OCILayerCopy}},
+	}
+	if err := env.Client.Create(context.Background(), down); err != nil {
+		t.Fatal(err)
+	}
+	offline := f.release("offline", "", func(h *helmv2.HelmRelease) { h.Spec.ChartRef.Name = "registry-down" })
+	f.wait(offline, 60*time.Second, "to name the unreachable registry", func(h *helmv2.HelmRelease) bool {
+		return conditions.IsFalse(h, meta.ReadyCondition) && contains(conditions.GetMessage(h, meta.ReadyCondition), "registry 127.0.0.1:1 is unreachable")
+	})
 	dep := &appsv1.Deployment{}
 	if err := env.Client.Get(context.Background(), client.ObjectKey{Namespace: f.ns, Name: "app"}, dep); err != nil {
 		t.Errorf("the first release's Deployment is gone: %v", err)
