@@ -1,0 +1,428 @@
+package ui
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/fluxcd/cli-utils/pkg/object"
+	helmv2 "github.com/fluxcd/helm-controller/api/v2"
+	kustomizev1 "github.com/fluxcd/kustomize-controller/api/v1"
+	"github.com/fluxcd/pkg/apis/meta"
+	"github.com/fluxcd/pkg/runtime/conditions"
+	sourcev1 "github.com/fluxcd/source-controller/api/v1"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/weirhq/weir/internal/control"
+	"github.com/weirhq/weir/internal/dependency"
+)
+
+// Snapshot is what the page shows at one moment: the graph, the sources
+// and the counts of the header.
+type Snapshot struct {
+	// Nodes are the Kustomizations and HelmReleases, plus a node of state
+	// "missing" for each dependency that names no object.
+	Nodes []Node `json:"nodes"`
+	// Edges are the arrows of the graph.
+	Edges []Edge `json:"edges"`
+	// Sources are the GitRepositories, OCIRepositories, HelmRepositories
+	// and HelmCharts.
+	Sources []Node `json:"sources"`
+	// Counts sum up the nodes by state.
+	Counts Counts `json:"counts"`
+	// Namespace is the one namespace shown, or empty for all.
+	Namespace string `json:"namespace,omitempty"`
+	// ActingAs is the user actions impersonate, empty when none.
+	ActingAs string `json:"actingAs,omitempty"`
+}
+
+// States of a node, which the page draws in colours.
+const (
+	StateReady       = "ready"       // Ready=True for the current generation: green
+	StateFailed      = "failed"      // Ready=False, or Stalled: red
+	StateWaiting     = "waiting"     // Ready=False because a dependency is not Ready: amber
+	StateProgressing = "progressing" // Ready=Unknown, not reconciled yet, or a new generation: amber
+	StateSuspended   = "suspended"   // spec.suspend: grey
+	StateMissing     = "missing"     // named by a dependsOn but does not exist
+)
+
+// Node is one object: a node of the graph, or a source.
+type Node struct {
+	// ID is "Kind/namespace/name".
+	ID        string `json:"id"`
+	Kind      string `json:"kind"`
+	Namespace string `json:"namespace"`
+	Name      string `json:"name"`
+	// State is one of the State constants.
+	State string `json:"state"`
+	// Ready is the status of the Ready condition: True, False or Unknown.
+	Ready   string `json:"ready"`
+	Reason  string `json:"reason,omitempty"`
+	Message string `json:"message,omitempty"`
+	// Since is when the Ready condition last changed.
+	Since     *time.Time `json:"since,omitempty"`
+	Suspended bool       `json:"suspended,omitempty"`
+	// Revision is the last applied (or fetched) revision.
+	Revision string `json:"revision,omitempty"`
+	// Why says in plain words what holds the object when it is not Ready.
+	Why string `json:"why,omitempty"`
+	// AppliedBy is the ID of the Kustomization whose inventory holds it.
+	AppliedBy string `json:"appliedBy,omitempty"`
+	// URL is where a source fetches from.
+	URL string `json:"url,omitempty"`
+	// Level is the column of a graph node, left to right, and Row its
+	// place in the column, top to bottom.
+	Level int `json:"level"`
+	Row   int `json:"row"`
+}
+
+// Edge kinds.
+const (
+	// EdgeDependsOn goes from a dependency to its dependent.
+	EdgeDependsOn = "dependsOn"
+	// EdgeApplied goes from a Kustomization to an object it applied that
+	// has no dependsOn of its own (which would place it already).
+	EdgeApplied = "applied"
+)
+
+// Edge is an arrow of the graph, drawn left to right from From to To.
+type Edge struct {
+	From string `json:"from"`
+	To   string `json:"to"`
+	Type string `json:"type"`
+}
+
+// Counts sum up the graph's nodes by state; waiting ones count as
+// progressing, and missing ones not at all.
+type Counts struct {
+	Total       int `json:"total"`
+	Ready       int `json:"ready"`
+	Failed      int `json:"failed"`
+	Progressing int `json:"progressing"`
+	Suspended   int `json:"suspended"`
+}
+
+func nodeID(kind, namespace, name string) string { return kind + "/" + namespace + "/" + name }
+
+// graphObject is a Kustomization or HelmRelease with what the graph needs
+// of its spec.
+type graphObject struct {
+	obj  control.Object
+	kind string
+	deps []meta.DependencyReference
+}
+
+// build reads every watched object from the cache and makes a snapshot.
+func (s *Server) build(ctx context.Context) (*Snapshot, error) {
+	var objs []graphObject
+	var sources []Node
+	for _, w := range watched {
+		if !s.present[w.kind] {
+			continue
+		}
+		items, err := s.list(ctx, w.kind, w.newList)
+		if err != nil {
+			return nil, err
+		}
+		for _, o := range items {
+			switch o := o.(type) {
+			case *kustomizev1.Kustomization:
+				objs = append(objs, graphObject{o, w.kind, o.Spec.DependsOn})
+			case *helmv2.HelmRelease:
+				objs = append(objs, graphObject{o, w.kind, o.Spec.DependsOn})
+			default:
+				sources = append(sources, summarizeSource(w.kind, o))
+			}
+		}
+	}
+
+	snap := &Snapshot{Namespace: s.opts.Namespace, ActingAs: s.actingAs}
+	nodes := map[string]*Node{}
+	deps := map[string][]string{}
+	for _, g := range objs {
+		n := summarize(g.kind, g.obj)
+		nodes[n.ID] = &n
+		for _, k := range dependency.Keys(ctx, s.reader, g.kind, g.obj.GetNamespace(), g.deps) {
+			deps[n.ID] = append(deps[n.ID], nodeID(k.Kind, k.Namespace, k.Name))
+		}
+	}
+	// A dependency that names nothing is drawn too, so that the arrow
+	// shows what is waited for.
+	for _, ds := range deps {
+		for _, d := range ds {
+			if nodes[d] == nil {
+				kind, namespace, name := splitID(d)
+				nodes[d] = &Node{ID: d, Kind: kind, Namespace: namespace, Name: name, State: StateMissing, Ready: "Unknown",
+					Why: "No " + kind + " of this name exists."}
+			}
+		}
+	}
+	for _, g := range objs {
+		ks, ok := g.obj.(*kustomizev1.Kustomization)
+		if !ok || ks.Status.Inventory == nil {
+			continue
+		}
+		owner := nodeID(kustomizev1.KustomizationKind, ks.Namespace, ks.Name)
+		for _, e := range ks.Status.Inventory.Entries {
+			m, err := object.ParseObjMetadata(e.ID)
+			if err != nil {
+				continue
+			}
+			var kind string
+			switch m.GroupKind {
+			case kustomizev1.GroupVersion.WithKind(kustomizev1.KustomizationKind).GroupKind():
+				kind = kustomizev1.KustomizationKind
+			case helmv2.GroupVersion.WithKind(helmv2.HelmReleaseKind).GroupKind():
+				kind = helmv2.HelmReleaseKind
+			default:
+				continue
+			}
+			if n := nodes[nodeID(kind, m.Namespace, m.Name)]; n != nil && n.ID != owner {
+				n.AppliedBy = owner
+			}
+		}
+	}
+
+	for id, ds := range deps {
+		for _, d := range ds {
+			snap.Edges = append(snap.Edges, Edge{From: d, To: id, Type: EdgeDependsOn})
+		}
+	}
+	for id, n := range nodes {
+		if n.AppliedBy != "" && len(deps[id]) == 0 {
+			snap.Edges = append(snap.Edges, Edge{From: n.AppliedBy, To: id, Type: EdgeApplied})
+		}
+	}
+	slices.SortFunc(snap.Edges, func(a, b Edge) int {
+		return strings.Compare(a.To+"\x00"+a.From, b.To+"\x00"+b.From)
+	})
+
+	for id, n := range nodes {
+		if n.State == StateWaiting {
+			n.Why = waitingFor(id, nodes, deps)
+		}
+	}
+	ids := make([]string, 0, len(nodes))
+	for id := range nodes {
+		ids = append(ids, id)
+	}
+	pos := layout(ids, snap.Edges)
+	for _, id := range ids {
+		n := nodes[id]
+		n.Level, n.Row = pos[id].level, pos[id].row
+		snap.Nodes = append(snap.Nodes, *n)
+		snap.Counts.add(n.State)
+	}
+	slices.SortFunc(snap.Nodes, func(a, b Node) int { return strings.Compare(a.ID, b.ID) })
+
+	snap.Sources = sources
+	slices.SortFunc(snap.Sources, func(a, b Node) int {
+		return strings.Compare(a.Namespace+"/"+a.Name+"/"+a.Kind, b.Namespace+"/"+b.Name+"/"+b.Kind)
+	})
+	return snap, nil
+}
+
+func (c *Counts) add(state string) {
+	switch state {
+	case StateMissing:
+		return
+	case StateReady:
+		c.Ready++
+	case StateFailed:
+		c.Failed++
+	case StateSuspended:
+		c.Suspended++
+	default:
+		c.Progressing++
+	}
+	c.Total++
+}
+
+func splitID(id string) (kind, namespace, name string) {
+	kind, rest, _ := strings.Cut(id, "/")
+	namespace, name, _ = strings.Cut(rest, "/")
+	return kind, namespace, name
+}
+
+// summarize reads an object's state from its status.
+func summarize(kind string, obj control.Object) Node {
+	st := control.StatusOf(obj)
+	n := Node{
+		ID: nodeID(kind, obj.GetNamespace(), obj.GetName()), Kind: kind,
+		Namespace: obj.GetNamespace(), Name: obj.GetName(),
+		Ready: st.Ready, Suspended: st.Suspended, Revision: st.Revision,
+	}
+	ready := apimeta.FindStatusCondition(obj.GetConditions(), meta.ReadyCondition)
+	if ready != nil {
+		n.Reason, n.Message = ready.Reason, ready.Message
+		if !ready.LastTransitionTime.IsZero() {
+			t := ready.LastTransitionTime.UTC()
+			n.Since = &t
+		}
+	}
+	n.State, n.Why = state(obj, ready, st)
+	return n
+}
+
+// state classifies an object and says why it is not Ready, except for
+// waiting on a dependency, which needs the graph (see waitingFor).
+func state(obj control.Object, ready *metav1.Condition, st control.Status) (string, string) {
+	switch {
+	case st.Suspended:
+		return StateSuspended, "Suspended: weir leaves it as it is until it is resumed."
+	case ready == nil:
+		return StateProgressing, "Not reconciled yet: no controller has reported on it."
+	case conditions.IsStalled(obj):
+		msg := ready.Message
+		if c := apimeta.FindStatusCondition(obj.GetConditions(), meta.StalledCondition); c != nil && c.Message != "" {
+			msg = c.Message
+		}
+		return StateFailed, "Stalled, and not retried until it changes: " + msg
+	case ready.Status == metav1.ConditionFalse && ready.Reason == meta.DependencyNotReadyReason:
+		return StateWaiting, "Waiting for its dependencies: " + ready.Message
+	case ready.Status == metav1.ConditionFalse:
+		return StateFailed, "Failed: " + ready.Message
+	case ready.Status == metav1.ConditionTrue && st.ObservedGeneration != 0 && st.ObservedGeneration != obj.GetGeneration():
+		return StateProgressing, fmt.Sprintf("Changed (generation %d) and not reconciled since: the last reconcile was of generation %d.", obj.GetGeneration(), st.ObservedGeneration)
+	case ready.Status == metav1.ConditionTrue:
+		return StateReady, ""
+	}
+	if ready.Message == "" {
+		return StateProgressing, "Reconciling."
+	}
+	return StateProgressing, "Reconciling: " + ready.Message
+}
+
+// waitingFor says which dependency holds a waiting node, and when that
+// dependency waits in turn, what holds the chain at its end.
+func waitingFor(id string, nodes map[string]*Node, deps map[string][]string) string {
+	var first *Node
+	for _, d := range deps[id] {
+		if n := nodes[d]; n != nil && n.State != StateReady {
+			first = n
+			break
+		}
+	}
+	if first == nil {
+		return nodes[id].Why
+	}
+	if first.State == StateMissing {
+		return fmt.Sprintf("Waiting for %s %s/%s, which does not exist.", first.Kind, first.Namespace, first.Name)
+	}
+	why := fmt.Sprintf("Waiting for %s %s/%s to be Ready", first.Kind, first.Namespace, first.Name)
+	// Follow the chain of waiting dependencies to what holds it all.
+	root, seen := first, map[string]bool{id: true}
+	for root.State == StateWaiting && !seen[root.ID] {
+		seen[root.ID] = true
+		var next *Node
+		for _, d := range deps[root.ID] {
+			if n := nodes[d]; n != nil && n.State != StateReady {
+				next = n
+				break
+			}
+		}
+		if next == nil {
+			break
+		}
+		root = next
+	}
+	if root == first {
+		return why + "."
+	}
+	what := "is reconciling"
+	switch root.State {
+	case StateFailed:
+		what = "failed"
+		if root.Message != "" {
+			what += ": " + root.Message
+		}
+	case StateSuspended:
+		what = "is suspended"
+	case StateMissing:
+		what = "does not exist"
+	case StateWaiting:
+		what = "is on a dependency cycle"
+	}
+	return fmt.Sprintf("%s; the chain is held by %s %s/%s, which %s.", why, root.Kind, root.Namespace, root.Name, what)
+}
+
+// watched are the kinds the dashboard watches, in the order it lists them.
+var watched = []struct {
+	kind    string
+	source  bool
+	newList func() client.ObjectList
+}{
+	{kustomizev1.KustomizationKind, false, func() client.ObjectList { return &kustomizev1.KustomizationList{} }},
+	{helmv2.HelmReleaseKind, false, func() client.ObjectList { return &helmv2.HelmReleaseList{} }},
+	{sourcev1.GitRepositoryKind, true, func() client.ObjectList { return &sourcev1.GitRepositoryList{} }},
+	{sourcev1.OCIRepositoryKind, true, func() client.ObjectList { return &sourcev1.OCIRepositoryList{} }},
+	{sourcev1.HelmRepositoryKind, true, func() client.ObjectList { return &sourcev1.HelmRepositoryList{} }},
+	{sourcev1.HelmChartKind, true, func() client.ObjectList { return &sourcev1.HelmChartList{} }},
+}
+
+// list reads every object of a watched kind from the cache.
+func (s *Server) list(ctx context.Context, kind string, newList func() client.ObjectList) ([]control.Object, error) {
+	l := newList()
+	if err := s.reader.List(ctx, l); err != nil {
+		return nil, fmt.Errorf("listing %ss: %w", kind, err)
+	}
+	items, err := apimeta.ExtractList(l)
+	if err != nil {
+		return nil, fmt.Errorf("listing %ss: %w", kind, err)
+	}
+	objs := make([]control.Object, 0, len(items))
+	for _, it := range items {
+		if o, ok := it.(control.Object); ok {
+			objs = append(objs, o)
+		}
+	}
+	return objs, nil
+}
+
+// summarizeSource reads a source's state and where it fetches from.
+func summarizeSource(kind string, obj control.Object) Node {
+	n := summarize(kind, obj)
+	switch o := obj.(type) {
+	case *sourcev1.GitRepository:
+		n.URL = o.Spec.URL
+		if r := o.Spec.Reference; r != nil {
+			switch {
+			case r.Name != "":
+				n.URL += " (" + r.Name + ")"
+			case r.Commit != "":
+				n.URL += " (commit " + r.Commit + ")"
+			case r.SemVer != "":
+				n.URL += " (semver " + r.SemVer + ")"
+			case r.Tag != "":
+				n.URL += " (tag " + r.Tag + ")"
+			case r.Branch != "":
+				n.URL += " (branch " + r.Branch + ")"
+			}
+		}
+	case *sourcev1.OCIRepository:
+		n.URL = o.Spec.URL
+		if r := o.Spec.Reference; r != nil {
+			switch {
+			case r.Digest != "":
+				n.URL += "@" + r.Digest
+			case r.SemVer != "":
+				n.URL += " (semver " + r.SemVer + ")"
+			case r.Tag != "":
+				n.URL += ":" + r.Tag
+			}
+		}
+	case *sourcev1.HelmRepository:
+		n.URL = o.Spec.URL
+	case *sourcev1.HelmChart:
+		n.URL = o.Spec.Chart
+		if o.Spec.Version != "" {
+			n.URL += "@" + o.Spec.Version
+		}
+		n.URL += " from " + o.Spec.SourceRef.Kind + " " + o.Spec.SourceRef.Name
+	}
+	return n
+}
