@@ -41,7 +41,7 @@ func (x *releaser) upgradeCRDs(ctx context.Context, policy helmv2.CRDsPolicy) er
 		}
 		live := &unstructured.Unstructured{}
 		live.SetGroupVersionKind(o.GroupVersionKind())
-		err := x.r.Client.Get(ctx, client.ObjectKeyFromObject(o), live)
+		err := x.kube.Get(ctx, client.ObjectKeyFromObject(o), live)
 		if apierrors.IsNotFound(err) {
 			apply = append(apply, o)
 		} else if err != nil {
@@ -51,8 +51,8 @@ func (x *releaser) upgradeCRDs(ctx context.Context, policy helmv2.CRDsPolicy) er
 	if len(apply) == 0 {
 		return nil
 	}
-	poller := polling.NewStatusPoller(x.r.Client, x.r.Client.RESTMapper(), polling.Options{})
-	rm := ssa.NewResourceManager(x.r.Client, poller, ssa.Owner{Field: ControllerName, Group: helmv2.GroupVersion.Group})
+	poller := polling.NewStatusPoller(x.kube, x.kube.RESTMapper(), polling.Options{})
+	rm := ssa.NewResourceManager(x.kube, poller, ssa.Owner{Field: ControllerName, Group: helmv2.GroupVersion.Group})
 	opts := ssa.DefaultApplyOptions()
 	opts.Force = true
 	cs, err := rm.ApplyAll(ctx, apply, opts)

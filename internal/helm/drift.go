@@ -33,8 +33,11 @@ func (x *releaser) checkDrift(ctx context.Context, rel *release.Release) error {
 	if err != nil {
 		return &stepError{reason: helmv2.DriftDetectedReason, err: fmt.Errorf("reading the manifest of release %s: %w", describe(rel), err)}
 	}
-	mapper := x.r.Client.RESTMapper()
+	mapper := x.kube.RESTMapper()
 	for _, o := range objects {
+		// Helm writes its ownership metadata into every object it applies:
+		// the desired state has it too, else it would always look drifted.
+		setHelmOwnership(o, rel)
 		if o.GetNamespace() != "" {
 			continue
 		}
@@ -52,9 +55,12 @@ func (x *releaser) checkDrift(ctx context.Context, rel *release.Release) error {
 		}
 		rules = append(rules, rule)
 	}
-	rm := ssa.NewResourceManager(x.r.Client, nil, ssa.Owner{Field: ControllerName, Group: helmv2.GroupVersion.Group})
+	rm := ssa.NewResourceManager(x.kube, nil, ssa.Owner{Field: ControllerName, Group: helmv2.GroupVersion.Group})
 	opts := ssa.DefaultDiffOptions()
 	opts.DriftIgnoreRules = rules
+	// Objects labelled or annotated helm.toolkit.fluxcd.io/driftDetection:
+	// disabled are left out, as in Flux.
+	opts.Exclusions = map[string]string{helmv2.DriftDetectionMetadataKey: helmv2.DriftDetectionDisabledValue}
 	var drifted []*unstructured.Unstructured
 	var names []string
 	for _, o := range objects {
@@ -87,4 +93,22 @@ func (x *releaser) checkDrift(ctx context.Context, rel *release.Release) error {
 	conditions.MarkFalse(x.hr, helmv2.DriftedCondition, helmv2.NoDriftDetectedReason, "%s", fixed)
 	x.r.event(x.hr, corev1.EventTypeNormal, "DriftCorrected", fixed)
 	return nil
+}
+
+// setHelmOwnership adds the label and annotations with which Helm marks the
+// objects of a release.
+func setHelmOwnership(o *unstructured.Unstructured, rel *release.Release) {
+	labels := o.GetLabels()
+	if labels == nil {
+		labels = map[string]string{}
+	}
+	labels["app.kubernetes.io/managed-by"] = "Helm"
+	o.SetLabels(labels)
+	annotations := o.GetAnnotations()
+	if annotations == nil {
+		annotations = map[string]string{}
+	}
+	annotations["meta.helm.sh/release-name"] = rel.Name
+	annotations["meta.helm.sh/release-namespace"] = rel.Namespace
+	o.SetAnnotations(annotations)
 }

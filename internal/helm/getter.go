@@ -1,9 +1,11 @@
 package helm
 
 import (
+	"fmt"
 	"sync"
 
 	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/discovery/cached/memory"
@@ -11,6 +13,7 @@ import (
 	"k8s.io/client-go/restmapper"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
 // restGetter gives the Helm SDK a cluster connection built from a
@@ -23,12 +26,33 @@ type restGetter struct {
 	shared    *sharedDiscovery
 }
 
-// sharedDiscovery is one identity's cached discovery and REST mapper.
+// sharedDiscovery is one identity's cached discovery and REST mapper, and
+// a controller-runtime client built on them.
 type sharedDiscovery struct {
 	once   sync.Once
 	client discovery.CachedDiscoveryInterface
 	mapper meta.ResettableRESTMapper
 	err    error
+
+	kubeOnce sync.Once
+	kube     client.Client
+	kubeErr  error
+}
+
+// kubeClient returns the identity's client, made once.
+func (s *sharedDiscovery) kubeClient(cfg *rest.Config, scheme *runtime.Scheme) (client.Client, error) {
+	s.kubeOnce.Do(func() {
+		_, mapper, err := s.get(cfg)
+		if err != nil {
+			s.kubeErr = err
+			return
+		}
+		s.kube, s.kubeErr = client.New(cfg, client.Options{Scheme: scheme, Mapper: mapper})
+	})
+	if s.kubeErr != nil {
+		return nil, fmt.Errorf("connecting to the cluster: %w", s.kubeErr)
+	}
+	return s.kube, nil
 }
 
 func (s *sharedDiscovery) get(cfg *rest.Config) (discovery.CachedDiscoveryInterface, meta.ResettableRESTMapper, error) {

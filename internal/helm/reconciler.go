@@ -164,7 +164,11 @@ func (r *Reconciler) reconcile(ctx context.Context, hr *helmv2.HelmRelease, deps
 	if err != nil {
 		return r.fail(hr, &stepError{reason: "InitFailed", err: err})
 	}
-	rel := &releaser{r: r, hr: hr, cfg: cfg, chart: ch, values: values}
+	kube, err := r.kubeClient(hr)
+	if err != nil {
+		return r.fail(hr, &stepError{reason: "InitFailed", err: err})
+	}
+	rel := &releaser{r: r, hr: hr, cfg: cfg, kube: kube, chart: ch, values: values}
 	if err := rel.run(ctx, force); err != nil {
 		return r.fail(hr, err)
 	}
@@ -203,6 +207,20 @@ func (r *Reconciler) checkDependencies(ctx context.Context, hr *helmv2.HelmRelea
 // service account, with releases stored in Secrets of the storage
 // namespace, as the helm command stores them.
 func (r *Reconciler) actionConfig(hr *helmv2.HelmRelease) (*action.Configuration, error) {
+	cfg, shared := r.identity(hr)
+	ns := hr.GetStorageNamespace()
+	ac := action.NewConfiguration(action.ConfigurationSetLogger(slog.DiscardHandler))
+	if err := ac.Init(&restGetter{config: cfg, namespace: ns, shared: shared}, ns, "secret"); err != nil {
+		return nil, fmt.Errorf("connecting the Helm SDK to the cluster: %w", err)
+	}
+	return ac, nil
+}
+
+// identity is the connection of the HelmRelease's service account
+// (spec.serviceAccountName, else the default one; the controller's own
+// identity when neither is set) and the discovery shared by every release
+// acting as it.
+func (r *Reconciler) identity(hr *helmv2.HelmRelease) (*rest.Config, *sharedDiscovery) {
 	cfg := rest.CopyConfig(r.config)
 	sa := hr.Spec.ServiceAccountName
 	if sa == "" {
@@ -214,6 +232,7 @@ func (r *Reconciler) actionConfig(hr *helmv2.HelmRelease) (*action.Configuration
 		cfg.Impersonate = rest.ImpersonationConfig{UserName: identity}
 	}
 	r.mu.Lock()
+	defer r.mu.Unlock()
 	if r.discovery == nil {
 		r.discovery = map[string]*sharedDiscovery{}
 	}
@@ -222,13 +241,16 @@ func (r *Reconciler) actionConfig(hr *helmv2.HelmRelease) (*action.Configuration
 		shared = &sharedDiscovery{}
 		r.discovery[identity] = shared
 	}
-	r.mu.Unlock()
-	ns := hr.GetStorageNamespace()
-	ac := action.NewConfiguration(action.ConfigurationSetLogger(slog.DiscardHandler))
-	if err := ac.Init(&restGetter{config: cfg, namespace: ns, shared: shared}, ns, "secret"); err != nil {
-		return nil, fmt.Errorf("connecting the Helm SDK to the cluster: %w", err)
-	}
-	return ac, nil
+	return cfg, shared
+}
+
+// kubeClient is a client acting as the HelmRelease's service account, for
+// what weir does beside the Helm SDK (drift detection, CRD upgrades), so
+// that RBAC limits it as it limits the release itself. It reads from the
+// API server, not the manager's cache: drift is judged on the live objects.
+func (r *Reconciler) kubeClient(hr *helmv2.HelmRelease) (client.Client, error) {
+	cfg, shared := r.identity(hr)
+	return shared.kubeClient(cfg, r.Scheme())
 }
 
 // fail records err on the status and emits a Warning event.

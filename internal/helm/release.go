@@ -21,6 +21,7 @@ import (
 	"helm.sh/helm/v4/pkg/storage/driver"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
 // maxSnapshots is how many releases status.history keeps, as Flux.
@@ -28,9 +29,11 @@ const maxSnapshots = 5
 
 // releaser runs the Helm actions of one reconcile of one HelmRelease.
 type releaser struct {
-	r      *Reconciler
-	hr     *helmv2.HelmRelease
-	cfg    *action.Configuration
+	r   *Reconciler
+	hr  *helmv2.HelmRelease
+	cfg *action.Configuration
+	// kube acts as the release's service account beside the Helm SDK.
+	kube   client.Client
 	chart  *loadedChart
 	values map[string]any
 	// lastApply is how the latest release was applied: "ssa" or "csa".

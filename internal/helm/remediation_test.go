@@ -323,6 +323,16 @@ func TestDriftDetectionCorrectsAHandEditedDeployment(t *testing.T) {
 	if err := env.Client.Update(ctx, dep, client.FieldOwner("kubectl-edit")); err != nil {
 		t.Fatal(err)
 	}
+	// An object opted out of drift detection keeps its hand edit.
+	cm := &corev1.ConfigMap{}
+	if err := env.Client.Get(ctx, client.ObjectKey{Namespace: f.ns, Name: "drifty-config"}, cm); err != nil {
+		t.Fatal(err)
+	}
+	cm.Annotations = map[string]string{helmv2.DriftDetectionMetadataKey: helmv2.DriftDetectionDisabledValue}
+	cm.Data["greeting"] = "edited by hand"
+	if err := env.Client.Update(ctx, cm, client.FieldOwner("kubectl-edit")); err != nil {
+		t.Fatal(err)
+	}
 	annotate(t, hr, meta.ReconcileRequestAnnotation)
 	deadline := time.Now().Add(60 * time.Second)
 	for {
@@ -347,5 +357,14 @@ func TestDriftDetectionCorrectsAHandEditedDeployment(t *testing.T) {
 	}
 	if n := len(helmReleases(t, f.ns)); n != 1 {
 		t.Errorf("drift correction made %d releases, want the one", n)
+	}
+	if d := configData(t, f.ns, "drifty-config"); d["greeting"] != "edited by hand" {
+		t.Errorf("the ConfigMap annotated %s: disabled was corrected: %v", helmv2.DriftDetectionMetadataKey, d)
+	}
+	for _, e := range events.Items {
+		if e.Reason == helmv2.DriftDetectedReason && (contains(e.Message, "ConfigMap/") || contains(e.Message, "Service/")) {
+			// The ConfigMap opted out; the Service was never touched.
+			t.Errorf("drift reported on an object that did not drift: %s", e.Message)
+		}
 	}
 }
