@@ -317,7 +317,17 @@ func (x *releaser) rollback(failed *release.Release) {
 	a.MaxHistory = x.hr.GetMaxHistory()
 	a.ServerSideApply = "auto"
 	a.ForceConflicts = !a.ForceReplace && failed.ApplyMethod == "ssa"
-	err := a.Run(failed.Name)
+	// The target is the newest release before the failed one that was
+	// deployed, as helm-controller picks it: not merely the previous
+	// revision, which may have failed too.
+	target, err := x.lastSuccessful(failed)
+	if err == nil && target == nil {
+		err = errors.New("no earlier release was deployed successfully")
+	}
+	if err == nil {
+		a.Version = target.Version
+		err = a.Run(failed.Name)
+	}
 	if last, lerr := x.last(failed.Name); lerr == nil && last != nil {
 		x.record(last, "")
 	}
@@ -327,9 +337,32 @@ func (x *releaser) rollback(failed *release.Release) {
 		x.r.event(x.hr, corev1.EventTypeWarning, helmv2.RollbackFailedReason, msg)
 		return
 	}
-	msg := fmt.Sprintf("Helm rollback to previous release of %s/%s succeeded", failed.Namespace, failed.Name)
+	msg := fmt.Sprintf("Helm rollback to previous release %s with chart %s succeeded", describe(target), chartRef(target))
 	conditions.MarkTrue(x.hr, helmv2.RemediatedCondition, helmv2.RollbackSucceededReason, "%s", msg)
 	x.r.event(x.hr, corev1.EventTypeNormal, helmv2.RollbackSucceededReason, msg)
+}
+
+// lastSuccessful is the newest release older than failed whose status
+// says it was deployed (deployed or superseded), nil when there is none.
+func (x *releaser) lastSuccessful(failed *release.Release) (*release.Release, error) {
+	history, err := x.cfg.Releases.History(failed.Name)
+	if err != nil {
+		return nil, fmt.Errorf("reading the history of release %s: %w", failed.Name, err)
+	}
+	var best *release.Release
+	for _, h := range history {
+		rel, err := asRelease(h)
+		if err != nil {
+			return nil, err
+		}
+		if rel.Version >= failed.Version || (rel.Info.Status != common.StatusDeployed && rel.Info.Status != common.StatusSuperseded) {
+			continue
+		}
+		if best == nil || rel.Version > best.Version {
+			best = rel
+		}
+	}
+	return best, nil
 }
 
 // remediateByUninstall uninstalls a failed release.

@@ -368,3 +368,39 @@ func TestDriftDetectionCorrectsAHandEditedDeployment(t *testing.T) {
 		}
 	}
 }
+
+// TestRollbackSkipsRevisionsThatFailed makes two upgrades fail in a row,
+// the first without remediation: the rollback after the second goes back
+// to the last revision that was deployed, not to the failed one before it.
+func TestRollbackSkipsRevisionsThatFailed(t *testing.T) {
+	f := newFixture(t, "1.0.0")
+	crash := `"podLabels":{"pod-init-container-running-failed.stage.kwok.x-k8s.io":"true"}`
+	hr := f.release("twice", "greeting: good", func(h *helmv2.HelmRelease) {
+		h.Spec.Timeout = &metav1.Duration{Duration: 5 * time.Second}
+	})
+	f.waitReady(hr, "1.0.0")
+
+	// No retries: the failed revision 2 stays.
+	setSpec(t, hr, func(h *helmv2.HelmRelease) {
+		h.Spec.Values = &apiextensionsv1.JSON{Raw: []byte(`{"greeting":"bad-1",` + crash + `}`)}
+	})
+	f.wait(hr, 90*time.Second, "to fail its first upgrade", func(h *helmv2.HelmRelease) bool {
+		l := h.Status.History.Latest()
+		return l != nil && l.Version == 2 && l.Status == "failed" && h.Status.ObservedGeneration == h.Generation
+	})
+
+	// One retry and rollback: revision 3 fails, the rollback must target 1.
+	setSpec(t, hr, func(h *helmv2.HelmRelease) {
+		h.Spec.Values = &apiextensionsv1.JSON{Raw: []byte(`{"greeting":"bad-2",` + crash + `}`)}
+		h.Spec.Upgrade = &helmv2.Upgrade{Remediation: &helmv2.UpgradeRemediation{Retries: 1}}
+	})
+	got := f.wait(hr, 120*time.Second, "to roll back", func(h *helmv2.HelmRelease) bool {
+		return conditions.GetReason(h, helmv2.RemediatedCondition) == helmv2.RollbackSucceededReason
+	})
+	if msg := conditions.GetMessage(got, helmv2.RemediatedCondition); !contains(msg, "/twice.v1 with chart demo@1.0.0") {
+		t.Errorf("the rollback did not name revision 1 as its target: %q", msg)
+	}
+	if d := configData(t, f.ns, "twice-config"); d["greeting"] != "good" {
+		t.Errorf("the rollback restored %v, want the values of revision 1", d)
+	}
+}
