@@ -1,11 +1,16 @@
 package cli
 
 import (
+	"context"
+	"os"
+
 	"github.com/fluxcd/pkg/runtime/logger"
 	"github.com/spf13/cobra"
+	"k8s.io/client-go/rest"
 
 	"github.com/weirhq/weir/internal/kube"
 	"github.com/weirhq/weir/internal/manager"
+	"github.com/weirhq/weir/internal/ui"
 )
 
 func newControllerCommand(g *globalOptions) *cobra.Command {
@@ -13,13 +18,15 @@ func newControllerCommand(g *globalOptions) *cobra.Command {
 	var (
 		watchAll bool
 		logOpts  logger.Options
+		uiOpts   ui.Options
 	)
 	cmd := &cobra.Command{
 		Use:   "controller",
 		Short: "Run weir's controllers against a cluster",
 		Long: "controller runs every weir controller in one process: GitRepositories and Kustomizations\n" +
 			"today, HelmReleases and OCIRepositories as they land. It resolves the cluster like kubectl\n" +
-			"(--kubeconfig, KUBECONFIG, in-cluster) and elects a leader unless --leader-elect=false.",
+			"(--kubeconfig, KUBECONFIG, in-cluster) and elects a leader unless --leader-elect=false.\n" +
+			"With --ui-addr it also serves the web dashboard (docs/dashboard.md).",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if !watchAll {
@@ -30,7 +37,15 @@ func newControllerCommand(g *globalOptions) *cobra.Command {
 				return err
 			}
 			opts.Logger = logger.NewLogger(logOpts)
-			return manager.Run(cmd.Context(), cfg, opts)
+			if uiOpts.Addr == "" {
+				return manager.Run(cmd.Context(), cfg, opts)
+			}
+			if uiOpts.Token == "" {
+				uiOpts.Token = os.Getenv("WEIR_UI_TOKEN")
+			}
+			uiOpts.Namespace = opts.Namespace
+			uiOpts.Logger = opts.Logger.WithName("dashboard")
+			return runWithDashboard(cmd.Context(), cfg, opts, uiOpts)
 		},
 	}
 	f := cmd.Flags()
@@ -50,6 +65,34 @@ func newControllerCommand(g *globalOptions) *cobra.Command {
 	f.BoolVar(&opts.NoCrossNamespaceRefs, "no-cross-namespace-refs", false, "refuse sources and dependencies in other namespaces than the object's")
 	f.BoolVar(&opts.NoRemoteBases, "no-remote-bases", false, "refuse kustomize remote bases (only files in the source are used)")
 	f.StringVar(&opts.DefaultServiceAccount, "default-service-account", "", "service account impersonated by Kustomizations that name none (default: weir's own identity)")
+	f.StringVar(&uiOpts.Addr, "ui-addr", "", "address of the web dashboard, such as 127.0.0.1:9292; empty turns it off. An address other than loopback needs --ui-token")
+	f.StringVar(&uiOpts.Token, "ui-token", "", "token the dashboard requires on every request (default $WEIR_UI_TOKEN, which keeps it out of the process list); required when --ui-addr is not loopback")
+	f.StringVar(&uiOpts.ImpersonateUser, "ui-impersonate-user", "", "user the dashboard's actions impersonate, so that RBAC decides them (default "+ui.DefaultImpersonateUser+" when --ui-addr is not loopback, else weir's own identity)")
+	f.StringSliceVar(&uiOpts.ImpersonateGroups, "ui-impersonate-group", nil, "group of --ui-impersonate-user; repeat for several")
 	logOpts.BindFlags(f)
 	return cmd
+}
+
+// runWithDashboard runs the controllers and the dashboard until ctx ends or
+// either fails, which stops the other.
+func runWithDashboard(ctx context.Context, cfg *rest.Config, opts manager.Options, uiOpts ui.Options) error {
+	srv, err := ui.New(cfg, uiOpts)
+	if err != nil {
+		return err
+	}
+	opts.Logger.Info("dashboard listening", "url", srv.URL())
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	uiDone := make(chan error, 1)
+	go func() {
+		err := srv.Run(ctx)
+		cancel()
+		uiDone <- err
+	}()
+	err = manager.Run(ctx, cfg, opts)
+	cancel()
+	if uiErr := <-uiDone; err == nil {
+		err = uiErr
+	}
+	return err
 }

@@ -104,3 +104,16 @@ func TestGraphShowsEveryNodeAndDependency(t *testing.T) {
 		t.Errorf("header %q does not say %q", header, want)
 	}
 }
+
+func TestEmptyNamespaceGivesEmptyLists(t *testing.T) {
+	srv := serve(t, ui.Options{Namespace: env.Namespace(t)})
+	resp, body := request(t, "GET", srv.URL()+"api/snapshot", nil, "")
+	if resp.StatusCode != 200 {
+		t.Fatalf("GET /api/snapshot: %d %s", resp.StatusCode, body)
+	}
+	for _, want := range []string{`"nodes":[]`, `"edges":[]`, `"sources":[]`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("the snapshot of an empty namespace has no %s: %s", want, body)
+		}
+	}
+}

@@ -7,28 +7,54 @@ import (
 )
 
 // position is a node's place in the drawing: its column, left to right,
-// and its row in the column, top to bottom.
-type position struct{ level, row int }
+// its row in the column, top to bottom, and its indent under the node that
+// applied it.
+type position struct{ level, row, indent int }
 
-// layout places a layered drawing of the graph, left to right. A node's
-// column is the length of the longest chain of edges that leads to it (an
-// edge that closes a cycle is left out, so that a cycle still draws). In
-// each column, nodes are ordered to keep edges short and crossings few: a
-// few sweeps that sort each column by the mean place of its neighbours in
-// the columns before it, then after it.
+// layout places a layered drawing of the graph. Dependencies go left to
+// right: a node's column is the length of the longest chain of dependsOn
+// edges that leads to it (an edge that closes a cycle is left out, so that
+// a cycle still draws). What a Kustomization applied hangs below it, in
+// its column and indented, like a tree: an EdgeApplied makes its target a
+// child of its source. In each column, the trees are ordered to keep edges
+// short and crossings few: a few sweeps that sort them by the mean place of
+// their neighbours in the columns before, then after.
 func layout(ids []string, edges []Edge) map[string]position {
 	ids = slices.Clone(ids)
 	slices.SortFunc(ids, compareIDs)
-	preds := map[string][]string{}
-	succs := map[string][]string{}
 	known := map[string]bool{}
 	for _, id := range ids {
 		known[id] = true
 	}
+	preds, succs := map[string][]string{}, map[string][]string{}
+	parent, children := map[string]string{}, map[string][]string{}
 	for _, e := range edges {
-		if known[e.From] && known[e.To] && e.From != e.To {
-			preds[e.To] = append(preds[e.To], e.From)
-			succs[e.From] = append(succs[e.From], e.To)
+		if !known[e.From] || !known[e.To] || e.From == e.To {
+			continue
+		}
+		if e.Type == EdgeApplied {
+			if _, ok := parent[e.To]; !ok {
+				parent[e.To] = e.From
+			}
+			continue
+		}
+		preds[e.To] = append(preds[e.To], e.From)
+		succs[e.From] = append(succs[e.From], e.To)
+	}
+	// A chain of parents that loops is cut where it closes.
+	for _, id := range ids {
+		seen := map[string]bool{id: true}
+		for p, ok := parent[id]; ok; p, ok = parent[p] {
+			if seen[p] {
+				delete(parent, id)
+				break
+			}
+			seen[p] = true
+		}
+	}
+	for _, id := range ids {
+		if p, ok := parent[id]; ok {
+			children[p] = append(children[p], id)
 		}
 	}
 
@@ -49,6 +75,9 @@ func layout(ids []string, edges []Edge) map[string]position {
 		}
 		mark[id] = onPath
 		l := 0
+		if p, ok := parent[id]; ok {
+			l = max(0, visit(p))
+		}
 		for _, p := range preds[id] {
 			if pl := visit(p); pl >= 0 {
 				l = max(l, pl+1)
@@ -62,33 +91,67 @@ func layout(ids []string, edges []Edge) map[string]position {
 		depth = max(depth, visit(id))
 	}
 
-	columns := make([][]string, depth+1)
-	for _, id := range ids {
-		columns[level[id]] = append(columns[level[id]], id)
+	// A tree is a node that no node of its column applied, with what it
+	// applied below it, depth first.
+	type tree struct {
+		members []string
+		indent  []int
 	}
+	var grow func(t *tree, id string, indent int)
+	grow = func(t *tree, id string, indent int) {
+		t.members = append(t.members, id)
+		t.indent = append(t.indent, indent)
+		for _, c := range children[id] {
+			if level[c] == level[id] {
+				grow(t, c, indent+1)
+			}
+		}
+	}
+	columns := make([][]*tree, depth+1)
+	for _, id := range ids {
+		if p, ok := parent[id]; ok && level[p] == level[id] {
+			continue
+		}
+		t := &tree{}
+		grow(t, id, 0)
+		columns[level[id]] = append(columns[level[id]], t)
+	}
+
 	// place is a node's height in its column, centred on 0 as drawn.
 	place := map[string]float64{}
-	setPlaces := func(col []string) {
-		for i, id := range col {
-			place[id] = float64(i) - float64(len(col)-1)/2
+	setPlaces := func(col []*tree) {
+		n := 0
+		for _, t := range col {
+			n += len(t.members)
+		}
+		i := 0
+		for _, t := range col {
+			for _, id := range t.members {
+				place[id] = float64(i) - float64(n-1)/2
+				i++
+			}
 		}
 	}
 	for _, col := range columns {
 		setPlaces(col)
 	}
-	sortBy := func(col []string, neighbours map[string][]string) {
-		bary := map[string]float64{}
-		for _, id := range col {
-			bary[id] = place[id]
-			if ns := neighbours[id]; len(ns) > 0 {
-				sum := 0.0
-				for _, n := range ns {
-					sum += place[n]
+	sortBy := func(col []*tree, neighbours map[string][]string) {
+		bary := map[*tree]float64{}
+		for _, t := range col {
+			sum, n := 0.0, 0
+			for _, id := range t.members {
+				for _, nb := range neighbours[id] {
+					sum += place[nb]
+					n++
 				}
-				bary[id] = sum / float64(len(ns))
+			}
+			if n == 0 {
+				bary[t] = place[t.members[0]]
+			} else {
+				bary[t] = sum / float64(n)
 			}
 		}
-		slices.SortStableFunc(col, func(a, b string) int { return cmp.Compare(bary[a], bary[b]) })
+		slices.SortStableFunc(col, func(a, b *tree) int { return cmp.Compare(bary[a], bary[b]) })
 		setPlaces(col)
 	}
 	for range 4 {
@@ -107,8 +170,12 @@ func layout(ids []string, edges []Edge) map[string]position {
 
 	pos := make(map[string]position, len(ids))
 	for l, col := range columns {
-		for r, id := range col {
-			pos[id] = position{level: l, row: r}
+		row := 0
+		for _, t := range col {
+			for i, id := range t.members {
+				pos[id] = position{level: l, row: row, indent: t.indent[i]}
+				row++
+			}
 		}
 	}
 	return pos

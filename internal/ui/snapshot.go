@@ -74,10 +74,12 @@ type Node struct {
 	AppliedBy string `json:"appliedBy,omitempty"`
 	// URL is where a source fetches from.
 	URL string `json:"url,omitempty"`
-	// Level is the column of a graph node, left to right, and Row its
-	// place in the column, top to bottom.
-	Level int `json:"level"`
-	Row   int `json:"row"`
+	// Level is the column of a graph node, left to right, Row its place in
+	// the column, top to bottom, and Indent its depth under the
+	// Kustomization that applied it, drawn in the same column.
+	Level  int `json:"level"`
+	Row    int `json:"row"`
+	Indent int `json:"indent,omitempty"`
 }
 
 // Edge kinds.
@@ -85,7 +87,8 @@ const (
 	// EdgeDependsOn goes from a dependency to its dependent.
 	EdgeDependsOn = "dependsOn"
 	// EdgeApplied goes from a Kustomization to an object it applied that
-	// has no dependsOn of its own (which would place it already).
+	// has no dependsOn of its own (which would place it already): the
+	// object is drawn below it, in its column.
 	EdgeApplied = "applied"
 )
 
@@ -140,7 +143,7 @@ func (s *Server) build(ctx context.Context) (*Snapshot, error) {
 		}
 	}
 
-	snap := &Snapshot{Namespace: s.opts.Namespace, ActingAs: s.actingAs}
+	snap := &Snapshot{Nodes: []Node{}, Edges: []Edge{}, Sources: []Node{}, Namespace: s.opts.Namespace, ActingAs: s.actingAs}
 	nodes := map[string]*Node{}
 	deps := map[string][]string{}
 	for _, g := range objs {
@@ -213,13 +216,13 @@ func (s *Server) build(ctx context.Context) (*Snapshot, error) {
 	pos := layout(ids, snap.Edges)
 	for _, id := range ids {
 		n := nodes[id]
-		n.Level, n.Row = pos[id].level, pos[id].row
+		n.Level, n.Row, n.Indent = pos[id].level, pos[id].row, pos[id].indent
 		snap.Nodes = append(snap.Nodes, *n)
 		snap.Counts.add(n.State)
 	}
 	slices.SortFunc(snap.Nodes, func(a, b Node) int { return strings.Compare(a.ID, b.ID) })
 
-	snap.Sources = sources
+	snap.Sources = append(snap.Sources, sources...)
 	slices.SortFunc(snap.Sources, func(a, b Node) int {
 		return strings.Compare(a.Namespace+"/"+a.Name+"/"+a.Kind, b.Namespace+"/"+b.Name+"/"+b.Kind)
 	})

@@ -56,7 +56,7 @@ func (h *hub) publish(snap *Snapshot) {
 	var shape strings.Builder
 	for _, list := range [][]Node{snap.Nodes, snap.Sources} {
 		for _, n := range list {
-			fmt.Fprintf(&shape, "%s@%d,%d;", n.ID, n.Level, n.Row)
+			fmt.Fprintf(&shape, "%s@%d,%d,%d;", n.ID, n.Level, n.Row, n.Indent)
 			b, _ := json.Marshal(n)
 			p.nodes[n.ID] = string(b)
 		}

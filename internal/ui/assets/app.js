@@ -5,7 +5,7 @@
   'use strict';
 
   const SVG = 'http://www.w3.org/2000/svg';
-  const NODE_W = 204, NODE_H = 50, COL_GAP = 72, ROW_GAP = 16, PAD = 28;
+  const NODE_W = 158, NODE_H = 46, COL_GAP = 46, ROW_GAP = 14, PAD = 24, INDENT = 22;
   const csrf = document.querySelector('meta[name="csrf-token"]').content;
   const actingAs = document.querySelector('meta[name="acting-as"]').content;
   const STATE_WORDS = {
@@ -21,6 +21,9 @@
   window.__loadedAt = Date.now();
 
   const $ = (sel) => document.querySelector(sel);
+  const clip = document.querySelector('#node-clip rect');
+  clip.setAttribute('width', NODE_W);
+  clip.setAttribute('height', NODE_H);
   const ui = {
     svg: $('#svg'), viewport: $('#viewport'), edges: $('#edges'), nodes: $('#nodes'),
     empty: $('#graph-empty'), detail: $('#detail'), sourcesBody: $('#sources tbody'),
@@ -166,20 +169,26 @@
   function renderGraph() {
     const nodes = [...model.nodes.values()];
     ui.empty.hidden = nodes.length > 0;
-    const columns = new Map();
-    for (const n of nodes) columns.set(n.level, (columns.get(n.level) || 0) + 1);
+    const columns = new Map(); // level -> number of nodes
+    const indents = new Map(); // level -> deepest indent
+    for (const n of nodes) {
+      columns.set(n.level, (columns.get(n.level) || 0) + 1);
+      indents.set(n.level, Math.max(indents.get(n.level) || 0, n.indent || 0));
+    }
     const tallest = Math.max(1, ...columns.values());
     const levels = Math.max(0, ...nodes.map((n) => n.level)) + 1;
+    const colX = [PAD];
+    for (let l = 0; l < levels; l++) colX.push(colX[l] + NODE_W + (indents.get(l) || 0) * INDENT + COL_GAP);
     model.pos.clear();
     for (const n of nodes) {
       const inColumn = columns.get(n.level);
       model.pos.set(n.id, {
-        x: PAD + n.level * (NODE_W + COL_GAP),
+        x: colX[n.level] + (n.indent || 0) * INDENT,
         y: PAD + (n.row + (tallest - inColumn) / 2) * (NODE_H + ROW_GAP),
       });
     }
     model.size = {
-      w: PAD * 2 + levels * NODE_W + (levels - 1) * COL_GAP,
+      w: colX[levels] - COL_GAP + PAD,
       h: PAD * 2 + tallest * NODE_H + (tallest - 1) * ROW_GAP,
     };
 
@@ -197,17 +206,22 @@
   function edgeElement(e) {
     const a = model.pos.get(e.from), b = model.pos.get(e.to);
     if (!a || !b) return null;
+    const attrs = { class: `edge ${e.type}`, 'data-from': e.from, 'data-to': e.to, 'data-type': e.type };
+    if (e.type === 'applied' && b.x > a.x && b.x - a.x <= INDENT && b.y > a.y) {
+      // What a Kustomization applied hangs below it, as in a tree.
+      attrs.d = `M${a.x + 10},${a.y + NODE_H} V${b.y + NODE_H / 2} H${b.x - 1}`;
+      return s('path', attrs);
+    }
     const x1 = a.x + NODE_W, y1 = a.y + NODE_H / 2, x2 = b.x - 2, y2 = b.y + NODE_H / 2;
-    let d;
     if (x2 > x1) {
-      const dx = Math.max(28, (x2 - x1) / 2);
-      d = `M${x1},${y1} C${x1 + dx},${y1} ${x2 - dx},${y2} ${x2},${y2}`;
+      const dx = Math.max(24, (x2 - x1) / 2);
+      attrs.d = `M${x1},${y1} C${x1 + dx},${y1} ${x2 - dx},${y2} ${x2},${y2}`;
     } else {
       // An edge back to the left closes a cycle: loop it under the nodes.
       const low = Math.max(y1, y2) + NODE_H;
-      d = `M${x1},${y1} C${x1 + 60},${low} ${x2 - 60},${low} ${x2},${y2}`;
+      attrs.d = `M${x1},${y1} C${x1 + 60},${low} ${x2 - 60},${low} ${x2},${y2}`;
     }
-    return s('path', { class: `edge ${e.type}`, d, 'data-from': e.from, 'data-to': e.to, 'data-type': e.type });
+    return s('path', attrs);
   }
 
   function nodeElement(n) {
@@ -223,11 +237,11 @@
         s('rect', { class: 'tint', width: NODE_W, height: NODE_H }),
         s('rect', { class: 'bar', width: 5, height: NODE_H })),
       s('rect', { class: 'box', width: NODE_W, height: NODE_H, rx: 8 }),
-      s('rect', { class: 'badge-box', x: 14, y: 8, width: badge.length * 7 + 8, height: 14, rx: 3 }),
-      s('text', { class: 'badge', x: 18, y: 18.5, text: badge }),
-      s('text', { class: 'meta', x: 14 + badge.length * 7 + 14, y: 19 }),
-      s('text', { class: 'name', x: 14, y: 39 }),
-      s('circle', { class: 'status', cx: NODE_W - 16, cy: 15, r: 5 }),
+      s('rect', { class: 'badge-box', x: 13, y: 7, width: badge.length * 6.5 + 8, height: 14, rx: 3 }),
+      s('text', { class: 'badge', x: 17, y: 17.5, text: badge }),
+      s('text', { class: 'meta', x: 13 + badge.length * 6.5 + 14, y: 18 }),
+      s('text', { class: 'name', x: 13, y: 37 }),
+      s('circle', { class: 'status', cx: NODE_W - 14, cy: 14, r: 5 }),
     );
     g.addEventListener('click', (ev) => { if (!dragged) { ev.stopPropagation(); select(n.id, true); } });
     g.addEventListener('keydown', (ev) => { if (ev.key === 'Enter' || ev.key === ' ') { ev.preventDefault(); select(n.id, true); } });
@@ -242,10 +256,10 @@
     g.dataset.ready = n.ready;
     g.dataset.state = n.state;
     g.classList.toggle('selected', n.id === model.selected);
-    const badgeW = (SHORT_KIND[n.kind] || n.kind).length * 7 + 8;
+    const badgeW = (SHORT_KIND[n.kind] || n.kind).length * 6.5 + 8;
     g.querySelector('.meta').textContent = fit(n.state === 'missing' ? `missing · ${n.namespace}` : n.namespace,
-      `11px ${bodyFont}`, NODE_W - badgeW - 50);
-    g.querySelector('.name').textContent = fit(n.name, `600 13.5px ${bodyFont}`, NODE_W - 26);
+      `11px ${bodyFont}`, NODE_W - badgeW - 44);
+    g.querySelector('.name').textContent = fit(n.name, `600 13.5px ${bodyFont}`, NODE_W - 22);
     g.querySelector('title').textContent = `${n.kind} ${n.namespace}/${n.name}: ${STATE_WORDS[n.state]}` +
       (n.why ? `\n${n.why}` : '');
     g.setAttribute('aria-label', `${n.kind} ${n.namespace}/${n.name}, ${STATE_WORDS[n.state]}`);
