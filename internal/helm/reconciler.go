@@ -168,7 +168,11 @@ func (r *Reconciler) reconcile(ctx context.Context, hr *helmv2.HelmRelease, deps
 	if err != nil {
 		return r.fail(hr, &stepError{reason: "InitFailed", err: err})
 	}
-	rel := &releaser{r: r, hr: hr, cfg: cfg, kube: kube, chart: ch, values: values}
+	waitOptions, err := healthWaitOptions(hr, cfg)
+	if err != nil {
+		return r.fail(hr, err)
+	}
+	rel := &releaser{r: r, hr: hr, cfg: cfg, kube: kube, chart: ch, values: values, waitOptions: waitOptions}
 	if err := rel.run(ctx, force); err != nil {
 		return r.fail(hr, err)
 	}

@@ -36,6 +36,8 @@ type releaser struct {
 	kube   client.Client
 	chart  *loadedChart
 	values map[string]any
+	// waitOptions hold the status readers of spec.healthCheckExprs.
+	waitOptions []kube.WaitOption
 	// lastApply is how the latest release was applied: "ssa" or "csa".
 	lastApply string
 }
@@ -150,6 +152,7 @@ func (x *releaser) install(ctx context.Context) error {
 	a.Namespace = x.hr.GetReleaseNamespace()
 	a.Timeout = spec.GetTimeout(x.hr.GetTimeout()).Duration
 	a.WaitStrategy = x.waitStrategy(spec.GetDisableWait())
+	a.WaitOptions = x.waitOptions
 	a.WaitForJobs = !spec.DisableWaitForJobs
 	a.DisableHooks = spec.DisableHooks
 	a.DisableOpenAPIValidation = spec.DisableOpenAPIValidation
@@ -217,6 +220,7 @@ func (x *releaser) upgrade(ctx context.Context, force bool) error {
 	a.Namespace = x.hr.GetReleaseNamespace()
 	a.Timeout = spec.GetTimeout(x.hr.GetTimeout()).Duration
 	a.WaitStrategy = x.waitStrategy(spec.GetDisableWait())
+	a.WaitOptions = x.waitOptions
 	a.WaitForJobs = !spec.DisableWaitForJobs
 	a.DisableHooks = spec.DisableHooks
 	a.DisableOpenAPIValidation = spec.DisableOpenAPIValidation
@@ -310,6 +314,7 @@ func (x *releaser) rollback(failed *release.Release) {
 	a := action.NewRollback(x.cfg)
 	a.Timeout = spec.GetTimeout(x.hr.GetTimeout()).Duration
 	a.WaitStrategy = x.waitStrategy(spec.GetDisableWait())
+	a.WaitOptions = x.waitOptions
 	a.WaitForJobs = !spec.DisableWaitForJobs
 	a.DisableHooks = spec.DisableHooks
 	a.ForceReplace = spec.Force
@@ -388,6 +393,7 @@ func (x *releaser) uninstall(ctx context.Context, name string) error {
 	a.DisableHooks = spec.DisableHooks
 	a.Timeout = spec.GetTimeout(x.hr.GetTimeout()).Duration
 	a.WaitStrategy = x.waitStrategy(spec.GetDisableWait())
+	a.WaitOptions = x.waitOptions
 	a.DeletionPropagation = spec.GetDeletionPropagation()
 	a.IgnoreNotFound = true
 	done := make(chan error, 1)
