@@ -159,8 +159,11 @@ func (s *Server) build(ctx context.Context) (*Snapshot, error) {
 		for _, d := range ds {
 			if nodes[d] == nil {
 				kind, namespace, name := splitID(d)
-				nodes[d] = &Node{ID: d, Kind: kind, Namespace: namespace, Name: name, State: StateMissing, Ready: "Unknown",
-					Why: "No " + kind + " of this name exists."}
+				why := "No " + kind + " of this name exists."
+				if s.opts.Namespace != "" && namespace != s.opts.Namespace {
+					why = "It is in namespace " + namespace + ", which this dashboard does not show."
+				}
+				nodes[d] = &Node{ID: d, Kind: kind, Namespace: namespace, Name: name, State: StateMissing, Ready: "Unknown", Why: why}
 			}
 		}
 	}

@@ -112,7 +112,11 @@ func (s *Server) watch(ctx context.Context) error {
 // snapshots rebuilds the snapshot after each burst of changes, once the
 // cache has synced, until ctx ends.
 func (s *Server) snapshots(ctx context.Context) {
-	if !s.cache.WaitForCacheSync(ctx) {
+	synced := make(chan struct{})
+	go s.reportSlowSync(ctx, synced)
+	ok := s.cache.WaitForCacheSync(ctx)
+	close(synced)
+	if !ok {
 		return
 	}
 	for {
@@ -139,6 +143,32 @@ func (s *Server) snapshots(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-time.After(debounce):
+		}
+	}
+}
+
+// slowSync is how long the first read of the cluster may take before the
+// dashboard says what it waits for.
+const slowSync = 30 * time.Second
+
+// reportSlowSync logs the kinds the cache has not listed yet when the
+// first read takes long: most often, weir's identity may not list them.
+func (s *Server) reportSlowSync(ctx context.Context, synced <-chan struct{}) {
+	select {
+	case <-ctx.Done():
+		return
+	case <-synced:
+		return
+	case <-time.After(slowSync):
+	}
+	for _, w := range watched {
+		if !s.present[w.kind] {
+			continue
+		}
+		inf, err := s.cache.GetInformer(ctx, newObject(w.kind))
+		if err == nil && !inf.HasSynced() {
+			s.log.Info("the dashboard cannot list objects of this kind yet, and shows nothing until it can: can weir's identity list and watch them?",
+				"kind", w.kind, "waited", slowSync.String())
 		}
 	}
 }

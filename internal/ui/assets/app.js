@@ -120,9 +120,10 @@
 
   function connect() {
     const es = new EventSource('api/stream');
-    es.addEventListener('open', () => setLive('open'));
+    // Live once the first snapshot is in: the server sends it when it has
+    // read the cluster.
     es.addEventListener('error', () => setLive(es.readyState === EventSource.CLOSED ? 'closed' : 'connecting'));
-    es.addEventListener('snapshot', (e) => applySnapshot(JSON.parse(e.data)));
+    es.addEventListener('snapshot', (e) => { setLive('open'); applySnapshot(JSON.parse(e.data)); });
     es.addEventListener('update', (e) => applyUpdate(JSON.parse(e.data)));
   }
 
