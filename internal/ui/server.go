@@ -168,7 +168,7 @@ func (s *Server) Run(ctx context.Context) error {
 	go s.snapshots(ctx)
 
 	srv := &http.Server{
-		Handler:           s.Handler(),
+		Handler:           s.handler(),
 		ReadHeaderTimeout: 10 * time.Second,
 		// Streams end with ctx, so that Shutdown does not wait on them.
 		BaseContext: func(net.Listener) context.Context { return ctx },
@@ -195,9 +195,8 @@ func (s *Server) Run(ctx context.Context) error {
 	return err
 }
 
-// Handler is the dashboard's HTTP handler with its access checks, for
-// tests and for mounting on a server of one's own.
-func (s *Server) Handler() http.Handler {
+// handler routes the dashboard's requests behind its access checks.
+func (s *Server) handler() http.Handler {
 	mux := http.NewServeMux()
 	static, _ := fs.Sub(assets, "assets")
 	mux.HandleFunc("GET /{$}", s.servePage)

@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -226,8 +227,14 @@ func (s *Server) build(ctx context.Context) (*Snapshot, error) {
 	slices.SortFunc(snap.Nodes, func(a, b Node) int { return strings.Compare(a.ID, b.ID) })
 
 	snap.Sources = append(snap.Sources, sources...)
+	// Sources come by kind, in the order of watched (Git repositories
+	// first), then by namespace and name.
+	rank := map[string]int{}
+	for i, w := range watched {
+		rank[w.kind] = i
+	}
 	slices.SortFunc(snap.Sources, func(a, b Node) int {
-		return strings.Compare(a.Namespace+"/"+a.Name+"/"+a.Kind, b.Namespace+"/"+b.Name+"/"+b.Kind)
+		return cmp.Or(cmp.Compare(rank[a.Kind], rank[b.Kind]), strings.Compare(a.Namespace, b.Namespace), strings.Compare(a.Name, b.Name))
 	})
 	return snap, nil
 }

@@ -180,17 +180,20 @@
     const levels = Math.max(0, ...nodes.map((n) => n.level)) + 1;
     const colX = [PAD];
     for (let l = 0; l < levels; l++) colX.push(colX[l] + NODE_W + (indents.get(l) || 0) * INDENT + COL_GAP);
+    // Edges that close a cycle loop over the top: leave room for them.
+    const top = PAD + (model.edges.some((e) => e.type === 'dependsOn' &&
+      (model.nodes.get(e.from) || {}).level >= (model.nodes.get(e.to) || {}).level) ? NODE_H : 0);
     model.pos.clear();
     for (const n of nodes) {
       const inColumn = columns.get(n.level);
       model.pos.set(n.id, {
         x: colX[n.level] + (n.indent || 0) * INDENT,
-        y: PAD + (n.row + (tallest - inColumn) / 2) * (NODE_H + ROW_GAP),
+        y: top + (n.row + (tallest - inColumn) / 2) * (NODE_H + ROW_GAP),
       });
     }
     model.size = {
       w: colX[levels] - COL_GAP + PAD,
-      h: PAD * 2 + tallest * NODE_H + (tallest - 1) * ROW_GAP,
+      h: top + PAD + tallest * NODE_H + (tallest - 1) * ROW_GAP,
     };
 
     ui.edges.replaceChildren(...model.edges.map(edgeElement).filter(Boolean));
@@ -218,9 +221,11 @@
       const dx = Math.max(24, (x2 - x1) / 2);
       attrs.d = `M${x1},${y1} C${x1 + dx},${y1} ${x2 - dx},${y2} ${x2},${y2}`;
     } else {
-      // An edge back to the left closes a cycle: loop it under the nodes.
-      const low = Math.max(y1, y2) + NODE_H;
-      attrs.d = `M${x1},${y1} C${x1 + 60},${low} ${x2 - 60},${low} ${x2},${y2}`;
+      // An edge back to the left closes a cycle: from the top of one node
+      // to the top of the other, over what lies between.
+      const ax = a.x + NODE_W / 2, bx = b.x + NODE_W / 2, ay = a.y, by = b.y - 2;
+      const high = Math.min(ay, by) - NODE_H;
+      attrs.d = `M${ax},${ay} C${ax},${high} ${bx},${high} ${bx},${by}`;
     }
     return s('path', attrs);
   }
@@ -256,6 +261,7 @@
     g.dataset.name = n.name;
     g.dataset.ready = n.ready;
     g.dataset.state = n.state;
+    g.dataset.reason = n.reason || '';
     g.classList.toggle('selected', n.id === model.selected);
     const badgeW = (SHORT_KIND[n.kind] || n.kind).length * 6.5 + 8;
     g.querySelector('.meta').textContent = fit(n.state === 'missing' ? `missing · ${n.namespace}` : n.namespace,
@@ -403,6 +409,7 @@
         h('i', { class: `dot state-${n.state}` }), STATE_WORDS[n.state]));
       return tr;
     });
+    if (!rows.length) rows.push(h('tr', { class: 'none' }, h('td', { colspan: '5', class: 'muted' }, 'No GitRepositories, OCIRepositories, HelmRepositories or HelmCharts.')));
     ui.sourcesBody.replaceChildren(...rows);
     const count = model.sources.size;
     $('#sources-hint').textContent = count ? `${count} source${count === 1 ? '' : 's'}` : 'none';
