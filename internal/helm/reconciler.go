@@ -51,6 +51,7 @@ type Reconciler struct {
 	DefaultServiceAccount string
 
 	config    *rest.Config
+	live      client.Reader
 	mu        sync.Mutex
 	discovery map[string]*sharedDiscovery
 }
@@ -71,7 +72,10 @@ func (e *stepError) Unwrap() error { return e.err }
 // Reconcile brings one HelmRelease's release in line with its spec.
 func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	hr := &helmv2.HelmRelease{}
-	if err := r.Get(ctx, req.NamespacedName, hr); err != nil {
+	// Read from the API server, not the cache: the status this reconcile
+	// starts from (release history, inventory) must include what the
+	// previous one wrote, or an action would be repeated on stale facts.
+	if err := r.reader().Get(ctx, req.NamespacedName, hr); err != nil {
 		if apierrors.IsNotFound(err) {
 			r.Graph.Remove(graphKey(req.Namespace, req.Name))
 		}
@@ -373,4 +377,12 @@ func (r *Reconciler) uninstallMovedRelease(ctx context.Context, hr *helmv2.HelmR
 	r.event(hr, corev1.EventTypeNormal, helmv2.UninstallSucceededReason,
 		fmt.Sprintf("Helm uninstall succeeded for release %s: the release name or namespace changed", id))
 	return nil
+}
+
+// reader is the manager's uncached reader, or the client outside a manager.
+func (r *Reconciler) reader() client.Reader {
+	if r.live != nil {
+		return r.live
+	}
+	return r.Client
 }

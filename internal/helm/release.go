@@ -61,6 +61,19 @@ func (x *releaser) run(ctx context.Context, force bool) error {
 			return err
 		}
 	}
+	if last != nil && last.Info.Status != common.StatusUninstalled && last.Chart != nil && last.Chart.Metadata != nil &&
+		last.Chart.Metadata.Name != x.chart.Metadata.Name && x.hr.GetUpgrade().ChartNameChangeStrategy != helmv2.ChartNameChangeStrategyInPlaceUpdate {
+		// Another chart under the same release: Flux's default
+		// (chartNameChangeStrategy Reinstall) starts the release over.
+		if err := x.uninstall(ctx, name); err != nil {
+			return &stepError{reason: helmv2.UninstallFailedReason,
+				err: fmt.Errorf("the chart changed from %s to %s: Helm uninstall of release %s failed: %w", last.Chart.Metadata.Name, x.chart.Metadata.Name, describe(last), err)}
+		}
+		x.r.event(x.hr, corev1.EventTypeNormal, helmv2.UninstallSucceededReason,
+			fmt.Sprintf("Helm uninstall succeeded for release %s: the chart changed from %s to %s", describe(last), last.Chart.Metadata.Name, x.chart.Metadata.Name))
+		x.hr.Status.History = nil
+		return x.install(ctx)
+	}
 	switch {
 	case last == nil || last.Info.Status == common.StatusUninstalled:
 		return x.install(ctx)
@@ -163,6 +176,7 @@ func (x *releaser) install(ctx context.Context) error {
 	a.ServerSideApply = spec.ServerSideApply == nil || *spec.ServerSideApply
 	a.ForceConflicts = a.ServerSideApply
 	a.PostRenderer = postRenderer{hr: x.hr}
+	a.PostRenderStrategy = postRenderStrategy(x.hr)
 	switch spec.CRDs {
 	case helmv2.Skip:
 		a.SkipCRDs = true
@@ -234,6 +248,7 @@ func (x *releaser) upgrade(ctx context.Context, force bool) error {
 	a.ReuseValues = spec.PreserveValues
 	a.TakeOwnership = !spec.DisableTakeOwnership
 	a.PostRenderer = postRenderer{hr: x.hr}
+	a.PostRenderStrategy = postRenderStrategy(x.hr)
 	a.SkipCRDs = spec.CRDs == "" || spec.CRDs == helmv2.Skip
 	switch spec.ServerSideApply {
 	case helmv2.ServerSideApplyEnabled:
@@ -607,4 +622,10 @@ func chartRef(rel *release.Release) string {
 		return ""
 	}
 	return rel.Chart.Metadata.Name + "@" + rel.Chart.Metadata.Version
+}
+
+// postRenderStrategy is spec.postRenderStrategy for the Helm SDK; empty
+// keeps Helm's default, combined, which is Flux's too.
+func postRenderStrategy(hr *helmv2.HelmRelease) action.PostRenderStrategy {
+	return action.PostRenderStrategy(hr.GetPostRenderStrategy())
 }

@@ -2,6 +2,7 @@ package helm_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -177,5 +178,66 @@ func TestRenamedReleaseReplacesTheOldOne(t *testing.T) {
 	}
 	if d := configData(t, f.ns, "fresh-config"); d["greeting"] == "" {
 		t.Errorf("the new release's ConfigMap: %v", d)
+	}
+}
+
+// TestAnotherChartNameReinstallsUnlessInPlace points two HelmReleases at a
+// chart of another name: by default (chartNameChangeStrategy Reinstall)
+// the release is uninstalled and installed again, starting at revision 1;
+// with InPlaceUpdate it is upgraded to revision 2.
+func TestAnotherChartNameReinstallsUnlessInPlace(t *testing.T) {
+	f := newFixture(t, "1.0.0")
+	ctx := context.Background()
+	other := chartFiles("1.0.0")
+	other["Chart.yaml"] = strings.Replace(other["Chart.yaml"], "name: demo", "name: other", 1)
+	f.registry.PushChart(t, "charts/other", "1.0.0", writeChart(t, other))
+	src := f.source.DeepCopy()
+	src.ObjectMeta = metav1.ObjectMeta{Namespace: f.ns, Name: "other"}
+	src.Spec.URL = f.registry.URL("charts/other")
+	if err := env.Client.Create(ctx, src); err != nil {
+		t.Fatal(err)
+	}
+	reinstall := f.release("reinstall", "", nil)
+	inPlace := f.release("in-place", "", func(h *helmv2.HelmRelease) {
+		h.Spec.Upgrade = &helmv2.Upgrade{ChartNameChangeStrategy: helmv2.ChartNameChangeStrategyInPlaceUpdate}
+	})
+	f.waitReady(reinstall, "1.0.0")
+	f.waitReady(inPlace, "1.0.0")
+	for _, hr := range []*helmv2.HelmRelease{reinstall, inPlace} {
+		setSpec(t, hr, func(h *helmv2.HelmRelease) { h.Spec.ChartRef.Name = "other" })
+	}
+	for _, hr := range []*helmv2.HelmRelease{reinstall, inPlace} {
+		got := f.wait(hr, 90*time.Second, "to run the other chart", func(h *helmv2.HelmRelease) bool {
+			l := h.Status.History.Latest()
+			return conditions.IsReady(h) && h.Status.ObservedGeneration == h.Generation && l != nil && l.ChartName == "other"
+		})
+		l := got.Status.History.Latest()
+		switch {
+		case hr == reinstall && (l.Version != 1 || len(got.Status.History) != 1):
+			t.Errorf("reinstall: revision %d with %d history entries, want a fresh revision 1: %s", l.Version, len(got.Status.History), describe(got))
+		case hr == inPlace && l.Version != 2:
+			t.Errorf("in-place: revision %d, want one upgrade of revision 1: %s", l.Version, describe(got))
+		}
+	}
+}
+
+// TestAReleaseWithoutValuesIsLeftAlone reconciles an installed HelmRelease
+// that sets no values again and again: Helm stores its values as null,
+// which must not read as a change, so no upgrade runs.
+func TestAReleaseWithoutValuesIsLeftAlone(t *testing.T) {
+	f := newFixture(t, "1.0.0")
+	hr := f.release("plain", "", nil)
+	f.waitReady(hr, "1.0.0")
+	for i := range 3 {
+		annotate(t, hr, meta.ReconcileRequestAnnotation)
+		got := f.wait(hr, 30*time.Second, "to handle the request", func(h *helmv2.HelmRelease) bool {
+			return h.Status.LastHandledReconcileAt != "" && h.Status.LastHandledReconcileAt == h.GetAnnotations()[meta.ReconcileRequestAnnotation]
+		})
+		if l := got.Status.History.Latest(); l == nil || l.Version != 1 {
+			t.Fatalf("request %d: the release moved to %s, want revision 1 left alone", i+1, describe(got))
+		}
+	}
+	if n := len(helmReleases(t, f.ns)); n != 1 {
+		t.Errorf("%d release revisions in storage, want 1", n)
 	}
 }

@@ -59,6 +59,7 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager, opts Options) error {
 		r.Graph = &depgraph.Graph{}
 	}
 	r.config = mgr.GetConfig()
+	r.live = mgr.GetAPIReader()
 	err := mgr.GetFieldIndexer().IndexField(context.Background(), &helmv2.HelmRelease{}, chartSourceIndex, func(o client.Object) []string {
 		kind, ns, name := sourceRef(o.(*helmv2.HelmRelease))
 		if kind == "" {

@@ -29,6 +29,7 @@ func Template(ctx context.Context, hr *helmv2.HelmRelease, ch *chart.Chart, valu
 	a.SkipSchemaValidation = spec.DisableSchemaValidation
 	a.IncludeCRDs = spec.CRDs != helmv2.Skip && !spec.SkipCRDs
 	a.PostRenderer = postRenderer{hr: hr}
+	a.PostRenderStrategy = postRenderStrategy(hr)
 	a.Labels = map[string]string{NameLabel: hr.Name, NamespaceLabel: hr.Namespace}
 	res, err := a.RunWithContext(ctx, ch, values)
 	if err != nil {

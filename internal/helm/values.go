@@ -90,6 +90,11 @@ func ComposeValues(ctx context.Context, r client.Reader, hr *helmv2.HelmRelease)
 // valuesDigest is the config digest Flux records: sha256 of the values'
 // canonical JSON (map keys sorted).
 func valuesDigest(values map[string]any) string {
+	if values == nil {
+		// Helm stores no values as null: the same as {} for the digest,
+		// or a release without values would always look changed.
+		values = map[string]any{}
+	}
 	b, _ := json.Marshal(values)
 	sum := sha256.Sum256(b)
 	return "sha256:" + hex.EncodeToString(sum[:])

@@ -53,6 +53,7 @@ type Reconciler struct {
 	DefaultServiceAccount string
 
 	config       *rest.Config
+	live         client.Reader
 	unpacked     unpackCache
 	applier      *apply.Applier
 	impersonated map[string]*apply.Applier
@@ -74,7 +75,10 @@ type healthWait struct {
 // Reconcile brings one Kustomization's objects in line with its source.
 func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	obj := &kustomizev1.Kustomization{}
-	if err := r.Get(ctx, req.NamespacedName, obj); err != nil {
+	// Read from the API server, not the cache: the status this reconcile
+	// starts from (release history, inventory) must include what the
+	// previous one wrote, or an action would be repeated on stale facts.
+	if err := r.reader().Get(ctx, req.NamespacedName, obj); err != nil {
 		if client.IgnoreNotFound(err) == nil {
 			r.Graph.Remove(graphKey(req.Namespace, req.Name))
 		}
@@ -325,4 +329,12 @@ func (r *Reconciler) recordMetrics(obj *kustomizev1.Kustomization, start time.Ti
 
 func objectRef(obj *kustomizev1.Kustomization) corev1.ObjectReference {
 	return corev1.ObjectReference{Kind: kustomizev1.KustomizationKind, APIVersion: kustomizev1.GroupVersion.String(), Namespace: obj.Namespace, Name: obj.Name}
+}
+
+// reader is the manager's uncached reader, or the client outside a manager.
+func (r *Reconciler) reader() client.Reader {
+	if r.live != nil {
+		return r.live
+	}
+	return r.Client
 }

@@ -50,6 +50,7 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager, opts Options) error {
 	}
 	r.applier = apply.New(mgr.GetClient())
 	r.config = mgr.GetConfig()
+	r.live = mgr.GetAPIReader()
 	err := mgr.GetFieldIndexer().IndexField(context.Background(), &kustomizev1.Kustomization{}, sourceIndex, func(o client.Object) []string {
 		return []string{sourceKey(o.(*kustomizev1.Kustomization))}
 	})
