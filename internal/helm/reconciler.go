@@ -129,6 +129,12 @@ func (r *Reconciler) reconcile(ctx context.Context, hr *helmv2.HelmRelease, deps
 		conditions.Delete(hr, meta.StalledCondition)
 	}
 	force := helmv2.ShouldHandleForceRequest(hr)
+	if hr.Spec.KubeConfig != nil {
+		// Installing in this cluster what was meant for another would be
+		// worse than installing nothing.
+		return r.fail(hr, &stepError{reason: "KubeConfigNotSupported", stalled: true,
+			err: errors.New("spec.kubeConfig (a remote cluster) is not supported by weir: nothing was installed; remove it or run weir in the remote cluster")})
+	}
 	if err := r.checkDependencies(ctx, hr, deps); err != nil {
 		return r.fail(hr, err)
 	}

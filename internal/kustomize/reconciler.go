@@ -129,6 +129,12 @@ func (r *Reconciler) reconcile(ctx context.Context, obj *kustomizev1.Kustomizati
 	if v, ok := meta.ReconcileAnnotationValue(obj.GetAnnotations()); ok {
 		obj.Status.SetLastHandledReconcileRequest(v)
 	}
+	if obj.Spec.KubeConfig != nil {
+		// Applying to this cluster what was meant for another would be
+		// worse than applying nothing.
+		return r.fail(obj, &waitError{reason: "KubeConfigNotSupported", stalled: true,
+			err: errors.New("spec.kubeConfig (a remote cluster) is not supported by weir: nothing was applied; remove it or run weir in the remote cluster")})
+	}
 	src, err := r.fetchSource(ctx, obj)
 	if err != nil {
 		return r.fail(obj, err)
