@@ -197,7 +197,7 @@ func (r *Reconciler) checkDependencies(ctx context.Context, hr *helmv2.HelmRelea
 		return &stepError{reason: helmv2.DependencyNotReadyReason, stalled: true,
 			err: fmt.Errorf("dependency cycle: %s", depgraph.FormatCycle(cycle))}
 	}
-	for _, dep := range keys {
+	for i, dep := range keys {
 		name := dependency.Label(helmv2.HelmReleaseKind, dep)
 		if r.NoCrossNamespaceRefs && dep.Namespace != hr.Namespace {
 			return &stepError{reason: "AccessDenied", stalled: true,
@@ -209,6 +209,23 @@ func (r *Reconciler) checkDependencies(ctx context.Context, hr *helmv2.HelmRelea
 				return &stepError{reason: helmv2.DependencyNotReadyReason, wait: true, err: fmt.Errorf("dependency '%s' not found", name)}
 			}
 			return &stepError{reason: helmv2.DependencyNotReadyReason, err: fmt.Errorf("getting dependency '%s': %w", name, err)}
+		}
+		if expr := hr.Spec.DependsOn[i].ReadyExpr; expr != "" {
+			// readyExpr replaces the Ready check, as in Flux. Nothing
+			// announces when it turns true: it is looked at again after the
+			// retry interval.
+			ok, err := dependency.ReadyByExpr(ctx, expr, hr, d)
+			if errors.Is(err, dependency.ErrInvalidExpr) {
+				return &stepError{reason: meta.InvalidCELExpressionReason, stalled: true, err: err}
+			}
+			if err != nil {
+				return &stepError{reason: helmv2.DependencyNotReadyReason, err: err}
+			}
+			if !ok {
+				return &stepError{reason: helmv2.DependencyNotReadyReason,
+					err: fmt.Errorf("dependency '%s' is not ready according to readyExpr eval", name)}
+			}
+			continue
 		}
 		if ok, _ := dependency.Ready(d); !ok {
 			return &stepError{reason: helmv2.DependencyNotReadyReason, wait: true, err: fmt.Errorf("dependency '%s' is not ready", name)}

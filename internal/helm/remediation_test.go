@@ -420,3 +420,22 @@ func TestARemoteClusterIsRefused(t *testing.T) {
 		t.Errorf("%d releases installed here for a remote cluster", n)
 	}
 }
+
+// TestReadyExprReplacesTheDependencyCheck makes a HelmRelease depend on
+// one that never turns Ready: a readyExpr that holds lets it install all
+// the same, as in Flux; one that does not compile stalls it.
+func TestReadyExprReplacesTheDependencyCheck(t *testing.T) {
+	f := newFixture(t, "1.0.0")
+	f.release("db", "", func(h *helmv2.HelmRelease) { h.Spec.ChartRef.Name = "no-such-source" })
+	app := f.release("app", "", func(h *helmv2.HelmRelease) {
+		h.Spec.DependsOn = []meta.DependencyReference{{Name: "db", ReadyExpr: "dep.metadata.name == 'db' && self.metadata.name == 'app'"}}
+	})
+	f.waitReady(app, "1.0.0")
+	bad := f.release("bad", "", func(h *helmv2.HelmRelease) {
+		h.Spec.DependsOn = []meta.DependencyReference{{Name: "db", ReadyExpr: "dep.("}}
+	})
+	got := f.waitReason(bad, meta.InvalidCELExpressionReason)
+	if !conditions.IsStalled(got) || !contains(conditions.GetMessage(got, meta.ReadyCondition), "readyExpr") {
+		t.Errorf("want a stall naming the readyExpr: %s", describe(got))
+	}
+}

@@ -1,15 +1,12 @@
 package kustomize
 
 import (
-	"context"
 	"fmt"
 
 	kustomizev1 "github.com/fluxcd/kustomize-controller/api/v1"
 	"github.com/fluxcd/pkg/apis/meta"
 	"github.com/fluxcd/pkg/runtime/cel"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/weirhq/weir/internal/apply"
 )
@@ -38,26 +35,4 @@ func healthEvaluators(obj *kustomizev1.Kustomization) (apply.Evaluators, error) 
 
 func invalidExpr(err error) error {
 	return &waitError{reason: meta.InvalidCELExpressionReason, stalled: true, err: err}
-}
-
-// readyByExpr evaluates a dependency's readyExpr with the dependent as
-// `self` and the dependency as `dep`, as Flux does.
-func readyByExpr(ctx context.Context, expr string, self *kustomizev1.Kustomization, dep client.Object) (bool, error) {
-	e, err := cel.NewExpression(expr, cel.WithCompile(), cel.WithStructVariables("self", "dep"))
-	if err != nil {
-		return false, invalidExpr(fmt.Errorf("dependsOn readyExpr %q: %w", expr, err))
-	}
-	s, err := runtime.DefaultUnstructuredConverter.ToUnstructured(self)
-	if err != nil {
-		return false, fmt.Errorf("converting the Kustomization for readyExpr: %w", err)
-	}
-	d, err := runtime.DefaultUnstructuredConverter.ToUnstructured(dep)
-	if err != nil {
-		return false, fmt.Errorf("converting dependency for readyExpr: %w", err)
-	}
-	ok, err := e.EvaluateBoolean(ctx, map[string]any{"self": s, "dep": d})
-	if err != nil {
-		return false, &stepError{reason: meta.DependencyNotReadyReason, err: fmt.Errorf("evaluating readyExpr %q: %w", expr, err)}
-	}
-	return ok, nil
 }

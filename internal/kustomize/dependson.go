@@ -2,6 +2,7 @@ package kustomize
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	kustomizev1 "github.com/fluxcd/kustomize-controller/api/v1"
@@ -47,9 +48,12 @@ func (r *Reconciler) checkDependencies(ctx context.Context, obj *kustomizev1.Kus
 		}
 		if expr := obj.Spec.DependsOn[i].ReadyExpr; expr != "" {
 			// readyExpr replaces the built-in check, as in Flux.
-			ok, err := readyByExpr(ctx, expr, obj, d)
+			ok, err := dependency.ReadyByExpr(ctx, expr, obj, d)
+			if errors.Is(err, dependency.ErrInvalidExpr) {
+				return invalidExpr(err)
+			}
 			if err != nil {
-				return err
+				return &stepError{reason: meta.DependencyNotReadyReason, err: err}
 			}
 			if !ok {
 				return &waitError{reason: meta.DependencyNotReadyReason, retry: true,
