@@ -57,7 +57,6 @@ type Server struct {
 	opts     Options
 	log      logr.Logger
 	ln       net.Listener
-	loopback bool
 	url      string
 	actingAs string
 
@@ -66,7 +65,8 @@ type Server struct {
 	direct client.Client // the API server, as cfg: events
 	actor  client.Client // the API server, as the impersonated user: actions
 
-	present map[string]bool // the watched kinds whose CRD is installed
+	present   map[string]bool           // the watched kinds whose CRD is installed
+	informers map[string]cache.Informer // and their informers
 
 	csrf  string
 	index *template.Template
@@ -96,7 +96,7 @@ func New(cfg *rest.Config, opts Options) (*Server, error) {
 	if !loopback && opts.ImpersonateUser == "" {
 		opts.ImpersonateUser = DefaultImpersonateUser
 	}
-	s := &Server{opts: opts, log: opts.Logger, loopback: loopback, pokes: make(chan struct{}, 1)}
+	s := &Server{opts: opts, log: opts.Logger, pokes: make(chan struct{}, 1)}
 
 	cacheOpts := cache.Options{Scheme: kube.Scheme, ReaderFailOnMissingInformer: true}
 	if opts.Namespace != "" {
@@ -165,7 +165,11 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	cacheDone := make(chan error, 1)
 	go func() { cacheDone <- s.cache.Start(ctx) }()
-	go s.snapshots(ctx)
+	snapshotsDone := make(chan struct{})
+	go func() {
+		defer close(snapshotsDone)
+		s.snapshots(ctx)
+	}()
 
 	srv := &http.Server{
 		Handler:           s.handler(),
@@ -177,11 +181,13 @@ func (s *Server) Run(ctx context.Context) error {
 	go func() { serveDone <- srv.Serve(s.ln) }()
 
 	var err error
+	cacheStopped := false
 	select {
 	case <-ctx.Done():
 	case err = <-serveDone:
 		err = fmt.Errorf("serving the dashboard: %w", err)
 	case err = <-cacheDone:
+		cacheStopped = true
 		if err != nil {
 			err = fmt.Errorf("watching the cluster for the dashboard: %w", err)
 		}
@@ -192,6 +198,10 @@ func (s *Server) Run(ctx context.Context) error {
 	if serr := srv.Shutdown(shutdownCtx); serr != nil && !errors.Is(serr, http.ErrServerClosed) && err == nil {
 		err = fmt.Errorf("stopping the dashboard: %w", serr)
 	}
+	if !cacheStopped {
+		<-cacheDone
+	}
+	<-snapshotsDone
 	return err
 }
 

@@ -122,15 +122,47 @@ type graphObject struct {
 
 // build reads every watched object from the cache and makes a snapshot.
 func (s *Server) build(ctx context.Context) (*Snapshot, error) {
+	objs, sources, err := s.readAll(ctx)
+	if err != nil {
+		return nil, err
+	}
+	nodes, deps := s.graphNodes(ctx, objs)
+	markApplied(nodes, objs)
+	edges := graphEdges(nodes, deps)
+	for id, n := range nodes {
+		if n.State == StateWaiting {
+			n.Why = waitingFor(id, nodes, deps)
+		}
+	}
+	snap := &Snapshot{Nodes: []Node{}, Edges: edges, Sources: sources, Namespace: s.opts.Namespace, ActingAs: s.actingAs}
+	ids := make([]string, 0, len(nodes))
+	for id := range nodes {
+		ids = append(ids, id)
+	}
+	pos := layout(ids, edges)
+	for _, id := range ids {
+		n := nodes[id]
+		n.Level, n.Row, n.Indent = pos[id].level, pos[id].row, pos[id].indent
+		snap.Nodes = append(snap.Nodes, *n)
+		snap.Counts.add(n.State)
+	}
+	slices.SortFunc(snap.Nodes, func(a, b Node) int { return strings.Compare(a.ID, b.ID) })
+	return snap, nil
+}
+
+// readAll lists the Kustomizations and HelmReleases, and the sources in
+// the order the page lists them: by kind (Git repositories first), then by
+// namespace and name.
+func (s *Server) readAll(ctx context.Context) ([]graphObject, []Node, error) {
 	var objs []graphObject
-	var sources []Node
+	sources := []Node{}
 	for _, w := range watched {
 		if !s.present[w.kind] {
 			continue
 		}
 		items, err := s.list(ctx, w.kind, w.newList)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		for _, o := range items {
 			switch o := o.(type) {
@@ -143,8 +175,20 @@ func (s *Server) build(ctx context.Context) (*Snapshot, error) {
 			}
 		}
 	}
+	rank := map[string]int{}
+	for i, w := range watched {
+		rank[w.kind] = i
+	}
+	slices.SortFunc(sources, func(a, b Node) int {
+		return cmp.Or(cmp.Compare(rank[a.Kind], rank[b.Kind]), strings.Compare(a.Namespace, b.Namespace), strings.Compare(a.Name, b.Name))
+	})
+	return objs, sources, nil
+}
 
-	snap := &Snapshot{Nodes: []Node{}, Edges: []Edge{}, Sources: []Node{}, Namespace: s.opts.Namespace, ActingAs: s.actingAs}
+// graphNodes makes a node of each object, and resolves its dependencies
+// as the controllers do. A dependency that names nothing gets a node of
+// its own, of state missing, so that the arrow shows what is waited for.
+func (s *Server) graphNodes(ctx context.Context, objs []graphObject) (map[string]*Node, map[string][]string) {
 	nodes := map[string]*Node{}
 	deps := map[string][]string{}
 	for _, g := range objs {
@@ -154,20 +198,27 @@ func (s *Server) build(ctx context.Context) (*Snapshot, error) {
 			deps[n.ID] = append(deps[n.ID], nodeID(k.Kind, k.Namespace, k.Name))
 		}
 	}
-	// A dependency that names nothing is drawn too, so that the arrow
-	// shows what is waited for.
 	for _, ds := range deps {
 		for _, d := range ds {
-			if nodes[d] == nil {
-				kind, namespace, name := splitID(d)
-				why := "No " + kind + " of this name exists."
-				if s.opts.Namespace != "" && namespace != s.opts.Namespace {
-					why = "It is in namespace " + namespace + ", which this dashboard does not show."
-				}
-				nodes[d] = &Node{ID: d, Kind: kind, Namespace: namespace, Name: name, State: StateMissing, Ready: "Unknown", Why: why}
+			if nodes[d] != nil {
+				continue
 			}
+			kind, namespace, name := splitID(d)
+			why := "No " + kind + " of this name exists."
+			if s.opts.Namespace != "" && namespace != s.opts.Namespace {
+				why = "It is in namespace " + namespace + ", which this dashboard does not show."
+			}
+			nodes[d] = &Node{ID: d, Kind: kind, Namespace: namespace, Name: name, State: StateMissing, Ready: "Unknown", Why: why}
 		}
 	}
+	return nodes, deps
+}
+
+// markApplied sets AppliedBy on each Kustomization and HelmRelease that a
+// Kustomization's inventory holds.
+func markApplied(nodes map[string]*Node, objs []graphObject) {
+	ksKind := kustomizev1.GroupVersion.WithKind(kustomizev1.KustomizationKind).GroupKind()
+	hrKind := helmv2.GroupVersion.WithKind(helmv2.HelmReleaseKind).GroupKind()
 	for _, g := range objs {
 		ks, ok := g.obj.(*kustomizev1.Kustomization)
 		if !ok || ks.Status.Inventory == nil {
@@ -176,67 +227,34 @@ func (s *Server) build(ctx context.Context) (*Snapshot, error) {
 		owner := nodeID(kustomizev1.KustomizationKind, ks.Namespace, ks.Name)
 		for _, e := range ks.Status.Inventory.Entries {
 			m, err := object.ParseObjMetadata(e.ID)
-			if err != nil {
+			if err != nil || (m.GroupKind != ksKind && m.GroupKind != hrKind) {
 				continue
 			}
-			var kind string
-			switch m.GroupKind {
-			case kustomizev1.GroupVersion.WithKind(kustomizev1.KustomizationKind).GroupKind():
-				kind = kustomizev1.KustomizationKind
-			case helmv2.GroupVersion.WithKind(helmv2.HelmReleaseKind).GroupKind():
-				kind = helmv2.HelmReleaseKind
-			default:
-				continue
-			}
-			if n := nodes[nodeID(kind, m.Namespace, m.Name)]; n != nil && n.ID != owner {
+			if n := nodes[nodeID(m.GroupKind.Kind, m.Namespace, m.Name)]; n != nil && n.ID != owner {
 				n.AppliedBy = owner
 			}
 		}
 	}
+}
 
+// graphEdges are the dependsOn arrows, and the applied ones of the nodes
+// that no dependsOn places.
+func graphEdges(nodes map[string]*Node, deps map[string][]string) []Edge {
+	edges := []Edge{}
 	for id, ds := range deps {
 		for _, d := range ds {
-			snap.Edges = append(snap.Edges, Edge{From: d, To: id, Type: EdgeDependsOn})
+			edges = append(edges, Edge{From: d, To: id, Type: EdgeDependsOn})
 		}
 	}
 	for id, n := range nodes {
 		if n.AppliedBy != "" && len(deps[id]) == 0 {
-			snap.Edges = append(snap.Edges, Edge{From: n.AppliedBy, To: id, Type: EdgeApplied})
+			edges = append(edges, Edge{From: n.AppliedBy, To: id, Type: EdgeApplied})
 		}
 	}
-	slices.SortFunc(snap.Edges, func(a, b Edge) int {
-		return strings.Compare(a.To+"\x00"+a.From, b.To+"\x00"+b.From)
+	slices.SortFunc(edges, func(a, b Edge) int {
+		return cmp.Or(strings.Compare(a.To, b.To), strings.Compare(a.From, b.From))
 	})
-
-	for id, n := range nodes {
-		if n.State == StateWaiting {
-			n.Why = waitingFor(id, nodes, deps)
-		}
-	}
-	ids := make([]string, 0, len(nodes))
-	for id := range nodes {
-		ids = append(ids, id)
-	}
-	pos := layout(ids, snap.Edges)
-	for _, id := range ids {
-		n := nodes[id]
-		n.Level, n.Row, n.Indent = pos[id].level, pos[id].row, pos[id].indent
-		snap.Nodes = append(snap.Nodes, *n)
-		snap.Counts.add(n.State)
-	}
-	slices.SortFunc(snap.Nodes, func(a, b Node) int { return strings.Compare(a.ID, b.ID) })
-
-	snap.Sources = append(snap.Sources, sources...)
-	// Sources come by kind, in the order of watched (Git repositories
-	// first), then by namespace and name.
-	rank := map[string]int{}
-	for i, w := range watched {
-		rank[w.kind] = i
-	}
-	slices.SortFunc(snap.Sources, func(a, b Node) int {
-		return cmp.Or(cmp.Compare(rank[a.Kind], rank[b.Kind]), strings.Compare(a.Namespace, b.Namespace), strings.Compare(a.Name, b.Name))
-	})
-	return snap, nil
+	return edges
 }
 
 func (c *Counts) add(state string) {

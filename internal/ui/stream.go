@@ -12,6 +12,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	toolscache "k8s.io/client-go/tools/cache"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 )
 
 // debounce is how long a change waits for others before the snapshot is
@@ -80,6 +81,7 @@ func (h *hub) publish(snap *Snapshot) {
 // installed; each change pokes the snapshot loop.
 func (s *Server) watch(ctx context.Context) error {
 	s.present = map[string]bool{}
+	s.informers = map[string]cache.Informer{}
 	poke := func() {
 		select {
 		case s.pokes <- struct{}{}:
@@ -105,6 +107,7 @@ func (s *Server) watch(ctx context.Context) error {
 			return fmt.Errorf("watching %ss for the dashboard: %w", w.kind, err)
 		}
 		s.present[w.kind] = true
+		s.informers[w.kind] = inf
 	}
 	return nil
 }
@@ -162,11 +165,7 @@ func (s *Server) reportSlowSync(ctx context.Context, synced <-chan struct{}) {
 	case <-time.After(slowSync):
 	}
 	for _, w := range watched {
-		if !s.present[w.kind] {
-			continue
-		}
-		inf, err := s.cache.GetInformer(ctx, newObject(w.kind))
-		if err == nil && !inf.HasSynced() {
+		if inf := s.informers[w.kind]; inf != nil && !inf.HasSynced() {
 			s.log.Info("the dashboard cannot list objects of this kind yet, and shows nothing until it can: can weir's identity list and watch them?",
 				"kind", w.kind, "waited", slowSync.String())
 		}

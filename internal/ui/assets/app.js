@@ -137,7 +137,6 @@
     model.sources = new Map((snap.sources || []).map((n) => [n.id, n]));
     model.edges = snap.edges || [];
     model.counts = snap.counts;
-    document.body.dataset.version = String((Number(document.body.dataset.version) || 0) + 1);
     renderGraph();
     renderSources();
     renderCounts();
@@ -157,7 +156,6 @@
       selectedChanged ||= n.id === model.selected;
     }
     model.counts = u.counts;
-    document.body.dataset.version = String((Number(document.body.dataset.version) || 0) + 1);
     for (const n of u.nodes) updateNode(n);
     styleEdges();
     if (u.sources.length) renderSources();
