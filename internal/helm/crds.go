@@ -53,8 +53,9 @@ func (x *releaser) upgradeCRDs(ctx context.Context, policy helmv2.CRDsPolicy) er
 	}
 	poller := polling.NewStatusPoller(x.kube, x.kube.RESTMapper(), polling.Options{})
 	rm := ssa.NewResourceManager(x.kube, poller, ssa.Owner{Field: ControllerName, Group: helmv2.GroupVersion.Group})
+	// Never Force: recreating a CRD whose immutable fields changed would
+	// delete every custom resource of it. Such a change fails instead.
 	opts := ssa.DefaultApplyOptions()
-	opts.Force = true
 	cs, err := rm.ApplyAll(ctx, apply, opts)
 	if err != nil {
 		return fmt.Errorf("applying the CRDs of chart %s (policy %s): %w", x.chart.Metadata.Name, policy, err)

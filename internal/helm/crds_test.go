@@ -11,6 +11,7 @@ import (
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
 )
 
 // crdChart is a chart shipping a CRD of a group unique to the test, a
@@ -134,5 +135,31 @@ func TestCRDPoliciesAndTestHooks(t *testing.T) {
 	}
 	if c, _, _ := unstructured.NestedString(w.Object, "spec", "color"); c != "blue" {
 		t.Errorf("the custom resource lacks the new field: %v", w.Object["spec"])
+	}
+}
+
+// TestInstallCreateReplaceUpdatesAnExistingCRD installs a chart whose CRD
+// already exists in an older form: with install.crds CreateReplace the CRD
+// is updated before the install, as Flux replaces it, and the custom
+// resource using the new field installs.
+func TestInstallCreateReplaceUpdatesAnExistingCRD(t *testing.T) {
+	f := newFixture(t)
+	group := strings.TrimPrefix(f.ns, "test-") + ".replace.example.io"
+	old := grouped(crdChart("GROUP", "1.0.0"), group)["crds/widgets.yaml"]
+	crd := &unstructured.Unstructured{}
+	if err := yaml.Unmarshal([]byte(old), &crd.Object); err != nil {
+		t.Fatal(err)
+	}
+	if err := env.Client.Create(context.Background(), crd); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = env.Client.Delete(context.Background(), crd) })
+	f.push("1.1.0", grouped(crdChart("GROUP", "1.1.0"), group))
+	hr := f.release("fresh", "", func(h *helmv2.HelmRelease) {
+		h.Spec.Install = &helmv2.Install{CRDs: helmv2.CreateReplace}
+	})
+	f.waitReady(hr, "1.1.0")
+	if !crdColor(t, group) {
+		t.Error("install with CreateReplace left the existing CRD as it was")
 	}
 }

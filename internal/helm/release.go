@@ -180,7 +180,14 @@ func (x *releaser) install(ctx context.Context) error {
 	switch spec.CRDs {
 	case helmv2.Skip:
 		a.SkipCRDs = true
-	case "", helmv2.Create, helmv2.CreateReplace:
+	case helmv2.CreateReplace:
+		// Helm's install only creates CRDs: existing ones are updated here
+		// first, as Flux replaces them, and Helm skips them.
+		if err := x.upgradeCRDs(ctx, helmv2.CreateReplace); err != nil {
+			return x.installFailed(ctx, nil, err)
+		}
+		a.SkipCRDs = true
+	case "", helmv2.Create:
 		a.SkipCRDs = spec.SkipCRDs
 	}
 	a.Labels = map[string]string{NameLabel: x.hr.Name, NamespaceLabel: x.hr.Namespace}
