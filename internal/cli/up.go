@@ -15,12 +15,14 @@ import (
 
 	"github.com/weirhq/weir/internal/daemon"
 	"github.com/weirhq/weir/internal/localcluster"
+	"github.com/weirhq/weir/internal/ui"
 	"github.com/weirhq/weir/internal/up"
 )
 
 func newUpCommand() *cobra.Command {
 	var (
 		opts    up.Options
+		dash    dashboardOptions
 		watch   bool
 		once    bool
 		detach  bool
@@ -55,11 +57,14 @@ func newUpCommand() *cobra.Command {
 			case detach && once:
 				return errors.New("--detach and --once do not go together: --once stops everything once Ready")
 			case detach:
-				return runUpDetached(cmd, opts, watch, timeout)
+				return runUpDetached(cmd, opts, dash, watch, timeout)
 			case serve:
-				return serveUpDetached(cmd, opts, watch, timeout)
+				return serveUpDetached(cmd, opts, dash, watch, timeout)
 			}
-			return runUp(cmd, opts, watch && !once, once, timeout, nil)
+			if once {
+				dash.addr = "0"
+			}
+			return runUp(cmd, opts, dash, watch && !once, once, timeout, nil)
 		},
 	}
 	f := cmd.Flags()
@@ -71,6 +76,8 @@ func newUpCommand() *cobra.Command {
 	f.StringVar(&opts.AgeKeyFile, "age-key-file", "", "age key file for the flux-system/sops-age Secret (default: PATH/age.key, else $SOPS_AGE_KEY_FILE)")
 	f.BoolVar(&once, "once", false, "stop everything and exit once every Kustomization is Ready")
 	f.DurationVar(&timeout, "timeout", 5*time.Minute, "how long to wait for every Kustomization to be Ready")
+	f.StringVar(&dash.addr, "ui-addr", defaultUIAddr, "address of the dashboard; 0 turns it off; another port is taken when this one is in use")
+	f.StringVar(&dash.token, "ui-token", os.Getenv("WEIR_UI_TOKEN"), "token the dashboard requires (needed when --ui-addr is not loopback; default $WEIR_UI_TOKEN)")
 	f.BoolVar(&detach, "detach", false, "run in the background and return once the sync is created; stop it with `weir down PATH`")
 	f.BoolVar(&serve, "serve-detached", false, "run as the background process of --detach")
 	_ = f.MarkHidden("serve-detached")
@@ -85,7 +92,7 @@ func upProcess(stateDir string) daemon.Process {
 
 // runUpDetached starts `weir up` in the background with the same options
 // and returns once it has created the sync, printing how to reach it.
-func runUpDetached(cmd *cobra.Command, opts up.Options, watch bool, timeout time.Duration) error {
+func runUpDetached(cmd *cobra.Command, opts up.Options, dash dashboardOptions, watch bool, timeout time.Duration) error {
 	p := upProcess(opts.StateDir)
 	if pid, ok := p.PID(); ok {
 		return fmt.Errorf("weir up already runs for %s (pid %d): `weir down %s` stops it", opts.Path, pid, opts.Path)
@@ -96,7 +103,7 @@ func runUpDetached(cmd *cobra.Command, opts up.Options, watch bool, timeout time
 	}
 	args := []string{"up", mustAbs(opts.Path), "--serve-detached", "--state-dir", opts.StateDir,
 		"--nodes", strconv.Itoa(opts.Nodes), "--watch=" + strconv.FormatBool(watch), "--timeout", timeout.String(),
-		"--age-key-file", opts.AgeKeyFile}
+		"--age-key-file", opts.AgeKeyFile, "--ui-addr", dash.addr}
 	if opts.RootPath != "" {
 		args = append(args, "--path", opts.RootPath)
 	}
@@ -105,12 +112,16 @@ func runUpDetached(cmd *cobra.Command, opts up.Options, watch bool, timeout time
 	}
 	out := cmd.OutOrStdout()
 	fmt.Fprintf(out, "► starting weir up for %s in the background (log: %s)\n", opts.Path, p.LogFile())
-	kubeconfig, err := p.Start(cmd.Context(), exe, args)
+	ready, err := p.Start(cmd.Context(), exe, args)
 	if err != nil {
 		return fmt.Errorf("weir up did not start: %w", err)
 	}
+	kubeconfig, dashboardURL, _ := strings.Cut(ready, "\n")
 	pid, _ := p.PID()
 	fmt.Fprintf(out, "✔ local control plane running and sync created (pid %d)\n", pid)
+	if dashboardURL != "" {
+		fmt.Fprintf(out, "dashboard: %s\n", dashboardURL)
+	}
 	fmt.Fprintf(out, "kubeconfig: %s\n", kubeconfig)
 	fmt.Fprintf(out, "export KUBECONFIG=%s\n", kubeconfig)
 	fmt.Fprintf(out, "stop it with: weir down %s\n", opts.Path)
@@ -120,13 +131,13 @@ func runUpDetached(cmd *cobra.Command, opts up.Options, watch bool, timeout time
 // serveUpDetached is the body of the background process: weir up as in
 // the foreground, telling the command that started it when the sync is
 // created (or that the start failed), its output going to its log.
-func serveUpDetached(cmd *cobra.Command, opts up.Options, watch bool, timeout time.Duration) error {
+func serveUpDetached(cmd *cobra.Command, opts up.Options, dash dashboardOptions, watch bool, timeout time.Duration) error {
 	p := upProcess(opts.StateDir)
 	p.RecordPID(os.Getpid())
 	defer p.RemovePID()
 	defer p.ClearMarks()
-	err := runUp(cmd, opts, watch, false, timeout, func(s *up.Session) {
-		_ = p.MarkReady(s.Kubeconfig)
+	err := runUp(cmd, opts, dash, watch, false, timeout, func(s *up.Session, dashboardURL string) {
+		_ = p.MarkReady(s.Kubeconfig + "\n" + dashboardURL)
 	})
 	if err != nil {
 		_ = p.MarkFailed(err)
@@ -174,7 +185,7 @@ func newDownCommand() *cobra.Command {
 
 // runUp runs weir up in the foreground; started, when set, is called once
 // the sync is created.
-func runUp(cmd *cobra.Command, opts up.Options, watch, once bool, timeout time.Duration, started func(*up.Session)) error {
+func runUp(cmd *cobra.Command, opts up.Options, dash dashboardOptions, watch, once bool, timeout time.Duration, started func(s *up.Session, dashboardURL string)) error {
 	ctx := cmd.Context()
 	out := cmd.OutOrStdout()
 	start := time.Now()
@@ -187,10 +198,18 @@ func runUp(cmd *cobra.Command, opts up.Options, watch, once bool, timeout time.D
 		fmt.Fprintln(out, "► stopping")
 		s.Stop()
 	}()
+	dashboardURL, stopDashboard, err := startDashboard(ctx, s, dash)
+	if err != nil {
+		return err
+	}
+	defer stopDashboard()
 	if started != nil {
-		started(s)
+		started(s, dashboardURL)
 	}
 	fmt.Fprintf(out, "✔ control plane ready; serving %s at %s\n", opts.Path, s.RepoURL)
+	if dashboardURL != "" {
+		fmt.Fprintf(out, "✔ dashboard at %s\n", dashboardURL)
+	}
 	fmt.Fprintf(out, "✔ OCI registry at %s (%s in ConfigMap %s/%s)%s\n", s.RegistryHost, up.RegistryKey, up.SourceName, up.RegistryConfigMapName, describeCharts(s))
 	fmt.Fprintf(out, "◎ waiting for GitRepository %s/%s\n", up.SourceName, up.SourceName)
 	obj, err := s.WaitReady(ctx, timeout)
@@ -239,6 +258,9 @@ func runUp(cmd *cobra.Command, opts up.Options, watch, once bool, timeout time.D
 	}
 	if once {
 		return nil
+	}
+	if dashboardURL != "" {
+		fmt.Fprintf(out, "\ndashboard: %s", dashboardURL)
 	}
 	fmt.Fprintf(out, "\nexport KUBECONFIG=%s\n", s.Kubeconfig)
 	if !watch {
@@ -319,4 +341,36 @@ func printTable(ctx context.Context, cmd *cobra.Command, kubeconfig string, what
 	get.SetErr(cmd.ErrOrStderr())
 	get.SetArgs(append(append([]string{"get"}, what...), "-A", "--kubeconfig", kubeconfig))
 	return get.ExecuteContext(ctx)
+}
+
+// defaultUIAddr is where weir up serves its dashboard unless told otherwise.
+const defaultUIAddr = "127.0.0.1:9292"
+
+// dashboardOptions are weir up's dashboard flags.
+type dashboardOptions struct {
+	addr  string // "0" turns the dashboard off
+	token string
+}
+
+// startDashboard serves the dashboard of the session's cluster until ctx
+// ends or stop is called, and returns its URL ("" when turned off). When
+// the default port is taken (another weir up), a free port is used.
+func startDashboard(ctx context.Context, s *up.Session, o dashboardOptions) (string, func(), error) {
+	if o.addr == "0" || o.addr == "" {
+		return "", func() {}, nil
+	}
+	srv, err := ui.New(s.RESTConfig(), ui.Options{Addr: o.addr, Token: o.token})
+	if err != nil && o.addr == defaultUIAddr {
+		srv, err = ui.New(s.RESTConfig(), ui.Options{Addr: "127.0.0.1:0", Token: o.token})
+	}
+	if err != nil {
+		return "", nil, fmt.Errorf("starting the dashboard: %w", err)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = srv.Run(ctx)
+	}()
+	return srv.URL(), func() { cancel(); <-done }, nil
 }

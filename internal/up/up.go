@@ -534,6 +534,9 @@ func (s *Session) Watch(ctx context.Context, period time.Duration, changed func(
 	}
 }
 
+// RESTConfig is an admin connection to the session's cluster.
+func (s *Session) RESTConfig() *rest.Config { return s.cluster.RESTConfig() }
+
 // Stop stops the controllers, the Git server, the registry and the
 // cluster, in that order. The state folder keeps the cluster's data for the next Start.
 func (s *Session) Stop() {

@@ -9,6 +9,8 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -97,6 +99,16 @@ func TestDetachedUpConvergesFollowsEditsAndStopsCleanly(t *testing.T) {
 	})
 	c := clientFor(t, m[1])
 	count := waitAllReady(t, c, 5*time.Minute)
+	dash := regexp.MustCompile(`(?m)^dashboard: (http://127\.0\.0\.1:\d+/)$`).FindStringSubmatch(out)
+	if dash == nil {
+		t.Fatalf("weir up --detach printed no dashboard URL on loopback:\n%s", out)
+	}
+	if page := get(t, dash[1]); !strings.Contains(page, "weir") {
+		t.Errorf("the dashboard at %s does not answer with its page:\n%s", dash[1], page)
+	}
+	if graph := get(t, dash[1]+"api/snapshot"); !strings.Contains(graph, `"echo"`) {
+		t.Errorf("the dashboard's snapshot does not list the example's echo app:\n%.400s", graph)
+	}
 	first := time.Since(start)
 	t.Logf("first weir up: %d Kustomizations and HelmReleases Ready in %s", count, first.Round(100*time.Millisecond))
 
@@ -246,4 +258,19 @@ func tail(s string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// get fetches url and returns the body, failing unless it answers 200.
+func get(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %s %v", url, resp.Status, err)
+	}
+	return string(b)
 }
