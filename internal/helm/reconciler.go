@@ -120,15 +120,19 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 // reconcile runs the steps in order; a failure before the Helm action
 // leaves the release as it was.
 func (r *Reconciler) reconcile(ctx context.Context, hr *helmv2.HelmRelease, deps []depgraph.Key) (ctrl.Result, error) {
+	// Force and reset requests are read before the reconcile request is
+	// marked handled: each is honoured once, with the reconcile request
+	// that carries it.
+	reset := helmv2.ShouldHandleResetRequest(hr)
+	force := helmv2.ShouldHandleForceRequest(hr)
 	if v, ok := meta.ReconcileAnnotationValue(hr.GetAnnotations()); ok {
 		hr.Status.SetLastHandledReconcileRequest(v)
 	}
-	if helmv2.ShouldHandleResetRequest(hr) || hr.Status.LastAttemptedGeneration != hr.Generation {
+	if reset || hr.Status.LastAttemptedGeneration != hr.Generation {
 		// A new spec or a reset request gives the remediation its retries back.
 		hr.Status.ClearFailures()
 		conditions.Delete(hr, meta.StalledCondition)
 	}
-	force := helmv2.ShouldHandleForceRequest(hr)
 	if hr.Spec.KubeConfig != nil {
 		// Installing in this cluster what was meant for another would be
 		// worse than installing nothing.

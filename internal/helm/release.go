@@ -87,7 +87,12 @@ func (x *releaser) run(ctx context.Context, force bool) error {
 	if x.hr.GetTest().Enable && !x.tested(last) {
 		return x.test(ctx, last)
 	}
-	if !conditions.IsReady(x.hr) {
+	if ready := conditions.Get(x.hr, meta.ReadyCondition); ready != nil && ready.Status == metav1.ConditionTrue {
+		// Nothing to do: Ready keeps its words but now speaks for this
+		// generation (a resume, a change that needs no action), which is
+		// what `weir reconcile` and `flux` wait for.
+		x.markReady(last, ready.Reason, ready.Message)
+	} else {
 		x.markReady(last, helmv2.UpgradeSucceededReason, fmt.Sprintf("Helm release %s is deployed", describe(last)))
 	}
 	return nil
