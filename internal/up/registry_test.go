@@ -66,7 +66,7 @@ spec:
 // charts/<name>:<version>, the weir-up ConfigMap holds its address, and an
 // OCIRepository whose url substitutes that address turns Ready with the
 // chart's digest and an artifact Helm loads. A second run on the same
-// state pushes again to a new registry and the OCIRepository follows it.
+// state pushes again to a new registry on the same address.
 func TestUpPushesTheChartsOfTheFolder(t *testing.T) {
 	repo := t.TempDir()
 	if err := os.CopyFS(filepath.Join(repo, "charts"), os.DirFS(filepath.Join("..", "..", "examples", "charts"))); err != nil {
@@ -89,8 +89,8 @@ func TestUpPushesTheChartsOfTheFolder(t *testing.T) {
 	checkOCIRepository(t, s, digest)
 	checkClusterIssuerInstalls(t, s)
 
-	// A second run on the same state: a new, empty registry is filled
-	// again and the ConfigMap moves to it.
+	// A second run on the same state: a new, empty registry on the same
+	// address (it is free again) is filled again.
 	first := s.RegistryHost
 	s.Stop()
 	if resp, err := http.Get("http://" + first + "/v2/"); err == nil {
@@ -99,6 +99,9 @@ func TestUpPushesTheChartsOfTheFolder(t *testing.T) {
 	}
 	if s, err = up.Start(ctx, up.Options{Path: repo}); err != nil {
 		t.Fatal(err)
+	}
+	if s.RegistryHost != first {
+		t.Errorf("the second run's registry is at %s, not at the first run's free address %s", s.RegistryHost, first)
 	}
 	if again := checkRegistry(t, s); again != digest {
 		t.Errorf("the same chart was pushed as %s, then %s", digest, again)

@@ -211,18 +211,26 @@ func FindCharts(path string) string {
 
 // startRegistry starts the OCI registry, pushes the charts to it and
 // writes its address into the weir-up ConfigMap. A new run starts an
-// empty registry on a new port and pushes again.
+// empty registry, on the previous run's port when it is free, and pushes
+// again.
 func (s *Session) startRegistry(ctx context.Context) error {
 	dir := s.opts.Charts
 	if dir == "" {
 		dir = FindCharts(s.opts.Path)
 	}
-	reg, err := ociregistry.Start(ctx, ociregistry.Options{})
+	// The previous run's port, when free, keeps the OCIRepositories' URLs
+	// valid across restarts: nothing fails against a registry that is gone
+	// while the Kustomizations catch up with a new address.
+	addrFile := filepath.Join(s.opts.StateDir, "registry-addr")
+	reg, err := ociregistry.Start(ctx, ociregistry.Options{Addr: lastRegistryAddr(addrFile)})
 	if err != nil {
-		return err
+		if reg, err = ociregistry.Start(ctx, ociregistry.Options{}); err != nil {
+			return err
+		}
 	}
 	s.stop = append(s.stop, reg.Stop)
 	s.RegistryHost = reg.Host
+	_ = os.WriteFile(addrFile, []byte(reg.Host), 0o644)
 	if dir != "" {
 		s.ChartsDir = dir
 		if s.Charts, err = reg.PushCharts(ctx, dir); err != nil {
@@ -230,6 +238,20 @@ func (s *Session) startRegistry(ctx context.Context) error {
 		}
 	}
 	return WriteRegistryConfigMap(ctx, s.Client, s.RegistryHost)
+}
+
+// lastRegistryAddr is the loopback address the registry had in the
+// previous run on this state folder, "" when unknown.
+func lastRegistryAddr(file string) string {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return ""
+	}
+	addr := strings.TrimSpace(string(b))
+	if !strings.HasPrefix(addr, "127.0.0.1:") {
+		return ""
+	}
+	return addr
 }
 
 // WriteRegistryConfigMap creates or updates the RegistryConfigMapName
