@@ -21,11 +21,11 @@ import (
 	"k8s.io/client-go/tools/record"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	"github.com/weirhq/weir/internal/artifact"
 	"github.com/weirhq/weir/internal/dependency"
 	"github.com/weirhq/weir/internal/depgraph"
+	"github.com/weirhq/weir/internal/lifecycle"
 )
 
 // ControllerName is the component name on events and the field manager,
@@ -51,7 +51,7 @@ type Reconciler struct {
 	DefaultServiceAccount string
 
 	config    *rest.Config
-	live      client.Reader
+	fresh     lifecycle.Fresh
 	mu        sync.Mutex
 	discovery map[string]*sharedDiscovery
 }
@@ -72,10 +72,7 @@ func (e *stepError) Unwrap() error { return e.err }
 // Reconcile brings one HelmRelease's release in line with its spec.
 func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	hr := &helmv2.HelmRelease{}
-	// Read from the API server, not the cache: the status this reconcile
-	// starts from (release history, inventory) must include what the
-	// previous one wrote, or an action would be repeated on stale facts.
-	if err := r.reader().Get(ctx, req.NamespacedName, hr); err != nil {
+	if err := r.fresh.Get(ctx, r.Client, req.NamespacedName, hr); err != nil {
 		if apierrors.IsNotFound(err) {
 			r.Graph.Remove(graphKey(req.Namespace, req.Name))
 		}
@@ -86,12 +83,8 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if !hr.DeletionTimestamp.IsZero() {
 		return ctrl.Result{}, r.finalize(ctx, hr)
 	}
-	if !controllerutil.ContainsFinalizer(hr, helmv2.HelmReleaseFinalizer) {
-		patch := client.MergeFrom(hr.DeepCopy())
-		controllerutil.AddFinalizer(hr, helmv2.HelmReleaseFinalizer)
-		if err := r.Patch(ctx, hr, patch); err != nil {
-			return ctrl.Result{}, fmt.Errorf("adding the finalizer: %w", err)
-		}
+	if err := lifecycle.AddFinalizer(ctx, r.Client, hr, helmv2.HelmReleaseFinalizer); err != nil {
+		return ctrl.Result{}, err
 	}
 	deps := dependency.Keys(ctx, r.Client, helmv2.HelmReleaseKind, hr.Namespace, hr.Spec.DependsOn)
 	r.Graph.Set(graphKey(hr.Namespace, hr.Name), deps)
@@ -350,9 +343,7 @@ func (r *Reconciler) finalize(ctx context.Context, hr *helmv2.HelmRelease) error
 		r.Metrics.DeleteDuration(ref)
 		r.Metrics.DeleteSuspend(ref)
 	}
-	patch := client.MergeFrom(hr.DeepCopy())
-	controllerutil.RemoveFinalizer(hr, helmv2.HelmReleaseFinalizer)
-	return client.IgnoreNotFound(r.Patch(ctx, hr, patch))
+	return lifecycle.RemoveFinalizer(ctx, r.Client, hr, helmv2.HelmReleaseFinalizer)
 }
 
 func (r *Reconciler) recordMetrics(hr *helmv2.HelmRelease, start time.Time) {
@@ -404,12 +395,4 @@ func (r *Reconciler) uninstallMovedRelease(ctx context.Context, hr *helmv2.HelmR
 	r.event(hr, corev1.EventTypeNormal, helmv2.UninstallSucceededReason,
 		fmt.Sprintf("Helm uninstall succeeded for release %s: the release name or namespace changed", id))
 	return nil
-}
-
-// reader is the manager's uncached reader, or the client outside a manager.
-func (r *Reconciler) reader() client.Reader {
-	if r.live != nil {
-		return r.live
-	}
-	return r.Client
 }

@@ -11,11 +11,9 @@ import (
 	"github.com/fluxcd/pkg/runtime/predicates"
 	sourcev1 "github.com/fluxcd/source-controller/api/v1"
 	"helm.sh/helm/v4/pkg/kube"
-	"k8s.io/client-go/util/workqueue"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
@@ -24,6 +22,8 @@ import (
 	"github.com/weirhq/weir/internal/artifact"
 	"github.com/weirhq/weir/internal/dependency"
 	"github.com/weirhq/weir/internal/depgraph"
+
+	"github.com/weirhq/weir/internal/lifecycle"
 )
 
 func init() {
@@ -31,13 +31,8 @@ func init() {
 	kube.ManagedFieldsManager = ControllerName
 }
 
-// Options tune the controller.
-type Options struct {
-	// Concurrent is the number of HelmReleases reconciled at once.
-	Concurrent int
-	// MinRetryDelay and MaxRetryDelay bound the back-off after a failure.
-	MinRetryDelay, MaxRetryDelay time.Duration
-}
+// Options size the controller's work queue.
+type Options = lifecycle.Options
 
 // chartSourceIndex indexes HelmReleases by "Kind/namespace/name" of the
 // object whose artifact holds their chart.
@@ -46,20 +41,11 @@ const chartSourceIndex = ".spec.chartSource"
 // SetupWithManager registers the controller and its watches: its own
 // objects, new chart artifacts, and dependencies turning Ready.
 func (r *Reconciler) SetupWithManager(mgr ctrl.Manager, opts Options) error {
-	if opts.Concurrent <= 0 {
-		opts.Concurrent = 4
-	}
-	if opts.MinRetryDelay <= 0 {
-		opts.MinRetryDelay = time.Second
-	}
-	if opts.MaxRetryDelay <= 0 {
-		opts.MaxRetryDelay = 15 * time.Minute
-	}
 	if r.Graph == nil {
 		r.Graph = &depgraph.Graph{}
 	}
 	r.config = mgr.GetConfig()
-	r.live = mgr.GetAPIReader()
+	r.fresh.Use(mgr)
 	err := mgr.GetFieldIndexer().IndexField(context.Background(), &helmv2.HelmRelease{}, chartSourceIndex, func(o client.Object) []string {
 		kind, ns, name := sourceRef(o.(*helmv2.HelmRelease))
 		if kind == "" {
@@ -79,10 +65,7 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager, opts Options) error {
 		Watches(&kustomizev1.Kustomization{}, handler.EnqueueRequestsFromMapFunc(r.dependents), builder.WithPredicates(dependency.ReadyChanged{})).
 		Watches(&sourcev1.OCIRepository{}, handler.EnqueueRequestsFromMapFunc(r.consumers), builder.WithPredicates(artifact.Changed{})).
 		Watches(&sourcev1.HelmChart{}, handler.EnqueueRequestsFromMapFunc(r.consumers), builder.WithPredicates(artifact.Changed{})).
-		WithOptions(controller.Options{
-			MaxConcurrentReconciles: opts.Concurrent,
-			RateLimiter:             workqueue.NewTypedItemExponentialFailureRateLimiter[reconcile.Request](opts.MinRetryDelay, opts.MaxRetryDelay),
-		}).
+		WithOptions(opts.Controller(time.Second)).
 		Complete(r)
 }
 

@@ -17,11 +17,11 @@ import (
 	"k8s.io/client-go/tools/record"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	"github.com/weirhq/weir/internal/apply"
 	"github.com/weirhq/weir/internal/artifact"
 	"github.com/weirhq/weir/internal/depgraph"
+	"github.com/weirhq/weir/internal/lifecycle"
 	"github.com/weirhq/weir/internal/render"
 )
 
@@ -53,7 +53,7 @@ type Reconciler struct {
 	DefaultServiceAccount string
 
 	config       *rest.Config
-	live         client.Reader
+	fresh        lifecycle.Fresh
 	unpacked     unpackCache
 	applier      *apply.Applier
 	impersonated map[string]*apply.Applier
@@ -75,10 +75,7 @@ type healthWait struct {
 // Reconcile brings one Kustomization's objects in line with its source.
 func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	obj := &kustomizev1.Kustomization{}
-	// Read from the API server, not the cache: the status this reconcile
-	// starts from (release history, inventory) must include what the
-	// previous one wrote, or an action would be repeated on stale facts.
-	if err := r.reader().Get(ctx, req.NamespacedName, obj); err != nil {
+	if err := r.fresh.Get(ctx, r.Client, req.NamespacedName, obj); err != nil {
 		if client.IgnoreNotFound(err) == nil {
 			r.Graph.Remove(graphKey(req.Namespace, req.Name))
 		}
@@ -89,12 +86,8 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if !obj.DeletionTimestamp.IsZero() {
 		return ctrl.Result{}, r.finalize(ctx, obj)
 	}
-	if !controllerutil.ContainsFinalizer(obj, kustomizev1.KustomizationFinalizer) {
-		patch := client.MergeFrom(obj.DeepCopy())
-		controllerutil.AddFinalizer(obj, kustomizev1.KustomizationFinalizer)
-		if err := r.Patch(ctx, obj, patch); err != nil {
-			return ctrl.Result{}, fmt.Errorf("adding the finalizer: %w", err)
-		}
+	if err := lifecycle.AddFinalizer(ctx, r.Client, obj, kustomizev1.KustomizationFinalizer); err != nil {
+		return ctrl.Result{}, err
 	}
 	deps := r.dependencyKeys(ctx, obj)
 	r.Graph.Set(graphKey(obj.Namespace, obj.Name), deps)
@@ -300,9 +293,7 @@ func (r *Reconciler) finalize(ctx context.Context, obj *kustomizev1.Kustomizatio
 		r.Metrics.DeleteDuration(ref)
 		r.Metrics.DeleteSuspend(ref)
 	}
-	patch := client.MergeFrom(obj.DeepCopy())
-	controllerutil.RemoveFinalizer(obj, kustomizev1.KustomizationFinalizer)
-	return client.IgnoreNotFound(r.Patch(ctx, obj, patch))
+	return lifecycle.RemoveFinalizer(ctx, r.Client, obj, kustomizev1.KustomizationFinalizer)
 }
 
 func (r *Reconciler) waitingFor(key client.ObjectKey) *healthWait {
@@ -335,12 +326,4 @@ func (r *Reconciler) recordMetrics(obj *kustomizev1.Kustomization, start time.Ti
 
 func objectRef(obj *kustomizev1.Kustomization) corev1.ObjectReference {
 	return corev1.ObjectReference{Kind: kustomizev1.KustomizationKind, APIVersion: kustomizev1.GroupVersion.String(), Namespace: obj.Namespace, Name: obj.Name}
-}
-
-// reader is the manager's uncached reader, or the client outside a manager.
-func (r *Reconciler) reader() client.Reader {
-	if r.live != nil {
-		return r.live
-	}
-	return r.Client
 }

@@ -9,11 +9,9 @@ import (
 	kustomizev1 "github.com/fluxcd/kustomize-controller/api/v1"
 	"github.com/fluxcd/pkg/runtime/predicates"
 	sourcev1 "github.com/fluxcd/source-controller/api/v1"
-	"k8s.io/client-go/util/workqueue"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
@@ -22,35 +20,23 @@ import (
 	"github.com/weirhq/weir/internal/artifact"
 	"github.com/weirhq/weir/internal/dependency"
 	"github.com/weirhq/weir/internal/depgraph"
+
+	"github.com/weirhq/weir/internal/lifecycle"
 )
 
-// Options tune the controller.
-type Options struct {
-	// Concurrent is the number of Kustomizations reconciled at once.
-	Concurrent int
-	// MinRetryDelay and MaxRetryDelay bound the back-off after a failure.
-	MinRetryDelay, MaxRetryDelay time.Duration
-}
+// Options size the controller's work queue.
+type Options = lifecycle.Options
 
 // SetupWithManager registers the controller and its watches: its own
 // objects, their sources' new artifacts, dependencies turning Ready, and
 // the health of what it applied.
 func (r *Reconciler) SetupWithManager(mgr ctrl.Manager, opts Options) error {
-	if opts.Concurrent <= 0 {
-		opts.Concurrent = 4
-	}
-	if opts.MinRetryDelay <= 0 {
-		opts.MinRetryDelay = 750 * time.Millisecond
-	}
-	if opts.MaxRetryDelay <= 0 {
-		opts.MaxRetryDelay = 15 * time.Minute
-	}
 	if r.Graph == nil {
 		r.Graph = &depgraph.Graph{}
 	}
 	r.applier = apply.New(mgr.GetClient())
 	r.config = mgr.GetConfig()
-	r.live = mgr.GetAPIReader()
+	r.fresh.Use(mgr)
 	err := mgr.GetFieldIndexer().IndexField(context.Background(), &kustomizev1.Kustomization{}, sourceIndex, func(o client.Object) []string {
 		return []string{sourceKey(o.(*kustomizev1.Kustomization))}
 	})
@@ -64,10 +50,7 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager, opts Options) error {
 		Watches(&helmv2.HelmRelease{}, handler.EnqueueRequestsFromMapFunc(r.dependents), builder.WithPredicates(dependency.ReadyChanged{})).
 		Watches(&sourcev1.GitRepository{}, handler.EnqueueRequestsFromMapFunc(r.consumers), builder.WithPredicates(artifact.Changed{})).
 		Watches(&sourcev1.OCIRepository{}, handler.EnqueueRequestsFromMapFunc(r.consumers), builder.WithPredicates(artifact.Changed{})).
-		WithOptions(controller.Options{
-			MaxConcurrentReconciles: opts.Concurrent,
-			RateLimiter:             workqueue.NewTypedItemExponentialFailureRateLimiter[reconcile.Request](opts.MinRetryDelay, opts.MaxRetryDelay),
-		}).
+		WithOptions(opts.Controller(750 * time.Millisecond)).
 		Build(r)
 	if err != nil {
 		return err

@@ -15,17 +15,15 @@ import (
 	sourcev1 "github.com/fluxcd/source-controller/api/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/tools/record"
-	"k8s.io/client-go/util/workqueue"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/controller"
-	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
-	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/weirhq/weir/internal/artifact"
+
+	"github.com/weirhq/weir/internal/lifecycle"
 )
 
 // ControllerName is the component name on events, as Flux's source-controller.
@@ -43,16 +41,12 @@ type Reconciler struct {
 	Recorder record.EventRecorder
 	// Metrics records Flux's gotk_* metrics; nil records nothing.
 	Metrics *metrics.Recorder
+
+	fresh lifecycle.Fresh
 }
 
-// Options tune the controller.
-type Options struct {
-	// Concurrent is the number of GitRepositories reconciled at once.
-	Concurrent int
-	// MinRetryDelay and MaxRetryDelay bound the back-off after a failure
-	// (Flux: 750ms and 15m).
-	MinRetryDelay, MaxRetryDelay time.Duration
-}
+// Options size the controller's work queue.
+type Options = lifecycle.Options
 
 // includeIndex indexes GitRepositories by the names they include.
 const includeIndex = ".spec.include.repository.name"
@@ -61,15 +55,7 @@ const includeIndex = ".spec.include.repository.name"
 // and on reconcile requests, and re-builds an object when a source it
 // includes gets a new artifact.
 func (r *Reconciler) SetupWithManager(mgr ctrl.Manager, opts Options) error {
-	if opts.Concurrent <= 0 {
-		opts.Concurrent = 4
-	}
-	if opts.MinRetryDelay <= 0 {
-		opts.MinRetryDelay = 750 * time.Millisecond
-	}
-	if opts.MaxRetryDelay <= 0 {
-		opts.MaxRetryDelay = 15 * time.Minute
-	}
+	r.fresh.Use(mgr)
 	err := mgr.GetFieldIndexer().IndexField(context.Background(), &sourcev1.GitRepository{}, includeIndex, func(o client.Object) []string {
 		var names []string
 		for _, inc := range o.(*sourcev1.GitRepository).Spec.Include {
@@ -84,10 +70,7 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager, opts Options) error {
 		Named("gitrepository").
 		For(&sourcev1.GitRepository{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicates.ReconcileRequestedPredicate{}))).
 		Watches(&sourcev1.GitRepository{}, handler.EnqueueRequestsFromMapFunc(r.includers), builder.WithPredicates(artifactChanged{})).
-		WithOptions(controller.Options{
-			MaxConcurrentReconciles: opts.Concurrent,
-			RateLimiter:             workqueue.NewTypedItemExponentialFailureRateLimiter[reconcile.Request](opts.MinRetryDelay, opts.MaxRetryDelay),
-		}).
+		WithOptions(opts.Controller(750 * time.Millisecond)).
 		Complete(r)
 }
 
@@ -95,7 +78,7 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager, opts Options) error {
 func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	log := ctrl.LoggerFrom(ctx)
 	obj := &sourcev1.GitRepository{}
-	if err := r.Get(ctx, req.NamespacedName, obj); err != nil {
+	if err := r.fresh.Get(ctx, r.Client, req.NamespacedName, obj); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	start := time.Now()
@@ -104,12 +87,8 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if !obj.DeletionTimestamp.IsZero() {
 		return ctrl.Result{}, r.finalize(ctx, obj)
 	}
-	if !controllerutil.ContainsFinalizer(obj, sourcev1.SourceFinalizer) {
-		patch := client.MergeFrom(obj.DeepCopy())
-		controllerutil.AddFinalizer(obj, sourcev1.SourceFinalizer)
-		if err := r.Patch(ctx, obj, patch); err != nil {
-			return ctrl.Result{}, fmt.Errorf("adding the finalizer: %w", err)
-		}
+	if err := lifecycle.AddFinalizer(ctx, r.Client, obj, sourcev1.SourceFinalizer); err != nil {
+		return ctrl.Result{}, err
 	}
 	if obj.Spec.Suspend {
 		log.Info("reconciliation is suspended for this object")
@@ -249,14 +228,7 @@ func (r *Reconciler) finalize(ctx context.Context, obj *sourcev1.GitRepository) 
 		r.Metrics.DeleteDuration(ref)
 		r.Metrics.DeleteSuspend(ref)
 	}
-	if controllerutil.ContainsFinalizer(obj, sourcev1.SourceFinalizer) {
-		patch := client.MergeFrom(obj.DeepCopy())
-		controllerutil.RemoveFinalizer(obj, sourcev1.SourceFinalizer)
-		if err := r.Patch(ctx, obj, patch); err != nil {
-			return client.IgnoreNotFound(err)
-		}
-	}
-	return nil
+	return lifecycle.RemoveFinalizer(ctx, r.Client, obj, sourcev1.SourceFinalizer)
 }
 
 func (r *Reconciler) recordMetrics(obj *sourcev1.GitRepository, start time.Time) {

@@ -15,9 +15,9 @@ import (
 	"k8s.io/client-go/tools/record"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	"github.com/weirhq/weir/internal/artifact"
+	"github.com/weirhq/weir/internal/lifecycle"
 )
 
 // ControllerName is the component name on events, as Flux's source-controller.
@@ -34,13 +34,15 @@ type Reconciler struct {
 	Metrics *metrics.Recorder
 
 	indexes indexCache
+
+	fresh lifecycle.Fresh
 }
 
 // Reconcile brings one HelmChart's artifact up to date with its source.
 func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	log := ctrl.LoggerFrom(ctx)
 	obj := &sourcev1.HelmChart{}
-	if err := r.Get(ctx, req.NamespacedName, obj); err != nil {
+	if err := r.fresh.Get(ctx, r.Client, req.NamespacedName, obj); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	start := time.Now()
@@ -49,12 +51,8 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if !obj.DeletionTimestamp.IsZero() {
 		return ctrl.Result{}, r.finalize(ctx, obj)
 	}
-	if !controllerutil.ContainsFinalizer(obj, sourcev1.SourceFinalizer) {
-		patch := client.MergeFrom(obj.DeepCopy())
-		controllerutil.AddFinalizer(obj, sourcev1.SourceFinalizer)
-		if err := r.Patch(ctx, obj, patch); err != nil {
-			return ctrl.Result{}, fmt.Errorf("adding the finalizer: %w", err)
-		}
+	if err := lifecycle.AddFinalizer(ctx, r.Client, obj, sourcev1.SourceFinalizer); err != nil {
+		return ctrl.Result{}, err
 	}
 	if obj.Spec.Suspend {
 		log.Info("reconciliation is suspended for this object")
@@ -190,14 +188,7 @@ func (r *Reconciler) finalize(ctx context.Context, obj *sourcev1.HelmChart) erro
 		r.Metrics.DeleteDuration(ref)
 		r.Metrics.DeleteSuspend(ref)
 	}
-	if controllerutil.ContainsFinalizer(obj, sourcev1.SourceFinalizer) {
-		patch := client.MergeFrom(obj.DeepCopy())
-		controllerutil.RemoveFinalizer(obj, sourcev1.SourceFinalizer)
-		if err := r.Patch(ctx, obj, patch); err != nil {
-			return client.IgnoreNotFound(err)
-		}
-	}
-	return nil
+	return lifecycle.RemoveFinalizer(ctx, r.Client, obj, sourcev1.SourceFinalizer)
 }
 
 func (r *Reconciler) recordMetrics(obj *sourcev1.HelmChart, start time.Time) {

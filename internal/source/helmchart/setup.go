@@ -9,25 +9,19 @@ import (
 	"github.com/fluxcd/pkg/runtime/conditions"
 	"github.com/fluxcd/pkg/runtime/predicates"
 	sourcev1 "github.com/fluxcd/source-controller/api/v1"
-	"k8s.io/client-go/util/workqueue"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	"github.com/weirhq/weir/internal/lifecycle"
 )
 
-// Options tune the controller.
-type Options struct {
-	// Concurrent is the number of HelmCharts reconciled at once.
-	Concurrent int
-	// MinRetryDelay and MaxRetryDelay bound the back-off after a failure
-	// (Flux: 750ms and 15m).
-	MinRetryDelay, MaxRetryDelay time.Duration
-}
+// Options size the controller's work queue.
+type Options = lifecycle.Options
 
 // sourceIndex indexes HelmCharts by their source, "<kind>/<name>" (the
 // source is in the chart's namespace).
@@ -39,15 +33,7 @@ func sourceKey(kind, name string) string { return kind + "/" + name }
 // objects, and the sources they build from, so that a new index or a new
 // commit rebuilds the charts that use it at once.
 func (r *Reconciler) SetupWithManager(mgr ctrl.Manager, opts Options) error {
-	if opts.Concurrent <= 0 {
-		opts.Concurrent = 4
-	}
-	if opts.MinRetryDelay <= 0 {
-		opts.MinRetryDelay = 750 * time.Millisecond
-	}
-	if opts.MaxRetryDelay <= 0 {
-		opts.MaxRetryDelay = 15 * time.Minute
-	}
+	r.fresh.Use(mgr)
 	err := mgr.GetFieldIndexer().IndexField(context.Background(), &sourcev1.HelmChart{}, sourceIndex, func(o client.Object) []string {
 		hc, ok := o.(*sourcev1.HelmChart)
 		if !ok {
@@ -63,10 +49,7 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager, opts Options) error {
 		For(&sourcev1.HelmChart{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicates.ReconcileRequestedPredicate{}))).
 		Watches(&sourcev1.HelmRepository{}, handler.EnqueueRequestsFromMapFunc(r.consumers), builder.WithPredicates(sourceChanged{})).
 		Watches(&sourcev1.GitRepository{}, handler.EnqueueRequestsFromMapFunc(r.consumers), builder.WithPredicates(sourceChanged{})).
-		WithOptions(controller.Options{
-			MaxConcurrentReconciles: opts.Concurrent,
-			RateLimiter:             workqueue.NewTypedItemExponentialFailureRateLimiter[reconcile.Request](opts.MinRetryDelay, opts.MaxRetryDelay),
-		}).
+		WithOptions(opts.Controller(750 * time.Millisecond)).
 		Complete(r)
 }
 

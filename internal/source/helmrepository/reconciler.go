@@ -18,16 +18,15 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/record"
-	"k8s.io/client-go/util/workqueue"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
-	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/weirhq/weir/internal/artifact"
+
+	"github.com/weirhq/weir/internal/lifecycle"
 )
 
 // ControllerName is the component name on events, as Flux's source-controller.
@@ -49,6 +48,8 @@ type Reconciler struct {
 	// unchanged index is then recognised by its digest.
 	mu         sync.Mutex
 	validators map[types.NamespacedName]cachedValidators
+
+	fresh lifecycle.Fresh
 }
 
 // cachedValidators are the validators of the index stored as revision,
@@ -60,34 +61,17 @@ type cachedValidators struct {
 	revision   string
 }
 
-// Options tune the controller.
-type Options struct {
-	// Concurrent is the number of HelmRepositories reconciled at once.
-	Concurrent int
-	// MinRetryDelay and MaxRetryDelay bound the back-off after a failure
-	// (Flux: 750ms and 15m).
-	MinRetryDelay, MaxRetryDelay time.Duration
-}
+// Options size the controller's work queue.
+type Options = lifecycle.Options
 
 // SetupWithManager registers the controller: it reconciles on spec changes
 // and on reconcile requests, and again after spec.interval.
 func (r *Reconciler) SetupWithManager(mgr ctrl.Manager, opts Options) error {
-	if opts.Concurrent <= 0 {
-		opts.Concurrent = 4
-	}
-	if opts.MinRetryDelay <= 0 {
-		opts.MinRetryDelay = 750 * time.Millisecond
-	}
-	if opts.MaxRetryDelay <= 0 {
-		opts.MaxRetryDelay = 15 * time.Minute
-	}
+	r.fresh.Use(mgr)
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("helmrepository").
 		For(&sourcev1.HelmRepository{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicates.ReconcileRequestedPredicate{}))).
-		WithOptions(controller.Options{
-			MaxConcurrentReconciles: opts.Concurrent,
-			RateLimiter:             workqueue.NewTypedItemExponentialFailureRateLimiter[reconcile.Request](opts.MinRetryDelay, opts.MaxRetryDelay),
-		}).
+		WithOptions(opts.Controller(750 * time.Millisecond)).
 		Complete(r)
 }
 
@@ -96,7 +80,7 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager, opts Options) error {
 func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	log := ctrl.LoggerFrom(ctx)
 	obj := &sourcev1.HelmRepository{}
-	if err := r.Get(ctx, req.NamespacedName, obj); err != nil {
+	if err := r.fresh.Get(ctx, r.Client, req.NamespacedName, obj); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	start := time.Now()
@@ -112,12 +96,8 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if obj.Spec.Type == sourcev1.HelmRepositoryTypeOCI {
 		return r.reconcileOCI(ctx, obj)
 	}
-	if !controllerutil.ContainsFinalizer(obj, sourcev1.SourceFinalizer) {
-		patch := client.MergeFrom(obj.DeepCopy())
-		controllerutil.AddFinalizer(obj, sourcev1.SourceFinalizer)
-		if err := r.Patch(ctx, obj, patch); err != nil {
-			return ctrl.Result{}, fmt.Errorf("adding the finalizer: %w", err)
-		}
+	if err := lifecycle.AddFinalizer(ctx, r.Client, obj, sourcev1.SourceFinalizer); err != nil {
+		return ctrl.Result{}, err
 	}
 
 	orig := obj.DeepCopy()
@@ -237,12 +217,8 @@ func (r *Reconciler) reconcileOCI(ctx context.Context, obj *sourcev1.HelmReposit
 			return ctrl.Result{}, fmt.Errorf("removing the artifacts of %s/%s: %w", obj.Namespace, obj.Name, err)
 		}
 		r.forgetValidators(obj)
-		if controllerutil.ContainsFinalizer(obj, sourcev1.SourceFinalizer) {
-			patch := client.MergeFrom(obj.DeepCopy())
-			controllerutil.RemoveFinalizer(obj, sourcev1.SourceFinalizer)
-			if err := r.Patch(ctx, obj, patch); err != nil {
-				return ctrl.Result{}, fmt.Errorf("removing the finalizer: %w", err)
-			}
+		if err := lifecycle.RemoveFinalizer(ctx, r.Client, obj, sourcev1.SourceFinalizer); err != nil {
+			return ctrl.Result{}, err
 		}
 	}
 	orig := obj.DeepCopy()
@@ -323,14 +299,7 @@ func (r *Reconciler) finalize(ctx context.Context, obj *sourcev1.HelmRepository)
 		r.Metrics.DeleteDuration(ref)
 		r.Metrics.DeleteSuspend(ref)
 	}
-	if controllerutil.ContainsFinalizer(obj, sourcev1.SourceFinalizer) {
-		patch := client.MergeFrom(obj.DeepCopy())
-		controllerutil.RemoveFinalizer(obj, sourcev1.SourceFinalizer)
-		if err := r.Patch(ctx, obj, patch); err != nil {
-			return client.IgnoreNotFound(err)
-		}
-	}
-	return nil
+	return lifecycle.RemoveFinalizer(ctx, r.Client, obj, sourcev1.SourceFinalizer)
 }
 
 func (r *Reconciler) recordMetrics(obj *sourcev1.HelmRepository, start time.Time) {
