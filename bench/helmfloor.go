@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -92,12 +91,7 @@ func loadAppChart(chartsDir string) (*chart.Chart, error) {
 // of the app chart, from one OCIRepository, applied by one Kustomization
 // that substitutes the local registry's address, as the example's are.
 func generateHelmReleases(dir string, n int) error {
-	write := func(path, text string) error {
-		if err := os.MkdirAll(filepath.Dir(filepath.Join(dir, path)), 0o755); err != nil {
-			return err
-		}
-		return os.WriteFile(filepath.Join(dir, path), []byte(text), 0o644)
-	}
+	write := func(path, text string) error { return writeFile(dir, path, text) }
 	root := `apiVersion: kustomize.toolkit.fluxcd.io/v1
 kind: Kustomization
 metadata:

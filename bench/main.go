@@ -513,12 +513,7 @@ func waitAvailable(ctx context.Context, c client.Client, ns string, names []stri
 // generate writes a repository of n apps, each a Kustomization with
 // wait: true over a Deployment, a Service and a ConfigMap.
 func generate(dir string, n int) error {
-	write := func(path, text string) error {
-		if err := os.MkdirAll(filepath.Dir(filepath.Join(dir, path)), 0o755); err != nil {
-			return err
-		}
-		return os.WriteFile(filepath.Join(dir, path), []byte(text), 0o644)
-	}
+	write := func(path, text string) error { return writeFile(dir, path, text) }
 	root := "apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata:\n  name: apps\n  namespace: flux-system\nspec:\n  interval: 1h\n  path: ./apps\n  prune: true\n  sourceRef: {kind: GitRepository, name: flux-system}\n"
 	if err := write("kubernetes/flux/cluster/ks.yaml", root); err != nil {
 		return err
@@ -538,3 +533,11 @@ func generate(dir string, n int) error {
 }
 
 func mib(b int64) string { return fmt.Sprintf("%d MiB", b>>20) }
+
+// writeFile writes text to path under dir, making its folders.
+func writeFile(dir, path, text string) error {
+	if err := os.MkdirAll(filepath.Dir(filepath.Join(dir, path)), 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, path), []byte(text), 0o644)
+}

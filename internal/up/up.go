@@ -451,9 +451,7 @@ func (s *Session) WaitAllReady(ctx context.Context, timeout time.Duration) (*Con
 				}
 				// Only Kustomizations of the folder's source must have
 				// applied its latest snapshot; others need only be Ready.
-				fromFolder := k.Spec.SourceRef.Kind == sourcev1.GitRepositoryKind && k.Spec.SourceRef.Name == SourceName &&
-					(k.Spec.SourceRef.Namespace == "" && k.Namespace == SourceName || k.Spec.SourceRef.Namespace == SourceName)
-				if !conditions.IsReady(k) || (fromFolder && k.Status.LastAppliedRevision != want) {
+				if !conditions.IsReady(k) || (fromFolder(k) && k.Status.LastAppliedRevision != want) {
 					pending = append(pending, notReady(kustomizev1.KustomizationKind, k))
 				}
 			}

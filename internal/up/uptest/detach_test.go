@@ -8,7 +8,6 @@ package uptest
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -17,7 +16,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -31,6 +29,7 @@ import (
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/weirhq/weir/internal/cli"
+	"github.com/weirhq/weir/internal/daemon"
 	"github.com/weirhq/weir/internal/kube"
 )
 
@@ -149,7 +148,7 @@ func TestDetachedUpConvergesFollowsEditsAndStopsCleanly(t *testing.T) {
 		t.Errorf("weir down printed:\n%s", out)
 	}
 	for name, pid := range pids {
-		if alive(pid) {
+		if daemon.Alive(pid) {
 			t.Errorf("%s (pid %d) still runs after weir down", name, pid)
 		}
 	}
@@ -238,18 +237,6 @@ func recordedPIDs(t *testing.T, stateDir string) map[string]int {
 		}
 	}
 	return pids
-}
-
-func alive(pid int) bool {
-	if err := syscall.Kill(pid, 0); err != nil {
-		return false
-	}
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
-	}
-	i := strings.LastIndexByte(string(b), ')')
-	return i < 0 || !strings.HasPrefix(strings.TrimSpace(string(b)[i+1:]), "Z")
 }
 
 func tail(s string, n int) string {
