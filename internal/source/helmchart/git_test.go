@@ -70,7 +70,7 @@ func TestAChartFromAGitRepositoryPath(t *testing.T) {
 	if got.Status.ObservedSourceArtifactRevision != git.Status.Artifact.Revision {
 		t.Errorf("observed source revision %q, want %q", got.Status.ObservedSourceArtifactRevision, git.Status.Artifact.Revision)
 	}
-	files := tarFiles(t, download(t, got.Status.Artifact))
+	files := testenv.TarFiles(t, testenv.Download(t, got.Status.Artifact))
 	if _, ok := files["app/templates/configmap.yaml"]; !ok || !strings.Contains(files["app/Chart.yaml"], "version: 0.1.0") {
 		t.Errorf("the package holds %v", files)
 	}
@@ -91,7 +91,7 @@ func TestAChartFromAGitRepositoryPath(t *testing.T) {
 	repo.Commit("main", map[string]string{"charts/app/Chart.yaml": "apiVersion: v2\nname: app\nversion: 0.2.0\n"}, "bump")
 	requestReconcile(t, git)
 	got = waitRevision(t, obj, "0.2.0")
-	if values := tarFiles(t, download(t, got.Status.Artifact))["app/values.yaml"]; !strings.Contains(values, "changed") {
+	if values := testenv.TarFiles(t, testenv.Download(t, got.Status.Artifact))["app/values.yaml"]; !strings.Contains(values, "changed") {
 		t.Errorf("0.2.0 has values.yaml %q", values)
 	}
 }
@@ -110,7 +110,7 @@ func TestTheRevisionStrategyMakesEachCommitAVersion(t *testing.T) {
 	commit := repo.Commit("main", map[string]string{"charts/app/values.yaml": "data:\n  greeting: changed\n"}, "values")
 	requestReconcile(t, git)
 	got := waitRevision(t, obj, "0.1.0+"+commit.String()[:12])
-	if !strings.Contains(tarFiles(t, download(t, got.Status.Artifact))["app/Chart.yaml"], "version: 0.1.0+"+commit.String()[:12]) {
+	if !strings.Contains(testenv.TarFiles(t, testenv.Download(t, got.Status.Artifact))["app/Chart.yaml"], "version: 0.1.0+"+commit.String()[:12]) {
 		t.Error("Chart.yaml does not carry the commit")
 	}
 }
@@ -123,7 +123,7 @@ func TestValuesFilesAreReadFromTheGitSourceRoot(t *testing.T) {
 	})
 	got := waitRevision(t, obj, "0.1.0+1")
 	var values map[string]map[string]string
-	if err := yaml.Unmarshal([]byte(tarFiles(t, download(t, got.Status.Artifact))["app/values.yaml"]), &values); err != nil {
+	if err := yaml.Unmarshal([]byte(testenv.TarFiles(t, testenv.Download(t, got.Status.Artifact))["app/values.yaml"]), &values); err != nil {
 		t.Fatal(err)
 	}
 	if values["data"]["greeting"] != "hello" || values["data"]["env"] != "prod" {
@@ -139,7 +139,7 @@ func TestLocalDependenciesArePackagedWithTheChart(t *testing.T) {
 	files["charts/lib/templates/secret.yaml"] = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: lib\n"
 	newGitSource(t, ns, files)
 	got := waitRevision(t, newHelmChart(t, ns, "app", gitRepoRef("charts"), "charts/app", "", nil), "0.1.0")
-	packaged := tarFiles(t, download(t, got.Status.Artifact))
+	packaged := testenv.TarFiles(t, testenv.Download(t, got.Status.Artifact))
 	if _, ok := packaged["app/charts/lib/Chart.yaml"]; !ok {
 		t.Errorf("the dependency is not in the package: %v", packaged)
 	}

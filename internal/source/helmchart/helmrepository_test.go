@@ -33,7 +33,7 @@ func TestAChartFromAHelmRepositoryIsTheHighestVersionInItsRange(t *testing.T) {
 		t.Errorf("Ready %s %q", ready.Reason, ready.Message)
 	}
 	// Stored as it was pulled, byte for byte.
-	if body := download(t, got.Status.Artifact); !bytes.Equal(body, want) {
+	if body := testenv.Download(t, got.Status.Artifact); !bytes.Equal(body, want) {
 		t.Error("the artifact is not the package the repository serves")
 	}
 	if got.Status.URL != got.Status.Artifact.URL {

@@ -45,7 +45,7 @@ func TestAChartOrVersionThatDoesNotExistKeepsThePreviousArtifact(t *testing.T) {
 			if !conditions.IsTrue(got, sourcev1.ArtifactInStorageCondition) {
 				t.Error("ArtifactInStorage is not True while the previous chart is served")
 			}
-			download(t, got.Status.Artifact)
+			testenv.Download(t, got.Status.Artifact)
 		})
 	}
 

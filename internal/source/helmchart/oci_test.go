@@ -28,7 +28,7 @@ func TestAChartFromAnOCIHelmRepository(t *testing.T) {
 
 	t.Run("a range", func(t *testing.T) {
 		got := waitRevision(t, newHelmChart(t, ns, "range", helmRepoRef("charts"), "app", "<2.0.0", nil), "1.1.0")
-		files := tarFiles(t, download(t, got.Status.Artifact))
+		files := testenv.TarFiles(t, testenv.Download(t, got.Status.Artifact))
 		if !strings.Contains(files["app/Chart.yaml"], "version: 1.1.0") {
 			t.Errorf("the artifact is not chart 1.1.0: %v", files["app/Chart.yaml"])
 		}

@@ -31,7 +31,7 @@ func TestValuesFilesOfTheChartAreMergedIntoItsDefaults(t *testing.T) {
 	if ready.Reason != sourcev1.ChartPackageSucceededReason || ready.Message != want {
 		t.Errorf("Ready %s %q\nwant %s %q", ready.Reason, ready.Message, sourcev1.ChartPackageSucceededReason, want)
 	}
-	files := tarFiles(t, download(t, got.Status.Artifact))
+	files := testenv.TarFiles(t, testenv.Download(t, got.Status.Artifact))
 	var values map[string]map[string]string
 	if err := yaml.Unmarshal([]byte(files["app/values.yaml"]), &values); err != nil {
 		t.Fatal(err)

@@ -63,7 +63,7 @@ func TestAFailedFetchKeepsTheStoredIndex(t *testing.T) {
 	if !conditions.IsTrue(got, sourcev1.ArtifactInStorageCondition) {
 		t.Error("ArtifactInStorage is not True while the index is still served")
 	}
-	download(t, got.Status.Artifact)
+	testenv.Download(t, got.Status.Artifact)
 	if !env.Manager.Store.Has(got.Status.Artifact) {
 		t.Error("the store lost the index")
 	}

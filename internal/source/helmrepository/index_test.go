@@ -44,7 +44,7 @@ func TestTheIndexIsFetchedAndStored(t *testing.T) {
 
 	// The artifact is the index, as JSON (still YAML), which Helm reads.
 	var idx repo.IndexFile
-	if err := json.Unmarshal(download(t, a), &idx); err != nil {
+	if err := json.Unmarshal(testenv.Download(t, a), &idx); err != nil {
 		t.Fatalf("the artifact is not a JSON index: %v", err)
 	}
 	if n := len(idx.Entries["app"]); n != 2 || idx.Entries["app"][0].Version != "1.1.0" {
@@ -73,7 +73,7 @@ func TestANewChartGivesANewRevision(t *testing.T) {
 		t.Fatalf("after a new chart: %s; want the new index %s", describe(got), sha256Revision(hr.Index()))
 	}
 	var idx repo.IndexFile
-	if err := json.Unmarshal(download(t, got.Status.Artifact), &idx); err != nil {
+	if err := json.Unmarshal(testenv.Download(t, got.Status.Artifact), &idx); err != nil {
 		t.Fatal(err)
 	}
 	if idx.Entries["app"][0].Version != "2.0.0" {

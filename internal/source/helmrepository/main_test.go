@@ -4,8 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"fmt"
-	"io"
-	"net/http"
 	"testing"
 	"time"
 
@@ -127,31 +125,6 @@ func reconcileNow(t *testing.T, obj client.Object) *sourcev1.HelmRepository {
 		ready := conditions.Get(o, meta.ReadyCondition)
 		return o.Status.LastHandledReconcileAt == at && ready != nil && ready.Status != metav1.ConditionUnknown
 	})
-}
-
-// download fetches the artifact from its URL, as a consumer would, and
-// checks its digest and size.
-func download(t *testing.T, a *meta.Artifact) []byte {
-	t.Helper()
-	resp, err := http.Get(a.URL)
-	if err != nil {
-		t.Fatalf("downloading the artifact: %v", err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("downloading the artifact %s: %s", a.URL, resp.Status)
-	}
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := fmt.Sprintf("sha256:%x", sha256.Sum256(body)); got != a.Digest {
-		t.Fatalf("artifact digest is %s, status says %s", got, a.Digest)
-	}
-	if a.Size == nil || *a.Size != int64(len(body)) {
-		t.Fatalf("artifact size is %d, status says %v", len(body), a.Size)
-	}
-	return body
 }
 
 func createSecret(t *testing.T, ns, name string, data map[string][]byte) {

@@ -141,7 +141,7 @@ func assertKept(t *testing.T, got *sourcev1.OCIRepository, before *meta.Artifact
 	if !conditions.IsTrue(got, sourcev1.ArtifactInStorageCondition) {
 		t.Errorf("ArtifactInStorage is not True: %s", describe(got))
 	}
-	download(t, got.Status.Artifact)
+	testenv.Download(t, got.Status.Artifact)
 }
 
 func setTag(t *testing.T, obj *sourcev1.OCIRepository, tag string) {

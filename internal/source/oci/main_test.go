@@ -1,14 +1,8 @@
 package oci_test
 
 import (
-	"archive/tar"
-	"bytes"
-	"compress/gzip"
 	"context"
-	"crypto/sha256"
 	"fmt"
-	"io"
-	"net/http"
 	"sort"
 	"testing"
 	"time"
@@ -146,60 +140,10 @@ func reconcileNow(t *testing.T, obj client.Object) *sourcev1.OCIRepository {
 	})
 }
 
-// download fetches the artifact from its URL, as a consumer would, and
-// checks its digest and size.
-func download(t *testing.T, a *meta.Artifact) []byte {
-	t.Helper()
-	resp, err := http.Get(a.URL)
-	if err != nil {
-		t.Fatalf("downloading the artifact: %v", err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("downloading the artifact %s: %s", a.URL, resp.Status)
-	}
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := fmt.Sprintf("sha256:%x", sha256.Sum256(body)); got != a.Digest {
-		t.Fatalf("artifact digest is %s, status says %s", got, a.Digest)
-	}
-	if a.Size == nil || *a.Size != int64(len(body)) {
-		t.Fatalf("artifact size is %d, status says %v", len(body), a.Size)
-	}
-	return body
-}
-
 // artifactFiles downloads the artifact and returns the files it holds.
 func artifactFiles(t *testing.T, a *meta.Artifact) map[string]string {
 	t.Helper()
-	return tarFiles(t, download(t, a))
-}
-
-// tarFiles returns the regular files of a tar.gz, name to content.
-func tarFiles(t *testing.T, tgz []byte) map[string]string {
-	t.Helper()
-	gz, err := gzip.NewReader(bytes.NewReader(tgz))
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr := tar.NewReader(gz)
-	files := map[string]string{}
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		if h.Typeflag == tar.TypeReg {
-			b, _ := io.ReadAll(tr)
-			files[h.Name] = string(b)
-		}
-	}
-	return files
+	return testenv.TarFiles(t, testenv.Download(t, a))
 }
 
 func names(m map[string]string) []string {
