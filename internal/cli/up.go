@@ -84,6 +84,16 @@ func newUpCommand() *cobra.Command {
 	return cmd
 }
 
+// downCommand is the command that stops the background run of opts:
+// --state-dir is named when it is not the default, so that the command
+// works whatever the records say.
+func downCommand(opts up.Options) string {
+	if opts.StateDir == mustAbs(filepath.Join(opts.Path, ".weir")) {
+		return "weir down " + opts.Path
+	}
+	return fmt.Sprintf("weir down %s --state-dir %s", opts.Path, opts.StateDir)
+}
+
 // upProcess is the background process of `weir up --detach` for a state
 // folder.
 func upProcess(stateDir string) daemon.Process {
@@ -95,7 +105,7 @@ func upProcess(stateDir string) daemon.Process {
 func runUpDetached(cmd *cobra.Command, opts up.Options, dash dashboardOptions, watch bool, timeout time.Duration) error {
 	p := upProcess(opts.StateDir)
 	if pid, ok := p.PID(); ok {
-		return fmt.Errorf("weir up already runs for %s (pid %d): `weir down %s` stops it", opts.Path, pid, opts.Path)
+		return fmt.Errorf("weir up already runs for %s (pid %d): `%s` stops it", opts.Path, pid, downCommand(opts))
 	}
 	exe, err := os.Executable()
 	if err != nil {
@@ -124,7 +134,7 @@ func runUpDetached(cmd *cobra.Command, opts up.Options, dash dashboardOptions, w
 	}
 	fmt.Fprintf(out, "kubeconfig: %s\n", kubeconfig)
 	fmt.Fprintf(out, "export KUBECONFIG=%s\n", kubeconfig)
-	fmt.Fprintf(out, "stop it with: weir down %s\n", opts.Path)
+	fmt.Fprintf(out, "stop it with: %s\n", downCommand(opts))
 	return nil
 }
 
@@ -136,6 +146,11 @@ func serveUpDetached(cmd *cobra.Command, opts up.Options, dash dashboardOptions,
 	p.RecordPID(os.Getpid())
 	defer p.RemovePID()
 	defer p.ClearMarks()
+	path := mustAbs(opts.Path)
+	if err := up.RecordRun(up.Run{Path: path, StateDir: opts.StateDir, PID: os.Getpid()}); err != nil {
+		fmt.Fprintf(cmd.ErrOrStderr(), "warning: %v; `weir down` will need --state-dir %s\n", err, opts.StateDir)
+	}
+	defer up.ForgetRun(path, opts.StateDir)
 	err := runUp(cmd, opts, dash, watch, false, timeout, func(s *up.Session, dashboardURL string) {
 		_ = p.MarkReady(s.Kubeconfig + "\n" + dashboardURL)
 	})
@@ -150,37 +165,55 @@ func newDownCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "down [PATH]",
 		Short: "Stop what `weir up --detach` runs for PATH",
-		Long: "down stops the background `weir up` of PATH (default: the current folder), or of --state-dir:\n" +
-			"the controllers, the Git server, the registry and the local control plane, and waits until none\n" +
-			"of their processes is left. The state folder stays, so the next `weir up` resumes.",
+		Long: "down stops the background `weir up` of PATH (default: the current folder): the one of --state-dir\n" +
+			"when given, else the one whose state is PATH/.weir, else the one recorded for PATH when it was\n" +
+			"started with another --state-dir. It stops the controllers, the Git server, the registry and the\n" +
+			"local control plane, and waits until none of their processes is left. The state folder stays, so\n" +
+			"the next `weir up` resumes. It exits 1 when nothing of PATH's was running.",
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			path := "."
 			if len(args) == 1 {
 				path = args[0]
 			}
-			if stateDir == "" {
-				stateDir = filepath.Join(path, ".weir")
+			dirs := downStateDirs(mustAbs(path), stateDir)
+			stopped := false
+			for _, dir := range dirs {
+				ran, err := upProcess(dir).Stop(cmd.Context(), time.Minute)
+				if err != nil {
+					return err
+				}
+				// The control plane's processes die with weir up; any left by
+				// a kill -9 are ended here.
+				left := localcluster.KillLeftovers(filepath.Join(dir, "cluster"))
+				up.ForgetRun(mustAbs(path), dir)
+				if ran || left > 0 {
+					fmt.Fprintf(cmd.OutOrStdout(), "✔ stopped weir up for %s; its state stays in %s\n", path, dir)
+					stopped = true
+				}
 			}
-			stateDir = mustAbs(stateDir)
-			ran, err := upProcess(stateDir).Stop(cmd.Context(), time.Minute)
-			if err != nil {
-				return err
+			if !stopped {
+				return fmt.Errorf("weir up was not running for %s (looked in %s)", path, strings.Join(dirs, ", "))
 			}
-			// The control plane's processes die with weir up; any left by a
-			// kill -9 are ended here.
-			localcluster.KillLeftovers(filepath.Join(stateDir, "cluster"))
-			out := cmd.OutOrStdout()
-			if !ran {
-				fmt.Fprintf(out, "weir up was not running for %s\n", path)
-				return nil
-			}
-			fmt.Fprintf(out, "✔ stopped weir up for %s; its state stays in %s\n", path, stateDir)
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&stateDir, "state-dir", "", "state folder of the weir up to stop (default: PATH/.weir)")
+	cmd.Flags().StringVar(&stateDir, "state-dir", "", "state folder of the weir up to stop (default: PATH/.weir, else the one PATH's run was started with)")
 	return cmd
+}
+
+// downStateDirs lists the state folders `weir down` stops for the
+// repository folder path (absolute): --state-dir alone when given, else
+// PATH/.weir and the state folder recorded for PATH's background run.
+func downStateDirs(path, stateDir string) []string {
+	if stateDir != "" {
+		return []string{mustAbs(stateDir)}
+	}
+	dirs := []string{filepath.Join(path, ".weir")}
+	if r, ok := up.FindRun(path); ok && r.StateDir != dirs[0] {
+		dirs = append(dirs, r.StateDir)
+	}
+	return dirs
 }
 
 // runUp runs weir up in the foreground; started, when set, is called once

@@ -16,6 +16,8 @@ import (
 // process is one running component of the control plane.
 type process struct {
 	name string
+	bin  string
+	args []string
 	cmd  *exec.Cmd
 	log  *os.File
 	done chan struct{} // closed when the process has exited
@@ -43,7 +45,7 @@ func startProcess(stateDir, name, bin string, args []string) (*process, error) {
 		logFile.Close()
 		return nil, fmt.Errorf("starting %s: %w", name, err)
 	}
-	p := &process{name: name, cmd: cmd, log: logFile, done: make(chan struct{})}
+	p := &process{name: name, bin: bin, args: args, cmd: cmd, log: logFile, done: make(chan struct{})}
 	writePID(stateDir, name, cmd.Process.Pid)
 	go func() {
 		p.err = cmd.Wait()
@@ -105,15 +107,20 @@ func readPID(stateDir, name string) (int, bool) { return component(stateDir, nam
 
 // KillLeftovers ends the control plane processes recorded in a state
 // folder that are still running — left behind by a crash, or by a process
-// that was killed — so that they do not hold etcd's data or the ports.
-func KillLeftovers(stateDir string) {
+// that was killed — so that they do not hold etcd's data or the ports —
+// and returns how many it ended.
+func KillLeftovers(stateDir string) int {
+	killed := 0
 	for _, name := range binaries {
 		pid, ok := readPID(stateDir, name)
 		if ok && commandMatches(pid, name) {
-			_ = syscall.Kill(pid, syscall.SIGKILL)
+			if syscall.Kill(pid, syscall.SIGKILL) == nil {
+				killed++
+			}
 		}
 		removePID(stateDir, name)
 	}
+	return killed
 }
 
 // commandMatches guards against killing an unrelated process that reused a

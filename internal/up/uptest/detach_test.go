@@ -31,6 +31,7 @@ import (
 	"github.com/weirhq/weir/internal/cli"
 	"github.com/weirhq/weir/internal/daemon"
 	"github.com/weirhq/weir/internal/kube"
+	"github.com/weirhq/weir/internal/up"
 )
 
 // asWeir makes the test binary act as the weir command, for the commands
@@ -65,6 +66,20 @@ func weir(t *testing.T, args ...string) string {
 	return out.String()
 }
 
+// tryDown runs `weir down repo` and returns its output and error.
+func tryDown(repo string) (string, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return "", err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, exe, "down", repo)
+	cmd.Env = append(os.Environ(), asWeir+"=1")
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
 // TestDetachedUpConvergesFollowsEditsAndStopsCleanly is issue 5's
 // end-to-end check: `weir up examples/cluster --detach` returns with the
 // sync created; every Kustomization and HelmRelease turns Ready; an edit to
@@ -80,10 +95,15 @@ func TestDetachedUpConvergesFollowsEditsAndStopsCleanly(t *testing.T) {
 		}
 	}
 	stateDir := filepath.Join(work, "state")
+	// Runs are recorded outside the state folder, where weir down finds them.
+	t.Setenv(up.RunsDirEnv, filepath.Join(work, "runs"))
 
 	start := time.Now()
 	out := weir(t, "up", repo, "--detach", "--state-dir", stateDir)
 	t.Logf("weir up --detach returned after %s:\n%s", time.Since(start).Round(time.Millisecond), out)
+	if want := "stop it with: weir down " + repo + " --state-dir " + stateDir; !strings.Contains(out, want) {
+		t.Errorf("weir up --detach with a state folder of its own does not print the command that stops it (%q):\n%s", want, out)
+	}
 	m := regexp.MustCompile(`(?m)^export KUBECONFIG=(.+)$`).FindStringSubmatch(out)
 	if m == nil {
 		t.Fatalf("weir up --detach printed no kubeconfig export line:\n%s", out)
@@ -94,7 +114,7 @@ func TestDetachedUpConvergesFollowsEditsAndStopsCleanly(t *testing.T) {
 				t.Logf("weir-up.log:\n%s", tail(string(b), 60))
 			}
 		}
-		weir(t, "down", repo, "--state-dir", stateDir)
+		_, _ = tryDown(repo)
 	})
 	c := clientFor(t, m[1])
 	count := waitAllReady(t, c, 5*time.Minute)
@@ -144,13 +164,18 @@ func TestDetachedUpConvergesFollowsEditsAndStopsCleanly(t *testing.T) {
 	if len(pids) < 6 {
 		t.Fatalf("want weir up and the 5 control plane processes recorded, got %v", pids)
 	}
-	if out := weir(t, "down", repo, "--state-dir", stateDir); !strings.Contains(out, "✔ stopped weir up") {
+	// The folder alone finds the run, whatever its state folder.
+	if out := weir(t, "down", repo); !strings.Contains(out, "✔ stopped weir up") {
 		t.Errorf("weir down printed:\n%s", out)
 	}
 	for name, pid := range pids {
 		if daemon.Alive(pid) {
 			t.Errorf("%s (pid %d) still runs after weir down", name, pid)
 		}
+	}
+	// Nothing left to stop is an error a script can see.
+	if out, err := tryDown(repo); err == nil || !strings.Contains(out, "weir up was not running for "+repo) {
+		t.Errorf("a second weir down exits 0 or does not say nothing ran (%v):\n%s", err, out)
 	}
 
 	start = time.Now()
