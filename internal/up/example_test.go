@@ -41,7 +41,16 @@ func TestExampleRepositoryConverges(t *testing.T) {
 	}
 	ctx := context.Background()
 	start := time.Now()
-	s, err := up.Start(ctx, up.Options{Path: repo, AgeKeyFile: filepath.Join(repo, "age.key")})
+	// The watch starts before weir's controllers do, so that it sees
+	// every change in the order etcd committed it, however loaded the
+	// machine is.
+	var order *orderRecorder
+	s, err := up.Start(ctx, up.Options{Path: repo, AgeKeyFile: filepath.Join(repo, "age.key"),
+		BeforeControllers: func(kubeconfig string) error {
+			var err error
+			order, err = recordOrder(kubeconfig)
+			return err
+		}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,7 +61,6 @@ func TestExampleRepositoryConverges(t *testing.T) {
 	if s.ChartsDir != filepath.Join(dir, "charts") {
 		t.Errorf("charts pushed from %q, want the charts folder beside the repository", s.ChartsDir)
 	}
-	order := recordOrder(t, s.Kubeconfig)
 	if _, err := s.WaitReady(ctx, 2*time.Minute); err != nil {
 		t.Fatal(err)
 	}
@@ -155,22 +163,24 @@ type orderRecorder struct {
 	seen map[string]*observed
 }
 
-// recordOrder watches every Kustomization from now on. Events of one watch
-// arrive in the order etcd committed them, so their sequence numbers order
-// what happened across objects without reading any clock.
-func recordOrder(t *testing.T, kubeconfig string) *orderRecorder {
-	t.Helper()
+// recordOrder watches every Kustomization from now on; it must start
+// before any Kustomization is reconciled. Events of one watch arrive in
+// the order etcd committed them, so their sequence numbers order what
+// happened across objects without reading any clock. (A watch started
+// later would begin with the objects as they are, listed in name order,
+// an order in which nothing happened.)
+func recordOrder(kubeconfig string) (*orderRecorder, error) {
 	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	c, err := client.NewWithWatch(cfg, client.Options{Scheme: kube.Scheme})
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	w, err := c.Watch(context.Background(), &kustomizev1.KustomizationList{})
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	r := &orderRecorder{w: w, done: make(chan struct{}), seen: map[string]*observed{}}
 	go func() {
@@ -201,7 +211,7 @@ func recordOrder(t *testing.T, kubeconfig string) *orderRecorder {
 			r.mu.Unlock()
 		}
 	}()
-	return r
+	return r, nil
 }
 
 // stop ends the watch and returns what it saw, with dependents filled in.

@@ -67,6 +67,11 @@ type Options struct {
 	// Charts is a folder of Helm chart folders to push to the session's
 	// OCI registry; empty means found by convention (see FindCharts).
 	Charts string
+	// BeforeControllers, when set, is called with the cluster's admin
+	// kubeconfig once the control plane runs and Flux's CRDs are
+	// installed, before weir's controllers start: a caller that must see
+	// every change of the session's objects starts its watches here.
+	BeforeControllers func(kubeconfig string) error
 }
 
 // AgeSecretName is the Secret holding the age keys, named as in a Flux
@@ -178,6 +183,11 @@ func Start(ctx context.Context, opts Options) (_ *Session, err error) {
 	}
 	s.RepoURL = base + "/cluster.git"
 
+	if opts.BeforeControllers != nil {
+		if err := opts.BeforeControllers(s.Kubeconfig); err != nil {
+			return nil, err
+		}
+	}
 	if err := s.startControllers(cfg); err != nil {
 		return nil, err
 	}
