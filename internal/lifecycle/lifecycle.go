@@ -1,6 +1,7 @@
 // Package lifecycle holds the steps every weir reconciler shares: its work
-// queue's options, reading the object fresh from the API server, and
-// adding and removing its finalizer.
+// queue's options (with a back-off that an API server outage does not
+// grow), reading the object fresh from the API server, and adding and
+// removing its finalizer.
 package lifecycle
 
 import (
@@ -24,6 +25,9 @@ type Options struct {
 	// MinRetryDelay and MaxRetryDelay bound the back-off after a failure;
 	// 0 means the controller's default and 15 minutes (Flux: 750ms and 15m).
 	MinRetryDelay, MaxRetryDelay time.Duration
+	// Outage, when set, keeps an API server outage from growing the
+	// back-off (see Outage).
+	Outage *Outage
 }
 
 // Controller is controller-runtime's options for o, with minRetry as the
@@ -38,9 +42,13 @@ func (o Options) Controller(minRetry time.Duration) controller.Options {
 	if o.MaxRetryDelay <= 0 {
 		o.MaxRetryDelay = 15 * time.Minute
 	}
+	var rl workqueue.TypedRateLimiter[reconcile.Request] = workqueue.NewTypedItemExponentialFailureRateLimiter[reconcile.Request](o.MinRetryDelay, o.MaxRetryDelay)
+	if o.Outage != nil {
+		rl = limiter[reconcile.Request]{inner: rl, o: o.Outage}
+	}
 	return controller.Options{
 		MaxConcurrentReconciles: o.Concurrent,
-		RateLimiter:             workqueue.NewTypedItemExponentialFailureRateLimiter[reconcile.Request](o.MinRetryDelay, o.MaxRetryDelay),
+		RateLimiter:             rl,
 	}
 }
 

@@ -38,6 +38,7 @@ import (
 	"github.com/weirhq/weir/internal/helm"
 	"github.com/weirhq/weir/internal/kube"
 	"github.com/weirhq/weir/internal/kustomize"
+	"github.com/weirhq/weir/internal/lifecycle"
 	"github.com/weirhq/weir/internal/source/gitrepository"
 	"github.com/weirhq/weir/internal/source/helmchart"
 	"github.com/weirhq/weir/internal/source/helmrepository"
@@ -130,6 +131,11 @@ type Manager struct {
 func New(cfg *rest.Config, opts Options) (*Manager, error) {
 	log := opts.Logger
 	ctrl.SetLogger(log)
+	// Every request of the manager tells whether the API server answers,
+	// so that an outage does not grow the controllers' back-off.
+	outage := &lifecycle.Outage{Log: log.WithName("api-server")}
+	cfg = rest.CopyConfig(cfg)
+	cfg.Wrap(outage.WrapTransport)
 
 	cacheOpts := cache.Options{}
 	if opts.Namespace != "" {
@@ -197,7 +203,7 @@ func New(cfg *rest.Config, opts Options) (*Manager, error) {
 		return nil, fmt.Errorf("adding the artifact server: %w", err)
 	}
 
-	gitOpts := gitrepository.Options{Concurrent: opts.Concurrent}
+	gitOpts := gitrepository.Options{Concurrent: opts.Concurrent, Outage: outage}
 	if err := (&gitrepository.Reconciler{
 		Client:   mgr.GetClient(),
 		Store:    store,
@@ -211,7 +217,7 @@ func New(cfg *rest.Config, opts Options) (*Manager, error) {
 		Store:    store,
 		Recorder: mgr.GetEventRecorderFor(oci.ControllerName),
 		Metrics:  sharedMetrics(),
-	}).SetupWithManager(mgr, oci.Options{Concurrent: opts.Concurrent}); err != nil {
+	}).SetupWithManager(mgr, oci.Options{Concurrent: opts.Concurrent, Outage: outage}); err != nil {
 		return nil, fmt.Errorf("setting up the OCIRepository controller: %w", err)
 	}
 	if err := (&helmrepository.Reconciler{
@@ -219,7 +225,7 @@ func New(cfg *rest.Config, opts Options) (*Manager, error) {
 		Store:    store,
 		Recorder: mgr.GetEventRecorderFor(helmrepository.ControllerName),
 		Metrics:  sharedMetrics(),
-	}).SetupWithManager(mgr, helmrepository.Options{Concurrent: opts.Concurrent}); err != nil {
+	}).SetupWithManager(mgr, helmrepository.Options{Concurrent: opts.Concurrent, Outage: outage}); err != nil {
 		return nil, fmt.Errorf("setting up the HelmRepository controller: %w", err)
 	}
 	if err := (&helmchart.Reconciler{
@@ -227,7 +233,7 @@ func New(cfg *rest.Config, opts Options) (*Manager, error) {
 		Store:    store,
 		Recorder: mgr.GetEventRecorderFor(helmchart.ControllerName),
 		Metrics:  sharedMetrics(),
-	}).SetupWithManager(mgr, helmchart.Options{Concurrent: opts.Concurrent}); err != nil {
+	}).SetupWithManager(mgr, helmchart.Options{Concurrent: opts.Concurrent, Outage: outage}); err != nil {
 		return nil, fmt.Errorf("setting up the HelmChart controller: %w", err)
 	}
 	graph := &depgraph.Graph{}
@@ -240,7 +246,7 @@ func New(cfg *rest.Config, opts Options) (*Manager, error) {
 		NoCrossNamespaceRefs:  opts.NoCrossNamespaceRefs,
 		NoRemoteBases:         opts.NoRemoteBases,
 		DefaultServiceAccount: opts.DefaultServiceAccount,
-	}).SetupWithManager(mgr, kustomize.Options{Concurrent: opts.Concurrent}); err != nil {
+	}).SetupWithManager(mgr, kustomize.Options{Concurrent: opts.Concurrent, Outage: outage}); err != nil {
 		return nil, fmt.Errorf("setting up the Kustomization controller: %w", err)
 	}
 	if err := (&helm.Reconciler{
@@ -251,7 +257,7 @@ func New(cfg *rest.Config, opts Options) (*Manager, error) {
 		Metrics:               sharedMetrics(),
 		NoCrossNamespaceRefs:  opts.NoCrossNamespaceRefs,
 		DefaultServiceAccount: opts.DefaultServiceAccount,
-	}).SetupWithManager(mgr, helm.Options{Concurrent: opts.Concurrent}); err != nil {
+	}).SetupWithManager(mgr, helm.Options{Concurrent: opts.Concurrent, Outage: outage}); err != nil {
 		return nil, fmt.Errorf("setting up the HelmRelease controller: %w", err)
 	}
 	return &Manager{Manager: mgr, Store: store, StorageURL: advURL}, nil
