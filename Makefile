@@ -7,7 +7,7 @@ export WEIR_CONTROLPLANE_DIR := $(CONTROLPLANE_DIR)
 
 CRD_PATHS := github.com/fluxcd/source-controller/api/v1;github.com/fluxcd/source-controller/api/v1beta2;github.com/fluxcd/kustomize-controller/api/v1;github.com/fluxcd/helm-controller/api/v2;github.com/fluxcd/notification-controller/api/v1;github.com/fluxcd/notification-controller/api/v1beta3
 
-.PHONY: all build generate check-generate controlplane test vet fmt demo clean
+.PHONY: all build generate check-generate controlplane test chaos vet fmt demo clean
 
 all: build
 
@@ -40,6 +40,12 @@ fmt:
 ## test: everything CI checks: generated files, formatting, vet, and the tests with -race.
 test: controlplane check-generate fmt vet
 	$(GO) test -race -count=1 -timeout 20m ./...
+
+## chaos: the fault suite alone (weir killed mid-chain and mid-install, API server and
+## etcd restarts, Git server and registry faults, an emptied artifact folder, two
+## weir processes); `make test` runs it too.
+chaos: controlplane
+	$(GO) test -race -count=1 -timeout 30m -v ./internal/chaos/
 
 ## demo: start a local control plane and reconcile the example repository into it.
 demo: controlplane build

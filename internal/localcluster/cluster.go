@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"k8s.io/client-go/rest"
@@ -47,6 +48,8 @@ type Cluster struct {
 
 	procs []*process
 	rest  *rest.Config
+	// ready checks, by component, that a restarted component serves again.
+	ready map[string]func(context.Context) error
 }
 
 // KubeconfigPath returns where the admin kubeconfig of the cluster in
@@ -123,7 +126,12 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 	); err != nil {
 		return nil, err
 	}
-	if err := c.waitHTTP(ctx, "etcd", etcdURL+"/health", nil, 30*time.Second); err != nil {
+	c.ready = map[string]func(context.Context) error{
+		"etcd": func(ctx context.Context) error {
+			return c.waitHTTP(ctx, "etcd", etcdURL+"/health", nil, 30*time.Second)
+		},
+	}
+	if err := c.ready["etcd"](ctx); err != nil {
 		return nil, err
 	}
 
@@ -153,7 +161,10 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := c.waitHTTP(ctx, "kube-apiserver", c.Server+"/readyz", &clientAuth{tls: tlsConfig, token: token}, 60*time.Second); err != nil {
+	c.ready["kube-apiserver"] = func(ctx context.Context) error {
+		return c.waitHTTP(ctx, "kube-apiserver", c.Server+"/readyz", &clientAuth{tls: tlsConfig, token: token}, 60*time.Second)
+	}
+	if err := c.ready["kube-apiserver"](ctx); err != nil {
 		return nil, err
 	}
 
@@ -211,8 +222,70 @@ func (c *Cluster) Stop() {
 	c.procs = nil
 }
 
+// Components are the names of the control plane's processes, in the order
+// they start: etcd, kube-apiserver, kube-controller-manager,
+// kube-scheduler and kwok.
+func (c *Cluster) Components() []string {
+	names := make([]string, len(c.procs))
+	for i, p := range c.procs {
+		names[i] = p.name
+	}
+	return names
+}
+
+// StopComponent ends one component (SIGTERM, or SIGKILL when kill is set,
+// as a crash would) and leaves the others running: a test or a user sees
+// how the rest of the system lives through its loss. StartComponent brings
+// it back.
+func (c *Cluster) StopComponent(name string, kill bool) error {
+	p := c.component(name)
+	if p == nil {
+		return fmt.Errorf("the local control plane has no component %q (it has %s)", name, strings.Join(c.Components(), ", "))
+	}
+	if kill && !p.exited() {
+		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+		<-p.done
+	}
+	p.stop(c.StateDir, 10*time.Second)
+	return nil
+}
+
+// StartComponent starts again a component that StopComponent ended (or
+// that exited), with the same flags and ports, and waits until it serves
+// when it is etcd or the API server. A component that runs is left alone.
+func (c *Cluster) StartComponent(ctx context.Context, name string) error {
+	for i, p := range c.procs {
+		if p.name != name {
+			continue
+		}
+		if !p.exited() {
+			return nil
+		}
+		np, err := startProcess(c.StateDir, p.name, p.bin, p.args)
+		if err != nil {
+			return err
+		}
+		c.procs[i] = np
+		if ready := c.ready[name]; ready != nil {
+			return ready(ctx)
+		}
+		return nil
+	}
+	return fmt.Errorf("the local control plane has no component %q (it has %s)", name, strings.Join(c.Components(), ", "))
+}
+
+func (c *Cluster) component(name string) *process {
+	for _, p := range c.procs {
+		if p.name == name {
+			return p
+		}
+	}
+	return nil
+}
+
 // Done returns a channel that is closed when any component exits, and the
-// name of that component once it has.
+// name of that component once it has. It watches the processes that run
+// when it is called: a component restarted later is not watched.
 func (c *Cluster) Done() <-chan string {
 	ch := make(chan string, 1)
 	procs := c.procs
