@@ -222,17 +222,6 @@ func (c *Cluster) Stop() {
 	c.procs = nil
 }
 
-// Components are the names of the control plane's processes, in the order
-// they start: etcd, kube-apiserver, kube-controller-manager,
-// kube-scheduler and kwok.
-func (c *Cluster) Components() []string {
-	names := make([]string, len(c.procs))
-	for i, p := range c.procs {
-		names[i] = p.name
-	}
-	return names
-}
-
 // StopComponent ends one component (SIGTERM, or SIGKILL when kill is set,
 // as a crash would) and leaves the others running: a test or a user sees
 // how the rest of the system lives through its loss. StartComponent brings
@@ -240,7 +229,7 @@ func (c *Cluster) Components() []string {
 func (c *Cluster) StopComponent(name string, kill bool) error {
 	p := c.component(name)
 	if p == nil {
-		return fmt.Errorf("the local control plane has no component %q (it has %s)", name, strings.Join(c.Components(), ", "))
+		return fmt.Errorf("the local control plane has no component %q (it has %s)", name, strings.Join(Components(), ", "))
 	}
 	if kill && !p.exited() {
 		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
@@ -271,7 +260,56 @@ func (c *Cluster) StartComponent(ctx context.Context, name string) error {
 		}
 		return nil
 	}
-	return fmt.Errorf("the local control plane has no component %q (it has %s)", name, strings.Join(c.Components(), ", "))
+	return fmt.Errorf("the local control plane has no component %q (it has %s)", name, strings.Join(Components(), ", "))
+}
+
+// restartLimit is how many times in restartWindow Supervise starts a
+// component again before it gives up on it.
+const (
+	restartLimit  = 5
+	restartWindow = 5 * time.Minute
+)
+
+// Supervise keeps the components running until ctx ends, as a kubelet
+// keeps static pods: a component that exits is started again alone, with
+// the same flags, ports and data, and logf is told. A component that
+// exits more than 5 times in 5 minutes is crash-looping: Supervise returns
+// an error with the end of its log, and the caller stops the cluster.
+func (c *Cluster) Supervise(ctx context.Context, logf func(format string, args ...any)) error {
+	exits := map[string][]time.Time{}
+	for {
+		var name string
+		select {
+		case <-ctx.Done():
+			return nil
+		case name = <-c.Done():
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		p := c.component(name)
+		if p == nil || !p.exited() {
+			continue
+		}
+		now := time.Now()
+		recent := []time.Time{now}
+		for _, at := range exits[name] {
+			if now.Sub(at) < restartWindow {
+				recent = append(recent, at)
+			}
+		}
+		exits[name] = recent
+		if len(recent) > restartLimit {
+			return fmt.Errorf("%s exited %d times in %s; last lines of its log:\n%s", name, len(recent), restartWindow, tail(c.StateDir, name, 15))
+		}
+		logf("%s exited (%v); starting it again", name, p.err)
+		if err := c.StartComponent(ctx, name); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			logf("starting %s again failed: %v", name, err)
+		}
+	}
 }
 
 func (c *Cluster) component(name string) *process {

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -138,4 +139,56 @@ func processAlive(pid int) bool {
 	}
 	f := strings.Fields(string(b))
 	return len(f) > 2 && f[2] != "Z"
+}
+
+// A component that dies is started again alone while the rest keeps
+// running, as a kubelet restarts a static pod; the data stays.
+func TestSuperviseRestartsADeadComponentAlone(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	dir := t.TempDir()
+	c, err := localcluster.Start(ctx, localcluster.Options{StateDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Stop()
+	supervised := make(chan error, 1)
+	go func() { supervised <- c.Supervise(ctx, t.Logf) }()
+	defer func() {
+		cancel()
+		if err := <-supervised; err != nil {
+			t.Errorf("Supervise: %v", err)
+		}
+	}()
+
+	cfg, err := clientcmd.BuildConfigFromFlags("", localcluster.KubeconfigPath(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs := kubernetes.NewForConfigOrDie(cfg)
+	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "kept", Namespace: "default"}, Data: map[string]string{"k": "v"}}
+	if _, err := cs.CoreV1().ConfigMaps("default").Create(ctx, cm, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"kube-apiserver", "etcd"} {
+		before := componentPIDs(t, dir)
+		if err := syscall.Kill(before[name], syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		waitUntil(t, 2*time.Minute, name+" to run again under a new pid", func() bool {
+			b, err := os.ReadFile(filepath.Join(dir, "run", name+".pid"))
+			pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+			return err == nil && pid != before[name] && processAlive(pid)
+		})
+		waitUntil(t, 2*time.Minute, "the API server to answer after "+name+" was killed", func() bool {
+			got, err := cs.CoreV1().ConfigMaps("default").Get(ctx, "kept", metav1.GetOptions{})
+			return err == nil && got.Data["k"] == "v"
+		})
+		after := componentPIDs(t, dir)
+		for other, pid := range before {
+			if other != name && after[other] != pid {
+				t.Errorf("killing %s restarted %s too (pid %d -> %d)", name, other, pid, after[other])
+			}
+		}
+	}
 }

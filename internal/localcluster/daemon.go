@@ -19,8 +19,9 @@ func supervisorProcess(stateDir string) daemon.Process {
 	return daemon.Process{Dir: stateDir, Name: supervisor}
 }
 
-// Serve starts a cluster and keeps it running until ctx is done or a
-// component dies; it is the body of the detached `weir local run` process.
+// Serve starts a cluster and keeps it running until ctx is done, starting
+// again a component that exits, unless it crash-loops (see Supervise); it
+// is the body of the detached `weir local run` process.
 // It records its pid and the outcome of the start in the state folder.
 func Serve(ctx context.Context, opts Options) error {
 	stateDir, err := filepath.Abs(opts.StateDir)
@@ -39,12 +40,9 @@ func Serve(ctx context.Context, opts Options) error {
 	defer c.Stop()
 	_ = p.MarkReady(c.Server)
 	defer p.ClearMarks()
-	select {
-	case <-ctx.Done():
-		return nil
-	case name := <-c.Done():
-		return fmt.Errorf("%s exited; last lines of its log:\n%s", name, tail(stateDir, name, 15))
-	}
+	return c.Supervise(ctx, func(format string, args ...any) {
+		fmt.Fprintf(os.Stderr, time.Now().Format(time.RFC3339)+" "+format+"\n", args...)
+	})
 }
 
 // StartDetached runs `exe local run` as a detached process that outlives

@@ -155,6 +155,7 @@ func Start(ctx context.Context, opts Options) (_ *Session, err error) {
 		return nil, err
 	}
 	s.stop = append(s.stop, s.cluster.Stop)
+	s.superviseCluster()
 	s.Kubeconfig = s.cluster.Kubeconfig
 	cfg := s.cluster.RESTConfig()
 	if s.Client, err = client.New(cfg, client.Options{Scheme: kube.Scheme}); err != nil {
@@ -201,6 +202,38 @@ func Start(ctx context.Context, opts Options) (_ *Session, err error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// superviseCluster starts again, alone, a control plane component that
+// exits while the session runs (see localcluster.Supervise), and notes it
+// in the state folder's logs/cluster.log. It stops before the cluster.
+func (s *Session) superviseCluster() {
+	logDir := filepath.Join(s.StateDir, "logs")
+	_ = os.MkdirAll(logDir, 0o755)
+	logFile, err := os.OpenFile(filepath.Join(logDir, "cluster.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		logFile = nil
+	}
+	logf := func(format string, args ...any) {
+		if logFile != nil {
+			fmt.Fprintf(logFile, time.Now().Format(time.RFC3339)+" "+format+"\n", args...)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := s.cluster.Supervise(ctx, logf); err != nil {
+			logf("%v", err)
+		}
+	}()
+	s.stop = append(s.stop, func() {
+		cancel()
+		<-done
+		if logFile != nil {
+			logFile.Close()
+		}
+	})
 }
 
 // FindCharts returns the charts folder of the repository folder path by
