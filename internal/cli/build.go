@@ -9,7 +9,6 @@ import (
 	"github.com/spf13/cobra"
 	"sigs.k8s.io/yaml"
 
-	"github.com/weirhq/weir/internal/render"
 	"github.com/weirhq/weir/internal/repo"
 	"github.com/weirhq/weir/internal/up"
 )
@@ -57,26 +56,11 @@ func newBuildCommand(g *globalOptions) *cobra.Command {
 			if q.File, err = offline.kustomizationFileRel(r); err != nil {
 				return err
 			}
-			m, err := r.FindKustomization(q)
+			built, err := r.Build(cmd.Context(), repo.BuildOptions{Query: q, Keys: keys, Strict: offline.strict, DefaultNamespace: g.namespace})
 			if err != nil {
 				return err
 			}
-			spec := m.Kustomization.Spec
-			spec.Path = "./" + filepath.ToSlash(rel)
-			spec.Decryption = nil
-			ns := m.Kustomization.Namespace
-			if ns == "" {
-				ns = g.namespace
-			}
-			report := &render.Report{}
-			out, err := render.Build(cmd.Context(), render.Options{
-				Root: root, Namespace: ns, Spec: spec, Values: m.Cluster.Values(keys), MaskSecrets: true,
-				KeepUnavailable: !offline.strict, Report: report,
-			})
-			if err != nil {
-				return err
-			}
-			setOwnerLabels(out, m.Kustomization.Name, ns)
+			out := built.Objects
 			w := cmd.OutOrStdout()
 			for _, o := range out {
 				b, err := yaml.Marshal(o.Object)
@@ -85,7 +69,7 @@ func newBuildCommand(g *globalOptions) *cobra.Command {
 				}
 				fmt.Fprintf(w, "---\n%s", b)
 			}
-			warnUnresolved(cmd.ErrOrStderr(), report)
+			warnUnresolved(cmd.ErrOrStderr(), &built.Report)
 			return nil
 		},
 	}

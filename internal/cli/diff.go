@@ -83,7 +83,7 @@ func diffKustomization(ctx context.Context, out io.Writer, g *globalOptions, nam
 	if err != nil {
 		return false, err
 	}
-	setOwnerLabels(objects, ks.Name, ks.Namespace)
+	repo.SetOwnerLabels(objects, ks.Name, ks.Namespace)
 	diffs, err := jsondiff.UnstructuredList(ctx, c, objects,
 		jsondiff.FieldOwner(apply.FieldManager), jsondiff.MaskSecrets(true), jsondiff.Rationalize(true),
 		jsondiff.ExclusionSelector{apply.LabelGroup + "/reconcile": "disabled"})

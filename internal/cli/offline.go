@@ -7,9 +7,7 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
-	"github.com/weirhq/weir/internal/apply"
 	"github.com/weirhq/weir/internal/render"
 	"github.com/weirhq/weir/internal/repo"
 )
@@ -80,16 +78,3 @@ func warnUnresolved(w io.Writer, report *render.Report) {
 	}
 }
 
-// setOwnerLabels sets the labels kustomize-controller applies to every
-// object of a Kustomization, as flux build prints them.
-func setOwnerLabels(objects []*unstructured.Unstructured, name, namespace string) {
-	for _, o := range objects {
-		labels := o.GetLabels()
-		if labels == nil {
-			labels = map[string]string{}
-		}
-		labels[apply.LabelGroup+"/name"] = name
-		labels[apply.LabelGroup+"/namespace"] = namespace
-		o.SetLabels(labels)
-	}
-}

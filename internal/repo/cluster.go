@@ -287,4 +287,3 @@ func (w *walker) generators(dir, kf string, k *kustypes.Kustomization, namespace
 		gen("Secret", g.GeneratorArgs)
 	}
 }
-
