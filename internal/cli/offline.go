@@ -77,4 +77,3 @@ func warnUnresolved(w io.Writer, report *render.Report) {
 		fmt.Fprintf(w, "⚠ unresolved variables, left as written: %s\n", strings.Join(report.Unresolved, ", "))
 	}
 }
-
