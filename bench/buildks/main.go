@@ -53,7 +53,7 @@ func run(calls int, weir, flux string) error {
 	if flux == "" {
 		flux, _ = exec.LookPath("flux")
 	}
-	fmt.Printf("repository: %d YAML files (%d apps)\n", namespaces*(apps*5+2)+4, namespaces*apps)
+	fmt.Printf("repository: %d YAML files (%d apps)\n", namespaces*(apps*5+2)+6, namespaces*apps)
 	took, err := timeCalls(calls, func(n, a int) *exec.Cmd {
 		return exec.Command(weir, "build", "ks", repotest.Name(n, a), "--path", filepath.Join(root, repotest.Path(n, a)), "--repo", root)
 	})

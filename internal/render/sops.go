@@ -193,6 +193,10 @@ func parseAgeKeys(text string) ([]age.Identity, error) {
 // whyNoKeys says why nothing can be decrypted, or returns nil.
 func (d *decryptor) whyNoKeys() error {
 	switch {
+	case d.keysFrom != "" && len(d.ids) == 0:
+		return fmt.Errorf("%s holds no age key", d.keysFrom)
+	case d.keysFrom != "":
+		return nil
 	case d.secret == "":
 		return errors.New("spec.decryption.secretRef is not set: weir decrypts with the age keys of that Secret")
 	case d.values == nil:

@@ -9,13 +9,16 @@ import (
 )
 
 // HomeOps writes, under dir, a repository shaped like the large home-ops
-// ones (kubernetes/flux/cluster applying kubernetes/apps, one folder per
-// namespace holding one folder per app: ks.yaml, and app/ with a
-// kustomization.yaml, a HelmRelease, an OCIRepository and a values
-// ConfigMap), with namespaces × apps apps: 5 YAML files an app and 2 a
-// namespace, 4 for the root. Every app's Kustomization substitutes from
-// the flux-system/cluster-settings ConfigMap. App a of namespace n is
-// called app-n-a; Path gives its folder.
+// ones made from onedr0p's cluster-template: kubernetes/flux/cluster
+// applies kubernetes/apps, one folder per namespace whose
+// kustomization.yaml sets the namespace and adds the common component (a
+// cluster-settings ConfigMap in each namespace), holding one folder per
+// app: ks.yaml (a Flux Kustomization without metadata.namespace), and
+// app/ with a kustomization.yaml, a HelmRelease, an OCIRepository and a
+// values ConfigMap. With namespaces × apps apps: 5 YAML files an app, 2 a
+// namespace, 6 more. Every app's Kustomization substitutes from
+// cluster-settings. App a of namespace n is called app-n-a; Path gives
+// its folder.
 func HomeOps(dir string, namespaces, apps int) error {
 	files := map[string]string{
 		"kubernetes/flux/cluster/ks.yaml": `apiVersion: kustomize.toolkit.fluxcd.io/v1
@@ -45,6 +48,8 @@ data:
   TIMEZONE: Europe/Paris
 `,
 		"kubernetes/flux/meta/kustomization.yaml": "resources: [repositories.yaml]\n",
+		"kubernetes/components/common/kustomization.yaml": "apiVersion: kustomize.config.k8s.io/v1alpha1\nkind: Component\nresources: [cluster-settings.yaml]\n",
+		"kubernetes/components/common/cluster-settings.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cluster-settings\ndata:\n  CLUSTER_DOMAIN: home.example\n  TIMEZONE: Europe/Paris\n",
 		"kubernetes/flux/meta/repositories.yaml": "apiVersion: source.toolkit.fluxcd.io/v1\nkind: HelmRepository\nmetadata:\n  name: charts\n  namespace: flux-system\nspec:\n  interval: 1h\n  url: https://charts.example\n",
 	}
 	for n := 0; n < namespaces; n++ {
@@ -59,7 +64,6 @@ apiVersion: kustomize.toolkit.fluxcd.io/v1
 kind: Kustomization
 metadata:
   name: %[1]s
-  namespace: flux-system
 spec:
   targetNamespace: %[2]s
   path: ./%[3]s/app
@@ -97,7 +101,7 @@ spec:
 `, app)
 			files[base+"/app/values.yaml"] = fmt.Sprintf("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: %s-values\ndata:\n  values.yaml: |\n    replicas: 1\n", app)
 		}
-		files["kubernetes/apps/"+ns+"/kustomization.yaml"] = "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nnamespace: " + ns + "\nresources:\n" + resources
+		files["kubernetes/apps/"+ns+"/kustomization.yaml"] = "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nnamespace: " + ns + "\ncomponents:\n  - ../../components/common\nresources:\n" + resources
 		files["kubernetes/apps/"+ns+"/namespace.yaml"] = "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: " + ns + "\n"
 	}
 	for p, text := range files {
