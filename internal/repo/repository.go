@@ -10,6 +10,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -135,17 +136,15 @@ func (r *Repository) read(p string) *file {
 	return f
 }
 
+// keptKind finds, at the start of a line (a document's top level) or as
+// JSON, the kinds of the objects the model keeps.
+var keptKind = regexp.MustCompile(`(?m)(^kind:|"kind":)\s*["']?(ConfigMap|Secret|Kustomization|FluxInstance|GitRepository|OCIRepository|HelmRepository|HelmChart|Bucket)\b`)
+
 // interesting tells, from its bytes alone, whether a file may hold an
-// object the model keeps: a Flux object, a ConfigMap or a Secret. Other
-// files (Deployments, HelmRelease values, CRDs) are never parsed.
-func interesting(data []byte) bool {
-	for _, s := range [][]byte{[]byte("toolkit.fluxcd.io"), []byte("fluxcd.controlplane.io"), []byte("ConfigMap"), []byte("Secret")} {
-		if bytes.Contains(data, s) {
-			return true
-		}
-	}
-	return false
-}
+// object the model keeps: a Flux Kustomization or source, a FluxInstance,
+// a ConfigMap or a Secret. Other files (HelmReleases, Deployments, CRDs)
+// are never parsed.
+func interesting(data []byte) bool { return keptKind.Match(data) }
 
 // objects returns the objects of the YAML file at the slash path that the
 // model keeps (see interesting), parsed once.

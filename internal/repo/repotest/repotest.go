@@ -47,10 +47,10 @@ data:
   CLUSTER_DOMAIN: home.example
   TIMEZONE: Europe/Paris
 `,
-		"kubernetes/flux/meta/kustomization.yaml": "resources: [repositories.yaml]\n",
-		"kubernetes/components/common/kustomization.yaml": "apiVersion: kustomize.config.k8s.io/v1alpha1\nkind: Component\nresources: [cluster-settings.yaml]\n",
+		"kubernetes/flux/meta/kustomization.yaml":            "resources: [repositories.yaml]\n",
+		"kubernetes/components/common/kustomization.yaml":    "apiVersion: kustomize.config.k8s.io/v1alpha1\nkind: Component\nresources: [cluster-settings.yaml]\n",
 		"kubernetes/components/common/cluster-settings.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cluster-settings\ndata:\n  CLUSTER_DOMAIN: home.example\n  TIMEZONE: Europe/Paris\n",
-		"kubernetes/flux/meta/repositories.yaml": "apiVersion: source.toolkit.fluxcd.io/v1\nkind: HelmRepository\nmetadata:\n  name: charts\n  namespace: flux-system\nspec:\n  interval: 1h\n  url: https://charts.example\n",
+		"kubernetes/flux/meta/repositories.yaml":             "apiVersion: source.toolkit.fluxcd.io/v1\nkind: HelmRepository\nmetadata:\n  name: charts\n  namespace: flux-system\nspec:\n  interval: 1h\n  url: https://charts.example\n",
 	}
 	for n := 0; n < namespaces; n++ {
 		ns := fmt.Sprintf("ns-%d", n)
