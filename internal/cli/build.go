@@ -9,7 +9,6 @@ import (
 	"github.com/spf13/cobra"
 	"sigs.k8s.io/yaml"
 
-	"github.com/weirhq/weir/internal/render"
 	"github.com/weirhq/weir/internal/repo"
 	"github.com/weirhq/weir/internal/up"
 )
@@ -20,6 +19,7 @@ func newBuildCommand(g *globalOptions) *cobra.Command {
 		Short: "Render what a Flux object would apply, offline",
 	}
 	var path, root string
+	var offline offlineOptions
 	ks := &cobra.Command{
 		Use:     "kustomization NAME --path DIR",
 		Aliases: []string{"ks"},
@@ -27,8 +27,11 @@ func newBuildCommand(g *globalOptions) *cobra.Command {
 		Long: "build ks renders a Kustomization as weir's controller would: the Kustomization named NAME is\n" +
 			"read from the repository's files (the Git root above --path, or --repo), --path is rendered with\n" +
 			"its spec (patches, images, targetNamespace, postBuild substitutions from the ConfigMaps and\n" +
-			"Secrets found in the repository), and the result is printed as YAML. Secret values are masked;\n" +
-			"nothing is decrypted and no cluster is contacted.",
+			"Secrets its own cluster applies), and the result is printed as YAML with the labels the\n" +
+			"controller sets. Same-named Kustomizations are told apart by -n, --kustomization-file,\n" +
+			"--cluster and --path. A substituteFrom source that is not in the repository, SOPS-encrypted\n" +
+			"with no --age-key-file, or ambiguous leaves its variables as written, listed on stderr\n" +
+			"(--strict fails instead). Secret values are masked; no cluster is contacted.",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if path == "" {
@@ -38,31 +41,26 @@ func newBuildCommand(g *globalOptions) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			objects, err := repo.Manifests(root)
+			keys, err := offline.ageKeys()
 			if err != nil {
 				return err
 			}
-			namespace := g.namespace
-			if !cmd.Flags().Changed("namespace") {
-				namespace = ""
-			}
-			obj, err := repo.FindKustomization(objects, namespace, args[0])
+			r, err := repo.Open(root)
 			if err != nil {
 				return err
 			}
-			spec := obj.Spec
-			spec.Path = "./" + filepath.ToSlash(rel)
-			spec.Decryption = nil
-			ns := obj.Namespace
-			if ns == "" {
-				ns = g.namespace
+			q := repo.Query{Name: args[0], Cluster: offline.cluster, Path: filepath.ToSlash(rel)}
+			if cmd.Flags().Changed("namespace") {
+				q.Namespace = g.namespace
 			}
-			out, err := render.Build(cmd.Context(), render.Options{
-				Root: root, Namespace: ns, Spec: spec, Values: render.Objects(objects), MaskSecrets: true,
-			})
+			if q.File, err = offline.kustomizationFileRel(r); err != nil {
+				return err
+			}
+			built, err := r.Build(cmd.Context(), repo.BuildOptions{Query: q, Keys: keys, Strict: offline.strict, DefaultNamespace: g.namespace})
 			if err != nil {
 				return err
 			}
+			out := built.Objects
 			w := cmd.OutOrStdout()
 			for _, o := range out {
 				b, err := yaml.Marshal(o.Object)
@@ -71,11 +69,13 @@ func newBuildCommand(g *globalOptions) *cobra.Command {
 				}
 				fmt.Fprintf(w, "---\n%s", b)
 			}
+			warnUnresolved(cmd.ErrOrStderr(), &built.Report)
 			return nil
 		},
 	}
 	ks.Flags().StringVar(&path, "path", "", "local folder to render (the Kustomization's spec.path in your checkout)")
 	ks.Flags().StringVar(&root, "repo", "", "root of the repository (default: the Git root above --path)")
+	addOfflineFlags(ks, &offline, true)
 	cmd.AddCommand(ks, newBuildHelmReleaseCommand(g))
 	return cmd
 }
@@ -92,7 +92,9 @@ func newBuildHelmReleaseCommand(g *globalOptions) *cobra.Command {
 			"an install would: release name and namespace, post-renderers, commonMetadata and Flux's labels.\n" +
 			"The chart comes from --chart, from the repository for a GitRepository source, or from the\n" +
 			"folder of --charts (default: the charts folder `weir up` pushes) whose Chart.yaml has the name\n" +
-			"of the chart's source. Secret values are masked; hooks are printed, tests are not.",
+			"of the chart's source. Values are read only from what the HelmRelease's own cluster applies;\n" +
+			"SOPS-encrypted ones are decrypted with --age-key-file, never used as ciphertext. Secret values\n" +
+			"are masked; hooks are printed, tests are not.",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.name = args[0]
@@ -103,6 +105,7 @@ func newBuildHelmReleaseCommand(g *globalOptions) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			defer warnUnresolved(cmd.ErrOrStderr(), r.report)
 			objects, err := releaseObjects(r.release, true)
 			if err != nil {
 				return err
@@ -128,6 +131,7 @@ func addHelmRenderFlags(cmd *cobra.Command, o *helmRenderOptions) {
 	cmd.Flags().StringVar(&o.root, "repo", "", "root of the repository (default: the Git root above --path)")
 	cmd.Flags().StringVar(&o.chart, "chart", "", "local chart folder or .tgz to render (default: found in --charts)")
 	cmd.Flags().StringVar(&o.charts, "charts", "", "folder of chart folders (default: charts/ in the repository, else beside it, as weir up finds it)")
+	addOfflineFlags(cmd, &o.offline, false)
 }
 
 // resolvePath makes path and root absolute (root defaulting to the Git

@@ -25,6 +25,7 @@ func newDiffCommand(g *globalOptions) *cobra.Command {
 		Short: "Show what applying local files would change in the cluster",
 	}
 	var path, root string
+	var offline offlineOptions
 	ks := &cobra.Command{
 		Use:     "kustomization NAME --path DIR",
 		Aliases: []string{"ks"},
@@ -36,7 +37,7 @@ func newDiffCommand(g *globalOptions) *cobra.Command {
 			"`flux diff` does.",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			changed, err := diffKustomization(cmd.Context(), cmd.OutOrStdout(), g, args[0], path, root)
+			changed, err := diffKustomization(cmd.Context(), cmd.OutOrStdout(), g, args[0], path, root, offline)
 			if err != nil {
 				// 1 means "changes" to scripts: errors get their own code.
 				fmt.Fprintln(cmd.ErrOrStderr(), "✗", err)
@@ -50,11 +51,13 @@ func newDiffCommand(g *globalOptions) *cobra.Command {
 	}
 	ks.Flags().StringVar(&path, "path", "", "local folder to render (the Kustomization's spec.path in your checkout)")
 	ks.Flags().StringVar(&root, "repo", "", "root of the repository (default: the Git root above --path)")
+	ks.Flags().StringVar(&offline.kustomizationFile, "kustomization-file", "", "the file that declares the Kustomization, when the cluster has none of that name and the repository several")
+	ks.Flags().StringVar(&offline.cluster, "cluster", "", "the cluster (sync root) that applies the Kustomization, when the cluster has none of that name and the repository several")
 	cmd.AddCommand(ks, newDiffHelmReleaseCommand(g))
 	return cmd
 }
 
-func diffKustomization(ctx context.Context, out io.Writer, g *globalOptions, name, path, root string) (bool, error) {
+func diffKustomization(ctx context.Context, out io.Writer, g *globalOptions, name, path, root string, offline offlineOptions) (bool, error) {
 	if path == "" {
 		return false, errors.New("--path is required: the local folder of the Kustomization's spec.path")
 	}
@@ -69,13 +72,7 @@ func diffKustomization(ctx context.Context, out io.Writer, g *globalOptions, nam
 	ks := &kustomizev1.Kustomization{}
 	err = c.Get(ctx, client.ObjectKey{Namespace: g.namespace, Name: name}, ks)
 	if apierrors.IsNotFound(err) {
-		objects, rerr := repo.Manifests(root)
-		if rerr != nil {
-			return false, rerr
-		}
-		if ks, err = repo.FindKustomization(objects, g.namespace, name); err == nil && ks.Namespace == "" {
-			ks.Namespace = g.namespace
-		}
+		ks, err = repoKustomization(root, rel, name, g.namespace, offline)
 	}
 	if err != nil {
 		return false, fmt.Errorf("Kustomization %s/%s: %w", g.namespace, name, err)
@@ -86,15 +83,7 @@ func diffKustomization(ctx context.Context, out io.Writer, g *globalOptions, nam
 	if err != nil {
 		return false, err
 	}
-	for _, o := range objects {
-		labels := o.GetLabels()
-		if labels == nil {
-			labels = map[string]string{}
-		}
-		labels[apply.LabelGroup+"/name"] = ks.Name
-		labels[apply.LabelGroup+"/namespace"] = ks.Namespace
-		o.SetLabels(labels)
-	}
+	repo.SetOwnerLabels(objects, ks.Name, ks.Namespace)
 	diffs, err := jsondiff.UnstructuredList(ctx, c, objects,
 		jsondiff.FieldOwner(apply.FieldManager), jsondiff.MaskSecrets(true), jsondiff.Rationalize(true),
 		jsondiff.ExclusionSelector{apply.LabelGroup + "/reconcile": "disabled"})
@@ -127,6 +116,27 @@ func diffKustomization(ctx context.Context, out io.Writer, g *globalOptions, nam
 		}
 	}
 	return changed, nil
+}
+
+// repoKustomization reads the Kustomization name from the repository at
+// root, its namespace defaulting to namespace.
+func repoKustomization(root, rel, name, namespace string, offline offlineOptions) (*kustomizev1.Kustomization, error) {
+	r, err := repo.Open(root)
+	if err != nil {
+		return nil, err
+	}
+	q := repo.Query{Name: name, Namespace: namespace, Cluster: offline.cluster, Path: filepath.ToSlash(rel)}
+	if q.File, err = offline.kustomizationFileRel(r); err != nil {
+		return nil, err
+	}
+	m, err := r.FindKustomization(q)
+	if err != nil {
+		return nil, err
+	}
+	if m.Kustomization.Namespace == "" {
+		m.Kustomization.Namespace = namespace
+	}
+	return m.Kustomization, nil
 }
 
 // inventoryOf gives rendered objects the inventory IDs apply would record.

@@ -36,8 +36,11 @@ type helmRenderOptions struct {
 	chart     string // a chart folder or archive; default looked up in charts
 	charts    string // folder of chart folders; default as weir up finds it
 	// values is consulted after the objects rendered from path for the
-	// ConfigMaps and Secrets of valuesFrom; nil reads the repository.
+	// ConfigMaps and Secrets of valuesFrom; nil reads what the
+	// HelmRelease's cluster applies in the repository.
 	values client.Reader
+	// offline picks the applying Kustomization's cluster and keys.
+	offline offlineOptions
 }
 
 // renderedHelmRelease is a HelmRelease rendered from local files: its
@@ -47,13 +50,17 @@ type renderedHelmRelease struct {
 	chart   *chart.Chart
 	values  map[string]any
 	release *release.Release
+	// report is what the applying Kustomization's substitutions left as
+	// written.
+	report *render.Report
 }
 
 // renderHelmRelease renders path as the Kustomization that applies it
 // would (or plainly, when none in the repository does), takes the
 // HelmRelease called o.name from the result, composes its values from the
-// ConfigMaps and Secrets rendered beside it (then o.values), and renders
-// its chart from a local copy, with no cluster.
+// ConfigMaps and Secrets rendered beside it (then o.values, or those its
+// cluster applies), and renders its chart from a local copy, with no
+// cluster.
 func renderHelmRelease(ctx context.Context, o helmRenderOptions) (*renderedHelmRelease, error) {
 	if o.path == "" {
 		return nil, errors.New("--path is required: the local folder that holds the HelmRelease")
@@ -62,15 +69,24 @@ func renderHelmRelease(ctx context.Context, o helmRenderOptions) (*renderedHelmR
 	if err != nil {
 		return nil, err
 	}
-	objects, err := repo.Manifests(root)
+	keys, err := o.offline.ageKeys()
 	if err != nil {
 		return nil, err
 	}
-	spec, ns, found := applyingKustomization(objects, rel)
-	if !found && o.namespace != "" {
+	r, err := repo.Open(root)
+	if err != nil {
+		return nil, err
+	}
+	spec, ns, cluster, err := applyingKustomization(r, filepath.ToSlash(rel), o.offline.cluster)
+	if err != nil {
+		return nil, err
+	}
+	if cluster == nil && o.namespace != "" {
 		ns = o.namespace
 	}
-	out, err := render.Build(ctx, render.Options{Root: root, Namespace: ns, Spec: spec, Values: render.Objects(objects)})
+	report := &render.Report{}
+	out, err := render.Build(ctx, render.Options{Root: root, Namespace: ns, Spec: spec, Values: cluster.Values(keys),
+		KeepUnavailable: !o.offline.strict, Report: report})
 	if err != nil {
 		return nil, err
 	}
@@ -78,15 +94,21 @@ func renderHelmRelease(ctx context.Context, o helmRenderOptions) (*renderedHelmR
 	if err != nil {
 		return nil, fmt.Errorf("%w under %s", err, o.path)
 	}
-	values := o.values
-	if values == nil {
-		values = repo.NewReader(objects)
+	var values client.Reader = cluster.Values(keys)
+	if o.values != nil {
+		values = o.values
 	}
-	vals, err := helm.ComposeValues(ctx, firstFound{repo.NewReader(out), values}, hr)
+	vals, err := helm.ComposeValues(ctx, firstFound{repo.NewValues(out, keys, "the objects rendered from "+o.path), values}, hr)
 	if err != nil {
 		return nil, fmt.Errorf("HelmRelease %s/%s: %w", hr.Namespace, hr.Name, err)
 	}
-	chartPath, err := localChart(hr, append(out, objects...), root, o)
+	sources := out
+	if cluster != nil {
+		for _, obj := range cluster.Objects {
+			sources = append(sources, obj.Unstructured)
+		}
+	}
+	chartPath, err := localChart(hr, sources, root, o)
 	if err != nil {
 		return nil, err
 	}
@@ -94,39 +116,34 @@ func renderHelmRelease(ctx context.Context, o helmRenderOptions) (*renderedHelmR
 	if err != nil {
 		return nil, fmt.Errorf("loading the chart %s: %w", chartPath, err)
 	}
-	r, err := helm.Template(ctx, hr, ch, vals)
+	rls, err := helm.Template(ctx, hr, ch, vals)
 	if err != nil {
 		return nil, fmt.Errorf("HelmRelease %s/%s: %w", hr.Namespace, hr.Name, err)
 	}
-	return &renderedHelmRelease{hr: hr, chart: ch, values: vals, release: r}, nil
+	return &renderedHelmRelease{hr: hr, chart: ch, values: vals, release: rls, report: report}, nil
 }
 
-// applyingKustomization is the spec (path set to rel, decryption off) and
-// namespace of the repository's Kustomization whose spec.path is rel;
-// without one (found false), a bare spec in flux-system.
-func applyingKustomization(objects []*unstructured.Unstructured, rel string) (spec kustomizev1.KustomizationSpec, namespace string, found bool) {
-	want := filepath.ToSlash(filepath.Clean(rel))
-	for _, u := range objects {
-		if u.GetKind() != kustomizev1.KustomizationKind || !strings.HasPrefix(u.GetAPIVersion(), kustomizev1.GroupVersion.Group+"/") {
-			continue
+// applyingKustomization is the spec (path set to rel, decryption off),
+// namespace and cluster of the repository's Kustomization whose spec.path
+// is rel; without one, a bare spec in flux-system, in the cluster whose
+// sync root holds rel (nil when none does).
+func applyingKustomization(r *repo.Repository, rel, cluster string) (kustomizev1.KustomizationSpec, string, *repo.Cluster, error) {
+	want := path.Clean(rel)
+	m, err := r.FindKustomization(repo.Query{SpecPath: want, Cluster: cluster, Path: want})
+	if err != nil {
+		if repo.IsNotFound(err) {
+			return kustomizev1.KustomizationSpec{Path: "./" + want}, "flux-system", r.ClusterOf(want), nil
 		}
-		p, _, _ := unstructured.NestedString(u.Object, "spec", "path")
-		if path.Clean(strings.TrimPrefix(p, "./")) != want {
-			continue
-		}
-		ks := &kustomizev1.Kustomization{}
-		if runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, ks) != nil {
-			continue
-		}
-		ks.Spec.Path = "./" + want
-		ks.Spec.Decryption = nil
-		ns := ks.Namespace
-		if ns == "" {
-			ns = "flux-system"
-		}
-		return ks.Spec, ns, true
+		return kustomizev1.KustomizationSpec{}, "", nil, err
 	}
-	return kustomizev1.KustomizationSpec{Path: "./" + want}, "flux-system", false
+	spec := m.Kustomization.Spec
+	spec.Path = "./" + want
+	spec.Decryption = nil
+	ns := m.Kustomization.Namespace
+	if ns == "" {
+		ns = "flux-system"
+	}
+	return spec, ns, m.Cluster, nil
 }
 
 // findHelmRelease picks the HelmRelease called name (in namespace, when

@@ -52,6 +52,16 @@ type Options struct {
 	// with "**SOPS**" masks and drops SOPS metadata from every object, for
 	// output a person reads (weir build).
 	MaskSecrets bool
+	// KeepUnavailable renders offline what a cluster would give values
+	// to: a substituteFrom source that Values cannot give (not found and
+	// not optional, or an *UnavailableError: encrypted, ambiguous), or a
+	// value that is SOPS ciphertext, is skipped instead of failing the
+	// render, and the variables only it could set are left as written
+	// (not replaced by their default or ""). Report says which.
+	KeepUnavailable bool
+	// Report, when not nil, is filled with the sources and variables an
+	// offline render (KeepUnavailable) could not resolve.
+	Report *Report
 }
 
 // Step names the stage of the pipeline that failed.
@@ -201,7 +211,7 @@ func Build(ctx context.Context, opts Options) ([]*unstructured.Unstructured, err
 			}
 		}
 		if vars != nil {
-			if err := substitute(res, vars); err != nil {
+			if err := substitute(res, vars, opts.Report); err != nil {
 				return nil, fail(StepSubstitute, fmt.Errorf("substituting variables in %s: %w", describe(res), err))
 			}
 		}

@@ -103,6 +103,9 @@ type decryptor struct {
 	skip      bool   // MaskSecrets without Values: leave encrypted, mask
 	loaded    bool
 	ids       sopsage.ParsedIdentities
+	// keysFrom names where the keys come from when they are not the
+	// Secret's (weir build --age-key-file).
+	keysFrom string
 }
 
 // newDecryptor returns nil when the spec asks for no decryption.
@@ -190,6 +193,10 @@ func parseAgeKeys(text string) ([]age.Identity, error) {
 // whyNoKeys says why nothing can be decrypted, or returns nil.
 func (d *decryptor) whyNoKeys() error {
 	switch {
+	case d.keysFrom != "" && len(d.ids) == 0:
+		return fmt.Errorf("%s holds no age key", d.keysFrom)
+	case d.keysFrom != "":
+		return nil
 	case d.secret == "":
 		return errors.New("spec.decryption.secretRef is not set: weir decrypts with the age keys of that Secret")
 	case d.values == nil:
@@ -254,7 +261,11 @@ func (d *decryptor) noKeyError(md sops.Metadata) error {
 	if len(recipients) == 0 {
 		return fmt.Errorf("it is encrypted for %s keys only, and weir decrypts with age keys", strings.Join(others, ", "))
 	}
-	return fmt.Errorf("no age key in Secret '%s' can decrypt it (it is encrypted for %s)", d.secret, strings.Join(recipients, ", "))
+	from := fmt.Sprintf("Secret '%s'", d.secret)
+	if d.keysFrom != "" {
+		from = d.keysFrom
+	}
+	return fmt.Errorf("no age key in %s can decrypt it (it is encrypted for %s)", from, strings.Join(recipients, ", "))
 }
 
 // userError prefers SOPS's message written for users.
