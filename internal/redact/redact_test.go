@@ -15,12 +15,12 @@ func TestMaskReplacesEveryFormOfASecretValue(t *testing.T) {
 	var s redact.Secrets
 	s.Add("hunter2-token", "s3cr\"et\nline-two")
 	cases := map[string]string{
-		`Invalid value: "hunter2-token": a valid label must be ...`: `Invalid value: "[redacted]": a valid label must be ...`,
-		`ports[containerPort="hunter2-token"]`:                     `ports[containerPort="[redacted]"]`,
+		`Invalid value: "hunter2-token": a valid label must be ...`:           `Invalid value: "[redacted]": a valid label must be ...`,
+		`ports[containerPort="hunter2-token"]`:                                `ports[containerPort="[redacted]"]`,
 		"data: " + base64.StdEncoding.EncodeToString([]byte("hunter2-token")): "data: [redacted]",
-		`value "s3cr\"et\nline-two" is invalid`:                    `value "[redacted]" is invalid`,
-		"only line-two shows":                                      "only [redacted] shows",
-		"nothing secret here":                                      "nothing secret here",
+		`value "s3cr\"et\nline-two" is invalid`:                               `value "[redacted]" is invalid`,
+		"only line-two shows":                                                 "only [redacted] shows",
+		"nothing secret here":                                                 "nothing secret here",
 	}
 	for in, want := range cases {
 		if got := s.Mask(in); got != want {

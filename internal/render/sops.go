@@ -24,6 +24,8 @@ import (
 	"sigs.k8s.io/kustomize/api/resource"
 	kustypes "sigs.k8s.io/kustomize/api/types"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
+
+	"github.com/weirhq/weir/internal/redact"
 )
 
 const (
@@ -103,6 +105,7 @@ type decryptor struct {
 	skip      bool   // MaskSecrets without Values: leave encrypted, mask
 	loaded    bool
 	ids       sopsage.ParsedIdentities
+	secrets   *redact.Secrets // records the keys and the decrypted values
 }
 
 // newDecryptor returns nil when the spec asks for no decryption.
@@ -111,7 +114,7 @@ func newDecryptor(opts Options) *decryptor {
 	if d == nil || d.Provider != sopsProvider {
 		return nil
 	}
-	dec := &decryptor{values: opts.Values, namespace: opts.Namespace}
+	dec := &decryptor{values: opts.Values, namespace: opts.Namespace, secrets: opts.Secrets}
 	if d.SecretRef != nil {
 		dec.secret = d.SecretRef.Name
 	}
@@ -145,6 +148,7 @@ func (d *decryptor) loadKeys(ctx context.Context) error {
 	}
 	slices.Sort(names)
 	for _, name := range names {
+		d.secrets.Add(string(data[name]))
 		ids, err := parseAgeKeys(string(data[name]))
 		if err != nil {
 			return fmt.Errorf("decryption Secret '%s': entry '%s': %w", d.secret, name, err)
@@ -328,6 +332,11 @@ func (d *decryptor) decryptSources(fs filesys.FileSystem, root, dir string) erro
 			if err != nil {
 				return fmt.Errorf("decrypting %s: %w", filepath.ToSlash(rel), err)
 			}
+			if format == formats.Yaml || format == formats.Json {
+				// Other formats feed secretGenerators only, whose Secrets
+				// Build records.
+				recordDecryptedDocuments(d.secrets, data, plain)
+			}
 			done[p] = true
 			return fs.WriteFile(p, plain)
 		}
@@ -391,6 +400,7 @@ func (d *decryptor) decryptResource(res *resource.Resource, where string) error 
 		if err != nil {
 			return fmt.Errorf("decrypting %s: %w", where, err)
 		}
+		recordDecryptedDocuments(d.secrets, js, plain)
 		return res.UnmarshalJSON(plain)
 	}
 	if res.GetKind() != "Secret" {
