@@ -70,3 +70,13 @@ func shortDigest(revision string) (string, error) {
 	}
 	return parts[1][:12], nil
 }
+
+// WithoutChartDigest is version without the "+<12 hex digits>" that digest
+// tracking appends, for comparing a release's chart with a local copy.
+func WithoutChartDigest(version string) string {
+	base, meta, found := strings.Cut(version, "+")
+	if !found || len(meta) != 12 || strings.Trim(meta, "0123456789abcdef") != "" {
+		return version
+	}
+	return base
+}
