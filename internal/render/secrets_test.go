@@ -23,7 +23,7 @@ generatorOptions:
 patches:
 - path: patch.yaml
 `,
-		"apps/settings.yaml": encrypt(t, "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  endpoint: sops-endpoint-value\n  port: \"15432\"\n", formats.Yaml, "^data$", id),
+		"apps/settings.yaml":     encrypt(t, "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  endpoint: sops-endpoint-value\n  port: \"15432\"\n", formats.Yaml, "^data$", id),
 		"apps/plain-secret.yaml": "apiVersion: v1\nkind: Secret\nmetadata:\n  name: plain\nstringData:\n  password: plain-git-secret\n",
 		"apps/app.yaml":          "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: app\n  labels:\n    team: ${team}\n    region: ${region}\ndata:\n  a: b\n",
 		"apps/creds.env":         encrypt(t, "PASSWORD=env-secret\n", formats.Dotenv, "", id),
