@@ -35,15 +35,15 @@ func newControllerCommand(g *globalOptions) *cobra.Command {
 			if !watchAll {
 				opts.Namespace = g.namespace
 			}
-			cfg, err := kube.Config(g.kubeconfig, g.context)
-			if err != nil {
-				return err
-			}
 			opts.Logger = logger.NewLogger(logOpts)
 			if err := gates.WithLogger(opts.Logger).SupportedFeatures(manager.FeatureGates()); err != nil {
 				return fmt.Errorf("--feature-gates: %w", err)
 			}
 			opts.DisableChartDigestTracking, _ = features.Enabled(manager.FeatureDisableChartDigestTracking)
+			cfg, err := kube.Config(g.kubeconfig, g.context)
+			if err != nil {
+				return err
+			}
 			if uiOpts.Addr == "" {
 				return manager.Run(cmd.Context(), cfg, opts)
 			}
