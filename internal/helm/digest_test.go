@@ -53,3 +53,17 @@ func TestTrackChartDigestAsHelmController(t *testing.T) {
 		})
 	}
 }
+
+func TestWithoutChartDigest(t *testing.T) {
+	for in, want := range map[string]string{
+		"1.2.3+9933f58f8bf4": "1.2.3",
+		"1.2.3":              "1.2.3",
+		"1.2.3+build.7":      "1.2.3+build.7",
+		"1.2.3+9933F58F8BF4": "1.2.3+9933F58F8BF4",
+		"1.2.3+9933f58f8bf":  "1.2.3+9933f58f8bf",
+	} {
+		if got := WithoutChartDigest(in); got != want {
+			t.Errorf("WithoutChartDigest(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
