@@ -2,8 +2,10 @@ package cli
 
 import (
 	"context"
+	"fmt"
 	"os"
 
+	"github.com/fluxcd/pkg/runtime/features"
 	"github.com/fluxcd/pkg/runtime/logger"
 	"github.com/spf13/cobra"
 	"k8s.io/client-go/rest"
@@ -19,6 +21,7 @@ func newControllerCommand(g *globalOptions) *cobra.Command {
 		watchAll bool
 		logOpts  logger.Options
 		uiOpts   ui.Options
+		gates    features.FeatureGates
 	)
 	cmd := &cobra.Command{
 		Use:   "controller",
@@ -32,11 +35,15 @@ func newControllerCommand(g *globalOptions) *cobra.Command {
 			if !watchAll {
 				opts.Namespace = g.namespace
 			}
+			opts.Logger = logger.NewLogger(logOpts)
+			if err := gates.WithLogger(opts.Logger).SupportedFeatures(manager.FeatureGates()); err != nil {
+				return fmt.Errorf("--feature-gates: %w", err)
+			}
+			opts.DisableChartDigestTracking, _ = features.Enabled(manager.FeatureDisableChartDigestTracking)
 			cfg, err := kube.Config(g.kubeconfig, g.context)
 			if err != nil {
 				return err
 			}
-			opts.Logger = logger.NewLogger(logOpts)
 			if uiOpts.Addr == "" {
 				return manager.Run(cmd.Context(), cfg, opts)
 			}
@@ -70,6 +77,7 @@ func newControllerCommand(g *globalOptions) *cobra.Command {
 	f.StringVar(&uiOpts.ImpersonateUser, "ui-impersonate-user", "", "user the dashboard's actions impersonate, so that RBAC decides them (default "+ui.DefaultImpersonateUser+" when --ui-addr is not loopback, else weir's own identity)")
 	f.StringSliceVar(&uiOpts.ImpersonateGroups, "ui-impersonate-group", nil, "group of --ui-impersonate-user; repeat for several")
 	logOpts.BindFlags(f)
+	gates.BindFlags(f)
 	return cmd
 }
 

@@ -89,6 +89,18 @@ func diffHelmRelease(ctx context.Context, out io.Writer, g *globalOptions, o hel
 		}
 		return true, nil
 	}
+	if lv := last.Chart.Metadata.Version; lv != local.chart.Metadata.Version && helm.WithoutChartDigest(lv) == local.chart.Metadata.Version {
+		// The release's chart came from an OCIRepository, and its version
+		// carries the artifact's digest: the local copy of that version is
+		// taken for it, and rendered as the controller renders it.
+		local.chart.Metadata.Version = lv
+		if local.release, err = helm.Template(ctx, local.hr, local.chart, local.values); err != nil {
+			return false, fmt.Errorf("HelmRelease %s/%s: %w", local.hr.Namespace, local.hr.Name, err)
+		}
+		if want, err = releaseObjects(local.release, false); err != nil {
+			return false, err
+		}
+	}
 	changed := false
 	if lv, wv := last.Chart.Metadata.Version, local.chart.Metadata.Version; last.Chart.Metadata.Name != local.chart.Name() || lv != wv {
 		changed = true

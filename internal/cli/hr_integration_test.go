@@ -28,7 +28,9 @@ import (
 func TestHelmReleaseVerbs(t *testing.T) {
 	ns := env.Namespace(t)
 	reg := testenv.NewRegistry(t, "", "")
-	reg.PushChart(t, "charts/app", "1.0.0", filepath.Join("..", "..", "examples", "charts", "app"))
+	manifest := reg.PushChart(t, "charts/app", "1.0.0", filepath.Join("..", "..", "examples", "charts", "app"))
+	// helm-controller's revision of a chart from an OCIRepository.
+	version := "1.0.0+" + strings.TrimPrefix(manifest, "sha256:")[:12]
 	ctx := context.Background()
 	src := &sourcev1.OCIRepository{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "app"},
@@ -60,12 +62,12 @@ func TestHelmReleaseVerbs(t *testing.T) {
 
 	out := mustRunWeir(t, "get", "hr", "-n", ns)
 	row := strings.Fields(strings.Split(out, "\n")[1])
-	if len(row) < 5 || row[0] != "app" || row[1] != "1.0.0" || row[2] != "False" || row[3] != "True" {
-		t.Errorf("get hr printed\n%s\nwant a row app 1.0.0 False True ...", out)
+	if len(row) < 5 || row[0] != "app" || row[1] != version || row[2] != "False" || row[3] != "True" {
+		t.Errorf("get hr printed\n%s\nwant a row app %s False True ...", out, version)
 	}
 
 	out = mustRunWeir(t, "reconcile", "hr", "app", "-n", ns, "--with-source", "--force", "--timeout", "2m")
-	if !strings.Contains(out, "► annotating OCIRepository app") || !strings.HasSuffix(out, "✔ applied revision 1.0.0\n") {
+	if !strings.Contains(out, "► annotating OCIRepository app") || !strings.HasSuffix(out, "✔ applied revision "+version+"\n") {
 		t.Errorf("reconcile hr --with-source --force printed\n%s", out)
 	}
 	got := &helmv2.HelmRelease{}
@@ -79,7 +81,7 @@ func TestHelmReleaseVerbs(t *testing.T) {
 	if out := mustRunWeir(t, "suspend", "hr", "app", "-n", ns); !strings.Contains(out, "✔ helmrelease suspended") {
 		t.Errorf("suspend hr printed\n%s", out)
 	}
-	if out := mustRunWeir(t, "resume", "hr", "app", "-n", ns, "--timeout", "2m"); !strings.HasSuffix(out, "✔ applied revision 1.0.0\n") {
+	if out := mustRunWeir(t, "resume", "hr", "app", "-n", ns, "--timeout", "2m"); !strings.HasSuffix(out, "✔ applied revision "+version+"\n") {
 		t.Errorf("resume hr printed\n%s", out)
 	}
 }
@@ -149,7 +151,7 @@ func TestDiffHelmReleaseAgainstTheLiveRelease(t *testing.T) {
 	ctx := context.Background()
 	chartDir := filepath.Join("..", "..", "examples", "charts", "app")
 	reg := testenv.NewRegistry(t, "", "")
-	reg.PushChart(t, "charts/app", "1.0.0", chartDir)
+	manifest := reg.PushChart(t, "charts/app", "1.0.0", chartDir)
 	manifests := func(replicas int) string {
 		return fmt.Sprintf(`apiVersion: source.toolkit.fluxcd.io/v1
 kind: OCIRepository
@@ -240,7 +242,8 @@ spec:
 	writeFile(manifests(1))
 	args[len(args)-1] = bumped
 	code, out, _ = runWeir(t, args...)
-	if code != 1 || !strings.Contains(out, "► HelmRelease/"+ns+"/web chart app 1.0.0 -> app 1.1.0\n") {
+	live := "1.0.0+" + strings.TrimPrefix(manifest, "sha256:")[:12]
+	if code != 1 || !strings.Contains(out, "► HelmRelease/"+ns+"/web chart app "+live+" -> app 1.1.0\n") {
 		t.Errorf("diff hr with a new chart version exited %d:\n%s", code, out)
 	}
 }

@@ -23,8 +23,10 @@ type loadedChart struct {
 	*chart.Chart
 	// Source is "Kind/namespace/name" of the source object.
 	Source string
-	// Digest is the source artifact's digest.
-	Digest string
+	// OCIDigest is what status.lastAttemptedRevisionDigest and the
+	// history's ociDigest record for a chart from an OCIRepository (see
+	// trackChartDigest); empty for other sources.
+	OCIDigest string
 }
 
 // sourceRef is the object whose artifact holds the chart: chartRef, or the
@@ -106,7 +108,15 @@ func (r *Reconciler) loadChart(ctx context.Context, hr *helmv2.HelmRelease) (*lo
 		return nil, &stepError{reason: helmv2.ArtifactFailedReason, stalled: true,
 			err: fmt.Errorf("the artifact of '%s' is not a Helm chart%s: %w", ref, hint, err)}
 	}
-	return &loadedChart{Chart: ch, Source: ref, Digest: art.Digest}, nil
+	loaded := &loadedChart{Chart: ch, Source: ref}
+	if kind == sourcev1.OCIRepositoryKind {
+		if loaded.OCIDigest, err = trackChartDigest(ch, art.Revision, r.DisableChartDigestTracking); err != nil {
+			// Only another artifact can fix it, and it queues this object.
+			return nil, &stepError{reason: "ChartMutateError", stalled: true,
+				err: fmt.Errorf("the chart of '%s': %w", ref, err)}
+		}
+	}
+	return loaded, nil
 }
 
 func sourceGetError(ref string, err error) error {

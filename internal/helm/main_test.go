@@ -30,7 +30,8 @@ func TestMain(m *testing.M) { testenv.Main(m, &env) }
 
 // chartFiles is a small chart: a Deployment and a ConfigMap from values,
 // and a Service whose port comes from values (an invalid port makes the
-// API server refuse the release).
+// API server refuse the release); containerPort, when set, is the
+// Deployment's container port.
 func chartFiles(version string) map[string]string {
 	return map[string]string{
 		"Chart.yaml":  "apiVersion: v2\nname: demo\nversion: " + version + "\nappVersion: \"" + version + "\"\n",
@@ -69,6 +70,9 @@ spec:
       containers:
         - name: app
           image: example.invalid/demo:{{ .Chart.AppVersion }}
+          {{- with .Values.containerPort }}
+          ports: [{containerPort: {{ . }}}]
+          {{- end }}
 `,
 		"templates/service.yaml": `apiVersion: v1
 kind: Service
@@ -104,11 +108,13 @@ type fixture struct {
 	ns       string
 	registry *testenv.Registry
 	source   *sourcev1.OCIRepository
+	// digests are the manifest digests of the versions pushed.
+	digests map[string]string
 }
 
 func newFixture(t *testing.T, versions ...string) *fixture {
 	t.Helper()
-	f := &fixture{t: t, ns: env.Namespace(t), registry: testenv.NewRegistry(t, "", "")}
+	f := &fixture{t: t, ns: env.Namespace(t), registry: testenv.NewRegistry(t, "", ""), digests: map[string]string{}}
 	for _, v := range versions {
 		f.push(v, chartFiles(v))
 	}
@@ -132,7 +138,18 @@ func newFixture(t *testing.T, versions ...string) *fixture {
 
 func (f *fixture) push(version string, files map[string]string) {
 	f.t.Helper()
-	f.registry.PushChart(f.t, "charts/demo", version, writeChart(f.t, files))
+	f.digests[version] = f.registry.PushChart(f.t, "charts/demo", version, writeChart(f.t, files))
+}
+
+// chartVersion is the version helm-controller gives a chart pushed to the
+// fixture's registry: "<version>+<first 12 hex digits of its manifest
+// digest>". Versions not pushed there (HelmChart sources) are unchanged.
+func (f *fixture) chartVersion(version string) string {
+	d, ok := f.digests[version]
+	if !ok {
+		return version
+	}
+	return version + "+" + strings.TrimPrefix(d, "sha256:")[:12]
 }
 
 // refreshSource asks the OCIRepository to look for new tags.
@@ -198,9 +215,11 @@ func (f *fixture) wait(hr *helmv2.HelmRelease, timeout time.Duration, what strin
 	}
 }
 
-// waitReady waits until Ready=True with the chart version installed.
+// waitReady waits until Ready=True with the chart version installed (with
+// the OCI digest helm-controller appends, see chartVersion).
 func (f *fixture) waitReady(hr *helmv2.HelmRelease, version string) *helmv2.HelmRelease {
 	f.t.Helper()
+	version = f.chartVersion(version)
 	return f.wait(hr, 90*time.Second, "to be Ready with "+version, func(h *helmv2.HelmRelease) bool {
 		latest := h.Status.History.Latest()
 		return conditions.IsReady(h) && h.Status.ObservedGeneration == h.Generation &&

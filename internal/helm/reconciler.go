@@ -26,6 +26,7 @@ import (
 	"github.com/weirhq/weir/internal/dependency"
 	"github.com/weirhq/weir/internal/depgraph"
 	"github.com/weirhq/weir/internal/lifecycle"
+	"github.com/weirhq/weir/internal/redact"
 )
 
 // ControllerName is the component name on events and the field manager,
@@ -49,9 +50,15 @@ type Reconciler struct {
 	// DefaultServiceAccount is impersonated for HelmReleases that name
 	// none; empty means the controller's own identity.
 	DefaultServiceAccount string
+	// DisableChartDigestTracking is helm-controller's feature gate of that
+	// name: the version of a chart from an OCIRepository is left as the
+	// chart says, without "+<digest>", so that a tag pushed again with
+	// other content does not upgrade the release.
+	DisableChartDigestTracking bool
 
 	config    *rest.Config
 	fresh     lifecycle.Fresh
+	secrets   redact.Registry
 	mu        sync.Mutex
 	discovery map[string]*sharedDiscovery
 }
@@ -92,8 +99,15 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		return ctrl.Result{}, nil
 	}
 
+	// Values from Secrets are masked in every message of this reconcile:
+	// the events (through the recorder), the conditions and the error
+	// (which controller-runtime logs).
+	secrets := r.secrets.Start(req.NamespacedName)
+	defer r.secrets.Done(req.NamespacedName)
 	orig := hr.DeepCopy()
-	result, recErr := r.reconcile(ctx, hr, deps)
+	result, recErr := r.reconcile(ctx, hr, deps, secrets)
+	secrets.MaskConditions(hr.Status.Conditions)
+	recErr = secrets.Error(recErr)
 	hr.Status.ObservedGeneration = hr.Generation
 	if err := r.Status().Patch(ctx, hr, client.MergeFrom(orig)); err != nil {
 		return ctrl.Result{}, errors.Join(recErr, fmt.Errorf("updating the status: %w", err))
@@ -112,7 +126,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 
 // reconcile runs the steps in order; a failure before the Helm action
 // leaves the release as it was.
-func (r *Reconciler) reconcile(ctx context.Context, hr *helmv2.HelmRelease, deps []depgraph.Key) (ctrl.Result, error) {
+func (r *Reconciler) reconcile(ctx context.Context, hr *helmv2.HelmRelease, deps []depgraph.Key, secrets *redact.Secrets) (ctrl.Result, error) {
 	// Force and reset requests are read before the reconcile request is
 	// marked handled: each is honoured once, with the reconcile request
 	// that carries it.
@@ -139,7 +153,7 @@ func (r *Reconciler) reconcile(ctx context.Context, hr *helmv2.HelmRelease, deps
 	if err != nil {
 		return r.fail(hr, err)
 	}
-	values, err := ComposeValues(ctx, r.Client, hr)
+	values, err := composeValues(ctx, r.Client, hr, secrets)
 	if err != nil {
 		return r.fail(hr, &stepError{reason: "InitFailed", err: err})
 	}
@@ -151,10 +165,7 @@ func (r *Reconciler) reconcile(ctx context.Context, hr *helmv2.HelmRelease, deps
 	}
 	hr.Status.LastAttemptedGeneration = hr.Generation
 	hr.Status.LastAttemptedRevision = ch.Metadata.Version
-	hr.Status.LastAttemptedRevisionDigest = ""
-	if kind, _, _ := sourceRef(hr); kind == sourcev1.OCIRepositoryKind {
-		hr.Status.LastAttemptedRevisionDigest = ch.Digest
-	}
+	hr.Status.LastAttemptedRevisionDigest = ch.OCIDigest
 	hr.Status.LastAttemptedValuesChecksum = valuesChecksum(values)
 	hr.Status.LastAttemptedConfigDigest = valuesDigest(values)
 	if err := r.uninstallMovedRelease(ctx, hr); err != nil {
@@ -308,11 +319,18 @@ func (r *Reconciler) fail(hr *helmv2.HelmRelease, err error) (ctrl.Result, error
 	return ctrl.Result{}, err
 }
 
-// event emits an event annotated with the chart revision, as Flux does.
+// event emits an event annotated as Flux's are: the chart revision, the
+// digest of the values (token) and the OCI digest of the chart.
 func (r *Reconciler) event(hr *helmv2.HelmRelease, eventType, reason, msg string) {
-	var annotations map[string]string
-	if rev := hr.Status.LastAttemptedRevision; rev != "" {
-		annotations = map[string]string{helmv2.GroupVersion.Group + "/revision": rev}
+	annotations := map[string]string{}
+	for key, value := range map[string]string{
+		"revision":   hr.Status.LastAttemptedRevision,
+		"token":      hr.Status.LastAttemptedConfigDigest,
+		"oci-digest": hr.Status.LastAttemptedRevisionDigest,
+	} {
+		if value != "" {
+			annotations[helmv2.GroupVersion.Group+"/"+key] = value
+		}
 	}
 	r.Recorder.AnnotatedEventf(hr, annotations, eventType, reason, "%s", msg)
 }

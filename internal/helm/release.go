@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"sort"
-	"strings"
 	"time"
 
 	helmv2 "github.com/fluxcd/helm-controller/api/v2"
@@ -80,7 +79,8 @@ func (x *releaser) run(ctx context.Context, force bool) error {
 	case last.Info.Status == common.StatusFailed || force || !x.inSync(last):
 		return x.upgrade(ctx, force)
 	}
-	x.record(last, x.chart.Digest)
+	// The release was not made from this artifact: its ociDigest stays.
+	x.record(last, "")
 	if err := x.checkDrift(ctx, last); err != nil {
 		return err
 	}
@@ -144,10 +144,9 @@ func (x *releaser) inSync(rel *release.Release) bool {
 	if valuesDigest(rel.Config) != valuesDigest(x.values) {
 		return false
 	}
-	if latest := x.hr.Status.History.Latest(); latest != nil && latest.Version == rel.Version && latest.OCIDigest != "" && x.chart.Digest != "" && latest.OCIDigest != x.chart.Digest {
-		// The same version was pushed again with other content.
-		return false
-	}
+	// A tag pushed again with other content has another version, with
+	// its digest, unless DisableChartDigestTracking: then, as in Flux,
+	// it does not upgrade the release.
 	return x.hr.Status.ObservedPostRenderersDigest == postRenderersDigest(x.hr)
 }
 
@@ -205,7 +204,7 @@ func (x *releaser) install(ctx context.Context) error {
 		return x.installFailed(ctx, rel, err)
 	}
 	x.hr.Status.ObservedPostRenderersDigest = postRenderersDigest(x.hr)
-	x.record(rel, x.chart.Digest)
+	x.record(rel, x.chart.OCIDigest)
 	msg := fmt.Sprintf("Helm install succeeded for release %s with chart %s", describe(rel), chartRef(rel))
 	conditions.MarkTrue(x.hr, helmv2.ReleasedCondition, helmv2.InstallSucceededReason, "%s", msg)
 	x.r.event(x.hr, corev1.EventTypeNormal, helmv2.InstallSucceededReason, msg)
@@ -220,7 +219,7 @@ func (x *releaser) install(ctx context.Context) error {
 // says: the failed release is uninstalled so the next attempt starts over.
 func (x *releaser) installFailed(ctx context.Context, rel *release.Release, err error) error {
 	if rel != nil {
-		x.record(rel, x.chart.Digest)
+		x.record(rel, x.chart.OCIDigest)
 	}
 	rem := x.hr.GetInstall().GetRemediation()
 	rem.IncrementFailureCount(x.hr)
@@ -288,7 +287,7 @@ func (x *releaser) upgrade(ctx context.Context, force bool) error {
 		return x.upgradeFailed(ctx, rel, err)
 	}
 	x.hr.Status.ObservedPostRenderersDigest = postRenderersDigest(x.hr)
-	x.record(rel, x.chart.Digest)
+	x.record(rel, x.chart.OCIDigest)
 	msg := fmt.Sprintf("Helm upgrade succeeded for release %s with chart %s", describe(rel), chartRef(rel))
 	conditions.MarkTrue(x.hr, helmv2.ReleasedCondition, helmv2.UpgradeSucceededReason, "%s", msg)
 	conditions.Delete(x.hr, helmv2.RemediatedCondition)
@@ -305,7 +304,7 @@ func (x *releaser) upgrade(ctx context.Context, force bool) error {
 // (the default) or uninstall.
 func (x *releaser) upgradeFailed(ctx context.Context, rel *release.Release, err error) error {
 	if rel != nil {
-		x.record(rel, x.chart.Digest)
+		x.record(rel, x.chart.OCIDigest)
 	}
 	rem := x.hr.GetUpgrade().GetRemediation()
 	rem.IncrementFailureCount(x.hr)
@@ -476,7 +475,7 @@ func (x *releaser) test(ctx context.Context, rel *release.Release) error {
 		defer func() { _ = shutdown() }()
 	}
 	if tested, cerr := asRelease(res); cerr == nil && tested != nil {
-		x.record(tested, x.chart.Digest)
+		x.record(tested, "")
 		rel = tested
 	}
 	if err != nil {
@@ -539,9 +538,7 @@ func (x *releaser) record(rel *release.Release, ociDigest string) {
 		return
 	}
 	s := snapshot(rel)
-	if ociDigest != "" && strings.HasPrefix(ociDigest, "sha256:") {
-		s.OCIDigest = ociDigest
-	}
+	s.OCIDigest = ociDigest
 	h := x.hr.Status.History
 	for i, old := range h {
 		if old.Name == s.Name && old.Namespace == s.Namespace && old.Version == s.Version {

@@ -34,10 +34,10 @@ func TestInstallThenUpgradeOnValuesAndOnANewChartVersion(t *testing.T) {
 	if r := conditions.GetReason(got, helmv2.ReleasedCondition); r != helmv2.InstallSucceededReason {
 		t.Errorf("Released reason %q, want InstallSucceeded: %s", r, describe(got))
 	}
-	if got.Status.LastAttemptedRevision != "1.0.0" || got.Status.LastAttemptedConfigDigest == "" || got.Status.StorageNamespace != f.ns {
+	if got.Status.LastAttemptedRevision != f.chartVersion("1.0.0") || got.Status.LastAttemptedConfigDigest == "" || got.Status.StorageNamespace != f.ns {
 		t.Errorf("status: revision %q, config digest %q, storage %q", got.Status.LastAttemptedRevision, got.Status.LastAttemptedConfigDigest, got.Status.StorageNamespace)
 	}
-	if d := configData(t, f.ns, "web-config"); d["greeting"] != "hi" || d["version"] != "1.0.0" {
+	if d := configData(t, f.ns, "web-config"); d["greeting"] != "hi" || d["version"] != f.chartVersion("1.0.0") {
 		t.Errorf("the values were not applied: %v", d)
 	}
 	dep := &appsv1.Deployment{}
@@ -74,7 +74,7 @@ func TestInstallThenUpgradeOnValuesAndOnANewChartVersion(t *testing.T) {
 	f.push("2.0.0-rc.1", chartFiles("2.0.0-rc.1"))
 	f.refreshSource()
 	f.waitReady(hr, "1.1.0")
-	if d := configData(t, f.ns, "web-config"); d["version"] != "1.1.0" || d["greeting"] != "bonjour" {
+	if d := configData(t, f.ns, "web-config"); d["version"] != f.chartVersion("1.1.0") || d["greeting"] != "bonjour" {
 		t.Errorf("chart bump not applied: %v", d)
 	}
 }

@@ -46,6 +46,8 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager, opts Options) error {
 	}
 	r.config = mgr.GetConfig()
 	r.fresh.Use(mgr)
+	// Events are masked with the Secret values of the reconcile they tell of.
+	r.Recorder = r.secrets.Recorder(r.Recorder)
 	err := mgr.GetFieldIndexer().IndexField(context.Background(), &helmv2.HelmRelease{}, chartSourceIndex, func(o client.Object) []string {
 		kind, ns, name := sourceRef(o.(*helmv2.HelmRelease))
 		if kind == "" {

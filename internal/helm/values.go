@@ -17,6 +17,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
+
+	"github.com/weirhq/weir/internal/redact"
 )
 
 // defaultValuesKey is the key valuesFrom reads when it names none.
@@ -27,6 +29,13 @@ const defaultValuesKey = "values.yaml"
 // Secret or key is an error unless the reference is optional. Error
 // messages never hold values: they may come from Secrets.
 func ComposeValues(ctx context.Context, r client.Reader, hr *helmv2.HelmRelease) (map[string]any, error) {
+	return composeValues(ctx, r, hr, nil)
+}
+
+// composeValues is ComposeValues that records in secrets every value it
+// reads from a Secret (the document of the key and every value in it), for
+// the messages of the reconcile to mask.
+func composeValues(ctx context.Context, r client.Reader, hr *helmv2.HelmRelease, secrets *redact.Secrets) (map[string]any, error) {
 	result := map[string]any{}
 	for _, ref := range hr.Spec.ValuesFrom {
 		key := ref.ValuesKey
@@ -61,7 +70,9 @@ func ComposeValues(ctx context.Context, r client.Reader, hr *helmv2.HelmRelease)
 				}
 				return nil, fmt.Errorf("could not find Secret '%s': %w", name, err)
 			}
-			data, found = sec.Data[key]
+			if data, found = sec.Data[key]; found {
+				secrets.AddDocument(string(data))
+			}
 		default:
 			return nil, fmt.Errorf("valuesFrom kind '%s' of '%s' is not supported (ConfigMap and Secret are)", ref.Kind, ref.Name)
 		}

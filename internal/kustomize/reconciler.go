@@ -22,6 +22,7 @@ import (
 	"github.com/weirhq/weir/internal/artifact"
 	"github.com/weirhq/weir/internal/depgraph"
 	"github.com/weirhq/weir/internal/lifecycle"
+	"github.com/weirhq/weir/internal/redact"
 	"github.com/weirhq/weir/internal/render"
 )
 
@@ -58,6 +59,7 @@ type Reconciler struct {
 	applier      *apply.Applier
 	impersonated map[string]*apply.Applier
 	health       *healthWatch
+	secrets      redact.Registry
 
 	mu      sync.Mutex
 	waiting map[client.ObjectKey]*healthWait
@@ -95,8 +97,15 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		return ctrl.Result{}, nil
 	}
 
+	// The secret values the render uses are masked in every message of
+	// this reconcile: events (through the recorder), conditions, and the
+	// error, which controller-runtime logs.
+	secrets := r.secrets.Start(req.NamespacedName)
+	defer r.secrets.Done(req.NamespacedName)
 	orig := obj.DeepCopy()
 	result, recErr := r.reconcile(ctx, obj, deps)
+	secrets.MaskConditions(obj.Status.Conditions)
+	recErr = secrets.Error(recErr)
 	obj.Status.ObservedGeneration = obj.Generation
 	if err := r.Status().Patch(ctx, obj, client.MergeFrom(orig)); err != nil {
 		return ctrl.Result{}, errors.Join(recErr, fmt.Errorf("updating the status: %w", err))
@@ -233,6 +242,7 @@ func (r *Reconciler) render(ctx context.Context, obj *kustomizev1.Kustomization,
 		Spec:          obj.Spec,
 		Values:        render.ClusterValues{Reader: r.Client},
 		NoRemoteBases: r.NoRemoteBases,
+		Secrets:       r.secrets.Of(client.ObjectKeyFromObject(obj)),
 	})
 	if err != nil {
 		return nil, &stepError{reason: meta.BuildFailedReason, err: err}

@@ -37,6 +37,8 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager, opts Options) error {
 	r.applier = apply.New(mgr.GetClient())
 	r.config = mgr.GetConfig()
 	r.fresh.Use(mgr)
+	// Events are masked with the secret values of the reconcile they tell of.
+	r.Recorder = r.secrets.Recorder(r.Recorder)
 	err := mgr.GetFieldIndexer().IndexField(context.Background(), &kustomizev1.Kustomization{}, sourceIndex, func(o client.Object) []string {
 		return []string{sourceKey(o.(*kustomizev1.Kustomization))}
 	})

@@ -88,8 +88,23 @@ type Options struct {
 	// DefaultServiceAccount is impersonated by Kustomizations that name no
 	// serviceAccountName; empty applies with weir's own identity.
 	DefaultServiceAccount string
+	// DisableChartDigestTracking is helm-controller's feature gate: the
+	// version of a chart from an OCIRepository is not suffixed with its
+	// digest, and a tag pushed again does not upgrade the release.
+	DisableChartDigestTracking bool
 	// Logger receives the manager's and controllers' logs.
 	Logger logr.Logger
+}
+
+// Feature gates of `weir controller --feature-gates`, named as Flux's.
+const (
+	// FeatureDisableChartDigestTracking sets DisableChartDigestTracking.
+	FeatureDisableChartDigestTracking = "DisableChartDigestTracking"
+)
+
+// FeatureGates are the feature gates weir knows, with their defaults.
+func FeatureGates() map[string]bool {
+	return map[string]bool{FeatureDisableChartDigestTracking: false}
 }
 
 // DefaultOptions are the defaults of `weir controller`: Flux's addresses
@@ -257,6 +272,8 @@ func New(cfg *rest.Config, opts Options) (*Manager, error) {
 		Metrics:               sharedMetrics(),
 		NoCrossNamespaceRefs:  opts.NoCrossNamespaceRefs,
 		DefaultServiceAccount: opts.DefaultServiceAccount,
+
+		DisableChartDigestTracking: opts.DisableChartDigestTracking,
 	}).SetupWithManager(mgr, helm.Options{Concurrent: opts.Concurrent, Outage: outage}); err != nil {
 		return nil, fmt.Errorf("setting up the HelmRelease controller: %w", err)
 	}

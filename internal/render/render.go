@@ -11,6 +11,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/kustomize/api/resource"
+
+	"github.com/weirhq/weir/internal/redact"
 )
 
 // Values gives the ConfigMaps and Secrets that postBuild.substituteFrom and
@@ -62,6 +64,13 @@ type Options struct {
 	// Report, when not nil, is filled with the sources and variables an
 	// offline render (KeepUnavailable) could not resolve.
 	Report *Report
+	// Secrets, when not nil, records the secret values of the render, for
+	// the caller to mask them in its messages (an API server that rejects
+	// an object quotes the value it rejects): the values of the
+	// substituteFrom Secrets, the age keys of the decryption Secret, the
+	// values that SOPS decrypted, and the data and stringData of every
+	// Secret rendered.
+	Secrets *redact.Secrets
 }
 
 // Step names the stage of the pipeline that failed.
@@ -219,6 +228,7 @@ func Build(ctx context.Context, opts Options) ([]*unstructured.Unstructured, err
 		if err != nil {
 			return nil, fail(StepBuild, fmt.Errorf("%s: %w", describe(res), err))
 		}
+		recordSecretData(opts.Secrets, u)
 		objects = append(objects, u)
 	}
 

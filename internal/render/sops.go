@@ -24,6 +24,8 @@ import (
 	"sigs.k8s.io/kustomize/api/resource"
 	kustypes "sigs.k8s.io/kustomize/api/types"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
+
+	"github.com/weirhq/weir/internal/redact"
 )
 
 const (
@@ -106,6 +108,7 @@ type decryptor struct {
 	// keysFrom names where the keys come from when they are not the
 	// Secret's (weir build --age-key-file).
 	keysFrom string
+	secrets  *redact.Secrets // records the keys and the decrypted values
 }
 
 // newDecryptor returns nil when the spec asks for no decryption.
@@ -114,7 +117,7 @@ func newDecryptor(opts Options) *decryptor {
 	if d == nil || d.Provider != sopsProvider {
 		return nil
 	}
-	dec := &decryptor{values: opts.Values, namespace: opts.Namespace}
+	dec := &decryptor{values: opts.Values, namespace: opts.Namespace, secrets: opts.Secrets}
 	if d.SecretRef != nil {
 		dec.secret = d.SecretRef.Name
 	}
@@ -148,6 +151,7 @@ func (d *decryptor) loadKeys(ctx context.Context) error {
 	}
 	slices.Sort(names)
 	for _, name := range names {
+		d.secrets.Add(string(data[name]))
 		ids, err := parseAgeKeys(string(data[name]))
 		if err != nil {
 			return fmt.Errorf("decryption Secret '%s': entry '%s': %w", d.secret, name, err)
@@ -339,6 +343,11 @@ func (d *decryptor) decryptSources(fs filesys.FileSystem, root, dir string) erro
 			if err != nil {
 				return fmt.Errorf("decrypting %s: %w", filepath.ToSlash(rel), err)
 			}
+			if format == formats.Yaml || format == formats.Json {
+				// Other formats feed secretGenerators only, whose Secrets
+				// Build records.
+				recordDecryptedDocuments(d.secrets, data, plain)
+			}
 			done[p] = true
 			return fs.WriteFile(p, plain)
 		}
@@ -402,6 +411,7 @@ func (d *decryptor) decryptResource(res *resource.Resource, where string) error 
 		if err != nil {
 			return fmt.Errorf("decrypting %s: %w", where, err)
 		}
+		recordDecryptedDocuments(d.secrets, js, plain)
 		return res.UnmarshalJSON(plain)
 	}
 	if res.GetKind() != "Secret" {

@@ -116,6 +116,8 @@ func readSubstituteFrom(ctx context.Context, opts Options, ref kustomizev1.Subst
 			values = make(map[string]string, len(data))
 			for k, v := range data {
 				values[k] = string(v)
+				// As written, and as substituted (newlines dropped).
+				opts.Secrets.Add(string(v), strings.ReplaceAll(string(v), "\n", ""))
 			}
 		}
 	}

@@ -30,6 +30,8 @@ type Env struct {
 	Client client.Client
 	// Manager runs weir's controllers against the cluster.
 	Manager *manager.Manager
+	// Logs is what the controllers logged.
+	Logs *Logs
 }
 
 // Main starts a control plane with Flux's CRDs installed and weir's

@@ -3,9 +3,11 @@ package testenv
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 
-	"github.com/fluxcd/pkg/runtime/logger"
+	"go.uber.org/zap/zapcore"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	"github.com/weirhq/weir/internal/manager"
 )
@@ -15,8 +17,8 @@ import (
 const ArtifactMaxSize = 4 << 20
 
 // startManager runs weir's controllers against the environment until ctx
-// ends, with artifacts in a temporary folder served on loopback. Logs go to
-// stderr when WEIR_TEST_LOG is set.
+// ends, with artifacts in a temporary folder served on loopback. Logs, at
+// debug level, go to e.Logs, and to stderr too when WEIR_TEST_LOG is set.
 func (e *Env) startManager(ctx context.Context) (stop func() error, err error) {
 	storage, err := os.MkdirTemp("", "weir-artifacts-")
 	if err != nil {
@@ -29,11 +31,12 @@ func (e *Env) startManager(ctx context.Context) (stop func() error, err error) {
 	opts.StoragePath = storage
 	opts.StorageAddr = "127.0.0.1:0"
 	opts.ArtifactMaxSize = ArtifactMaxSize
-	level := "error"
+	e.Logs = &Logs{}
+	var out io.Writer = e.Logs
 	if os.Getenv("WEIR_TEST_LOG") != "" {
-		level = "debug"
+		out = io.MultiWriter(e.Logs, os.Stderr)
 	}
-	opts.Logger = logger.NewLogger(logger.Options{LogEncoding: "console", LogLevel: level})
+	opts.Logger = zap.New(zap.WriteTo(out), zap.ConsoleEncoder(), zap.Level(zapcore.DebugLevel))
 	m, err := manager.New(e.Config, opts)
 	if err != nil {
 		os.RemoveAll(storage)
