@@ -117,9 +117,9 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 		"--name", "weir-local",
 		"--listen-client-urls", etcdURL,
 		"--advertise-client-urls", etcdURL,
-		"--listen-peer-urls", "http://127.0.0.1:"+strconv.Itoa(etcdPeerPort),
-		"--initial-advertise-peer-urls", "http://127.0.0.1:"+strconv.Itoa(etcdPeerPort),
-		"--initial-cluster", "weir-local=http://127.0.0.1:"+strconv.Itoa(etcdPeerPort),
+		"--listen-peer-urls", "http://127.0.0.1:" + strconv.Itoa(etcdPeerPort),
+		"--initial-advertise-peer-urls", "http://127.0.0.1:" + strconv.Itoa(etcdPeerPort),
+		"--initial-cluster", "weir-local=http://127.0.0.1:" + strconv.Itoa(etcdPeerPort),
 		"--unsafe-no-fsync",
 		"--log-level", "warn",
 	}
