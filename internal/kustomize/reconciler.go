@@ -87,6 +87,8 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if err := r.fresh.Get(ctx, r.Client, req.NamespacedName, obj); err != nil {
 		if client.IgnoreNotFound(err) == nil {
 			r.Graph.Remove(graphKey(req.Namespace, req.Name))
+			// Those that shared objects with it drop their note.
+			r.trackConflicts(req.NamespacedName, nil)
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
