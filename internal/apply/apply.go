@@ -47,20 +47,28 @@ var cleanup = ssa.ApplyCleanupOptions{
 
 // Applier applies and prunes objects on behalf of owners.
 type Applier struct {
-	rm *ssa.ResourceManager
+	client client.Client
+	poller *polling.StatusPoller
+	rm     *ssa.ResourceManager
 }
+
+var ssaOwner = ssa.Owner{Field: FieldManager, Group: LabelGroup}
 
 // New returns an Applier that talks to the cluster through c.
 func New(c client.Client) *Applier {
 	poller := polling.NewStatusPoller(c, c.RESTMapper(), polling.Options{})
-	return &Applier{rm: ssa.NewResourceManager(c, poller, ssa.Owner{Field: FieldManager, Group: LabelGroup})}
+	return &Applier{client: c, poller: poller, rm: ssa.NewResourceManager(c, poller, ssaOwner)}
 }
 
 // Apply labels objects as the owner's and applies them in stages; objects
 // whose live state already matches cost no write. The change set says what
-// was created, configured or left unchanged.
-func (a *Applier) Apply(ctx context.Context, owner Owner, objects []*unstructured.Unstructured, opts Options) (*ssa.ChangeSet, error) {
-	a.rm.SetOwnerLabels(objects, owner.Name, owner.Namespace)
+// was created, configured or left unchanged; the versions say what state
+// of each object the apply left (or found), for health checks that must
+// not judge an older copy.
+func (a *Applier) Apply(ctx context.Context, owner Owner, objects []*unstructured.Unstructured, opts Options) (*ssa.ChangeSet, Versions, error) {
+	rec := &versionRecorder{Client: a.client}
+	rm := ssa.NewResourceManager(rec, a.poller, ssaOwner)
+	rm.SetOwnerLabels(objects, owner.Name, owner.Namespace)
 	ao := ssa.DefaultApplyOptions()
 	ao.Force = opts.Force
 	ao.WaitInterval = 100 * time.Millisecond
@@ -75,11 +83,11 @@ func (a *Applier) Apply(ctx context.Context, owner Owner, objects []*unstructure
 	ao.IfNotPresentSelector = map[string]string{LabelGroup + "/ssa": "IfNotPresent"}
 	ao.ForceSelector = map[string]string{LabelGroup + "/force": "enabled"}
 	ao.Cleanup = cleanup
-	cs, err := a.rm.ApplyAllStaged(ctx, objects, ao)
+	cs, err := rm.ApplyAllStaged(ctx, objects, ao)
 	if err != nil {
-		return cs, fmt.Errorf("applying: %w", err)
+		return cs, rec.versions, fmt.Errorf("applying: %w", err)
 	}
-	return cs, nil
+	return cs, rec.versions, nil
 }
 
 // Labels returns the ownership labels of owner.

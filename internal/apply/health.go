@@ -59,6 +59,12 @@ func (e Evaluators) compute(ctx context.Context, live *unstructured.Unstructured
 // by the evaluator for its kind. It returns the objects that are not
 // Current; none means all are healthy. It does not wait: callers requeue
 // when the objects change.
+//
+// An object of objects that carries a UID and a generation (see Expect)
+// is judged only on a copy at least that new: r may be a cache that has
+// not seen the apply yet, and the copy it holds from before would show the
+// old spec's health (a Deployment whose rollout of the old template was
+// complete), so such a copy counts as InProgress.
 func Health(ctx context.Context, r client.Reader, objects []*unstructured.Unstructured, eval Evaluators) ([]Unhealthy, error) {
 	var out []Unhealthy
 	for _, o := range objects {
@@ -72,6 +78,10 @@ func Health(ctx context.Context, r client.Reader, objects []*unstructured.Unstru
 		if err != nil {
 			return nil, fmt.Errorf("reading %s: %w", ref(o), err)
 		}
+		if stale(o, live) {
+			out = append(out, Unhealthy{Object: ref(o), Status: status.InProgressStatus, Message: "the applied change is not observed yet"})
+			continue
+		}
 		res, err := eval.compute(ctx, live)
 		if err != nil {
 			return nil, fmt.Errorf("computing the status of %s: %w", ref(o), err)
@@ -82,6 +92,21 @@ func Health(ctx context.Context, r client.Reader, objects []*unstructured.Unstru
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Object < out[j].Object })
 	return out, nil
+}
+
+// Expect records on target, an object that holds an identity, the version
+// the apply left, so that Health does not judge an older copy.
+func Expect(target *unstructured.Unstructured, v Version) {
+	target.SetUID(v.UID)
+	target.SetGeneration(v.Generation)
+}
+
+// stale reports whether live was read before the version target expects.
+func stale(target, live *unstructured.Unstructured) bool {
+	if target.GetUID() != "" && live.GetUID() != target.GetUID() {
+		return true
+	}
+	return live.GetGeneration() < target.GetGeneration()
 }
 
 // Failed reports whether any object has failed for good (kstatus Failed),

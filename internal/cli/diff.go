@@ -106,7 +106,11 @@ func diffKustomization(ctx context.Context, out io.Writer, g *globalOptions, nam
 		}
 	}
 	if ks.Spec.Prune {
-		stale, err := apply.Stale(ks.Status.Inventory, inventoryOf(objects))
+		inv, err := apply.InventoryStore{Reader: c}.Of(ctx, ks)
+		if err != nil {
+			return false, err
+		}
+		stale, err := apply.Stale(inv, inventoryOf(objects))
 		if err != nil {
 			return false, err
 		}

@@ -67,7 +67,11 @@ func (t *tree) kustomization(ctx context.Context, key client.ObjectKey, prefix s
 	if err := t.c.Get(ctx, key, ks); err != nil {
 		return fmt.Errorf("getting Kustomization %s: %w", key, err)
 	}
-	objects, err := apply.Objects(ks.Status.Inventory)
+	inv, err := apply.InventoryStore{Reader: t.c}.Of(ctx, ks)
+	if err != nil {
+		return err
+	}
+	objects, err := apply.Objects(inv)
 	if err != nil {
 		return err
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/fluxcd/cli-utils/pkg/object"
 	kustomizev1 "github.com/fluxcd/kustomize-controller/api/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -121,8 +122,15 @@ func (h *healthWatch) owner(_ context.Context, o client.Object) []reconcile.Requ
 }
 
 // healthTargets are the objects whose health gates Ready: every applied
-// object with spec.wait, else the spec.healthChecks.
-func (r *Reconciler) healthTargets(obj *kustomizev1.Kustomization, applied []*unstructured.Unstructured) ([]*unstructured.Unstructured, error) {
+// object with spec.wait, else the spec.healthChecks. Each one the apply
+// touched carries the version it left, so that a cached copy from before
+// the apply is not taken for its health.
+func (r *Reconciler) healthTargets(obj *kustomizev1.Kustomization, applied []*unstructured.Unstructured, versions apply.Versions) ([]*unstructured.Unstructured, error) {
+	expect := func(u *unstructured.Unstructured) {
+		if v, ok := versions[object.UnstructuredToObjMetadata(u)]; ok {
+			apply.Expect(u, v)
+		}
+	}
 	if obj.Spec.Wait {
 		out := make([]*unstructured.Unstructured, 0, len(applied))
 		for _, a := range applied {
@@ -130,6 +138,7 @@ func (r *Reconciler) healthTargets(obj *kustomizev1.Kustomization, applied []*un
 			u.SetGroupVersionKind(a.GroupVersionKind())
 			u.SetNamespace(a.GetNamespace())
 			u.SetName(a.GetName())
+			expect(u)
 			out = append(out, u)
 		}
 		return out, nil
@@ -144,6 +153,7 @@ func (r *Reconciler) healthTargets(obj *kustomizev1.Kustomization, applied []*un
 		u.SetGroupVersionKind(gv.WithKind(hc.Kind))
 		u.SetNamespace(hc.Namespace)
 		u.SetName(hc.Name)
+		expect(u)
 		out = append(out, u)
 	}
 	return out, nil

@@ -18,7 +18,9 @@ import (
 
 var env *testenv.Env
 
-func TestMain(m *testing.M) { testenv.Main(m, &env) }
+func TestMain(m *testing.M) {
+	testenv.Main(m, &env, testenv.WithEtcdMaxRequestBytes(etcdMaxRequestBytes))
+}
 
 // fixture is a namespace with a Git repository served on loopback and a
 // GitRepository named "repo" that follows its main branch.

@@ -17,6 +17,7 @@ import (
 	"k8s.io/client-go/tools/record"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 
 	"github.com/weirhq/weir/internal/apply"
 	"github.com/weirhq/weir/internal/artifact"
@@ -55,6 +56,9 @@ type Reconciler struct {
 
 	config       *rest.Config
 	fresh        lifecycle.Fresh
+	apiReader    client.Reader
+	store        apply.InventoryStore
+	requeue      chan event.GenericEvent
 	unpacked     unpackCache
 	applier      *apply.Applier
 	impersonated map[string]*apply.Applier
@@ -63,6 +67,8 @@ type Reconciler struct {
 
 	mu      sync.Mutex
 	waiting map[client.ObjectKey]*healthWait
+	// pairs are the Kustomizations known to apply the same objects.
+	pairs map[[2]client.ObjectKey]bool
 }
 
 // healthWait is an applied revision whose objects are not healthy yet.
@@ -72,6 +78,9 @@ type healthWait struct {
 	objects    []*unstructured.Unstructured
 	since      time.Time
 	changes    string
+	// conflicts notes, for the Ready message, the objects that other
+	// Kustomizations apply too.
+	conflicts string
 }
 
 // Reconcile brings one Kustomization's objects in line with its source.
@@ -80,6 +89,8 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if err := r.fresh.Get(ctx, r.Client, req.NamespacedName, obj); err != nil {
 		if client.IgnoreNotFound(err) == nil {
 			r.Graph.Remove(graphKey(req.Namespace, req.Name))
+			// Those that shared objects with it drop their note.
+			r.trackConflicts(req.NamespacedName, nil)
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
@@ -108,8 +119,12 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	recErr = secrets.Error(recErr)
 	obj.Status.ObservedGeneration = obj.Generation
 	if err := r.Status().Patch(ctx, obj, client.MergeFrom(orig)); err != nil {
-		return ctrl.Result{}, errors.Join(recErr, fmt.Errorf("updating the status: %w", err))
+		err = fmt.Errorf("updating the status: %w", err)
+		r.Recorder.Event(obj, corev1.EventTypeWarning, "StatusUpdateFailed", err.Error())
+		return ctrl.Result{}, errors.Join(recErr, err)
 	}
+	r.announce(orig, obj)
+	r.dropExternalInventory(ctx, orig, obj)
 	var wait *waitError
 	if errors.As(recErr, &wait) {
 		if wait.retry {
@@ -159,22 +174,32 @@ func (r *Reconciler) reconcile(ctx context.Context, obj *kustomizev1.Kustomizati
 	if err != nil {
 		return r.fail(obj, &stepError{reason: meta.ReconciliationFailedReason, err: err})
 	}
-	cs, err := applier.Apply(ctx, apply.Owner{Name: obj.Name, Namespace: obj.Namespace}, objects, apply.Options{Force: obj.Spec.Force, Timeout: obj.GetTimeout()})
+	last, err := r.lastInventory(ctx, obj)
+	if err != nil {
+		return r.fail(obj, err)
+	}
+	cs, versions, err := applier.Apply(ctx, apply.Owner{Name: obj.Name, Namespace: obj.Namespace}, objects, apply.Options{Force: obj.Spec.Force, Timeout: obj.GetTimeout()})
 	if err != nil {
 		return r.fail(obj, &stepError{reason: meta.ReconciliationFailedReason, err: err})
 	}
 	inventory := apply.Inventory(cs)
-	if err := r.prune(ctx, applier, obj, inventory); err != nil {
-		return r.fail(obj, err)
-	}
-	obj.Status.Inventory = inventory
 	changes := changeSummary(cs)
 	if changes != "" {
 		r.Recorder.AnnotatedEventf(obj, revisionMetadata(revision), corev1.EventTypeNormal, "Progressing", "%s", changes)
 	}
+	conflicts, err := r.conflicts(ctx, obj, inventory)
+	if err != nil {
+		return r.fail(obj, &stepError{reason: meta.ReconciliationFailedReason, err: err})
+	}
+	if err := r.prune(ctx, applier, obj, last, inventory); err != nil {
+		return r.fail(obj, err)
+	}
+	if err := r.recordInventory(ctx, obj, inventory); err != nil {
+		return r.fail(obj, err)
+	}
 
-	w := &healthWait{revision: revision, generation: obj.Generation, since: time.Now(), changes: changes}
-	if w.objects, err = r.healthTargets(obj, objects); err != nil {
+	w := &healthWait{revision: revision, generation: obj.Generation, since: time.Now(), changes: changes, conflicts: conflicts}
+	if w.objects, err = r.healthTargets(obj, objects, versions); err != nil {
 		return r.fail(obj, err)
 	}
 	return r.checkHealth(ctx, obj, w)
@@ -224,7 +249,7 @@ func (r *Reconciler) checkHealth(ctx context.Context, obj *kustomizev1.Kustomiza
 		conditions.Delete(obj, meta.HealthyCondition)
 	}
 	r.setWaiting(key, nil)
-	r.markReady(obj, w.revision)
+	r.markReady(obj, w.revision, w.conflicts)
 	return ctrl.Result{RequeueAfter: obj.GetRequeueAfter()}, nil
 }
 
@@ -251,13 +276,17 @@ func (r *Reconciler) render(ctx context.Context, obj *kustomizev1.Kustomization,
 }
 
 // prune deletes what the last inventory held and the new one does not,
-// when spec.prune is on. It runs only after a successful apply.
-func (r *Reconciler) prune(ctx context.Context, applier *apply.Applier, obj *kustomizev1.Kustomization, inventory *kustomizev1.ResourceInventory) error {
+// when spec.prune is on, except what another Kustomization still applies.
+// It runs only after a successful apply.
+func (r *Reconciler) prune(ctx context.Context, applier *apply.Applier, obj *kustomizev1.Kustomization, last, inventory *kustomizev1.ResourceInventory) error {
 	if !obj.Spec.Prune {
 		return nil
 	}
-	stale, err := apply.Stale(obj.Status.Inventory, inventory)
+	stale, err := apply.Stale(last, inventory)
 	if err != nil {
+		return &stepError{reason: meta.PruneFailedReason, err: err}
+	}
+	if stale, err = r.keepShared(ctx, obj, stale); err != nil {
 		return &stepError{reason: meta.PruneFailedReason, err: err}
 	}
 	cs, err := applier.Prune(ctx, apply.Owner{Name: obj.Name, Namespace: obj.Namespace}, stale)
@@ -278,9 +307,12 @@ func (r *Reconciler) finalize(ctx context.Context, obj *kustomizev1.Kustomizatio
 	policy := obj.GetDeletionPolicy()
 	remove := policy == kustomizev1.DeletionPolicyDelete || policy == kustomizev1.DeletionPolicyWaitForTermination ||
 		(policy == kustomizev1.DeletionPolicyMirrorPrune && obj.Spec.Prune)
-	if remove && !obj.Spec.Suspend && obj.Status.Inventory != nil {
-		objects, err := apply.Objects(obj.Status.Inventory)
+	if remove && !obj.Spec.Suspend {
+		objects, err := r.deletionTargets(ctx, obj)
 		if err != nil {
+			return err
+		}
+		if objects, err = r.keepShared(ctx, obj, objects); err != nil {
 			return err
 		}
 		applier, err := r.applierFor(obj)

@@ -12,9 +12,11 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	"github.com/weirhq/weir/internal/apply"
 	"github.com/weirhq/weir/internal/artifact"
@@ -39,11 +41,17 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager, opts Options) error {
 	r.fresh.Use(mgr)
 	// Events are masked with the secret values of the reconcile they tell of.
 	r.Recorder = r.secrets.Recorder(r.Recorder)
+	r.apiReader = mgr.GetAPIReader()
+	r.store = apply.InventoryStore{Client: mgr.GetClient(), Reader: mgr.GetAPIReader()}
+	r.requeue = make(chan event.GenericEvent, 1024)
 	err := mgr.GetFieldIndexer().IndexField(context.Background(), &kustomizev1.Kustomization{}, sourceIndex, func(o client.Object) []string {
 		return []string{sourceKey(o.(*kustomizev1.Kustomization))}
 	})
 	if err != nil {
 		return fmt.Errorf("indexing Kustomizations by source: %w", err)
+	}
+	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &kustomizev1.Kustomization{}, inventoryIndex, inventoryIDs); err != nil {
+		return fmt.Errorf("indexing Kustomizations by inventory: %w", err)
 	}
 	c, err := ctrl.NewControllerManagedBy(mgr).
 		Named("kustomization").
@@ -52,6 +60,7 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager, opts Options) error {
 		Watches(&helmv2.HelmRelease{}, handler.EnqueueRequestsFromMapFunc(r.dependents), builder.WithPredicates(dependency.ReadyChanged{})).
 		Watches(&sourcev1.GitRepository{}, handler.EnqueueRequestsFromMapFunc(r.consumers), builder.WithPredicates(artifact.Changed{})).
 		Watches(&sourcev1.OCIRepository{}, handler.EnqueueRequestsFromMapFunc(r.consumers), builder.WithPredicates(artifact.Changed{})).
+		WatchesRawSource(source.Channel(r.requeue, &handler.EnqueueRequestForObject{})).
 		WithOptions(opts.Controller(750 * time.Millisecond)).
 		Build(r)
 	if err != nil {

@@ -69,18 +69,29 @@ func (r *Reconciler) fail(obj *kustomizev1.Kustomization, err error) (ctrl.Resul
 	return ctrl.Result{}, err
 }
 
-// markReady records a fully applied and healthy revision.
-func (r *Reconciler) markReady(obj *kustomizev1.Kustomization, revision string) {
-	previous := obj.Status.LastAppliedRevision
+// markReady records a fully applied and healthy revision; note, when set,
+// follows in the Ready message (objects other Kustomizations apply too).
+func (r *Reconciler) markReady(obj *kustomizev1.Kustomization, revision, note string) {
 	obj.Status.LastAppliedRevision = revision
 	conditions.Delete(obj, meta.ReconcilingCondition)
 	conditions.Delete(obj, meta.StalledCondition)
 	msg := fmt.Sprintf("Applied revision: %s", revision)
-	conditions.MarkTrue(obj, meta.ReadyCondition, meta.ReconciliationSucceededReason, "%s", msg)
-	if previous != revision {
-		r.Recorder.AnnotatedEventf(obj, revisionMetadata(revision), corev1.EventTypeNormal, meta.ReconciliationSucceededReason,
-			"Reconciliation finished, next run in %s", obj.GetRequeueAfter())
+	if note != "" {
+		msg += "; " + note
 	}
+	conditions.MarkTrue(obj, meta.ReadyCondition, meta.ReconciliationSucceededReason, "%s", msg)
+}
+
+// announce emits the success event of a newly applied revision, once the
+// status that records it is written: a status that could not be written
+// is no success.
+func (r *Reconciler) announce(before, after *kustomizev1.Kustomization) {
+	revision := after.Status.LastAppliedRevision
+	if revision == before.Status.LastAppliedRevision || !conditions.IsReady(after) {
+		return
+	}
+	r.Recorder.AnnotatedEventf(after, revisionMetadata(revision), corev1.EventTypeNormal, meta.ReconciliationSucceededReason,
+		"Reconciliation finished, next run in %s", after.GetRequeueAfter())
 }
 
 // changeSummary lists what an apply or prune changed, one object a line,

@@ -35,6 +35,9 @@ type Options struct {
 	// ExtraStages are kwok stage files added to the default fast lifecycle,
 	// such as kwok's chaos stages that make containers fail.
 	ExtraStages []string
+	// EtcdMaxRequestBytes is the largest request etcd accepts, and so the
+	// largest object it stores; 0 means etcd's default, 1.5 MiB.
+	EtcdMaxRequestBytes int
 }
 
 // Cluster is a running local control plane.
@@ -113,17 +116,20 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 	}
 
 	etcdURL := "http://127.0.0.1:" + strconv.Itoa(etcdPort)
-	if err := c.run(bin, "etcd",
-		"--data-dir", filepath.Join(stateDir, "etcd"),
+	etcdArgs := []string{"--data-dir", filepath.Join(stateDir, "etcd"),
 		"--name", "weir-local",
 		"--listen-client-urls", etcdURL,
 		"--advertise-client-urls", etcdURL,
-		"--listen-peer-urls", "http://127.0.0.1:"+strconv.Itoa(etcdPeerPort),
-		"--initial-advertise-peer-urls", "http://127.0.0.1:"+strconv.Itoa(etcdPeerPort),
-		"--initial-cluster", "weir-local=http://127.0.0.1:"+strconv.Itoa(etcdPeerPort),
+		"--listen-peer-urls", "http://127.0.0.1:" + strconv.Itoa(etcdPeerPort),
+		"--initial-advertise-peer-urls", "http://127.0.0.1:" + strconv.Itoa(etcdPeerPort),
+		"--initial-cluster", "weir-local=http://127.0.0.1:" + strconv.Itoa(etcdPeerPort),
 		"--unsafe-no-fsync",
 		"--log-level", "warn",
-	); err != nil {
+	}
+	if opts.EtcdMaxRequestBytes > 0 {
+		etcdArgs = append(etcdArgs, "--max-request-bytes", strconv.Itoa(opts.EtcdMaxRequestBytes))
+	}
+	if err := c.run(bin, "etcd", etcdArgs...); err != nil {
 		return nil, err
 	}
 	c.ready = map[string]func(context.Context) error{

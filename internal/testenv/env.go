@@ -44,11 +44,19 @@ func Main(m *testing.M, env **Env, opts ...Option) {
 // Option changes what Main sets up.
 type Option func(*settings)
 
-type settings struct{ noControllers bool }
+type settings struct {
+	noControllers   bool
+	maxRequestBytes int
+}
 
 // WithoutControllers leaves weir's controllers out, for tests that run
 // their own manager.
 func WithoutControllers() Option { return func(s *settings) { s.noControllers = true } }
+
+// WithEtcdMaxRequestBytes lowers the size of the largest object etcd
+// stores (1.5 MiB by default), so that a test reaches the limit with
+// fewer objects.
+func WithEtcdMaxRequestBytes(n int) Option { return func(s *settings) { s.maxRequestBytes = n } }
 
 func run(m *testing.M, env **Env, opts []Option) int {
 	var set settings
@@ -57,7 +65,7 @@ func run(m *testing.M, env **Env, opts []Option) int {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	e, err := Start(ctx)
+	e, err := start(ctx, localcluster.Options{EtcdMaxRequestBytes: set.maxRequestBytes})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "testenv:", err)
 		return 1
@@ -83,12 +91,15 @@ func run(m *testing.M, env **Env, opts []Option) int {
 
 // Start starts a control plane in a temporary state folder and installs
 // Flux's CRDs.
-func Start(ctx context.Context) (*Env, error) {
+func Start(ctx context.Context) (*Env, error) { return start(ctx, localcluster.Options{}) }
+
+func start(ctx context.Context, opts localcluster.Options) (*Env, error) {
 	dir, err := os.MkdirTemp("", "weir-testenv-")
 	if err != nil {
 		return nil, fmt.Errorf("creating a state folder: %w", err)
 	}
-	c, err := localcluster.Start(ctx, localcluster.Options{StateDir: dir, Nodes: 1})
+	opts.StateDir, opts.Nodes = dir, 1
+	c, err := localcluster.Start(ctx, opts)
 	if err != nil {
 		os.RemoveAll(dir)
 		return nil, err
