@@ -125,6 +125,19 @@ func (r *Reconciler) reconcile(ctx context.Context, obj *sourcev1.GitRepository)
 	if v, ok := meta.ReconcileAnnotationValue(obj.GetAnnotations()); ok {
 		obj.Status.SetLastHandledReconcileRequest(v)
 	}
+	if v := obj.Spec.Verification; v != nil {
+		// An artifact from commits that were not verified must not pass
+		// for one that was.
+		return r.stall(obj, sourcev1.FetchFailedCondition, sourcev1.VerificationError,
+			fmt.Errorf("signature verification (spec.verify with mode '%s') is not supported by weir", v.GetMode()))
+	}
+	cycle, err := r.includeCycle(ctx, obj)
+	if err != nil {
+		return r.fail(obj, sourcev1.IncludeUnavailableCondition, "NotFound", err)
+	}
+	if cycle != "" {
+		return r.stall(obj, sourcev1.IncludeUnavailableCondition, includeCycleReason, fmt.Errorf("include cycle: %s", cycle))
+	}
 	timeout := defaultTimeout
 	if obj.Spec.Timeout != nil {
 		timeout = obj.Spec.Timeout.Duration
