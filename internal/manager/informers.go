@@ -101,6 +101,28 @@ type lenientListWatch struct {
 	scheme   *runtime.Scheme
 	selector string
 	report   func(gvk schema.GroupVersionKind, u *unstructured.Unstructured, err error)
+
+	mu sync.Mutex
+	// cached holds the UIDs of the objects last passed to the informer,
+	// so that one that stops decoding can be taken out of its cache.
+	cached map[types.UID]bool
+}
+
+// remember records whether the object uid is in the informer's cache, and
+// reports whether it was.
+func (lw *lenientListWatch) remember(uid types.UID, in bool) (was bool) {
+	lw.mu.Lock()
+	defer lw.mu.Unlock()
+	if lw.cached == nil {
+		lw.cached = map[types.UID]bool{}
+	}
+	was = lw.cached[uid]
+	if in {
+		lw.cached[uid] = true
+	} else {
+		delete(lw.cached, uid)
+	}
+	return was
 }
 
 func (lw *lenientListWatch) list(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
@@ -120,8 +142,10 @@ func (lw *lenientListWatch) list(ctx context.Context, opts metav1.ListOptions) (
 		obj, err := lw.decode(&ul.Items[i])
 		if err != nil {
 			lw.report(lw.gvk, &ul.Items[i], err)
+			lw.remember(ul.Items[i].GetUID(), false)
 			continue
 		}
+		lw.remember(ul.Items[i].GetUID(), true)
 		items = append(items, obj)
 	}
 	if err := apimeta.SetList(list, items); err != nil {
@@ -162,11 +186,12 @@ func (lw *lenientListWatch) watch(ctx context.Context, opts metav1.ListOptions) 
 		}
 		obj, err := lw.decode(u)
 		if err == nil {
+			lw.remember(u.GetUID(), e.Type != watch.Deleted)
 			e.Object = obj
 			return e, true
 		}
 		lw.report(lw.gvk, u, err)
-		if e.Type == watch.Added {
+		if !lw.remember(u.GetUID(), false) || e.Type == watch.Added {
 			return e, false
 		}
 		// An object changed into one that does not decode leaves the cache,
