@@ -242,7 +242,7 @@ func (l *lenientInformers) report(gvk schema.GroupVersionKind, u *unstructured.U
 	if seen {
 		return
 	}
-	l.log.Error(err, "leaving out an object that cannot be decoded; fix it or delete it",
+	l.log.Error(err, "leaving out an object that cannot be decoded until it is fixed",
 		"kind", gvk.Kind, "namespace", u.GetNamespace(), "name", u.GetName())
 	if !stalledWith(u, msg) {
 		go l.markStalled(gvk, u, msg)
