@@ -190,6 +190,15 @@ func New(cfg *rest.Config, opts Options) (*Manager, error) {
 		listener.Close()
 		return nil, fmt.Errorf("adding the readiness check: %w", err)
 	}
+	started := &controllersStarted{}
+	if err := mgr.Add(started); err != nil {
+		listener.Close()
+		return nil, fmt.Errorf("adding the readiness check: %w", err)
+	}
+	if err := mgr.AddReadyzCheck("controllers", started.check(mgr, opts.LeaderElect)); err != nil {
+		listener.Close()
+		return nil, fmt.Errorf("adding the readiness check: %w", err)
+	}
 	for _, k := range reconciledKinds {
 		if err := mgr.AddReadyzCheck(k.check, cacheSynced(mgr, opts.LeaderElect, k.obj, listErrs)); err != nil {
 			listener.Close()

@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	helmv2 "github.com/fluxcd/helm-controller/api/v2"
 	kustomizev1 "github.com/fluxcd/kustomize-controller/api/v1"
@@ -81,5 +82,36 @@ func cacheSynced(mgr ctrl.Manager, leaderElection bool, obj client.Object, errs 
 			return fmt.Errorf("the %s controller is not running: listing %s objects fails: %s", kind, kind, strings.TrimSpace(err.Error()))
 		}
 		return fmt.Errorf("the %s controller is not running: its %s objects are not listed yet", kind, kind)
+	}
+}
+
+// controllersStarted is started by the manager with the controllers, that
+// is once every informer created at setup has synced: until then no
+// controller runs, whichever kind holds them up.
+type controllersStarted struct{ started atomic.Bool }
+
+func (c *controllersStarted) Start(ctx context.Context) error {
+	c.started.Store(true)
+	<-ctx.Done()
+	return nil
+}
+
+// NeedLeaderElection is true: the controllers run on the leader only.
+func (c *controllersStarted) NeedLeaderElection() bool { return true }
+
+// check is the readiness check "controllers".
+func (c *controllersStarted) check(mgr ctrl.Manager, leaderElection bool) func(*http.Request) error {
+	return func(*http.Request) error {
+		if leaderElection {
+			select {
+			case <-mgr.Elected():
+			default:
+				return nil
+			}
+		}
+		if !c.started.Load() {
+			return fmt.Errorf("no controller runs yet: the informers of every kind must list their objects first")
+		}
+		return nil
 	}
 }
