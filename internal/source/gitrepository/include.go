@@ -11,6 +11,7 @@ import (
 	"strconv"
 
 	"github.com/fluxcd/pkg/apis/meta"
+	"github.com/fluxcd/pkg/runtime/conditions"
 	sourcev1 "github.com/fluxcd/source-controller/api/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -196,16 +197,22 @@ func (r *Reconciler) includers(ctx context.Context, o client.Object) []reconcile
 	return reqs
 }
 
-// artifactChanged passes updates where an artifact was stored (see
-// artifact.Stored).
-type artifactChanged struct{ predicate.Funcs }
+// includeChanged passes updates of an included GitRepository that its
+// includers must see: an artifact stored (see artifact.Stored), a new spec
+// (which may break an include cycle), or Ready turning True or False (a
+// member of a broken cycle that kept its artifact).
+type includeChanged struct{ predicate.Funcs }
 
-func (artifactChanged) Update(e event.UpdateEvent) bool {
+func (includeChanged) Update(e event.UpdateEvent) bool {
 	oldObj, ok1 := e.ObjectOld.(*sourcev1.GitRepository)
 	newObj, ok2 := e.ObjectNew.(*sourcev1.GitRepository)
-	return ok1 && ok2 && artifact.Stored(oldObj.Status.Artifact, newObj.Status.Artifact)
+	if !ok1 || !ok2 {
+		return false
+	}
+	return artifact.Stored(oldObj.Status.Artifact, newObj.Status.Artifact) ||
+		oldObj.Generation != newObj.Generation || conditions.IsReady(oldObj) != conditions.IsReady(newObj)
 }
 
-func (artifactChanged) Create(event.CreateEvent) bool   { return false }
-func (artifactChanged) Delete(event.DeleteEvent) bool   { return false }
-func (artifactChanged) Generic(event.GenericEvent) bool { return false }
+func (includeChanged) Create(event.CreateEvent) bool   { return false }
+func (includeChanged) Delete(event.DeleteEvent) bool   { return false }
+func (includeChanged) Generic(event.GenericEvent) bool { return false }

@@ -80,10 +80,17 @@ func TestIncludeCycleBetweenReadyRepositoriesStopsBuilding(t *testing.T) {
 	for _, n := range []string{"a", "b", "outside"} {
 		git.Repo(t, n).Commit("main", map[string]string{n + ".yaml": "n: 1\n"}, "first")
 	}
-	b := newGitRepository(t, ns, "b", git.HTTPURL("b"), nil)
-	a := newGitRepository(t, ns, "a", git.HTTPURL("a"), includes("b"))
+	createBasicAuthSecret(t, ns, "git-auth")
+	authed := func(mutate func(*sourcev1.GitRepository)) func(*sourcev1.GitRepository) {
+		return func(g *sourcev1.GitRepository) {
+			withSecret("git-auth")(g)
+			mutate(g)
+		}
+	}
+	b := newGitRepository(t, ns, "b", git.HTTPURL("b"), authed(includes()))
+	a := newGitRepository(t, ns, "a", git.HTTPURL("a"), authed(includes("b")))
 	// outside includes a member of the cycle without being on it.
-	outside := newGitRepository(t, ns, "outside", git.HTTPURL("outside"), includes("a"))
+	outside := newGitRepository(t, ns, "outside", git.HTTPURL("outside"), authed(includes("a")))
 	for _, o := range []*sourcev1.GitRepository{a, b, outside} {
 		waitFor(t, 60*time.Second, o.Name+" Ready", o, func(g *sourcev1.GitRepository) bool {
 			return conditions.IsReady(g) && g.Status.Artifact != nil
