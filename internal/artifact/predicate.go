@@ -27,7 +27,7 @@ func (Changed) Delete(event.DeleteEvent) bool { return true }
 // Generic passes nothing.
 func (Changed) Generic(event.GenericEvent) bool { return false }
 
-// Update passes a new or changed artifact, and a change of the Ready
+// Update passes an artifact stored since the last update (see Stored), and a change of the Ready
 // condition of a source that has no artifact, so that the objects waiting
 // on it say why (a registry that cannot be reached, a tag that does not
 // exist) instead of only that there is no artifact yet.
@@ -40,8 +40,19 @@ func (Changed) Update(e event.UpdateEvent) bool {
 	if n.GetArtifact() == nil {
 		return readyMessage(e.ObjectOld) != readyMessage(e.ObjectNew)
 	}
-	oa, na := o.GetArtifact(), n.GetArtifact()
-	return oa == nil || oa.Digest != na.Digest || oa.Revision != na.Revision
+	return Stored(o.GetArtifact(), n.GetArtifact())
+}
+
+// Stored reports whether n is an artifact stored since o was: the first
+// one, a new revision or content, or the same one stored again, as after a
+// restart with an empty artifact folder. The objects built from a source
+// are queued in every case: one that found the artifact missing waits for
+// it to be stored, whatever its revision.
+func Stored(o, n *meta.Artifact) bool {
+	if n == nil {
+		return false
+	}
+	return o == nil || o.Digest != n.Digest || o.Revision != n.Revision || !o.LastUpdateTime.Equal(&n.LastUpdateTime)
 }
 
 // readyMessage is the status and message of obj's Ready condition.

@@ -149,6 +149,11 @@ func (r *Reconciler) ensureHelmChart(ctx context.Context, hr *helmv2.HelmRelease
 			ValuesFiles:              tpl.Spec.ValuesFiles,
 			IgnoreMissingValuesFiles: tpl.Spec.IgnoreMissingValuesFiles,
 		}
+		// Copied, as helm-controller does: the HelmChart refuses what it
+		// cannot verify, rather than the release installing it unchecked.
+		if v := tpl.Spec.Verify; v != nil {
+			hc.Spec.Verify = &sourcev1.HelmChartVerification{Provider: v.Provider, SecretRef: v.SecretRef}
+		}
 		return nil
 	})
 	if err != nil {

@@ -100,3 +100,55 @@ func TestAFailedInstallIsUninstalledAndRetried(t *testing.T) {
 	setSpec(t, hr, func(h *helmv2.HelmRelease) { h.Spec.Values = nil })
 	f.waitReady(hr, "1.0.0")
 }
+
+// Charts are not verified by weir: a HelmRelease whose chart template asks
+// for it gets a HelmChart that asks too, and stalls, rather than a release
+// installed from a chart nobody checked.
+func TestChartTemplateVerifyIsNotIgnored(t *testing.T) {
+	ns := env.Namespace(t)
+	ctx := context.Background()
+	repo := testenv.NewHelmRepo(t, "", "")
+	repo.AddChart(t, writeChart(t, chartFiles("1.0.0")))
+	if err := env.Client.Create(ctx, &sourcev1.HelmRepository{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "charts"},
+		Spec:       sourcev1.HelmRepositorySpec{URL: repo.URL, Interval: metav1.Duration{Duration: time.Hour}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	hr := &helmv2.HelmRelease{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "signed"},
+		Spec: helmv2.HelmReleaseSpec{
+			Interval: metav1.Duration{Duration: time.Hour},
+			Chart: &helmv2.HelmChartTemplate{Spec: helmv2.HelmChartTemplateSpec{
+				Chart: "demo", Version: "1.x",
+				SourceRef: helmv2.CrossNamespaceObjectReference{Kind: sourcev1.HelmRepositoryKind, Name: "charts"},
+				Verify:    &helmv2.HelmChartTemplateVerification{Provider: "cosign"},
+			}},
+		},
+	}
+	if err := env.Client.Create(ctx, hr); err != nil {
+		t.Fatal(err)
+	}
+	chart := &sourcev1.HelmChart{}
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		err := env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: ns + "-signed"}, chart)
+		if err == nil && conditions.IsStalled(chart) && conditions.GetReason(chart, meta.ReadyCondition) == sourcev1.VerificationError {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the HelmChart did not stall with %s: %v %+v", sourcev1.VerificationError, err, chart.Status.Conditions)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if chart.Spec.Verify == nil || chart.Spec.Verify.Provider != "cosign" {
+		t.Errorf("HelmChart spec.verify = %+v, want provider cosign", chart.Spec.Verify)
+	}
+	got := &helmv2.HelmRelease{}
+	if err := env.Client.Get(ctx, client.ObjectKeyFromObject(hr), got); err != nil {
+		t.Fatal(err)
+	}
+	if conditions.IsReady(got) || len(got.Status.History) != 0 {
+		t.Errorf("the release was installed from a chart that was not verified: %+v", got.Status)
+	}
+}

@@ -22,6 +22,7 @@ import (
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -152,7 +153,10 @@ func New(cfg *rest.Config, opts Options) (*Manager, error) {
 	cfg = rest.CopyConfig(cfg)
 	cfg.Wrap(outage.WrapTransport)
 
-	cacheOpts := cache.Options{}
+	lenient := &lenientInformers{scheme: kube.Scheme, namespace: opts.Namespace, selector: opts.WatchLabelSelector,
+		log: log.WithName("informers")}
+	listErrs := &listErrors{}
+	cacheOpts := cache.Options{NewInformer: lenient.NewInformer, DefaultWatchErrorHandler: listErrs.handle}
 	if opts.Namespace != "" {
 		cacheOpts.DefaultNamespaces = map[string]cache.Config{opts.Namespace: {}}
 	}
@@ -207,6 +211,27 @@ func New(cfg *rest.Config, opts Options) (*Manager, error) {
 		listener.Close()
 		return nil, fmt.Errorf("adding the readiness check: %w", err)
 	}
+	started := &controllersStarted{}
+	if err := mgr.Add(started); err != nil {
+		listener.Close()
+		return nil, fmt.Errorf("adding the readiness check: %w", err)
+	}
+	if err := mgr.AddReadyzCheck("controllers", started.check(mgr, opts.LeaderElect)); err != nil {
+		listener.Close()
+		return nil, fmt.Errorf("adding the readiness check: %w", err)
+	}
+	for _, k := range reconciledKinds {
+		if err := mgr.AddReadyzCheck(k.check, cacheSynced(mgr, opts.LeaderElect, k.obj, listErrs)); err != nil {
+			listener.Close()
+			return nil, fmt.Errorf("adding the readiness check: %w", err)
+		}
+	}
+	dyn, err := dynamic.NewForConfigAndClient(mgr.GetConfig(), mgr.GetHTTPClient())
+	if err != nil {
+		listener.Close()
+		return nil, fmt.Errorf("creating the dynamic client: %w", err)
+	}
+	lenient.dynamic, lenient.mapper = dyn, mgr.GetRESTMapper
 
 	store := &artifact.Store{Root: opts.StoragePath, BaseURL: advURL, MaxSize: opts.ArtifactMaxSize, Keep: opts.ArtifactKeep}
 	if err := os.MkdirAll(opts.StoragePath, 0o755); err != nil {

@@ -4,7 +4,12 @@
 // OCIRepository, HelmRepository and HelmChart. Each added version is served,
 // not stored, has the schema of the stored version and is marked deprecated,
 // as in the CRDs Flux ships; with conversion None the API server serves the
-// stored objects under either version. `make generate` runs it after controller-gen:
+// stored objects under either version.
+//
+// It also gives every duration field of every CRD a validation rule that
+// refuses durations too long for Go's time.Duration (see durationRule): Flux's
+// pattern lets them through, and one such object would stop the controllers
+// from listing its kind. `make generate` runs it after controller-gen:
 //
 //	go run ./config/crd/addversions config/crd
 //
@@ -35,6 +40,17 @@ func main() {
 	}
 	for _, s := range served {
 		if err := addVersion(filepath.Join(os.Args[1], s.file), s.from, s.version, s.kind); err != nil {
+			fmt.Fprintln(os.Stderr, "addversions:", err)
+			os.Exit(1)
+		}
+	}
+	files, err := filepath.Glob(filepath.Join(os.Args[1], "*.yaml"))
+	if err != nil || len(files) == 0 {
+		fmt.Fprintln(os.Stderr, "addversions: no CRD in", os.Args[1])
+		os.Exit(1)
+	}
+	for _, f := range files {
+		if _, err := addDurationRules(f); err != nil {
 			fmt.Fprintln(os.Stderr, "addversions:", err)
 			os.Exit(1)
 		}

@@ -11,11 +11,16 @@ import (
 	"strconv"
 
 	"github.com/fluxcd/pkg/apis/meta"
+	"github.com/fluxcd/pkg/runtime/conditions"
 	sourcev1 "github.com/fluxcd/source-controller/api/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	"github.com/weirhq/weir/internal/artifact"
+	"github.com/weirhq/weir/internal/depgraph"
 )
 
 // errNoArtifact marks an included source that exists but has no artifact.
@@ -28,6 +33,46 @@ func includeReason(err error) string {
 		return "NoArtifact"
 	}
 	return "NotFound"
+}
+
+// includeCycleReason is the reason of a GitRepository on an include cycle.
+const includeCycleReason = "IncludeCycle"
+
+// includeCycle returns the include cycle obj is on, written as Flux users
+// write includes ("a -> b -> a"), or "" when it is on none. Each member of
+// a cycle would otherwise store a new artifact holding the others' last
+// one, forever, or wait forever for one when none has an artifact yet.
+// Included GitRepositories that do not exist end the walk: includedArtifacts
+// reports them.
+func (r *Reconciler) includeCycle(ctx context.Context, obj *sourcev1.GitRepository) (string, error) {
+	key := func(name string) depgraph.Key {
+		return depgraph.Key{Kind: sourcev1.GitRepositoryKind, Namespace: obj.Namespace, Name: name}
+	}
+	var graph depgraph.Graph
+	seen := map[string]bool{obj.Name: true}
+	for todo := []*sourcev1.GitRepository{obj}; len(todo) > 0; {
+		o := todo[len(todo)-1]
+		todo = todo[:len(todo)-1]
+		deps := make([]depgraph.Key, 0, len(o.Spec.Include))
+		for _, inc := range o.Spec.Include {
+			name := inc.GitRepositoryRef.Name
+			deps = append(deps, key(name))
+			if seen[name] {
+				continue
+			}
+			seen[name] = true
+			src := &sourcev1.GitRepository{}
+			if err := r.Get(ctx, client.ObjectKey{Namespace: obj.Namespace, Name: name}, src); err != nil {
+				if apierrors.IsNotFound(err) {
+					continue
+				}
+				return "", fmt.Errorf("could not get included GitRepository '%s/%s': %w", obj.Namespace, name, err)
+			}
+			todo = append(todo, src)
+		}
+		graph.Set(key(o.Name), deps)
+	}
+	return depgraph.FormatCycle(graph.Cycle(key(obj.Name))), nil
 }
 
 // includedArtifacts returns the current artifact of every included
@@ -152,19 +197,22 @@ func (r *Reconciler) includers(ctx context.Context, o client.Object) []reconcile
 	return reqs
 }
 
-// artifactChanged passes updates where the artifact's revision or digest
-// changed.
-type artifactChanged struct{ predicate.Funcs }
+// includeChanged passes updates of an included GitRepository that its
+// includers must see: an artifact stored (see artifact.Stored), a new spec
+// (which may break an include cycle), or Ready turning True or False (a
+// member of a broken cycle that kept its artifact).
+type includeChanged struct{ predicate.Funcs }
 
-func (artifactChanged) Update(e event.UpdateEvent) bool {
+func (includeChanged) Update(e event.UpdateEvent) bool {
 	oldObj, ok1 := e.ObjectOld.(*sourcev1.GitRepository)
 	newObj, ok2 := e.ObjectNew.(*sourcev1.GitRepository)
-	if !ok1 || !ok2 || newObj.Status.Artifact == nil {
+	if !ok1 || !ok2 {
 		return false
 	}
-	return oldObj.Status.Artifact == nil || !oldObj.Status.Artifact.HasDigest(newObj.Status.Artifact.Digest)
+	return artifact.Stored(oldObj.Status.Artifact, newObj.Status.Artifact) ||
+		oldObj.Generation != newObj.Generation || conditions.IsReady(oldObj) != conditions.IsReady(newObj)
 }
 
-func (artifactChanged) Create(event.CreateEvent) bool   { return false }
-func (artifactChanged) Delete(event.DeleteEvent) bool   { return false }
-func (artifactChanged) Generic(event.GenericEvent) bool { return false }
+func (includeChanged) Create(event.CreateEvent) bool   { return false }
+func (includeChanged) Delete(event.DeleteEvent) bool   { return false }
+func (includeChanged) Generic(event.GenericEvent) bool { return false }

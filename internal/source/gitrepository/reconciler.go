@@ -69,7 +69,7 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager, opts Options) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("gitrepository").
 		For(&sourcev1.GitRepository{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicates.ReconcileRequestedPredicate{}))).
-		Watches(&sourcev1.GitRepository{}, handler.EnqueueRequestsFromMapFunc(r.includers), builder.WithPredicates(artifactChanged{})).
+		Watches(&sourcev1.GitRepository{}, handler.EnqueueRequestsFromMapFunc(r.includers), builder.WithPredicates(includeChanged{})).
 		WithOptions(opts.Controller(750 * time.Millisecond)).
 		Complete(r)
 }
@@ -124,6 +124,19 @@ func (r *Reconciler) reconcile(ctx context.Context, obj *sourcev1.GitRepository)
 	// come together, as `resume` sends them, and its wait would never end.
 	if v, ok := meta.ReconcileAnnotationValue(obj.GetAnnotations()); ok {
 		obj.Status.SetLastHandledReconcileRequest(v)
+	}
+	if v := obj.Spec.Verification; v != nil {
+		// An artifact from commits that were not verified must not pass
+		// for one that was.
+		return r.stall(obj, sourcev1.FetchFailedCondition, sourcev1.VerificationError,
+			fmt.Errorf("signature verification (spec.verify with mode '%s') is not supported by weir", v.GetMode()))
+	}
+	cycle, err := r.includeCycle(ctx, obj)
+	if err != nil {
+		return r.fail(obj, sourcev1.IncludeUnavailableCondition, "NotFound", err)
+	}
+	if cycle != "" {
+		return r.stall(obj, sourcev1.IncludeUnavailableCondition, includeCycleReason, fmt.Errorf("include cycle: %s", cycle))
 	}
 	timeout := defaultTimeout
 	if obj.Spec.Timeout != nil {

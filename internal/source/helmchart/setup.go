@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
+	"github.com/weirhq/weir/internal/artifact"
 	"github.com/weirhq/weir/internal/lifecycle"
 )
 
@@ -102,17 +103,10 @@ func (sourceChanged) Update(e event.UpdateEvent) bool {
 		if n.Spec.Type == sourcev1.HelmRepositoryTypeOCI {
 			return conditions.IsReady(n) && (!conditions.IsReady(o) || o.Status.ObservedGeneration != n.Status.ObservedGeneration)
 		}
-		return artifactChanged(o.Status.Artifact, n.Status.Artifact)
+		return artifact.Stored(o.Status.Artifact, n.Status.Artifact)
 	case *sourcev1.GitRepository:
 		o, ok := e.ObjectOld.(*sourcev1.GitRepository)
-		return ok && artifactChanged(o.Status.Artifact, n.Status.Artifact)
+		return ok && artifact.Stored(o.Status.Artifact, n.Status.Artifact)
 	}
 	return false
-}
-
-func artifactChanged(o, n *meta.Artifact) bool {
-	if n == nil {
-		return false
-	}
-	return o == nil || o.Revision != n.Revision || o.Digest != n.Digest
 }
