@@ -7,7 +7,7 @@ export WEIR_CONTROLPLANE_DIR := $(CONTROLPLANE_DIR)
 
 CRD_PATHS := github.com/fluxcd/source-controller/api/v1;github.com/fluxcd/source-controller/api/v1beta2;github.com/fluxcd/kustomize-controller/api/v1;github.com/fluxcd/helm-controller/api/v2;github.com/fluxcd/notification-controller/api/v1;github.com/fluxcd/notification-controller/api/v1beta3
 
-.PHONY: all build generate check-generate controlplane test vet fmt demo clean
+.PHONY: all build generate check-generate controlplane test fuzz vet fmt demo clean
 
 all: build
 
@@ -40,6 +40,15 @@ fmt:
 ## test: everything CI checks: generated files, formatting, vet, and the tests with -race.
 test: controlplane check-generate fmt vet
 	$(GO) test -race -count=1 -timeout 20m ./...
+
+## fuzz: run each fuzz test for FUZZTIME, one at a time (go test -fuzz takes
+## one target); their seed corpora already run with `make test`.
+FUZZTIME ?= 30s
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzExtractEntries$$' -fuzztime $(FUZZTIME) ./internal/artifact/
+	$(GO) test -run '^$$' -fuzz '^FuzzExtractStream$$' -fuzztime $(FUZZTIME) ./internal/artifact/
+	$(GO) test -run '^$$' -fuzz '^FuzzSubstitute$$' -fuzztime $(FUZZTIME) ./internal/render/
+	$(GO) test -run '^$$' -fuzz '^FuzzDuration$$' -fuzztime $(FUZZTIME) ./config/crd/
 
 ## demo: start a local control plane and reconcile the example repository into it.
 demo: controlplane build

@@ -125,7 +125,10 @@ func (e *Error) Unwrap() error { return e.Err }
 //  4. kustomize builds it, with plugins disabled, reading only the source.
 //  5. Each object is decrypted (spec.decryption), then variables are
 //     substituted (spec.postBuild).
-//  6. commonMetadata is set on every object; Secrets are masked when
+//  6. A Secret still SOPS-encrypted (no spec.decryption, and not annotated
+//     kustomize.toolkit.fluxcd.io/decrypt: disabled) fails the render, as it
+//     fails Flux's apply, unless MaskSecrets is set.
+//  7. commonMetadata is set on every object; Secrets are masked when
 //     MaskSecrets is set.
 //
 // Decrypted data stays in memory. Objects are not labelled with the
@@ -194,6 +197,9 @@ func Build(ctx context.Context, opts Options) ([]*unstructured.Unstructured, err
 			if err := dec.decryptResource(res, where); err != nil {
 				return nil, fail(StepDecrypt, err)
 			}
+		}
+		if !opts.MaskSecrets && isEncryptedSecret(res) {
+			return nil, fail(StepDecrypt, encryptedSecretError(res, where, opts.Spec.Decryption))
 		}
 		if !ov.keepOrigin {
 			if err := res.SetOrigin(nil); err != nil {
