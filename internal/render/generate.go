@@ -32,9 +32,11 @@ type overlay struct {
 // fluxcd/pkg/kustomize's Generator, reading the source on disk (read only)
 // and writing its result to memory only.
 //
-// With origins, kustomize is asked to annotate each object with the file
-// it came from, so that a decryption error can name the file.
-func writeOverlay(fs filesys.FileSystem, root, dir string, spec kustomizev1.KustomizationSpec, origins bool) (overlay, error) {
+// kustomize is asked to annotate each object with the file it came from,
+// so that an error about the object (it is invalid, still encrypted, or
+// cannot be decrypted) can name the file; Build removes the annotations
+// again unless the user asked for them.
+func writeOverlay(fs filesys.FileSystem, root, dir string, spec kustomizev1.KustomizationSpec) (overlay, error) {
 	ov := overlay{keepOrigin: true}
 	// The generator names no file in its errors and drops the fields it
 	// does not know: read the folder's kustomization first, as kustomize
@@ -51,17 +53,15 @@ func writeOverlay(fs filesys.FileSystem, root, dir string, spec kustomizev1.Kust
 	if err != nil {
 		return ov, fmt.Errorf("generating the kustomization: %w", err)
 	}
-	if origins {
-		var k kustypes.Kustomization
-		if err := yaml.Unmarshal(data, &k); err != nil {
-			return ov, fmt.Errorf("reading the generated kustomization: %w", err)
-		}
-		if !slices.Contains(k.BuildMetadata, kustypes.OriginAnnotations) {
-			ov.keepOrigin = false
-			k.BuildMetadata = append(k.BuildMetadata, kustypes.OriginAnnotations)
-			if data, err = yaml.Marshal(k); err != nil {
-				return ov, fmt.Errorf("writing the generated kustomization: %w", err)
-			}
+	var k kustypes.Kustomization
+	if err := yaml.Unmarshal(data, &k); err != nil {
+		return ov, fmt.Errorf("reading the generated kustomization: %w", err)
+	}
+	if !slices.Contains(k.BuildMetadata, kustypes.OriginAnnotations) {
+		ov.keepOrigin = false
+		k.BuildMetadata = append(k.BuildMetadata, kustypes.OriginAnnotations)
+		if data, err = yaml.Marshal(k); err != nil {
+			return ov, fmt.Errorf("writing the generated kustomization: %w", err)
 		}
 	}
 	if err := fs.WriteFile(kfile, data); err != nil {

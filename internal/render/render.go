@@ -148,7 +148,7 @@ func Build(ctx context.Context, opts Options) ([]*unstructured.Unstructured, err
 
 	dec := newDecryptor(opts)
 	decrypting := dec != nil && dec.canDecrypt()
-	ov, err := writeOverlay(fs, root, dir, opts.Spec, decrypting)
+	ov, err := writeOverlay(fs, root, dir, opts.Spec)
 	if err != nil {
 		return nil, fail(StepBuild, err)
 	}
@@ -191,7 +191,11 @@ func Build(ctx context.Context, opts Options) ([]*unstructured.Unstructured, err
 		}
 		where := origin(res, rel)
 		if res.GetName() == "" || res.GetKind() == "" || res.GetApiVersion() == "" {
-			return nil, fail(StepBuild, fmt.Errorf("an object in %s has no apiVersion, kind or name", where))
+			what := "an object in " + where
+			if where == describe(res) {
+				what = where
+			}
+			return nil, fail(StepBuild, fmt.Errorf("%s has no apiVersion, kind or name", what))
 		}
 		if decrypting {
 			if err := dec.decryptResource(res, where); err != nil {

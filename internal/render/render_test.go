@@ -384,7 +384,7 @@ func TestSourceOverTheLimitNamesItsLargestFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err := Build(context.Background(), Options{Root: root, Spec: kustomizev1.KustomizationSpec{Path: "./apps"}})
-	wantError(t, err, StepPath, "larger than 100 MiB", "data/dump.bin (114.4 MiB)", "docs/notes.md (3 MiB)", "spec.ignore")
+	wantError(t, err, StepPath, "larger than 100 MiB", "its largest files: data/dump.bin (114.4 MiB), apps/cm.yaml", "spec.ignore")
 }
 
 func TestErrorsSpeakInSourcePaths(t *testing.T) {

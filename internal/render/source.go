@@ -1,6 +1,7 @@
 package render
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +12,7 @@ import (
 	"strings"
 
 	securefs "github.com/fluxcd/pkg/kustomize/filesys"
+	"go.yaml.in/yaml/v3"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 )
 
@@ -192,21 +194,54 @@ func (c *treeCopy) file(src, dst string, size int64) error {
 		// It grew after the stat.
 		return c.tooLarge()
 	}
+	if err := checkAliases(c.rel(dst), data); err != nil {
+		return err
+	}
 	return c.fs.WriteFile(dst, data)
+}
+
+// rel is the path of dst in the source, in slash form, for errors.
+func (c *treeCopy) rel(dst string) string {
+	rel, err := filepath.Rel(c.root, dst)
+	if err != nil {
+		return dst
+	}
+	return filepath.ToSlash(rel)
+}
+
+// checkAliases refuses a YAML file whose aliases expand beyond reason (a
+// "billion laughs" document of a few hundred bytes): kustomize expands
+// every alias in memory and would not come back, holding the build lock
+// of every render of the process. The YAML library's own guard against
+// excessive aliasing decides. Files that do not parse are left to
+// kustomize, which names them if it reads them.
+func checkAliases(rel string, data []byte) error {
+	if !bytes.Contains(data, []byte("&")) || !bytes.Contains(data, []byte("*")) {
+		return nil
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	for {
+		var doc any
+		err := dec.Decode(&doc)
+		switch {
+		case err == io.EOF:
+			return nil
+		case err != nil && strings.Contains(err.Error(), "excessive aliasing"):
+			return fmt.Errorf("%s: its YAML aliases expand beyond what a render reads (%w)", rel, err)
+		case err != nil:
+			return nil
+		}
+	}
 }
 
 // note keeps the file among the largest met, if it is one of them.
 func (c *treeCopy) note(dst string, size int64) {
-	rel, err := filepath.Rel(c.root, dst)
-	if err != nil {
-		rel = dst
-	}
 	i := len(c.largest)
 	for i > 0 && c.largest[i-1].size < size {
 		i--
 	}
 	if i < maxNamedFiles {
-		c.largest = slices.Insert(c.largest, i, sizedFile{filepath.ToSlash(rel), size})
+		c.largest = slices.Insert(c.largest, i, sizedFile{c.rel(dst), size})
 		c.largest = c.largest[:min(len(c.largest), maxNamedFiles)]
 	}
 }
