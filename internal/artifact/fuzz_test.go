@@ -5,8 +5,10 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"fmt"
 	"path/filepath"
 	"testing"
+	"time"
 )
 
 // The fuzz tests of extraction check, for any archive, what the bad-input
@@ -79,13 +81,23 @@ func FuzzExtractStream(f *testing.F) {
 	})
 }
 
-// extractContained unpacks data and checks that it stayed contained.
+// extractContained unpacks data and checks that it stayed contained. An
+// extraction that does not end crashes the test, so that the fuzzer keeps
+// the input.
 func extractContained(t *testing.T, data []byte) {
+	watchdog := time.AfterFunc(extractDeadline, func() {
+		panic(fmt.Sprintf("extracting a %d-byte archive took over %s", len(data), extractDeadline))
+	})
+	defer watchdog.Stop()
 	parent := t.TempDir()
 	dst := filepath.Join(parent, "dst")
 	_ = unpack(context.Background(), bytes.NewReader(data), dst, "fuzzed archive")
 	checkContained(t, parent, dst)
 }
+
+// extractDeadline is far more than extracting an archive within the
+// lowered bounds takes, even on a loaded machine.
+const extractDeadline = 30 * time.Second
 
 // lowerExtractBounds makes bombs cheap for the fuzzer to build.
 func lowerExtractBounds(f *testing.F) {
