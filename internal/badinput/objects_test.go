@@ -216,9 +216,6 @@ func TestBadObjects(t *testing.T) {
 		{name: "dependsOn as a string", obj: raw(kustomizev1.GroupVersion.String(), "Kustomization", "depends-string", map[string]any{
 			"interval": "1h", "prune": true, "dependsOn": "guard", "sourceRef": map[string]any{"kind": "GitRepository", "name": "cluster"}}),
 			refused: []string{"spec.dependsOn", "array"}},
-		{name: "a misspelt spec field", obj: raw(kustomizev1.GroupVersion.String(), "Kustomization", "misspelt-spec", map[string]any{
-			"interval": "1h", "prune": true, "pruen": true, "sourceRef": map[string]any{"kind": "GitRepository", "name": "cluster"}}),
-			refused: []string{"spec.pruen"}},
 		{name: "no sourceRef", obj: raw(kustomizev1.GroupVersion.String(), "Kustomization", "no-source-ref", map[string]any{
 			"interval": "1h", "prune": true}),
 			refused: []string{"spec.sourceRef", "Required"}},
