@@ -7,7 +7,7 @@ export WEIR_CONTROLPLANE_DIR := $(CONTROLPLANE_DIR)
 
 CRD_PATHS := github.com/fluxcd/source-controller/api/v1;github.com/fluxcd/source-controller/api/v1beta2;github.com/fluxcd/kustomize-controller/api/v1;github.com/fluxcd/helm-controller/api/v2;github.com/fluxcd/notification-controller/api/v1;github.com/fluxcd/notification-controller/api/v1beta3
 
-.PHONY: all build generate check-generate controlplane test chaos vet fmt demo clean
+.PHONY: all build generate check-generate controlplane test chaos fuzz vet fmt demo clean
 
 all: build
 
@@ -46,6 +46,17 @@ test: controlplane check-generate fmt vet
 ## weir processes); `make test` runs it too.
 chaos: controlplane
 	$(GO) test -race -count=1 -timeout 30m -v ./internal/chaos/
+
+## fuzz: run each fuzz test for FUZZTIME, one at a time (go test -fuzz takes
+## one target); their seed corpora already run with `make test`. New inputs
+## are minimized for FUZZMINIMIZETIME only, so that a short run mostly fuzzes.
+FUZZTIME ?= 30s
+FUZZMINIMIZETIME ?= 5s
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzExtractEntries$$' -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZETIME) ./internal/artifact/
+	$(GO) test -run '^$$' -fuzz '^FuzzExtractStream$$' -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZETIME) ./internal/artifact/
+	$(GO) test -run '^$$' -fuzz '^FuzzSubstitute$$' -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZETIME) ./internal/render/
+	$(GO) test -run '^$$' -fuzz '^FuzzDuration$$' -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZETIME) ./config/crd/
 
 ## demo: start a local control plane and reconcile the example repository into it.
 demo: controlplane build

@@ -31,6 +31,11 @@ const maxIgnoreFileSize = 1 << 20
 // lower it.
 var maxExtractSize int64 = 1 << 30
 
+// maxExtractEntries bounds the number of entries Extract reads: empty
+// files and folders cost no bytes but each costs an inode, and an archive
+// of a few MiB can hold millions. A variable so that tests can lower it.
+var maxExtractEntries = 1_000_000
+
 // Ignore holds the rules that say which files of a tree stay out of its
 // artifact. Build it with NewIgnore. The zero value applies Flux's default
 // exclusions only.
@@ -148,6 +153,7 @@ func within(root, p string) bool {
 type entry struct {
 	name string // relative to the tree's root, slash form
 	link string // target of a symlink, slash form; empty for a regular file
+	size int64  // of a regular file, when the tree was walked
 }
 
 // Archive packs dir as a tar.gz, skipping paths matched by ignore, writes it
@@ -160,8 +166,10 @@ type entry struct {
 // out, never followed. Entries are sorted and carry no times or owners, so the
 // same tree always gives the same bytes, digest and file name.
 //
-// When Store.MaxSize is set and the archive comes out larger, Archive fails
-// with an error matching ErrTooLarge that gives both sizes, and leaves no
+// When Store.MaxTreeSize is set and the files of the tree come to more,
+// or Store.MaxSize is set and the archive comes out larger, Archive fails
+// with an error matching ErrTooLarge that gives both sizes, names the
+// largest files and says to leave them out with spec.ignore, and leaves no
 // file behind.
 func (s *Store) Archive(ctx context.Context, ref Ref, revision, dir string, ignore Ignore) (*meta.Artifact, error) {
 	rel, objDir, err := s.folder(ref)
@@ -180,6 +188,10 @@ func (s *Store) Archive(ctx context.Context, ref Ref, revision, dir string, igno
 	entries, err := collect(ctx, root, ignore)
 	if err != nil {
 		return nil, fmt.Errorf("reading the source tree of %s: %w", ref, err)
+	}
+	largest, total := largestFiles(entries)
+	if s.MaxTreeSize > 0 && total > s.MaxTreeSize {
+		return nil, fmt.Errorf("archiving the source tree of %s: %w", ref, &treeSizeError{size: total, limit: s.MaxTreeSize, largest: largest})
 	}
 
 	if err := os.MkdirAll(objDir, 0o700); err != nil {
@@ -203,7 +215,7 @@ func (s *Store) Archive(ctx context.Context, ref Ref, revision, dir string, igno
 		return nil, fmt.Errorf("archiving the source tree of %s: %w", ref, err)
 	}
 	if out.over {
-		return nil, fmt.Errorf("archiving the source tree of %s: %w", ref, &sizeError{size: out.n, limit: s.MaxSize})
+		return nil, fmt.Errorf("archiving the source tree of %s: %w", ref, &sizeError{size: out.n, limit: s.MaxSize, largest: largest})
 	}
 	if err := tmp.Close(); err != nil {
 		return nil, fmt.Errorf("writing the artifact of %s: %w", ref, err)
@@ -265,7 +277,11 @@ func collect(ctx context.Context, root string, ignore Ignore) ([]entry, error) {
 		}
 		switch {
 		case d.Type().IsRegular():
-			entries = append(entries, entry{name: name})
+			fi, err := d.Info()
+			if err != nil {
+				return err
+			}
+			entries = append(entries, entry{name: name, size: fi.Size()})
 		case d.Type()&fs.ModeSymlink != 0:
 			target, err := os.Readlink(p)
 			if err != nil {
@@ -403,7 +419,7 @@ func (c *cappedWriter) Write(p []byte) (int, error) {
 // it is used to copy one source's tree into a sub-path of another's. It first
 // checks the artifact's digest, then refuses entries that would land outside
 // dst (absolute names, ".." climbing out), symlinks that are absolute or lead
-// out of dst, and an unpacked size over 1 GiB. Regular files, folders and
+// out of dst, and an unpacked size over 1 GiB or over a million entries. Regular files, folders and
 // symlinks are unpacked; other entry types are skipped. On error dst may hold
 // part of the tree: extract into a fresh folder and discard it on error.
 func (s *Store) Extract(ctx context.Context, a *meta.Artifact, dst string) error {
@@ -445,23 +461,35 @@ func unpack(ctx context.Context, r io.Reader, dst, what string) error {
 		return fmt.Errorf("%s is not a gzip archive: %w", what, err)
 	}
 	x := extractor{root: root, what: what, dst: dst}
-	tr := tar.NewReader(gz)
-	for {
+	err = x.entries(ctx, tar.NewReader(gz))
+	// Links are checked on every path: one that leads out through another
+	// must not stay behind when a later entry fails.
+	if lerr := x.checkLinks(realDst); err == nil {
+		err = lerr
+	}
+	return err
+}
+
+// entries unpacks every entry of tr.
+func (x *extractor) entries(ctx context.Context, tr *tar.Reader) error {
+	for n := 0; ; n++ {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
 		hdr, err := tr.Next()
 		if err == io.EOF {
-			break
+			return nil
 		}
 		if err != nil {
-			return fmt.Errorf("reading %s: %w", what, err)
+			return fmt.Errorf("reading %s: %w", x.what, err)
+		}
+		if n == maxExtractEntries {
+			return fmt.Errorf("%s holds more than %d entries; refusing to extract it into %s", x.what, maxExtractEntries, x.dst)
 		}
 		if err := x.entry(hdr, tr); err != nil {
 			return err
 		}
 	}
-	return x.checkLinks(realDst)
 }
 
 // extractor unpacks entries into root and remembers what it has done.
@@ -559,19 +587,21 @@ func (x *extractor) clear(name string) error {
 
 // checkLinks resolves every symlink unpacked, now that the whole tree is
 // there: a link can be harmless on its own and lead out of dst through
-// another ("l/.." with l -> "."). Dangling links point nowhere and stay.
+// another ("l/.." with l -> "."). It removes every link that does and
+// refuses the archive for the first. Dangling links point nowhere and stay.
 func (x *extractor) checkLinks(realDst string) error {
+	var first error
 	for _, l := range x.links {
 		real, err := filepath.EvalSymlinks(filepath.Join(realDst, l))
-		if err != nil {
+		if err != nil || within(realDst, real) {
 			continue
 		}
-		if !within(realDst, real) {
-			_ = x.root.Remove(l)
-			return x.refuse(filepath.ToSlash(l), "it is a symlink that resolves out of the folder")
+		_ = x.root.Remove(l)
+		if first == nil {
+			first = x.refuse(filepath.ToSlash(l), "it is a symlink that resolves out of the folder")
 		}
 	}
-	return nil
+	return first
 }
 
 func (x *extractor) refuse(name, why string) error {

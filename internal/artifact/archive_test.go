@@ -162,6 +162,9 @@ func TestArchiveSizeLimit(t *testing.T) {
 	if !strings.Contains(err.Error(), "artifact is 64.") || !strings.Contains(err.Error(), "KiB, over the 10 KiB limit set by --artifact-max-size") {
 		t.Errorf("error %q does not give the size and the limit", err)
 	}
+	if !strings.Contains(err.Error(), "largest files: blob.bin (64 KiB)") || !strings.Contains(err.Error(), "spec.ignore") {
+		t.Errorf("error %q does not name the largest file and spec.ignore", err)
+	}
 	if files := artifactFiles(t, s, podinfo); len(files) != 0 {
 		t.Errorf("a refused artifact left %v in the store", files)
 	}
@@ -169,6 +172,44 @@ func TestArchiveSizeLimit(t *testing.T) {
 	s.MaxSize = 1 << 20
 	if _, err := s.Archive(context.Background(), podinfo, "r", dir, Ignore{}); err != nil {
 		t.Errorf("under a 1 MiB limit: %v", err)
+	}
+}
+
+// One large file in a repository fails its artifact, naming the file and
+// spec.ignore, rather than every Kustomization that renders it.
+func TestArchiveTreeSizeLimit(t *testing.T) {
+	s := newStore(t)
+	s.MaxTreeSize = 100 << 20
+	dir := t.TempDir()
+	writeTree(t, dir, map[string]string{
+		"apps/cm.yaml":  "kind: ConfigMap\n",
+		"docs/notes.md": strings.Repeat("n", 3<<20),
+		"data/dump.bin": "",
+	})
+	// Sparse: 120 MB on paper, nothing on disk; it compresses to little,
+	// so only the tree limit can catch it.
+	if err := os.Truncate(filepath.Join(dir, "data", "dump.bin"), 120_000_000); err != nil {
+		t.Fatal(err)
+	}
+	_, err := s.Archive(context.Background(), podinfo, "r", dir, Ignore{})
+	if !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("error %v does not match ErrTooLarge", err)
+	}
+	for _, want := range []string{"GitRepository/flux-system/podinfo", "its files come to 117.4 MiB, over the 100 MiB", "largest files: data/dump.bin (114.4 MiB), docs/notes.md (3 MiB), apps/cm.yaml (16 bytes)", "spec.ignore"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not say %q", err, want)
+		}
+	}
+	if files := artifactFiles(t, s, podinfo); len(files) != 0 {
+		t.Errorf("a refused artifact left %v in the store", files)
+	}
+
+	ignore, err := NewIgnore(dir, ptr("/data/\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Archive(context.Background(), podinfo, "r", dir, ignore); err != nil {
+		t.Errorf("with the file ignored: %v", err)
 	}
 }
 

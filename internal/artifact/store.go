@@ -55,6 +55,12 @@ type Store struct {
 	// MaxSize is the largest size in bytes of one archive (compressed); 0
 	// means no limit.
 	MaxSize int64
+	// MaxTreeSize is the largest total size in bytes of the files of a
+	// tree that Archive packs, before compression; 0 means no limit. weir
+	// sets it to what a render reads into memory (render.MaxSourceSize),
+	// so that a tree no Kustomization could render fails at its source,
+	// naming its largest files, instead of failing every Kustomization.
+	MaxTreeSize int64
 }
 
 // Ref names the object that owns artifacts.
@@ -278,19 +284,79 @@ func (s *Store) Remove(ref Ref) error {
 // source must shrink or the limit must grow.
 var ErrTooLarge = errors.New("artifact over the size limit")
 
-// sizeError tells how large an archive came out and what the limit is.
-type sizeError struct{ size, limit int64 }
+// sizeError tells how large an archive came out and what the limit is,
+// and for a tree, its largest files and how to leave them out.
+type sizeError struct {
+	size, limit int64
+	largest     []entry // of a tree, largest first; none for a copy
+}
 
 func (e *sizeError) Error() string {
-	size, limit := humanSize(e.size), humanSize(e.limit)
-	if size == limit {
-		// Rounding hid the difference: say it in bytes.
-		size, limit = fmt.Sprintf("%d bytes", e.size), fmt.Sprintf("%d bytes", e.limit)
-	}
-	return fmt.Sprintf("artifact is %s, over the %s limit set by --artifact-max-size", size, limit)
+	size, limit := sizes(e.size, e.limit)
+	return fmt.Sprintf("artifact is %s, over the %s limit set by --artifact-max-size%s", size, limit, leaveOut(e.largest))
 }
 
 func (e *sizeError) Is(target error) bool { return target == ErrTooLarge }
+
+// treeSizeError tells that the files of a tree come to more than
+// Store.MaxTreeSize, and which are the largest.
+type treeSizeError struct {
+	size, limit int64
+	largest     []entry
+}
+
+func (e *treeSizeError) Error() string {
+	size, limit := sizes(e.size, e.limit)
+	return fmt.Sprintf("its files come to %s, over the %s a source tree may hold (the most a Kustomization renders)%s", size, limit, leaveOut(e.largest))
+}
+
+func (e *treeSizeError) Is(target error) bool { return target == ErrTooLarge }
+
+// sizes writes a size and its limit for a person, in bytes when rounding
+// would make them look equal.
+func sizes(size, limit int64) (string, string) {
+	s, l := humanSize(size), humanSize(limit)
+	if s == l {
+		return fmt.Sprintf("%d bytes", size), fmt.Sprintf("%d bytes", limit)
+	}
+	return s, l
+}
+
+// leaveOut names the largest files of a tree and says how to leave them
+// out of its artifact; "" when there are none.
+func leaveOut(largest []entry) string {
+	if len(largest) == 0 {
+		return ""
+	}
+	names := make([]string, len(largest))
+	for i, e := range largest {
+		names[i] = fmt.Sprintf("%s (%s)", e.name, humanSize(e.size))
+	}
+	return "; its largest files: " + strings.Join(names, ", ") + ". Leave files that are not needed out of the artifact with spec.ignore (or a .sourceignore file)"
+}
+
+// maxNamedFiles is how many of its largest files a size error names.
+const maxNamedFiles = 3
+
+// largestFiles returns the regular files among entries, largest first, at
+// most maxNamedFiles, and the total size of them all.
+func largestFiles(entries []entry) (largest []entry, total int64) {
+	for _, e := range entries {
+		if e.link != "" {
+			continue
+		}
+		total += e.size
+		i := len(largest)
+		for i > 0 && largest[i-1].size < e.size {
+			i--
+		}
+		if i < maxNamedFiles {
+			largest = slices.Insert(largest, i, e)
+			largest = largest[:min(len(largest), maxNamedFiles)]
+		}
+	}
+	return largest, total
+}
 
 // humanSize writes n bytes the way a person reads them: "512 bytes",
 // "10 MiB", "12.3 MiB". It rounds: sizeError falls back to bytes when that

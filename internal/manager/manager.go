@@ -40,6 +40,7 @@ import (
 	"github.com/weirhq/weir/internal/kube"
 	"github.com/weirhq/weir/internal/kustomize"
 	"github.com/weirhq/weir/internal/lifecycle"
+	"github.com/weirhq/weir/internal/render"
 	"github.com/weirhq/weir/internal/source/gitrepository"
 	"github.com/weirhq/weir/internal/source/helmchart"
 	"github.com/weirhq/weir/internal/source/helmrepository"
@@ -233,7 +234,9 @@ func New(cfg *rest.Config, opts Options) (*Manager, error) {
 	}
 	lenient.dynamic, lenient.mapper = dyn, mgr.GetRESTMapper
 
-	store := &artifact.Store{Root: opts.StoragePath, BaseURL: advURL, MaxSize: opts.ArtifactMaxSize, Keep: opts.ArtifactKeep}
+	// A tree larger than a render reads fails at its source, naming its
+	// largest files, rather than in every Kustomization of it.
+	store := &artifact.Store{Root: opts.StoragePath, BaseURL: advURL, MaxSize: opts.ArtifactMaxSize, MaxTreeSize: render.MaxSourceSize, Keep: opts.ArtifactKeep}
 	if err := os.MkdirAll(opts.StoragePath, 0o755); err != nil {
 		listener.Close()
 		return nil, fmt.Errorf("creating the artifact folder %s: %w", opts.StoragePath, err)

@@ -32,10 +32,18 @@ type overlay struct {
 // fluxcd/pkg/kustomize's Generator, reading the source on disk (read only)
 // and writing its result to memory only.
 //
-// With origins, kustomize is asked to annotate each object with the file
-// it came from, so that a decryption error can name the file.
-func writeOverlay(fs filesys.FileSystem, root, dir string, spec kustomizev1.KustomizationSpec, origins bool) (overlay, error) {
+// kustomize is asked to annotate each object with the file it came from,
+// so that an error about the object (it is invalid, still encrypted, or
+// cannot be decrypted) can name the file; Build removes the annotations
+// again unless the user asked for them.
+func writeOverlay(fs filesys.FileSystem, root, dir string, spec kustomizev1.KustomizationSpec) (overlay, error) {
 	ov := overlay{keepOrigin: true}
+	// The generator names no file in its errors and drops the fields it
+	// does not know: read the folder's kustomization first, as kustomize
+	// reads it, so that a broken one is named and a misspelt field refused.
+	if _, _, err := readKustomization(fs, dir); err != nil {
+		return ov, err
+	}
 	obj, err := runtime.DefaultUnstructuredConverter.ToUnstructured(&kustomizev1.Kustomization{Spec: spec})
 	if err != nil {
 		return ov, fmt.Errorf("reading the Kustomization spec: %w", err)
@@ -45,17 +53,15 @@ func writeOverlay(fs filesys.FileSystem, root, dir string, spec kustomizev1.Kust
 	if err != nil {
 		return ov, fmt.Errorf("generating the kustomization: %w", err)
 	}
-	if origins {
-		var k kustypes.Kustomization
-		if err := yaml.Unmarshal(data, &k); err != nil {
-			return ov, fmt.Errorf("reading the generated kustomization: %w", err)
-		}
-		if !slices.Contains(k.BuildMetadata, kustypes.OriginAnnotations) {
-			ov.keepOrigin = false
-			k.BuildMetadata = append(k.BuildMetadata, kustypes.OriginAnnotations)
-			if data, err = yaml.Marshal(k); err != nil {
-				return ov, fmt.Errorf("writing the generated kustomization: %w", err)
-			}
+	var k kustypes.Kustomization
+	if err := yaml.Unmarshal(data, &k); err != nil {
+		return ov, fmt.Errorf("reading the generated kustomization: %w", err)
+	}
+	if !slices.Contains(k.BuildMetadata, kustypes.OriginAnnotations) {
+		ov.keepOrigin = false
+		k.BuildMetadata = append(k.BuildMetadata, kustypes.OriginAnnotations)
+		if data, err = yaml.Marshal(k); err != nil {
+			return ov, fmt.Errorf("writing the generated kustomization: %w", err)
 		}
 	}
 	if err := fs.WriteFile(kfile, data); err != nil {
@@ -65,7 +71,8 @@ func writeOverlay(fs filesys.FileSystem, root, dir string, spec kustomizev1.Kust
 }
 
 // readKustomization reads the kustomization file of dir, or returns nil
-// when it has none.
+// when it has none. Like kustomize, it refuses fields that a kustomization
+// does not have.
 func readKustomization(fs filesys.FileSystem, dir string) (*kustypes.Kustomization, string, error) {
 	for _, name := range konfig.RecognizedKustomizationFileNames() {
 		p := filepath.Join(dir, name)
@@ -77,7 +84,7 @@ func readKustomization(fs filesys.FileSystem, dir string) (*kustypes.Kustomizati
 			return nil, p, err
 		}
 		var k kustypes.Kustomization
-		if err := yaml.Unmarshal(data, &k); err != nil {
+		if err := yaml.UnmarshalStrict(data, &k); err != nil {
 			return nil, p, fmt.Errorf("reading %s: %w", p, err)
 		}
 		return &k, p, nil

@@ -144,7 +144,10 @@ func (e *Error) Unwrap() error { return e.Err }
 //  4. kustomize builds it, with plugins disabled, reading only the source.
 //  5. Each object is decrypted (spec.decryption), then variables are
 //     substituted (spec.postBuild).
-//  6. commonMetadata is set on every object; Secrets are masked when
+//  6. A Secret still SOPS-encrypted (no spec.decryption, and not annotated
+//     kustomize.toolkit.fluxcd.io/decrypt: disabled) fails the render, as it
+//     fails Flux's apply, unless MaskSecrets is set.
+//  7. commonMetadata is set on every object; Secrets are masked when
 //     MaskSecrets is set.
 //
 // Decrypted data stays in memory. Objects are not labelled with the
@@ -164,7 +167,7 @@ func Build(ctx context.Context, opts Options) ([]*unstructured.Unstructured, err
 
 	dec := newDecryptor(opts)
 	decrypting := dec != nil && dec.canDecrypt()
-	ov, err := writeOverlay(fs, root, dir, opts.Spec, decrypting)
+	ov, err := writeOverlay(fs, root, dir, opts.Spec)
 	if err != nil {
 		return nil, fail(StepBuild, err)
 	}
@@ -207,12 +210,19 @@ func Build(ctx context.Context, opts Options) ([]*unstructured.Unstructured, err
 		}
 		where := origin(res, rel)
 		if res.GetName() == "" || res.GetKind() == "" || res.GetApiVersion() == "" {
-			return nil, fail(StepBuild, fmt.Errorf("an object in %s has no apiVersion, kind or name", where))
+			what := "an object in " + where
+			if where == describe(res) {
+				what = where
+			}
+			return nil, fail(StepBuild, fmt.Errorf("%s has no apiVersion, kind or name", what))
 		}
 		if decrypting {
 			if err := dec.decryptResource(res, where); err != nil {
 				return nil, fail(StepDecrypt, err)
 			}
+		}
+		if !opts.MaskSecrets && isEncryptedSecret(res) {
+			return nil, fail(StepDecrypt, encryptedSecretError(res, where, opts.Spec.Decryption))
 		}
 		if !ov.keepOrigin {
 			if err := res.SetOrigin(nil); err != nil {

@@ -366,6 +366,27 @@ func TestSourceCopy(t *testing.T) {
 	}
 }
 
+// One large file anywhere in the source fails every render of it: the
+// error names the file and how to leave it out.
+func TestSourceOverTheLimitNamesItsLargestFiles(t *testing.T) {
+	root := writeTree(t, map[string]string{
+		"apps/cm.yaml":  fmt.Sprintf(configMap, "a"),
+		"docs/notes.md": strings.Repeat("n", 3<<20),
+	})
+	// Sparse: 120 MB on paper, nothing on disk.
+	if err := os.MkdirAll(filepath.Join(root, "data"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "data", "dump.bin"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(filepath.Join(root, "data", "dump.bin"), 120_000_000); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Build(context.Background(), Options{Root: root, Spec: kustomizev1.KustomizationSpec{Path: "./apps"}})
+	wantError(t, err, StepPath, "larger than 100 MiB", "its largest files: data/dump.bin (114.4 MiB), apps/cm.yaml", "spec.ignore")
+}
+
 func TestErrorsSpeakInSourcePaths(t *testing.T) {
 	root := "/var/lib/weir/src"
 	for msg, want := range map[string]string{

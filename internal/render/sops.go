@@ -394,6 +394,34 @@ func isEncrypted(res *resource.Resource) bool {
 	return !mac.IsNilOrEmpty()
 }
 
+// isEncryptedSecret tells whether a core Secret is a SOPS document that was
+// not decrypted and is not meant to be (no decrypt: disabled annotation):
+// Flux refuses to apply such a Secret, and so does weir, one step earlier.
+func isEncryptedSecret(res *resource.Resource) bool {
+	return res.GetKind() == "Secret" && res.GetApiVersion() == "v1" && !res.Field("sops").IsNilOrEmpty() &&
+		!strings.EqualFold(res.GetAnnotations()[decryptKey], kustomizev1.DisabledValue)
+}
+
+// encryptedSecretError says that a Secret is still encrypted and what to
+// set for it to be decrypted; where names its file.
+func encryptedSecretError(res *resource.Resource, where string, dec *kustomizev1.Decryption) error {
+	why := "spec.decryption is not set"
+	if dec != nil && dec.Provider != sopsProvider {
+		why = fmt.Sprintf("spec.decryption.provider is '%s', not '%s'", dec.Provider, sopsProvider)
+	}
+	return fmt.Errorf("%s is SOPS encrypted and %s: configure decryption (provider: sops, secretRef: a Secret of age keys) for it to be reconciled, or annotate it %s: %s to apply it as it is",
+		subject(res, where), why, decryptKey, kustomizev1.DisabledValue)
+}
+
+// subject names an object and its file: "Secret ns/db in apps/db.yaml",
+// or the object alone when where is the object.
+func subject(res *resource.Resource, where string) string {
+	if d := describe(res); d != where {
+		return d + " in " + where
+	}
+	return where
+}
+
 // decryptResource decrypts an object after the build, as Flux does: a
 // whole SOPS document of any kind, or the SOPS-encrypted values of a
 // Secret's data (from a generator fed an encrypted file under another

@@ -25,7 +25,7 @@ import (
 )
 
 // newIdentity makes an age key pair for a test.
-func newIdentity(t *testing.T) *age.X25519Identity {
+func newIdentity(t testing.TB) *age.X25519Identity {
 	t.Helper()
 	id, err := age.GenerateX25519Identity()
 	if err != nil {
@@ -36,14 +36,14 @@ func newIdentity(t *testing.T) *age.X25519Identity {
 
 // encrypt encrypts a document with SOPS for the age recipients, as
 // `sops --encrypt --age ... --encrypted-regex ...` does.
-func encrypt(t *testing.T, plain string, format formats.Format, encryptedRegex string, recipients ...*age.X25519Identity) string {
+func encrypt(t testing.TB, plain string, format formats.Format, encryptedRegex string, recipients ...*age.X25519Identity) string {
 	t.Helper()
 	return encryptFor(t, plain, format, encryptedRegex, nil, recipients...)
 }
 
 // encryptFor encrypts like encrypt, then, when groups is not nil, writes
 // those key groups in the metadata instead of the recipients'.
-func encryptFor(t *testing.T, plain string, format formats.Format, encryptedRegex string, groups []sops.KeyGroup, recipients ...*age.X25519Identity) string {
+func encryptFor(t testing.TB, plain string, format formats.Format, encryptedRegex string, groups []sops.KeyGroup, recipients ...*age.X25519Identity) string {
 	t.Helper()
 	store := common.StoreForFormat(format, config.NewStoresConfig())
 	branches, err := store.LoadPlainFile([]byte(plain))
@@ -302,18 +302,21 @@ func TestSOPSErrors(t *testing.T) {
 
 func TestSOPSLeftAlone(t *testing.T) {
 	id := newIdentity(t)
-	encrypted := encrypt(t, dbSecret, formats.Yaml, "^(data|stringData)$", id)
-	disabled := encrypt(t, strings.Replace(dbSecret, "  name: db\n", "  name: db\n  annotations:\n    kustomize.toolkit.fluxcd.io/decrypt: disabled\n", 1),
+	annotated := strings.Replace(dbSecret, "  name: db\n", "  name: db\n  annotations:\n    kustomize.toolkit.fluxcd.io/decrypt: disabled\n", 1)
+	disabled := encrypt(t, annotated, formats.Yaml, "^(data|stringData)$", id)
+	// A custom resource that another controller decrypts (as
+	// sops-secrets-operator's SopsSecret): Flux applies it as it is.
+	custom := encrypt(t, strings.Replace(dbSecret, "apiVersion: v1\nkind: Secret", "apiVersion: isindir.github.com/v1alpha3\nkind: SopsSecret", 1),
 		formats.Yaml, "^(data|stringData)$", id)
 	for _, tc := range []struct {
 		name string
 		file string
+		kind string
 		dec  *kustomizev1.Decryption
 	}{
-		// Flux applies such objects as they are (for controllers that
-		// decrypt them, like sops-secrets-operator).
-		{"without spec.decryption", encrypted, nil},
-		{"annotated decrypt: disabled", disabled, decryption},
+		{"annotated decrypt: disabled", disabled, "Secret", decryption},
+		{"annotated decrypt: disabled, without spec.decryption", disabled, "Secret", nil},
+		{"not a core Secret, without spec.decryption", custom, "SopsSecret", nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			objects, err := Build(context.Background(), Options{
@@ -323,11 +326,37 @@ func TestSOPSLeftAlone(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			db := find(t, objects, "Secret", "db")
+			db := find(t, objects, tc.kind, "db")
 			if _, found := db.Object["sops"]; !found || !strings.HasPrefix(str(db, "stringData", "password"), "ENC[") {
-				t.Errorf("the Secret was decrypted: %v", db.Object)
+				t.Errorf("the object was decrypted: %v", db.Object)
 			}
 		})
+	}
+}
+
+// As in Flux, an encrypted Secret that nothing decrypts is never sent to
+// the API server: the render fails, naming the Secret, its file and what
+// to configure.
+func TestSOPSSecretWithoutDecryptionFails(t *testing.T) {
+	id := newIdentity(t)
+	encrypted := encrypt(t, dbSecret, formats.Yaml, "^(data|stringData)$", id)
+	root := writeTree(t, map[string]string{"apps/db.yaml": encrypted})
+	_, err := Build(context.Background(), Options{
+		Root: root, Namespace: "flux-system", Values: keysFor(id),
+		Spec: kustomizev1.KustomizationSpec{Path: "./apps"},
+	})
+	wantError(t, err, StepDecrypt, "Secret db in apps/db.yaml is SOPS encrypted", "spec.decryption is not set", "kustomize.toolkit.fluxcd.io/decrypt: disabled")
+
+	// weir build masks it instead.
+	objects, err := Build(context.Background(), Options{
+		Root: root, Namespace: "flux-system", MaskSecrets: true,
+		Spec: kustomizev1.KustomizationSpec{Path: "./apps"},
+	})
+	if err != nil {
+		t.Fatalf("a masked render fails: %v", err)
+	}
+	if got := str(find(t, objects, "Secret", "db"), "stringData", "password"); got != mask {
+		t.Errorf("password = %q, want the mask", got)
 	}
 }
 

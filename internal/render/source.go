@@ -1,22 +1,31 @@
 package render
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	securefs "github.com/fluxcd/pkg/kustomize/filesys"
+	"go.yaml.in/yaml/v3"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 )
+
+// MaxSourceSize is the most a render reads into memory: the total size
+// of the files of the source (the whole artifact, whatever spec.path is).
+// A source over it fails every render; the artifact store refuses such
+// trees at their source (artifact.Store.MaxTreeSize).
+const MaxSourceSize = 100 << 20
 
 // The bounds of the source read into memory for one render. The count
 // of files and folders also stops symlinked folders that fan out.
 const (
-	maxSourceBytes   = 100 << 20
+	maxSourceBytes   = MaxSourceSize
 	maxSourceEntries = 100_000
 )
 
@@ -104,7 +113,17 @@ type treeCopy struct {
 	limit      int64
 	entries    int // files and folders copied so far
 	maxEntries int
+	largest    []sizedFile // the largest files met, largest first
 }
+
+// sizedFile is a file of the source and its size, for errors.
+type sizedFile struct {
+	path string // relative to the root, slash form
+	size int64
+}
+
+// maxNamedFiles is how many of the largest files a size error names.
+const maxNamedFiles = 3
 
 // dir copies the folder at real to dst; stack holds the resolved folders
 // being copied, to stop at symlink loops.
@@ -145,7 +164,7 @@ func (c *treeCopy) dir(real, dst string, stack map[string]bool) error {
 			err = c.dir(src, to, stack)
 			delete(stack, src)
 		case fi.Mode().IsRegular():
-			err = c.file(src, to)
+			err = c.file(src, to, fi.Size())
 		}
 		if err != nil {
 			return err
@@ -154,22 +173,100 @@ func (c *treeCopy) dir(real, dst string, stack map[string]bool) error {
 	return nil
 }
 
-func (c *treeCopy) file(src, dst string) error {
+// file copies the file at src, of the size stat gave, to dst.
+func (c *treeCopy) file(src, dst string, size int64) error {
+	c.note(dst, size)
+	left := c.limit - c.size
+	if size > left {
+		return c.tooLarge()
+	}
 	f, err := os.Open(src)
 	if err != nil {
 		return fmt.Errorf("reading the source: %w", err)
 	}
 	defer f.Close()
-	left := c.limit - c.size
 	data, err := io.ReadAll(io.LimitReader(f, left+1))
 	if err != nil {
 		return fmt.Errorf("reading the source: %w", err)
 	}
 	c.size += int64(len(data))
 	if int64(len(data)) > left {
-		return fmt.Errorf("the source is larger than %d MiB, the most a render reads", c.limit>>20)
+		// It grew after the stat.
+		return c.tooLarge()
+	}
+	if err := checkAliases(c.rel(dst), data); err != nil {
+		return err
 	}
 	return c.fs.WriteFile(dst, data)
+}
+
+// rel is the path of dst in the source, in slash form, for errors.
+func (c *treeCopy) rel(dst string) string {
+	rel, err := filepath.Rel(c.root, dst)
+	if err != nil {
+		return dst
+	}
+	return filepath.ToSlash(rel)
+}
+
+// checkAliases refuses a YAML file whose aliases expand beyond reason (a
+// "billion laughs" document of a few hundred bytes): kustomize expands
+// every alias in memory and would not come back, holding the build lock
+// of every render of the process. The YAML library's own guard against
+// excessive aliasing decides. Files that do not parse are left to
+// kustomize, which names them if it reads them.
+func checkAliases(rel string, data []byte) error {
+	if !bytes.Contains(data, []byte("&")) || !bytes.Contains(data, []byte("*")) {
+		return nil
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	for {
+		var doc any
+		err := dec.Decode(&doc)
+		switch {
+		case err == io.EOF:
+			return nil
+		case err != nil && strings.Contains(err.Error(), "excessive aliasing"):
+			return fmt.Errorf("%s: its YAML aliases expand beyond what a render reads (%w)", rel, err)
+		case err != nil:
+			return nil
+		}
+	}
+}
+
+// note keeps the file among the largest met, if it is one of them.
+func (c *treeCopy) note(dst string, size int64) {
+	i := len(c.largest)
+	for i > 0 && c.largest[i-1].size < size {
+		i--
+	}
+	if i < maxNamedFiles {
+		c.largest = slices.Insert(c.largest, i, sizedFile{c.rel(dst), size})
+		c.largest = c.largest[:min(len(c.largest), maxNamedFiles)]
+	}
+}
+
+// tooLarge says that the source is over the limit, names the largest
+// files met and how to leave them out.
+func (c *treeCopy) tooLarge() error {
+	names := make([]string, len(c.largest))
+	for i, f := range c.largest {
+		names[i] = fmt.Sprintf("%s (%s)", f.path, mebibytes(f.size))
+	}
+	return fmt.Errorf("the source is larger than %d MiB, the most a render reads; its largest files: %s. "+
+		"Leave files that are not manifests out of the source's artifact with its spec.ignore (or a .sourceignore file)",
+		c.limit>>20, strings.Join(names, ", "))
+}
+
+// mebibytes writes a size for a person: "120 MiB", "1.5 MiB", "812 KiB".
+func mebibytes(n int64) string {
+	switch {
+	case n >= 1<<20:
+		return strings.TrimSuffix(fmt.Sprintf("%.1f", float64(n)/(1<<20)), ".0") + " MiB"
+	case n >= 1<<10:
+		return fmt.Sprintf("%d KiB", n>>10)
+	}
+	return fmt.Sprintf("%d bytes", n)
 }
 
 // sourceFS is the in-memory copy of the source, plus, when remote bases are
