@@ -44,10 +44,10 @@ func (d durationField) accepts(s string) (bool, string) {
 	return true, ""
 }
 
-// durationFields finds every duration field of the embedded CRDs: the
+// validatedDurationFields finds every duration field of the embedded CRDs: the
 // string fields whose pattern is the one controller-gen writes for
 // metav1.Duration, or whose format is "duration".
-func durationFields(t testing.TB) []durationField {
+func validatedDurationFields(t testing.TB) []durationField {
 	t.Helper()
 	crds, err := crd.All()
 	if err != nil {
@@ -117,7 +117,7 @@ func walkSchema(path string, p *apiextensionsv1.JSONSchemaProps, fn func(string,
 // panic, and a string it accepts must decode. The seeds run under plain
 // `go test`; `make fuzz` runs it for longer.
 func FuzzDuration(f *testing.F) {
-	fields := durationFields(f)
+	fields := validatedDurationFields(f)
 	for _, s := range []string{
 		"1m", "10m0s", "1.5h", "500ms", "1h30m", "0s", "",
 		"2562047h", // the largest whole hour time.Duration holds
