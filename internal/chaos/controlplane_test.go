@@ -7,8 +7,8 @@ import (
 )
 
 // outage stops one component of the control plane for d while a change
-// is pushed to Git, starts it again, and returns how long the chain took
-// to converge on the change after the component was back.
+// is pushed to Git, starts it again, and checks that the chain converges
+// on the change once the component is back, logging how long it took.
 func outage(t *testing.T, component string, d time.Duration) {
 	startWeir(t, newWeirOptions(t))
 	// The GitRepository polls, so the change is found without a request
@@ -52,8 +52,13 @@ func outage(t *testing.T, component string, d time.Duration) {
 // The API server restarted alone: weir lives through it and converges on
 // what changed meanwhile, without back-off grown during the outage holding
 // it.
+//
+// The outage stays under the node controller's grace period (40 s): a
+// longer one marks the simulated nodes NotReady, and once they are, kwok
+// was seen not to make their pods Ready again (a run with 45 s left a
+// Deployment InProgress for minutes), which tests kwok, not weir.
 func TestAPIServerRestartConverges(t *testing.T) {
-	outage(t, "kube-apiserver", 45*time.Second)
+	outage(t, "kube-apiserver", 25*time.Second)
 }
 
 // etcd restarted alone: the API server answers errors meanwhile; weir

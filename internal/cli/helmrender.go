@@ -77,11 +77,13 @@ func renderHelmRelease(ctx context.Context, o helmRenderOptions) (*renderedHelmR
 	if err != nil {
 		return nil, err
 	}
-	spec, ns, cluster, err := applyingKustomization(r, filepath.ToSlash(rel), o.offline.cluster)
+	spec, ns, cluster, found, err := applyingKustomization(r, filepath.ToSlash(rel), o.offline.cluster)
 	if err != nil {
 		return nil, err
 	}
-	if cluster == nil && o.namespace != "" {
+	// Without a Kustomization applying the folder, -n says where its
+	// objects go.
+	if !found && o.namespace != "" {
 		ns = o.namespace
 	}
 	report := &render.Report{}
@@ -125,16 +127,17 @@ func renderHelmRelease(ctx context.Context, o helmRenderOptions) (*renderedHelmR
 
 // applyingKustomization is the spec (path set to rel, decryption off),
 // namespace and cluster of the repository's Kustomization whose spec.path
-// is rel; without one, a bare spec in flux-system, in the cluster whose
-// sync root holds rel (nil when none does).
-func applyingKustomization(r *repo.Repository, rel, cluster string) (kustomizev1.KustomizationSpec, string, *repo.Cluster, error) {
+// is rel, and whether there is one; without one, a bare spec in
+// flux-system, in the cluster whose sync root holds rel (nil when none
+// does).
+func applyingKustomization(r *repo.Repository, rel, cluster string) (_ kustomizev1.KustomizationSpec, _ string, _ *repo.Cluster, found bool, _ error) {
 	want := path.Clean(rel)
 	m, err := r.FindKustomization(repo.Query{SpecPath: want, Cluster: cluster, Path: want})
 	if err != nil {
 		if repo.IsNotFound(err) {
-			return kustomizev1.KustomizationSpec{Path: "./" + want}, "flux-system", r.ClusterOf(want), nil
+			return kustomizev1.KustomizationSpec{Path: "./" + want}, "flux-system", r.ClusterOf(want), false, nil
 		}
-		return kustomizev1.KustomizationSpec{}, "", nil, err
+		return kustomizev1.KustomizationSpec{}, "", nil, false, err
 	}
 	spec := m.Kustomization.Spec
 	spec.Path = "./" + want
@@ -143,7 +146,7 @@ func applyingKustomization(r *repo.Repository, rel, cluster string) (kustomizev1
 	if ns == "" {
 		ns = "flux-system"
 	}
-	return spec, ns, m.Cluster, nil
+	return spec, ns, m.Cluster, true, nil
 }
 
 // findHelmRelease picks the HelmRelease called name (in namespace, when
