@@ -62,6 +62,10 @@ func (r *Reconciler) holders(ctx context.Context, self *kustomizev1.Kustomizatio
 	if err := r.List(ctx, &all, client.UnsafeDisableDeepCopy); err != nil {
 		return nil, fmt.Errorf("listing Kustomizations: %w", err)
 	}
+	want := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		want[id] = true
+	}
 	for i := range all.Items {
 		k := &all.Items[i]
 		if !other(k) || !conditions.IsTrue(k, apply.ExternalInventoryCondition) {
@@ -72,10 +76,6 @@ func (r *Reconciler) holders(ctx context.Context, self *kustomizev1.Kustomizatio
 			// Its status.inventory, indexed above, is what is known.
 			ctrl.LoggerFrom(ctx).Info("the inventory of another Kustomization could not be read", "kustomization", client.ObjectKeyFromObject(k).String(), "error", err.Error())
 			continue
-		}
-		want := map[string]bool{}
-		for _, id := range ids {
-			want[id] = true
 		}
 		key := client.ObjectKeyFromObject(k)
 		for _, e := range inv.Entries {
