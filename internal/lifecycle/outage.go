@@ -1,6 +1,8 @@
 package lifecycle
 
 import (
+	"fmt"
+	"io"
 	"math/rand/v2"
 	"net/http"
 	"sync"
@@ -29,6 +31,9 @@ type Outage struct {
 	// RetryDelay is the retry delay while the API server does not answer;
 	// 0 means DefaultOutageRetryDelay.
 	RetryDelay time.Duration
+	// HoldInterval is how often a read that found the API server down is
+	// tried again; 0 means DefaultHoldInterval.
+	HoldInterval time.Duration
 	// Log, when set, is told when an outage begins and ends.
 	Log logr.Logger
 
@@ -46,7 +51,10 @@ func (o *Outage) Down() bool {
 }
 
 // WrapTransport returns rt observing every request's outcome, for
-// rest.Config.Wrap.
+// rest.Config.Wrap. A GET (a read, a list, a watch) that finds the API
+// server down is held and tried again every HoldInterval until the server
+// answers or the request's context ends, so that informers resume within
+// HoldInterval of the server's return; writes fail at once.
 func (o *Outage) WrapTransport(rt http.RoundTripper) http.RoundTripper {
 	return outageTransport{next: rt, o: o}
 }
@@ -56,20 +64,53 @@ type outageTransport struct {
 	o    *Outage
 }
 
+// DefaultHoldInterval is how often a read held during an outage (see
+// Outage.WrapTransport) is tried again.
+const DefaultHoldInterval = 500 * time.Millisecond
+
 func (t outageTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	resp, err := t.next.RoundTrip(req)
+	for {
+		resp, err := t.next.RoundTrip(req)
+		down := t.observe(req, resp, err)
+		if !down || req.Method != http.MethodGet || req.Body != nil && req.Body != http.NoBody {
+			return resp, err
+		}
+		// A read that found the server down is held and tried again, not
+		// failed: the informers' reflectors would otherwise back off up to
+		// a minute (client-go's fixed 30 s cap with full jitter) and see
+		// nothing for that long after the server is back.
+		if resp != nil {
+			_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+			resp.Body.Close()
+		}
+		timer := time.NewTimer(t.o.holdInterval())
+		select {
+		case <-req.Context().Done():
+			timer.Stop()
+			return nil, fmt.Errorf("the API server did not answer: %w", req.Context().Err())
+		case <-timer.C:
+		}
+	}
+}
+
+// observe records what a request's outcome says of the server and tells
+// whether it says the server does not answer.
+func (t outageTransport) observe(req *http.Request, resp *http.Response, err error) bool {
 	switch {
 	case err != nil:
 		// A request its caller gave up on says nothing of the server.
-		if req.Context().Err() == nil {
-			t.o.set(true)
+		if req.Context().Err() != nil {
+			return false
 		}
+		t.o.set(true)
+		return true
 	case resp.StatusCode == http.StatusServiceUnavailable || resp.StatusCode == http.StatusGatewayTimeout:
 		t.o.set(true)
+		return true
 	default:
 		t.o.set(false)
+		return false
 	}
-	return resp, err
 }
 
 func (o *Outage) set(down bool) {
@@ -85,6 +126,13 @@ func (o *Outage) set(down bool) {
 		o.Log.Info("the API server answers again", "outage", now.Sub(o.since).Round(time.Second).String())
 	}
 	o.down, o.since = down, now
+}
+
+func (o *Outage) holdInterval() time.Duration {
+	if o.HoldInterval > 0 {
+		return o.HoldInterval
+	}
+	return DefaultHoldInterval
 }
 
 func (o *Outage) retryDelay() time.Duration {

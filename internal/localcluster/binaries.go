@@ -1,6 +1,7 @@
 package localcluster
 
 import (
+	_ "embed"
 	"errors"
 	"fmt"
 	"os"
@@ -25,6 +26,13 @@ const stagesFile = "kwok-stages.yaml"
 // pod-container-running-failed.stage.kwok.x-k8s.io=true fails once
 // running, so that tests and `weir up` users can make a rollout fail.
 const chaosStagesFile = "kwok-chaos-stages.yaml"
+
+// podReadyAgain is a kwok stage that reports running pods Ready again
+// once the node controller has marked them NotReady, as a kubelet does
+// when its node is back (see the file).
+//
+//go:embed stages/pod-ready-again.yaml
+var podReadyAgain []byte
 
 // BinDir finds the folder of control plane binaries: $WEIR_CONTROLPLANE_DIR
 // when set, else the first .cache/controlplane/bin found walking up from the

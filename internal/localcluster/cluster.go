@@ -193,6 +193,11 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 	if chaos := filepath.Join(bin, chaosStagesFile); fileExists(chaos) {
 		kwokArgs = append(kwokArgs, "--config", chaos)
 	}
+	again := filepath.Join(c.StateDir, "kwok-pod-ready-again.yaml")
+	if err := os.WriteFile(again, podReadyAgain, 0o644); err != nil {
+		return nil, fmt.Errorf("writing kwok's stages: %w", err)
+	}
+	kwokArgs = append(kwokArgs, "--config", again)
 	for _, s := range opts.ExtraStages {
 		kwokArgs = append(kwokArgs, "--config", s)
 	}
