@@ -5,8 +5,8 @@ import (
 	"errors"
 	"net"
 	"net/http"
-	"strings"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
