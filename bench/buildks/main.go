@@ -23,8 +23,9 @@ func main() {
 	calls := flag.Int("calls", 20, "how many calls to time, each of another app")
 	weir := flag.String("weir", "", "the weir binary (default: built from this checkout)")
 	flux := flag.String("flux", "", "the flux binary (default: flux on PATH, if any)")
+	keep := flag.String("keep", "", "generate the repository into this folder and keep it (for profiling)")
 	flag.Parse()
-	if err := run(*calls, *weir, *flux); err != nil {
+	if err := run(*calls, *weir, *flux, *keep); err != nil {
 		fmt.Fprintln(os.Stderr, "buildks:", err)
 		os.Exit(1)
 	}
@@ -32,13 +33,16 @@ func main() {
 
 const namespaces, apps = 62, 7
 
-func run(calls int, weir, flux string) error {
+func run(calls int, weir, flux, keep string) error {
 	tmp, err := os.MkdirTemp("", "weir-buildks-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(tmp)
 	root := filepath.Join(tmp, "repo")
+	if keep != "" {
+		root = keep
+	}
 	if err := repotest.HomeOps(root, namespaces, apps); err != nil {
 		return err
 	}

@@ -23,9 +23,18 @@ import (
 //
 // Paths are absolute (a relative path is taken from "/") and cleaned. It
 // is not safe for concurrent use; Build uses it from one goroutine.
+//
+// A memFS made by loadSource fills its folders on first use: a folder
+// listed in unloaded exists, but its entries are read (by fill) only when
+// a path in it is first asked for, so that a render reads the folders its
+// Kustomization reaches, not the whole source.
 type memFS struct {
 	files map[string][]byte
 	dirs  map[string]bool
+
+	unloaded map[string]bool       // folders whose entries are not read yet
+	fill     func(dir string) error // reads an unloaded folder's entries
+	fillErr  error                  // the first error fill returned
 }
 
 var _ filesys.FileSystem = (*memFS)(nil)
@@ -50,6 +59,64 @@ func (e notExist) Unwrap() error { return fs.ErrNotExist }
 
 var errNotDir = errors.New("not a directory")
 
+// touch fills the unloaded folders on the way to p, from the top down
+// (filling a folder makes its sub-folders unloaded ones), so that p and
+// its parents hold what the source holds.
+func (m *memFS) touch(p string) {
+	if len(m.unloaded) == 0 {
+		return
+	}
+	var chain []string
+	for d := p; ; d = filepath.Dir(d) {
+		chain = append(chain, d)
+		if d == filepath.Dir(d) {
+			break
+		}
+	}
+	for i := len(chain) - 1; i >= 0; i-- {
+		m.load(chain[i])
+	}
+}
+
+// touchAll fills p and every folder below it.
+func (m *memFS) touchAll(p string) {
+	m.touch(p)
+	under := p + string(filepath.Separator)
+	if p == string(filepath.Separator) {
+		under = p
+	}
+	for {
+		var next []string
+		for d := range m.unloaded {
+			if strings.HasPrefix(d, under) {
+				next = append(next, d)
+			}
+		}
+		if len(next) == 0 || m.fillErr != nil {
+			return
+		}
+		slices.Sort(next)
+		for _, d := range next {
+			m.load(d)
+		}
+	}
+}
+
+// load fills d if it is unloaded, keeping the first error.
+func (m *memFS) load(d string) {
+	if !m.unloaded[d] {
+		return
+	}
+	delete(m.unloaded, d)
+	if err := m.fill(d); err != nil && m.fillErr == nil {
+		m.fillErr = err
+	}
+}
+
+// loadError is the first error met filling a folder from the source: a
+// render that met one must fail with it, as what it read is incomplete.
+func (m *memFS) loadError() error { return m.fillErr }
+
 // mkdirs creates the folder p and its parents.
 func (m *memFS) mkdirs(p string) error {
 	var missing []string
@@ -67,6 +134,7 @@ func (m *memFS) mkdirs(p string) error {
 
 func (m *memFS) Create(path string) (filesys.File, error) {
 	p := memPath(path)
+	m.touch(p)
 	if m.dirs[p] {
 		return nil, &fs.PathError{Op: "create", Path: path, Err: fs.ErrExist}
 	}
@@ -79,6 +147,7 @@ func (m *memFS) Create(path string) (filesys.File, error) {
 
 func (m *memFS) Mkdir(path string) error {
 	p := memPath(path)
+	m.touch(p)
 	if _, ok := m.files[p]; ok || m.dirs[p] {
 		return &fs.PathError{Op: "mkdir", Path: path, Err: fs.ErrExist}
 	}
@@ -89,7 +158,11 @@ func (m *memFS) Mkdir(path string) error {
 	return nil
 }
 
-func (m *memFS) MkdirAll(path string) error { return m.mkdirs(memPath(path)) }
+func (m *memFS) MkdirAll(path string) error {
+	p := memPath(path)
+	m.touch(p)
+	return m.mkdirs(p)
+}
 
 func (m *memFS) RemoveAll(path string) error {
 	p := memPath(path)
@@ -102,6 +175,7 @@ func (m *memFS) RemoveAll(path string) error {
 	for d := range m.dirs {
 		if (d == p || strings.HasPrefix(d, under)) && d != string(filepath.Separator) {
 			delete(m.dirs, d)
+			delete(m.unloaded, d)
 		}
 	}
 	return nil
@@ -109,6 +183,7 @@ func (m *memFS) RemoveAll(path string) error {
 
 func (m *memFS) Open(path string) (filesys.File, error) {
 	p := memPath(path)
+	m.touch(p)
 	if data, ok := m.files[p]; ok {
 		return &memFile{m: m, path: p, r: bytes.NewReader(data)}, nil
 	}
@@ -118,16 +193,22 @@ func (m *memFS) Open(path string) (filesys.File, error) {
 	return nil, notExist(path)
 }
 
-func (m *memFS) IsDir(path string) bool { return m.dirs[memPath(path)] }
+func (m *memFS) IsDir(path string) bool {
+	p := memPath(path)
+	m.touch(p)
+	return m.dirs[p]
+}
 
 func (m *memFS) Exists(path string) bool {
 	p := memPath(path)
+	m.touch(p)
 	_, ok := m.files[p]
 	return ok || m.dirs[p]
 }
 
 func (m *memFS) ReadDir(path string) ([]string, error) {
 	p := memPath(path)
+	m.touch(p)
 	if !m.dirs[p] {
 		if _, ok := m.files[p]; ok {
 			return nil, &fs.PathError{Op: "readdir", Path: path, Err: errNotDir}
@@ -154,6 +235,7 @@ func (m *memFS) ReadDir(path string) ([]string, error) {
 // folder and "" when path is one.
 func (m *memFS) CleanedAbs(path string) (filesys.ConfirmedDir, string, error) {
 	p := memPath(path)
+	m.touch(p)
 	if m.dirs[p] {
 		return filesys.ConfirmedDir(p), "", nil
 	}
@@ -167,6 +249,15 @@ func (m *memFS) Glob(pattern string) ([]string, error) {
 	pat := memPath(pattern)
 	if _, err := filepath.Match(pat, ""); err != nil {
 		return nil, err
+	}
+	if dir := filepath.Dir(pat); !strings.ContainsAny(dir, `*?[\`) {
+		m.touch(dir)
+	} else {
+		fixed := dir
+		for strings.ContainsAny(fixed, `*?[\`) {
+			fixed = filepath.Dir(fixed)
+		}
+		m.touchAll(fixed)
 	}
 	var matches []string
 	for f := range m.files {
@@ -185,6 +276,7 @@ func (m *memFS) Glob(pattern string) ([]string, error) {
 
 func (m *memFS) ReadFile(path string) ([]byte, error) {
 	p := memPath(path)
+	m.touch(p)
 	if data, ok := m.files[p]; ok {
 		return bytes.Clone(data), nil
 	}
@@ -196,6 +288,7 @@ func (m *memFS) ReadFile(path string) ([]byte, error) {
 
 func (m *memFS) WriteFile(path string, data []byte) error {
 	p := memPath(path)
+	m.touch(p)
 	if m.dirs[p] {
 		return &fs.PathError{Op: "write", Path: path, Err: errors.New("is a directory")}
 	}
@@ -207,6 +300,7 @@ func (m *memFS) WriteFile(path string, data []byte) error {
 }
 
 func (m *memFS) stat(p string) (fs.FileInfo, error) {
+	m.touch(p)
 	if data, ok := m.files[p]; ok {
 		return memInfo{name: filepath.Base(p), size: int64(len(data))}, nil
 	}
@@ -219,6 +313,7 @@ func (m *memFS) stat(p string) (fs.FileInfo, error) {
 // Walk walks the tree at path in lexical order, as filepath.Walk does.
 func (m *memFS) Walk(path string, walkFn filepath.WalkFunc) error {
 	p := memPath(path)
+	m.touchAll(p)
 	fi, err := m.stat(p)
 	if err != nil {
 		err = walkFn(p, nil, err)

@@ -168,11 +168,17 @@ func Build(ctx context.Context, opts Options) ([]*unstructured.Unstructured, err
 	dec := newDecryptor(opts)
 	decrypting := dec != nil && dec.canDecrypt()
 	ov, err := writeOverlay(fs, root, dir, opts.Spec)
+	if serr := sourceError(fs); serr != nil {
+		return nil, fail(StepPath, serr)
+	}
 	if err != nil {
 		return nil, fail(StepBuild, err)
 	}
 	if opts.NoRemoteBases {
 		if err := refuseRemote(fs, root, dir); err != nil {
+			if serr := sourceError(fs); serr != nil {
+				return nil, fail(StepPath, serr)
+			}
 			return nil, fail(StepBuild, err)
 		}
 	}
@@ -181,6 +187,9 @@ func Build(ctx context.Context, opts Options) ([]*unstructured.Unstructured, err
 			return nil, fail(StepDecrypt, err)
 		}
 		if err := dec.decryptSources(fs, root, dir); err != nil {
+			if serr := sourceError(fs); serr != nil {
+				return nil, fail(StepPath, serr)
+			}
 			return nil, fail(StepDecrypt, err)
 		}
 	}
@@ -189,10 +198,18 @@ func Build(ctx context.Context, opts Options) ([]*unstructured.Unstructured, err
 	}
 
 	custom, err := usesOpenAPI(fs, root, dir)
+	if serr := sourceError(fs); serr != nil {
+		return nil, fail(StepPath, serr)
+	}
 	if err != nil {
 		return nil, fail(StepBuild, fmt.Errorf("kustomize build failed: %w", err))
 	}
 	m, err := kustomizeBuild(fs, dir, custom)
+	if serr := sourceError(fs); serr != nil {
+		// What kustomize read is incomplete: the source's error is the
+		// cause of whatever it said.
+		return nil, fail(StepPath, serr)
+	}
 	if err != nil {
 		return nil, fail(StepBuild, fmt.Errorf("kustomize build failed: %w", err))
 	}

@@ -3,6 +3,7 @@ package render
 import (
 	"context"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -321,8 +322,8 @@ func TestSourceCopy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &treeCopy{root: real, fs: newMemFS(), limit: maxSourceBytes, maxEntries: maxSourceEntries}
-	if err := c.dir(real, real, map[string]bool{real: true}); err != nil {
+	m, err := newSourceCopy(real, maxSourceBytes, maxSourceEntries)
+	if err != nil {
 		t.Fatal(err)
 	}
 	for p, want := range map[string]bool{
@@ -334,15 +335,20 @@ func TestSourceCopy(t *testing.T) {
 		"a/loop":           false, // a loop is not followed
 		"shared/cm.yaml":   true,
 	} {
-		if got := c.fs.Exists(filepath.Join(real, p)); got != want {
+		if got := m.Exists(filepath.Join(real, p)); got != want {
 			t.Errorf("%s copied: %v, want %v", p, got, want)
 		}
 	}
+	if err := m.loadError(); err != nil {
+		t.Fatal(err)
+	}
 
 	big := writeTree(t, map[string]string{"a.yaml": strings.Repeat("x", 600<<10), "b.yaml": strings.Repeat("y", 600<<10)})
-	c = &treeCopy{root: big, fs: newMemFS(), limit: 1 << 20, maxEntries: maxSourceEntries}
-	if err := c.dir(big, big, map[string]bool{big: true}); err == nil || !strings.Contains(err.Error(), "larger than 1 MiB") {
-		t.Errorf("a source over the limit: %v", err)
+	if m, err = newSourceCopy(big, 1<<20, maxSourceEntries); err != nil {
+		t.Fatal(err)
+	}
+	if m.Exists(filepath.Join(big, "a.yaml")); m.loadError() == nil || !strings.Contains(m.loadError().Error(), "larger than 1 MiB") {
+		t.Errorf("a source over the limit: %v", m.loadError())
 	}
 
 	// Folders with two symlinks to the next one: 2^20 paths without a loop.
@@ -360,31 +366,70 @@ func TestSourceCopy(t *testing.T) {
 			}
 		}
 	}
-	c = &treeCopy{root: fan, fs: newMemFS(), limit: maxSourceBytes, maxEntries: 1000}
-	if err := c.dir(fan, fan, map[string]bool{fan: true}); err == nil || !strings.Contains(err.Error(), "more than 1000 files and folders") {
+	if m, err = newSourceCopy(fan, maxSourceBytes, 1000); err != nil {
+		t.Fatal(err)
+	}
+	_ = m.Walk(fan, func(string, fs.FileInfo, error) error { return nil })
+	if err := m.loadError(); err == nil || !strings.Contains(err.Error(), "more than 1000 files and folders") {
 		t.Errorf("a source that fans out: %v", err)
 	}
 }
 
-// One large file anywhere in the source fails every render of it: the
-// error names the file and how to leave it out.
+// A render reads the folders its Kustomization reaches, not the whole
+// source: a folder it does not reach is never read.
+func TestRenderReadsOnlyTheFoldersItReaches(t *testing.T) {
+	root := writeTree(t, map[string]string{
+		"apps/a/kustomization.yaml": "resources: [cm.yaml, ../../base]\n",
+		"apps/a/cm.yaml":            fmt.Sprintf(configMap, "a"),
+		"apps/b/cm.yaml":            fmt.Sprintf(configMap, "b"),
+		"base/kustomization.yaml":   "resources: [cm.yaml]\n",
+		"base/cm.yaml":              fmt.Sprintf(configMap, "base"),
+	})
+	real, err := filepath.EvalSymlinks(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fsys, err := loadSource(real, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := fsys.(sourceFS).FileSystem.(*memFS)
+	if _, err := kustomizeBuild(fsys, filepath.Join(real, "apps", "a"), false); err != nil {
+		t.Fatal(err)
+	}
+	if !m.unloaded[filepath.Join(real, "apps", "b")] {
+		t.Error("apps/b, which the render does not reach, was read")
+	}
+	if _, ok := m.files[filepath.Join(real, "base", "cm.yaml")]; !ok {
+		t.Error("base/cm.yaml, which the render reaches, was not read")
+	}
+}
+
+// One large file in what a render reads fails it: the error names the
+// file and how to leave it out. (The artifact store refuses such a tree
+// at its source, so that every Kustomization of it fails the same way.)
 func TestSourceOverTheLimitNamesItsLargestFiles(t *testing.T) {
 	root := writeTree(t, map[string]string{
-		"apps/cm.yaml":  fmt.Sprintf(configMap, "a"),
-		"docs/notes.md": strings.Repeat("n", 3<<20),
+		"apps/cm.yaml":    fmt.Sprintf(configMap, "a"),
+		"apps/notes.md":   strings.Repeat("n", 3<<20),
+		"other/notes.md":  strings.Repeat("n", 5<<20),
+		"other/cm.yaml":   fmt.Sprintf(configMap, "b"),
+		"apps/small.yaml": fmt.Sprintf(configMap, "c"),
 	})
 	// Sparse: 120 MB on paper, nothing on disk.
-	if err := os.MkdirAll(filepath.Join(root, "data"), 0o755); err != nil {
+	if err := os.WriteFile(filepath.Join(root, "apps", "dump.bin"), nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(root, "data", "dump.bin"), nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Truncate(filepath.Join(root, "data", "dump.bin"), 120_000_000); err != nil {
+	if err := os.Truncate(filepath.Join(root, "apps", "dump.bin"), 120_000_000); err != nil {
 		t.Fatal(err)
 	}
 	_, err := Build(context.Background(), Options{Root: root, Spec: kustomizev1.KustomizationSpec{Path: "./apps"}})
-	wantError(t, err, StepPath, "larger than 100 MiB", "its largest files: data/dump.bin (114.4 MiB), apps/cm.yaml", "spec.ignore")
+	wantError(t, err, StepPath, "larger than 100 MiB", "its largest files: apps/dump.bin (114.4 MiB), apps/cm.yaml", "spec.ignore")
+	// other/, which the render does not reach, is not read: its render
+	// works.
+	if _, err := Build(context.Background(), Options{Root: root, Spec: kustomizev1.KustomizationSpec{Path: "./other"}}); err != nil {
+		t.Errorf("a render of a folder without the large file failed: %v", err)
+	}
 }
 
 func TestErrorsSpeakInSourcePaths(t *testing.T) {

@@ -84,18 +84,21 @@ func within(root, path string) bool {
 	return strings.HasPrefix(path, root)
 }
 
-// loadSource copies the tree at root (absolute, resolved) into an
-// in-memory file system at the same absolute paths, so that kustomize
-// reads nothing else and decrypted files are never written to disk.
-// Symlinks are followed when they resolve inside root and left out
-// otherwise. With remote, paths under kustomize's clone folders are served
-// from disk, so that remote Git bases keep working.
+// loadSource gives the tree at root (absolute, resolved) as an in-memory
+// file system at the same absolute paths, so that kustomize reads nothing
+// else and decrypted files are never written to disk. Folders are read on
+// first use (see memFS): a render reads the folders its Kustomization
+// reaches, and the bounds below apply to what it read. Symlinks are
+// followed when they resolve inside root and left out otherwise, as are
+// those that lead back to a folder above them. With remote, paths under
+// kustomize's clone folders are served from disk, so that remote Git bases
+// keep working.
 func loadSource(root string, remote bool) (filesys.FileSystem, error) {
-	c := &treeCopy{root: root, fs: newMemFS(), limit: maxSourceBytes, maxEntries: maxSourceEntries}
-	if err := c.dir(root, root, map[string]bool{root: true}); err != nil {
+	m, err := newSourceCopy(root, maxSourceBytes, maxSourceEntries)
+	if err != nil {
 		return nil, err
 	}
-	sfs := sourceFS{FileSystem: c.fs, root: root}
+	sfs := sourceFS{FileSystem: m, root: root}
 	if remote {
 		prefix, err := securefs.TmpConfirmedDirPrefix()
 		if err != nil {
@@ -106,10 +109,35 @@ func loadSource(root string, remote bool) (filesys.FileSystem, error) {
 	return sfs, nil
 }
 
+// newSourceCopy returns a memFS that copies the tree at root into memory
+// as its folders are used, refusing more than limit bytes or maxEntries
+// files and folders.
+func newSourceCopy(root string, limit int64, maxEntries int) (*memFS, error) {
+	c := &treeCopy{root: root, fs: newMemFS(), limit: limit, maxEntries: maxEntries, realOf: map[string]string{root: root}}
+	if err := c.fs.mkdirs(memPath(root)); err != nil {
+		return nil, err
+	}
+	c.fs.unloaded = map[string]bool{memPath(root): true}
+	c.fs.fill = c.fill
+	return c.fs, nil
+}
+
+// sourceError is the error met reading the source, if any, of a file
+// system loadSource made.
+func sourceError(fsys filesys.FileSystem) error {
+	if s, ok := fsys.(sourceFS); ok {
+		if m, ok := s.FileSystem.(*memFS); ok {
+			return m.loadError()
+		}
+	}
+	return nil
+}
+
 type treeCopy struct {
 	root       string
-	fs         filesys.FileSystem
-	size       int64 // bytes copied so far
+	fs         *memFS
+	realOf     map[string]string // each folder of the copy: where it is read from
+	size       int64             // bytes copied so far
 	limit      int64
 	entries    int // files and folders copied so far
 	maxEntries int
@@ -125,11 +153,12 @@ type sizedFile struct {
 // maxNamedFiles is how many of the largest files a size error names.
 const maxNamedFiles = 3
 
-// dir copies the folder at real to dst; stack holds the resolved folders
-// being copied, to stop at symlink loops.
-func (c *treeCopy) dir(real, dst string, stack map[string]bool) error {
-	if err := c.fs.MkdirAll(dst); err != nil {
-		return err
+// fill copies the files of the folder dst of the copy and makes its
+// sub-folders unloaded ones, to be filled in turn when used.
+func (c *treeCopy) fill(dst string) error {
+	real, ok := c.realOf[dst]
+	if !ok {
+		return nil
 	}
 	entries, err := os.ReadDir(real)
 	if err != nil {
@@ -140,6 +169,9 @@ func (c *treeCopy) dir(real, dst string, stack map[string]bool) error {
 			return fmt.Errorf("the source has more than %d files and folders, the most a render reads", c.maxEntries)
 		}
 		src, to := filepath.Join(real, e.Name()), filepath.Join(dst, e.Name())
+		if _, ok := c.fs.files[to]; ok || c.fs.dirs[to] {
+			continue // written by the render before its folder was read
+		}
 		fi, err := os.Lstat(src)
 		if err != nil {
 			return fmt.Errorf("reading the source: %w", err)
@@ -152,22 +184,24 @@ func (c *treeCopy) dir(real, dst string, stack map[string]bool) error {
 			if fi, err = os.Stat(target); err != nil {
 				continue
 			}
+			if fi.IsDir() && within(target, real) {
+				continue // a loop: the folder holds the link
+			}
 			src = target
 		}
 		switch {
 		case fi.IsDir():
-			if stack[src] || e.Name() == ".git" || e.Name() == ".weir" {
+			if e.Name() == ".git" || e.Name() == ".weir" {
 				// Git's metadata and weir up's state are never manifests.
 				continue
 			}
-			stack[src] = true
-			err = c.dir(src, to, stack)
-			delete(stack, src)
+			c.fs.dirs[to] = true
+			c.fs.unloaded[to] = true
+			c.realOf[to] = src
 		case fi.Mode().IsRegular():
-			err = c.file(src, to, fi.Size())
-		}
-		if err != nil {
-			return err
+			if err := c.file(src, to, fi.Size()); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
@@ -197,7 +231,8 @@ func (c *treeCopy) file(src, dst string, size int64) error {
 	if err := checkAliases(c.rel(dst), data); err != nil {
 		return err
 	}
-	return c.fs.WriteFile(dst, data)
+	c.fs.files[dst] = data
+	return nil
 }
 
 // rel is the path of dst in the source, in slash form, for errors.
