@@ -32,7 +32,7 @@ type memFS struct {
 	files map[string][]byte
 	dirs  map[string]bool
 
-	unloaded map[string]bool       // folders whose entries are not read yet
+	unloaded map[string]bool        // folders whose entries are not read yet
 	fill     func(dir string) error // reads an unloaded folder's entries
 	fillErr  error                  // the first error fill returned
 }
