@@ -14,6 +14,7 @@ import (
 	"github.com/fluxcd/pkg/runtime/metrics"
 	sourcev1 "github.com/fluxcd/source-controller/api/v1"
 	"helm.sh/helm/v4/pkg/action"
+	"helm.sh/helm/v4/pkg/kube"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -252,6 +253,14 @@ func (r *Reconciler) actionConfig(hr *helmv2.HelmRelease) (*action.Configuration
 	if err := ac.Init(&restGetter{config: cfg, namespace: ns, shared: shared}, ns, "secret"); err != nil {
 		return nil, fmt.Errorf("connecting the Helm SDK to the cluster: %w", err)
 	}
+	// The chart's objects that name no namespace go to the release's
+	// (spec.targetNamespace), as helm-controller places them; the
+	// getter's namespace is only where the release is stored.
+	kc, ok := ac.KubeClient.(*kube.Client)
+	if !ok {
+		return nil, fmt.Errorf("connecting the Helm SDK to the cluster: unexpected client %T", ac.KubeClient)
+	}
+	kc.Namespace = hr.GetReleaseNamespace()
 	return ac, nil
 }
 

@@ -241,3 +241,46 @@ func TestAReleaseWithoutValuesIsLeftAlone(t *testing.T) {
 		t.Errorf("%d release revisions in storage, want 1", n)
 	}
 }
+
+// spec.targetNamespace places the chart's objects that name no namespace
+// in the target namespace, as helm-controller does, while the release is
+// stored in the HelmRelease's own; a target namespace that does not exist
+// fails the install, saying so, unless install.createNamespace is set.
+func TestTargetNamespacePlacesTheChartsObjects(t *testing.T) {
+	f := newFixture(t, "1.0.0")
+	target := env.Namespace(t)
+	hr := f.release("placed", "greeting: there", func(h *helmv2.HelmRelease) { h.Spec.TargetNamespace = target })
+	got := f.waitReady(hr, "1.0.0")
+	if d := configData(t, target, target+"-placed-config"); d["greeting"] != "there" {
+		t.Errorf("the ConfigMap in the target namespace holds %v", d)
+	}
+	cm := &corev1.ConfigMap{}
+	if err := env.Client.Get(context.Background(), client.ObjectKey{Namespace: f.ns, Name: target + "-placed-config"}, cm); !apierrors.IsNotFound(err) {
+		t.Errorf("the chart's ConfigMap was also found in the HelmRelease's namespace (%v)", err)
+	}
+	if got.Status.StorageNamespace != f.ns || len(helmReleases(t, f.ns)) != 1 {
+		t.Errorf("the release is not stored in the HelmRelease's namespace: storage %q", got.Status.StorageNamespace)
+	}
+
+	missing := "absent-" + f.ns
+	hr = f.release("nowhere", "", func(h *helmv2.HelmRelease) {
+		h.Spec.TargetNamespace = missing
+		h.Spec.Install = &helmv2.Install{Remediation: &helmv2.InstallRemediation{Retries: 0}}
+	})
+	got = f.wait(hr, 90*time.Second, "Released=False/InstallFailed", func(h *helmv2.HelmRelease) bool {
+		return conditions.IsFalse(h, helmv2.ReleasedCondition) && conditions.GetReason(h, helmv2.ReleasedCondition) == helmv2.InstallFailedReason
+	})
+	if msg := conditions.GetMessage(got, meta.ReadyCondition); conditions.IsReady(got) || !strings.Contains(msg, "namespaces \""+missing+"\" not found") {
+		t.Errorf("Ready says %q, want not Ready with the missing namespace named", msg)
+	}
+
+	hr = f.release("created", "", func(h *helmv2.HelmRelease) {
+		h.Spec.TargetNamespace = "made-" + f.ns
+		h.Spec.Install = &helmv2.Install{CreateNamespace: true}
+	})
+	t.Cleanup(func() {
+		_ = env.Client.Delete(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "made-" + f.ns}})
+	})
+	f.waitReady(hr, "1.0.0")
+	configData(t, "made-"+f.ns, "made-"+f.ns+"-created-config")
+}

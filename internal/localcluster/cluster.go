@@ -212,10 +212,23 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 	cfg.QPS, cfg.Burst = 200, 400
 	c.rest = cfg
 	kwokLog := func() string { return tail(c.StateDir, "kwok", 15) }
-	if err := registerNodes(ctx, cfg, opts.Nodes, c.checkAlive, kwokLog); err != nil {
+	kwokRestarts := 0
+	alive := func() error {
+		// kwok v0.8 sets its stages up lazily from several goroutines at
+		// once and was seen to crash on it at start-up (a data race in
+		// kwok): it is started again, a few times, before giving up.
+		if p := c.component("kwok"); p != nil && p.exited() && kwokRestarts < kwokStartRetries {
+			kwokRestarts++
+			if err := c.StartComponent(ctx, "kwok"); err != nil {
+				return err
+			}
+		}
+		return c.checkAlive()
+	}
+	if err := registerNodes(ctx, cfg, opts.Nodes, alive, kwokLog); err != nil {
 		return nil, err
 	}
-	if err := c.checkAlive(); err != nil {
+	if err := alive(); err != nil {
 		return nil, err
 	}
 	return c, nil
@@ -273,6 +286,10 @@ func (c *Cluster) StartComponent(ctx context.Context, name string) error {
 	}
 	return fmt.Errorf("the local control plane has no component %q (it has %s)", name, strings.Join(Components(), ", "))
 }
+
+// kwokStartRetries is how many times Start starts kwok again when it
+// exits while the nodes register.
+const kwokStartRetries = 3
 
 // restartLimit is how many times in restartWindow Supervise starts a
 // component again before it gives up on it.
