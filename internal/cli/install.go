@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/spf13/cobra"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -23,29 +24,66 @@ func (g *globalOptions) client() (client.Client, error) {
 }
 
 func newInstallCommand(g *globalOptions) *cobra.Command {
-	var export bool
+	var export, crdsOnly bool
+	var o install.Options
+	var wait time.Duration
 	cmd := &cobra.Command{
 		Use:   "install",
-		Short: "Install Flux's CRDs and the flux-system namespace",
-		Long:  "install applies Flux's CustomResourceDefinitions (embedded in weir) and the flux-system namespace\nwith server-side apply; running it again changes nothing.",
-		Args:  cobra.NoArgs,
+		Short: "Install weir into a cluster: Flux's CRDs, the flux-system namespace and weir's Deployment",
+		Long: "install applies Flux's CustomResourceDefinitions (embedded in weir), the flux-system namespace and\n" +
+			"what runs weir in the cluster (its Deployment running `weir controller`, ServiceAccount, RBAC,\n" +
+			"Services, NetworkPolicies and PodDisruptionBudget) with server-side apply, then waits until the\n" +
+			"Deployment is Available. Running it again changes nothing. --crds-only applies only the CRDs and\n" +
+			"the namespace (for a weir that runs outside the cluster, as `weir up` and `weir local` do);\n" +
+			"--export prints the manifests instead of applying them.",
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if cmd.Flags().Changed("namespace") {
+				o.Namespace = g.namespace
+			}
 			if export {
-				return install.Export(cmd.OutOrStdout())
+				if crdsOnly {
+					return install.Export(cmd.OutOrStdout(), nil)
+				}
+				return install.Export(cmd.OutOrStdout(), &o)
 			}
 			c, err := g.client()
 			if err != nil {
 				return err
 			}
-			fmt.Fprintln(cmd.OutOrStdout(), "► applying Flux's CRDs and the flux-system namespace")
+			out := cmd.OutOrStdout()
+			fmt.Fprintln(out, "► applying Flux's CRDs and the flux-system namespace")
 			if err := install.Install(cmd.Context(), c); err != nil {
 				return err
 			}
-			fmt.Fprintln(cmd.OutOrStdout(), "✔ installed")
+			if crdsOnly {
+				fmt.Fprintln(out, "✔ installed")
+				return nil
+			}
+			if err := install.EnsureNamespace(cmd.Context(), c, o); err != nil {
+				return err
+			}
+			img := o.Image
+			if img == "" {
+				img = install.DefaultImage()
+			}
+			fmt.Fprintf(out, "► applying weir's Deployment (%s), RBAC, Services and NetworkPolicies\n", img)
+			fmt.Fprintln(out, "◎ waiting for the Deployment to be Available")
+			if err := install.InstallComponents(cmd.Context(), c, o, wait); err != nil {
+				return err
+			}
+			fmt.Fprintln(out, "✔ installed")
 			return nil
 		},
 	}
-	cmd.Flags().BoolVar(&export, "export", false, "print the manifests instead of applying them")
+	f := cmd.Flags()
+	f.BoolVar(&export, "export", false, "print the manifests instead of applying them")
+	f.BoolVar(&crdsOnly, "crds-only", false, "apply only the CRDs and the flux-system namespace, for a weir running outside the cluster")
+	f.StringVar(&o.Image, "image", "", "weir's container image (default "+install.DefaultImage()+")")
+	f.Int32Var(&o.Replicas, "replicas", 1, "replicas of weir's Deployment; they elect a leader")
+	f.BoolVar(&o.LeastPrivilege, "least-privilege", false, "bind weir to what it needs itself instead of cluster-admin: Kustomizations and HelmReleases act as their spec.serviceAccountName (or --default-service-account) and cannot refer to other namespaces")
+	f.StringVar(&o.DefaultServiceAccount, "default-service-account", "", "with --least-privilege, the service account of objects that name none (default \"default\")")
+	f.DurationVar(&wait, "timeout", 5*time.Minute, "how long to wait for the Deployment to be Available; 0 does not wait")
 	return cmd
 }
 
@@ -53,12 +91,27 @@ func newUninstallCommand(g *globalOptions) *cobra.Command {
 	var force, keepNamespace bool
 	cmd := &cobra.Command{
 		Use:   "uninstall",
-		Short: "Remove Flux's CRDs and the flux-system namespace",
-		Long:  "uninstall deletes Flux's CRDs and the flux-system namespace. It refuses while objects of these\nkinds exist, because deleting a CRD deletes every object of its kind; --force deletes them too.",
+		Short: "Remove weir from a cluster: its Deployment and RBAC, Flux's CRDs and the flux-system namespace",
+		Long: "uninstall deletes weir's Deployment, ServiceAccount, RBAC, Services, NetworkPolicies and\n" +
+			"PodDisruptionBudget, Flux's CRDs and the flux-system namespace. It refuses, before removing\n" +
+			"anything, while objects of these kinds exist, because deleting a CRD deletes every object of its\n" +
+			"kind; --force deletes them too.",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := g.client()
 			if err != nil {
+				return err
+			}
+			o := install.Options{}
+			if cmd.Flags().Changed("namespace") {
+				o.Namespace = g.namespace
+			}
+			// Refused while custom resources exist (unless --force), before
+			// anything is removed.
+			if err := install.CheckUninstall(cmd.Context(), c, force); err != nil {
+				return err
+			}
+			if err := install.UninstallComponents(cmd.Context(), c, o); err != nil {
 				return err
 			}
 			if err := install.Uninstall(cmd.Context(), c, force, keepNamespace); err != nil {

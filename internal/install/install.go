@@ -49,19 +49,26 @@ func Objects() ([]*unstructured.Unstructured, error) {
 		unstructured.RemoveNestedField(u.Object, "metadata", "creationTimestamp")
 		objs = append(objs, u)
 	}
-	ns := &unstructured.Unstructured{}
-	ns.SetAPIVersion("v1")
-	ns.SetKind("Namespace")
-	ns.SetName(Namespace)
-	ns.SetLabels(map[string]string{"app.kubernetes.io/part-of": "weir"})
-	return append(objs, ns), nil
+	return append(objs, namespaceObject(Namespace)), nil
 }
 
-// Export writes every object Install applies as a multi-document YAML stream.
-func Export(w io.Writer) error {
+// Export writes every object Install applies as a multi-document YAML
+// stream, followed, when o is not nil, by the in-cluster objects that run
+// weir (Components), as `weir install --export` prints them.
+func Export(w io.Writer, o *Options) error {
 	objs, err := Objects()
 	if err != nil {
 		return err
+	}
+	if o != nil {
+		if ns := o.namespace(); ns != Namespace {
+			objs = append(objs, namespaceObject(ns))
+		}
+		comps, err := Components(*o)
+		if err != nil {
+			return err
+		}
+		objs = append(objs, comps...)
 	}
 	for _, o := range objs {
 		b, err := yaml.Marshal(o.Object)
@@ -71,6 +78,29 @@ func Export(w io.Writer) error {
 		if _, err := fmt.Fprintf(w, "---\n%s", b); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// namespaceObject is a namespace of weir's installation.
+func namespaceObject(name string) *unstructured.Unstructured {
+	ns := &unstructured.Unstructured{}
+	ns.SetAPIVersion("v1")
+	ns.SetKind("Namespace")
+	ns.SetName(name)
+	ns.SetLabels(map[string]string{"app.kubernetes.io/part-of": "weir"})
+	return ns
+}
+
+// EnsureNamespace applies the namespace o installs into, when it is not
+// flux-system (which Install applies).
+func EnsureNamespace(ctx context.Context, c client.Client, o Options) error {
+	if o.namespace() == Namespace {
+		return nil
+	}
+	ns := namespaceObject(o.namespace())
+	if err := c.Apply(ctx, client.ApplyConfigurationFromUnstructured(ns), client.FieldOwner(FieldManager), client.ForceOwnership); err != nil {
+		return fmt.Errorf("applying namespace %s: %w", ns.GetName(), err)
 	}
 	return nil
 }
@@ -164,6 +194,27 @@ func Uninstall(ctx context.Context, c client.Client, force, keepNamespace bool) 
 		if err := c.Delete(ctx, ns); err != nil && !apierrors.IsNotFound(err) {
 			return fmt.Errorf("deleting namespace %s: %w", Namespace, err)
 		}
+	}
+	return nil
+}
+
+// CheckUninstall returns an ErrInUse error when custom resources of
+// Flux's kinds exist and force is not set, as Uninstall would, so that a
+// caller can refuse before removing anything else.
+func CheckUninstall(ctx context.Context, c client.Client, force bool) error {
+	if force {
+		return nil
+	}
+	crds, err := crd.All()
+	if err != nil {
+		return err
+	}
+	inUse, err := customResources(ctx, c, crds)
+	if err != nil {
+		return err
+	}
+	if len(inUse) > 0 {
+		return fmt.Errorf("%w: %s; delete them first or pass --force", ErrInUse, summarize(inUse))
 	}
 	return nil
 }

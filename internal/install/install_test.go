@@ -147,7 +147,7 @@ func TestInstalledCRDsServeFluxVersions(t *testing.T) {
 
 func TestExportIsWhatInstallApplies(t *testing.T) {
 	var buf bytes.Buffer
-	if err := install.Export(&buf); err != nil {
+	if err := install.Export(&buf, nil); err != nil {
 		t.Fatalf("exporting: %v", err)
 	}
 
