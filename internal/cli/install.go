@@ -96,7 +96,7 @@ func newUninstallCommand(g *globalOptions) *cobra.Command {
 			"PodDisruptionBudget, Flux's CRDs and the flux-system namespace. It refuses, before removing\n" +
 			"anything, while objects of these kinds exist, because deleting a CRD deletes every object of its\n" +
 			"kind; --force deletes them too.",
-		Args:  cobra.NoArgs,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := g.client()
 			if err != nil {
