@@ -7,12 +7,19 @@ export WEIR_CONTROLPLANE_DIR := $(CONTROLPLANE_DIR)
 
 CRD_PATHS := github.com/fluxcd/source-controller/api/v1;github.com/fluxcd/source-controller/api/v1beta2;github.com/fluxcd/kustomize-controller/api/v1;github.com/fluxcd/helm-controller/api/v2;github.com/fluxcd/notification-controller/api/v1;github.com/fluxcd/notification-controller/api/v1beta3
 
-.PHONY: all build generate check-generate controlplane test chaos fuzz vet fmt demo clean
+.PHONY: all build image generate check-generate controlplane test chaos fuzz vet fmt demo clean
 
 all: build
 
 build:
 	$(GO) build -o bin/weir ./cmd/weir
+
+## image: build weir's container image (linux/amd64 and linux/arm64, static, on an empty
+## base with this machine's CA certificates, user 65532) as an OCI image layout in
+## bin/image, without Docker. VERSION sets the version; push with `crane push bin/image REF`.
+VERSION ?= dev
+image:
+	$(GO) run ./tools/image -out bin/image -version $(VERSION)
 
 ## generate: regenerate Flux's CRDs under config/crd from the pinned API modules,
 ## then add the versions Flux marks skipversion but still serves (v1beta2 OCIRepository,
