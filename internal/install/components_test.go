@@ -202,3 +202,20 @@ func TestInstallThenUninstallLeavesNothing(t *testing.T) {
 		t.Errorf("%d pods left (%v)", len(pods.Items), err)
 	}
 }
+
+// The CRDs carry the labels by which the flux CLI finds Flux's CRDs.
+func TestCRDsCarryFluxsLabels(t *testing.T) {
+	for _, o := range exported(t, nil) {
+		if o.GetKind() != "CustomResourceDefinition" {
+			continue
+		}
+		l := o.GetLabels()
+		if l["app.kubernetes.io/part-of"] != "flux" || l["app.kubernetes.io/instance"] != "flux-system" || !strings.HasSuffix(l["app.kubernetes.io/component"], "-controller") {
+			t.Errorf("CRD %s has labels %v", o.GetName(), l)
+		}
+	}
+	got := installedCRDs(t)
+	if l := got["kustomizations.kustomize.toolkit.fluxcd.io"].Labels; l["app.kubernetes.io/component"] != "kustomize-controller" {
+		t.Errorf("the installed Kustomization CRD has labels %v", l)
+	}
+}

@@ -47,9 +47,25 @@ func Objects() ([]*unstructured.Unstructured, error) {
 		u := &unstructured.Unstructured{Object: m}
 		unstructured.RemoveNestedField(u.Object, "status")
 		unstructured.RemoveNestedField(u.Object, "metadata", "creationTimestamp")
+		u.SetLabels(crdLabels(c.Spec.Group))
 		objs = append(objs, u)
 	}
 	return append(objs, namespaceObject(Namespace)), nil
+}
+
+// crdLabels are the labels Flux's installation sets on its CRDs, by which
+// the flux CLI finds them (`flux check`): part of flux, the instance, and
+// the controller that serves the group.
+func crdLabels(group string) map[string]string {
+	component := strings.SplitN(group, ".", 2)[0] + "-controller"
+	if group == "fluxcd.controlplane.io" {
+		component = "flux-operator"
+	}
+	return map[string]string{
+		"app.kubernetes.io/part-of":   "flux",
+		"app.kubernetes.io/instance":  Namespace,
+		"app.kubernetes.io/component": component,
+	}
 }
 
 // Export writes every object Install applies as a multi-document YAML
