@@ -9,6 +9,7 @@ package image
 import (
 	"archive/tar"
 	"bytes"
+	"compress/gzip"
 	"fmt"
 	"io"
 	"os"
@@ -50,6 +51,9 @@ type Options struct {
 	// Created is the time written into the image (layers, config);
 	// the zero time means the Unix epoch, for reproducible builds.
 	Created time.Time
+	// Stored writes the layer gzip-framed but not compressed (deflate's
+	// stored blocks): larger, much faster to build and read, for tests.
+	Stored bool
 }
 
 // Build returns the image index holding one image per platform of
@@ -102,7 +106,7 @@ func platformImage(o Options, plat v1.Platform, bin, caData []byte, created time
 	}
 	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) {
 		return io.NopCloser(bytes.NewReader(layerTar)), nil
-	}, tarball.WithMediaType(types.OCILayer))
+	}, layerOptions(o)...)
 	if err != nil {
 		return nil, err
 	}
@@ -135,6 +139,15 @@ func platformImage(o Options, plat v1.Platform, bin, caData []byte, created time
 		"org.opencontainers.image.created":     created.Format(time.RFC3339),
 	}
 	return mutate.ConfigFile(img, cfg)
+}
+
+// layerOptions are the layer's media type and compression.
+func layerOptions(o Options) []tarball.LayerOption {
+	opts := []tarball.LayerOption{tarball.WithMediaType(types.OCILayer)}
+	if o.Stored {
+		opts = append(opts, tarball.WithCompressionLevel(gzip.NoCompression))
+	}
+	return opts
 }
 
 // rootFS is the image's only layer: weir, the CA bundle and the folders

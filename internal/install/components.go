@@ -166,10 +166,12 @@ func rbac(o Options, meta func(string, bool) metav1.ObjectMeta) []runtime.Object
 		ObjectMeta: meta("weir-controller-"+ns, false),
 		Rules: []rbacv1.PolicyRule{
 			{APIGroups: fluxGroups, Resources: []string{"*"}, Verbs: []string{"*"}},
-			{APIGroups: []string{""}, Resources: []string{"secrets", "configmaps", "serviceaccounts", "namespaces"}, Verbs: []string{"get", "list", "watch"}},
+			// Reading any kind: sources' credentials, substituteFrom and
+			// valuesFrom, and the health checks and drift detection of
+			// what tenants apply. Writing them is the tenants' accounts'.
+			{APIGroups: []string{"*"}, Resources: []string{"*"}, Verbs: []string{"get", "list", "watch"}},
 			{APIGroups: []string{""}, Resources: []string{"events"}, Verbs: []string{"create", "patch"}},
 			{APIGroups: []string{"events.k8s.io"}, Resources: []string{"events"}, Verbs: []string{"create", "patch"}},
-			{APIGroups: []string{"apiextensions.k8s.io"}, Resources: []string{"customresourcedefinitions"}, Verbs: []string{"get", "list", "watch"}},
 			{APIGroups: []string{"coordination.k8s.io"}, Resources: []string{"leases"}, Verbs: []string{"*"}},
 			// Tenants' objects act as their service accounts.
 			{APIGroups: []string{""}, Resources: []string{"serviceaccounts"}, Verbs: []string{"impersonate"}},

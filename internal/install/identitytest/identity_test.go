@@ -1,0 +1,348 @@
+// Package identitytest checks that the RBAC `weir install` grants is what
+// weir needs, by running weir as the installed ServiceAccount: the
+// executable is taken out of an image built by internal/image (this test
+// binary, which acts as weir when asked: the kwok nodes run no containers)
+// and given a kubeconfig holding a token of that ServiceAccount. No
+// controller runs in the test process, so that the one run as the
+// ServiceAccount is the only one.
+package identitytest
+
+import (
+	"archive/tar"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	kustomizev1 "github.com/fluxcd/kustomize-controller/api/v1"
+	"github.com/fluxcd/pkg/apis/meta"
+	"github.com/fluxcd/pkg/runtime/conditions"
+	sourcev1 "github.com/fluxcd/source-controller/api/v1"
+	"github.com/go-logr/logr"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
+	authenticationv1 "k8s.io/api/authentication/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
+
+	"github.com/weirhq/weir/internal/cli"
+	"github.com/weirhq/weir/internal/image"
+	"github.com/weirhq/weir/internal/install"
+	"github.com/weirhq/weir/internal/testenv"
+)
+
+// asWeir makes the test binary act as the weir command.
+const asWeir = "WEIR_IDENTITY_AS_WEIR"
+
+var env *testenv.Env
+
+func TestMain(m *testing.M) {
+	if os.Getenv(asWeir) == "1" {
+		os.Exit(cli.Main(os.Args[1:]))
+	}
+	ctrllog.SetLogger(logr.Discard())
+	testenv.Main(m, &env, testenv.WithoutControllers())
+}
+
+// weirFromImage builds an image holding this test binary as weir and
+// returns the executable extracted from the image's layer.
+func weirFromImage(t *testing.T) string {
+	t.Helper()
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	ca := filepath.Join(dir, "ca.crt")
+	if err := os.WriteFile(ca, []byte("# no CA needed on loopback\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	platform := runtime.GOOS + "/" + runtime.GOARCH
+	idx, err := image.Build(image.Options{Binaries: map[string]string{platform: self}, CACerts: ca, Version: "test", Stored: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := image.WriteLayout(filepath.Join(dir, "layout"), idx); err != nil {
+		t.Fatal(err)
+	}
+	read, err := layout.ImageIndexFromPath(filepath.Join(dir, "layout"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := read.IndexManifest()
+	if err != nil || len(m.Manifests) != 1 {
+		t.Fatalf("the layout holds %v (%v)", m, err)
+	}
+	img, err := read.Image(m.Manifests[0].Digest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := img.ConfigFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	entry := strings.TrimPrefix(cfg.Config.Entrypoint[0], "/")
+	layers, err := img.Layers()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "weir")
+	for _, l := range layers {
+		rc, err := l.Uncompressed()
+		if err != nil {
+			t.Fatal(err)
+		}
+		tr := tar.NewReader(rc)
+		for {
+			h, err := tr.Next()
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if h.Name != entry {
+				continue
+			}
+			f, err := os.OpenFile(out, os.O_CREATE|os.O_WRONLY, os.FileMode(h.Mode))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := io.Copy(f, tr); err != nil {
+				t.Fatal(err)
+			}
+			f.Close()
+		}
+		rc.Close()
+	}
+	if _, err := os.Stat(out); err != nil {
+		t.Fatalf("the image's entrypoint %s is not in its layers: %v", entry, err)
+	}
+	return out
+}
+
+// kubeconfigFor writes a kubeconfig holding a token of the ServiceAccount
+// (a TokenRequest, as the kubelet mounts one into weir's pod).
+func kubeconfigFor(t *testing.T, ns, sa string) string {
+	t.Helper()
+	cs, err := kubernetes.NewForConfig(env.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := cs.CoreV1().ServiceAccounts(ns).CreateToken(context.Background(), sa,
+		&authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: ptr(int64(3600))}}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca := env.Config.CAData
+	if len(ca) == 0 && env.Config.CAFile != "" {
+		if ca, err = os.ReadFile(env.Config.CAFile); err != nil {
+			t.Fatal(err)
+		}
+	}
+	kc := clientcmdapi.NewConfig()
+	kc.Clusters["local"] = &clientcmdapi.Cluster{Server: env.Config.Host, CertificateAuthorityData: ca}
+	kc.AuthInfos["weir"] = &clientcmdapi.AuthInfo{Token: tr.Status.Token}
+	kc.Contexts["weir"] = &clientcmdapi.Context{Cluster: "local", AuthInfo: "weir"}
+	kc.CurrentContext = "weir"
+	p := filepath.Join(t.TempDir(), "kubeconfig")
+	if err := clientcmd.WriteToFile(*kc, p); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// runInstalled runs weir as the Deployment of o would (its args, the
+// artifact and probe addresses moved to loopback), with the kubeconfig of
+// the installed ServiceAccount, watching only objects labelled selector.
+func runInstalled(t *testing.T, bin string, o install.Options, selector string) {
+	t.Helper()
+	comps, err := install.Components(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var args []string
+	for _, c := range comps {
+		if c.GetKind() != "Deployment" {
+			continue
+		}
+		containers, _, _ := unstructuredSlice(c.Object, "spec", "template", "spec", "containers")
+		for _, a := range containers[0].(map[string]any)["args"].([]any) {
+			args = append(args, a.(string))
+		}
+	}
+	port := freePort(t)
+	var kept []string
+	for _, a := range args {
+		switch {
+		case strings.HasPrefix(a, "--storage-addr="), strings.HasPrefix(a, "--storage-adv-addr="), strings.HasPrefix(a, "--metrics-addr="),
+			strings.HasPrefix(a, "--health-addr="), strings.HasPrefix(a, "--storage-path="):
+			continue
+		}
+		kept = append(kept, a)
+	}
+	kept = append(kept,
+		"--kubeconfig", kubeconfigFor(t, o.Namespace, install.Name),
+		"--storage-path", t.TempDir(),
+		fmt.Sprintf("--storage-addr=127.0.0.1:%d", port),
+		"--metrics-addr=0", "--health-addr=0",
+		"--watch-label-selector", selector,
+	)
+	logPath := filepath.Join(t.TempDir(), "weir.log")
+	logf, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, kept...)
+	cmd.Env = append(os.Environ(), asWeir+"=1", "RUNTIME_NAMESPACE="+o.Namespace)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		done := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(15 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+		logf.Close()
+		if t.Failed() {
+			b, _ := os.ReadFile(logPath)
+			lines := strings.Split(string(b), "\n")
+			t.Logf("weir's log (last lines):\n%s", strings.Join(lines[max(0, len(lines)-30):], "\n"))
+		}
+	})
+}
+
+func unstructuredSlice(obj map[string]any, fields ...string) ([]any, bool, error) {
+	var cur any = obj
+	for _, f := range fields {
+		m, ok := cur.(map[string]any)
+		if !ok {
+			return nil, false, nil
+		}
+		cur = m[f]
+	}
+	s, ok := cur.([]any)
+	return s, ok, nil
+}
+
+// sync creates, in ns, a GitRepository of repo and a Kustomization of
+// path, labelled for the weir that watches selector.
+func sync(t *testing.T, ns, url, label string) *kustomizev1.Kustomization {
+	t.Helper()
+	ctx := context.Background()
+	labels := map[string]string{"identity": label}
+	src := &sourcev1.GitRepository{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "repo", Labels: labels},
+		Spec: sourcev1.GitRepositorySpec{URL: url, Interval: metav1.Duration{Duration: time.Hour},
+			Reference: &sourcev1.GitRepositoryRef{Branch: "main"}},
+	}
+	ks := &kustomizev1.Kustomization{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "apps", Labels: labels},
+		Spec: kustomizev1.KustomizationSpec{Interval: metav1.Duration{Duration: time.Hour}, Path: "./apps", Prune: true,
+			Timeout:   &metav1.Duration{Duration: time.Minute},
+			SourceRef: kustomizev1.CrossNamespaceSourceReference{Kind: sourcev1.GitRepositoryKind, Name: "repo"}},
+	}
+	for _, o := range []client.Object{src, ks} {
+		if err := env.Client.Create(ctx, o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return ks
+}
+
+// waitReadyCondition waits until the Kustomization's Ready condition is
+// status with a message holding want, and returns the message.
+func waitReadyCondition(t *testing.T, ks *kustomizev1.Kustomization, status metav1.ConditionStatus, want string, timeout time.Duration) string {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		got := &kustomizev1.Kustomization{}
+		if err := env.Client.Get(context.Background(), client.ObjectKeyFromObject(ks), got); err == nil {
+			c := conditions.Get(got, meta.ReadyCondition)
+			if c != nil && c.Status == status && got.Status.ObservedGeneration == got.Generation && strings.Contains(c.Message, want) {
+				return c.Message
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("Kustomization %s/%s not Ready=%s within %s: %+v", ks.Namespace, ks.Name, status, timeout, got.Status.Conditions)
+			}
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// weir installed with its default RBAC, run as its ServiceAccount from the
+// image, reconciles a repository that writes into another namespace; in
+// least-privilege mode, a Kustomization that names no serviceAccountName
+// acts as its namespace's default account and is refused, saying which
+// permission was missing.
+func TestTheInstalledIdentityIsEnough(t *testing.T) {
+	ctx := context.Background()
+	start := time.Now()
+	bin := weirFromImage(t)
+	t.Logf("weir taken out of its image in %s", time.Since(start).Round(time.Millisecond))
+	target := env.Namespace(t)
+	git := testenv.NewGitServer(t, "", "")
+	repo := git.Repo(t, "cluster")
+	repo.Commit("main", map[string]string{
+		"apps/cm.yaml": fmt.Sprintf("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: written\n  namespace: %s\ndata:\n  by: weir\n", target),
+	}, "initial")
+
+	t.Run("cluster-admin", func(t *testing.T) {
+		o := install.Options{Namespace: env.Namespace(t), Image: "weir:test"}
+		if err := install.InstallComponents(ctx, env.Client, o, 2*time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		runInstalled(t, bin, o, "identity=admin")
+		ks := sync(t, o.Namespace, git.HTTPURL("cluster"), "admin")
+		waitReadyCondition(t, ks, metav1.ConditionTrue, "", 2*time.Minute)
+		cm := &corev1.ConfigMap{}
+		if err := env.Client.Get(ctx, client.ObjectKey{Namespace: target, Name: "written"}, cm); err != nil || cm.Data["by"] != "weir" {
+			t.Errorf("the ConfigMap was not applied as the installed identity: %v %v", err, cm.Data)
+		}
+	})
+
+	t.Run("least privilege", func(t *testing.T) {
+		o := install.Options{Namespace: env.Namespace(t), Image: "weir:test", LeastPrivilege: true}
+		if err := install.InstallComponents(ctx, env.Client, o, 2*time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		runInstalled(t, bin, o, "identity=least")
+		ks := sync(t, o.Namespace, git.HTTPURL("cluster"), "least")
+		msg := waitReadyCondition(t, ks, metav1.ConditionFalse, "forbidden", 2*time.Minute)
+		for _, want := range []string{"system:serviceaccount:" + o.Namespace + ":default", "configmaps", "forbidden"} {
+			if !strings.Contains(msg, want) {
+				t.Errorf("Ready says %q, want it to say %q", msg, want)
+			}
+		}
+	})
+}
