@@ -196,20 +196,30 @@ func (w *walker) file(p, namespace, by string) {
 }
 
 // follow walks the spec.path of a Flux Kustomization that reads the
-// cluster's own source; a path holding a variable is not followed.
+// cluster's own source.
 func (w *walker) follow(u *unstructured.Unstructured, namespace string) {
+	if p, ok := followed(u, w.c.Source); ok {
+		target, _, _ := unstructured.NestedString(u.Object, "spec", "targetNamespace")
+		w.fluxPath(p, target, namespace+"/"+u.GetName())
+	}
+}
+
+// followed returns the spec.path of a Flux Kustomization, as a slash path
+// relative to the root, when the walk of a cluster whose sync root is
+// read from source follows it: when it reads that source and its path
+// holds no variable.
+func followed(u *unstructured.Unstructured, source string) (string, bool) {
 	kind, _, _ := unstructured.NestedString(u.Object, "spec", "sourceRef", "kind")
 	name, _, _ := unstructured.NestedString(u.Object, "spec", "sourceRef", "name")
 	p, _, _ := unstructured.NestedString(u.Object, "spec", "path")
-	target, _, _ := unstructured.NestedString(u.Object, "spec", "targetNamespace")
-	if name != w.c.Source || (kind != "GitRepository" && kind != "OCIRepository" && kind != "Bucket") || strings.Contains(p, "${") {
-		return
+	if name != source || (kind != "GitRepository" && kind != "OCIRepository" && kind != "Bucket") || strings.Contains(p, "${") {
+		return "", false
 	}
 	p = path.Clean(strings.TrimPrefix(p, "/"))
 	if p == ".." || strings.HasPrefix(p, "../") {
-		return
+		return "", false
 	}
-	w.fluxPath(p, target, namespace+"/"+u.GetName())
+	return p, true
 }
 
 // generators adds the ConfigMaps and Secrets a kustomization generates
@@ -234,12 +244,12 @@ func (w *walker) generators(dir, kf string, k *kustypes.Kustomization, namespace
 			}
 		}
 		for _, env := range args.EnvSources {
-			f := w.r.read(path.Join(dir, env))
-			if f.err != nil {
+			b, err := w.r.read(path.Join(dir, env))
+			if err != nil {
 				continue
 			}
-			encrypted = encrypted || strings.Contains(string(f.data), "sops_mac=ENC[")
-			for _, line := range strings.Split(string(f.data), "\n") {
+			encrypted = encrypted || strings.Contains(string(b), "sops_mac=ENC[")
+			for _, line := range strings.Split(string(b), "\n") {
 				line = strings.TrimSpace(line)
 				if line == "" || strings.HasPrefix(line, "#") {
 					continue
@@ -254,12 +264,12 @@ func (w *walker) generators(dir, kf string, k *kustypes.Kustomization, namespace
 			if !ok {
 				key, file = path.Base(src), src
 			}
-			f := w.r.read(path.Join(dir, file))
-			if f.err != nil {
+			b, err := w.r.read(path.Join(dir, file))
+			if err != nil {
 				continue
 			}
-			encrypted = encrypted || strings.Contains(string(f.data), "mac: ENC[") || strings.Contains(string(f.data), `"mac": "ENC[`)
-			data[key] = string(f.data)
+			encrypted = encrypted || strings.Contains(string(b), "mac: ENC[") || strings.Contains(string(b), `"mac": "ENC[`)
+			data[key] = string(b)
 		}
 		field := "data"
 		if kind == "Secret" {

@@ -18,7 +18,10 @@
 //
 // Files are read when a walk first reaches them and parsed once; files no
 // sync root reaches are never read, so a template filled by another tool
-// (op inject, envsubst) is never taken for a value.
+// (op inject, envsubst) is never taken for a value. The reading and
+// parsing run ahead of the walk on a few goroutines, following the same
+// paths; the walk itself stays in order, so what it finds does not depend
+// on them.
 //
 // FindKustomization picks one Flux Kustomization by name, namespace,
 // file and cluster; Cluster.Values reads the ConfigMaps and Secrets of one

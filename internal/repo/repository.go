@@ -24,6 +24,10 @@ import (
 // maxFile bounds the size of one manifest file read.
 const maxFile = 4 << 20
 
+// errNotRegular says that a path is a symlink, a folder or a special file,
+// which the model does not read.
+var errNotRegular = errors.New("is not a regular file")
+
 // kustomizationFiles are the names kustomize recognizes, in its order.
 var kustomizationFiles = []string{"kustomization.yaml", "kustomization.yml", "Kustomization"}
 
@@ -34,20 +38,46 @@ var kustomizationFiles = []string{"kustomization.yaml", "kustomization.yml", "Ku
 type Repository struct {
 	root string
 
+	// mu serializes the model: the walk, and the order-dependent state of
+	// files (file.parsed, file.objects, file.broken).
 	mu       sync.Mutex
-	dirs     map[string][]fs.DirEntry // by slash path relative to root
-	files    map[string]*file
 	clusters []*Cluster
 	walked   bool
+
+	// cacheMu guards the maps only; each entry loads once, on whichever
+	// goroutine (the walk or a prefetch worker) asks first.
+	cacheMu sync.Mutex
+	dirs    map[string]*dir // by slash path relative to root
+	files   map[string]*file
 }
 
-// file is one YAML file, read and parsed once.
-type file struct {
-	data    []byte
-	objects []*unstructured.Unstructured // nil until parsed
-	parsed  bool
-	kust    *kustypes.Kustomization // for kustomization files
+// dir is one folder's listing, read once.
+type dir struct {
+	once    sync.Once
+	entries []fs.DirEntry // sorted by name, as os.ReadDir gives them
 	err     error
+}
+
+// file is one file, read and parsed once. The loads (read, decode,
+// parseKustomization) are pure and may run ahead of the walk on another
+// goroutine; what the walk has made of them is kept apart, under
+// Repository.mu.
+type file struct {
+	readOnce sync.Once
+	data     []byte
+	err      error // reading it
+
+	decodeOnce sync.Once
+	decoded    []*unstructured.Unstructured // the objects kept, when interesting
+
+	kustOnce sync.Once
+	kust     *kustypes.Kustomization
+	kustErr  error
+
+	// Guarded by Repository.mu.
+	parsed  bool                         // objects was asked for
+	objects []*unstructured.Unstructured // what it answered
+	broken  error                        // the kustomization parse error, once the walk met it
 }
 
 // Open returns the repository rooted at root (a folder). Nothing is read
@@ -64,7 +94,7 @@ func Open(root string) (*Repository, error) {
 	if !fi.IsDir() {
 		return nil, fmt.Errorf("the repository %s is not a folder", root)
 	}
-	return &Repository{root: abs, dirs: map[string][]fs.DirEntry{}, files: map[string]*file{}}, nil
+	return &Repository{root: abs, dirs: map[string]*dir{}, files: map[string]*file{}}, nil
 }
 
 // Root is the repository's absolute path.
@@ -87,19 +117,48 @@ func (r *Repository) Rel(p string) (string, bool) {
 // abs is the absolute path of a slash path relative to the root.
 func (r *Repository) abs(rel string) string { return filepath.Join(r.root, filepath.FromSlash(rel)) }
 
-// readDir lists a folder, cached; a missing folder lists nothing.
-func (r *Repository) readDir(dir string) []fs.DirEntry {
-	if e, ok := r.dirs[dir]; ok {
-		return e
+// listing returns the folder's listing, read once.
+func (r *Repository) listing(p string) *dir {
+	r.cacheMu.Lock()
+	d, ok := r.dirs[p]
+	if !ok {
+		d = &dir{}
+		r.dirs[p] = d
 	}
-	entries, _ := os.ReadDir(r.abs(dir))
-	r.dirs[dir] = entries
-	return entries
+	r.cacheMu.Unlock()
+	d.once.Do(func() { d.entries, d.err = os.ReadDir(r.abs(p)) })
+	return d
+}
+
+// readDir lists a folder, cached; a missing folder lists nothing.
+func (r *Repository) readDir(dir string) []fs.DirEntry { return r.listing(dir).entries }
+
+// entry returns the entry of the slash path in its folder's listing; ok
+// is false when the folder could not be listed or does not hold it.
+func (r *Repository) entry(p string) (e fs.DirEntry, ok bool) {
+	if p == "." {
+		return nil, false
+	}
+	d := r.listing(path.Dir(p))
+	if d.err != nil {
+		return nil, false
+	}
+	name := path.Base(p)
+	i, found := slices.BinarySearchFunc(d.entries, name, func(e fs.DirEntry, name string) int { return strings.Compare(e.Name(), name) })
+	if !found {
+		return nil, false
+	}
+	return d.entries[i], true
 }
 
 // isDir tells whether the slash path is a folder (symlinks not followed:
-// they could leave the root).
+// they could leave the root). The type comes from the folder's listing,
+// which does not follow symlinks either; os.Lstat answers what the
+// listing cannot.
 func (r *Repository) isDir(p string) bool {
+	if e, ok := r.entry(p); ok {
+		return e.IsDir()
+	}
 	fi, err := os.Lstat(r.abs(p))
 	return err == nil && fi.IsDir()
 }
@@ -114,26 +173,49 @@ func (r *Repository) kustomizationFile(dir string) string {
 	return ""
 }
 
-// read returns the file at the slash path, read once; a file that cannot
-// be read, is not regular or is too large holds nothing.
-func (r *Repository) read(p string) *file {
-	if f, ok := r.files[p]; ok {
-		return f
-	}
-	f := &file{}
-	r.files[p] = f
-	fi, err := os.Lstat(r.abs(p))
-	switch {
-	case err != nil:
-		f.err = err
-	case !fi.Mode().IsRegular():
-		f.err = fmt.Errorf("%s is not a regular file", p)
-	case fi.Size() > maxFile:
-		f.err = fmt.Errorf("%s is larger than %d MiB", p, maxFile>>20)
-	default:
-		f.data, f.err = os.ReadFile(r.abs(p))
+// file returns the cache entry of the slash path, loading nothing.
+func (r *Repository) file(p string) *file {
+	r.cacheMu.Lock()
+	defer r.cacheMu.Unlock()
+	f, ok := r.files[p]
+	if !ok {
+		f = &file{}
+		r.files[p] = f
 	}
 	return f
+}
+
+// load returns the file at the slash path, read once; a file that cannot
+// be read, is not regular (a symlink included) or is too large holds
+// nothing.
+func (r *Repository) load(p string) *file {
+	f := r.file(p)
+	f.readOnce.Do(func() {
+		if e, ok := r.entry(p); ok && !e.Type().IsRegular() {
+			// Known from the listing: not even opened.
+			f.err = fmt.Errorf("%s is not a regular file", p)
+			return
+		}
+		f.data, f.err = readRegular(r.abs(p))
+		if errors.Is(f.err, errNotRegular) {
+			f.err = fmt.Errorf("%s %w", p, errNotRegular)
+		}
+	})
+	return f
+}
+
+// read returns the bytes of the file at the slash path (see load), as
+// the walk sees them: a kustomization file that did not parse holds
+// nothing either. The caller holds r.mu.
+func (r *Repository) read(p string) ([]byte, error) {
+	f := r.load(p)
+	if f.err != nil {
+		return nil, f.err
+	}
+	if f.broken != nil {
+		return nil, f.broken
+	}
+	return f.data, nil
 }
 
 // keptKind finds, at the start of a line (a document's top level) or as
@@ -146,35 +228,61 @@ var keptKind = regexp.MustCompile(`(?m)(^kind:|"kind":)\s*["']?(ConfigMap|Secret
 // are never parsed.
 func interesting(data []byte) bool { return keptKind.Match(data) }
 
+// decode returns the objects of a loaded file that the model keeps (see
+// interesting), decoded once.
+func (f *file) decode() []*unstructured.Unstructured {
+	f.decodeOnce.Do(func() {
+		if f.err == nil && interesting(f.data) {
+			f.decoded = Decode(f.data)
+		}
+	})
+	return f.decoded
+}
+
+// parseKustomization returns a loaded kustomization file, parsed once.
+func (f *file) parseKustomization(p string) (*kustypes.Kustomization, error) {
+	f.kustOnce.Do(func() {
+		if f.err != nil {
+			f.kustErr = f.err
+			return
+		}
+		k := &kustypes.Kustomization{}
+		if err := yaml.Unmarshal(f.data, k); err != nil {
+			f.kustErr = fmt.Errorf("%s does not parse: %w", p, err)
+			return
+		}
+		k.FixKustomization()
+		f.kust = k
+	})
+	return f.kust, f.kustErr
+}
+
 // objects returns the objects of the YAML file at the slash path that the
-// model keeps (see interesting), parsed once.
+// model keeps (see interesting), parsed once; none once the walk has met
+// it as a kustomization file that does not parse. The caller holds r.mu.
 func (r *Repository) objects(p string) []*unstructured.Unstructured {
-	f := r.read(p)
+	f := r.load(p)
 	if !f.parsed {
 		f.parsed = true
-		if f.err == nil && interesting(f.data) {
-			f.objects = Decode(f.data)
+		if f.broken == nil {
+			f.objects = f.decode()
 		}
 	}
 	return f.objects
 }
 
 // kustomization returns the parsed kustomization file at the slash path.
+// The caller holds r.mu.
 func (r *Repository) kustomization(p string) (*kustypes.Kustomization, error) {
-	f := r.read(p)
-	if f.err != nil {
-		return nil, f.err
+	f := r.load(p)
+	if f.broken != nil {
+		return nil, f.broken
 	}
-	if f.kust == nil {
-		k := &kustypes.Kustomization{}
-		if err := yaml.Unmarshal(f.data, k); err != nil {
-			f.err = fmt.Errorf("%s does not parse: %w", p, err)
-			return nil, f.err
-		}
-		k.FixKustomization()
-		f.kust = k
+	k, err := f.parseKustomization(p)
+	if err != nil && f.err == nil {
+		f.broken = err
 	}
-	return f.kust, nil
+	return k, err
 }
 
 // Decode returns the Kubernetes objects of a multi-document YAML stream,

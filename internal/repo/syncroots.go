@@ -17,10 +17,16 @@ func (r *Repository) Clusters() []*Cluster {
 	defer r.mu.Unlock()
 	if !r.walked {
 		r.walked = true
+		p := r.startPrefetch()
+		p.scan(".", 0)
 		r.clusters = r.syncRoots()
+		for _, c := range r.clusters {
+			p.fluxPath(c.Path, c.Source)
+		}
 		for _, c := range r.clusters {
 			r.walk(c)
 		}
+		p.wait()
 	}
 	return r.clusters
 }
