@@ -20,6 +20,7 @@ import (
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/weirhq/weir/internal/manager"
 	"github.com/weirhq/weir/internal/version"
 )
 
@@ -186,7 +187,19 @@ func rbac(o Options, meta func(string, bool) metav1.ObjectMeta) []runtime.Object
 			Subjects:   sa,
 		}
 	}
-	objs := []runtime.Object{crd, bind("weir-controller-"+ns, crd.Name)}
+	// The leader labels its own pod for the artifact Service.
+	leader := &rbacv1.Role{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "Role"},
+		ObjectMeta: meta("weir-leader", true),
+		Rules:      []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"get", "patch"}}},
+	}
+	leaderBinding := &rbacv1.RoleBinding{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "RoleBinding"},
+		ObjectMeta: meta("weir-leader", true),
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: leader.Name},
+		Subjects:   sa,
+	}
+	objs := []runtime.Object{crd, bind("weir-controller-"+ns, crd.Name), leader, leaderBinding}
 	if !o.LeastPrivilege {
 		// As Flux's cluster-reconciler binding: whatever Git declares.
 		objs = append(objs, bind("weir-cluster-reconciler-"+ns, "cluster-admin"))
@@ -198,12 +211,17 @@ func rbac(o Options, meta func(string, bool) metav1.ObjectMeta) []runtime.Object
 // metrics, under the names Flux's installation gives the first two.
 func services(meta func(string, bool) metav1.ObjectMeta) []runtime.Object {
 	svc := func(name string, port int32, target string) *corev1.Service {
+		selector := selectorLabels
+		if name == "source-controller" {
+			// Only the leader serves artifacts; it labels its pod.
+			selector = map[string]string{"app": Name, manager.LeaderLabel: "true"}
+		}
 		return &corev1.Service{
 			TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Service"},
 			ObjectMeta: meta(name, true),
 			Spec: corev1.ServiceSpec{
 				Type:     corev1.ServiceTypeClusterIP,
-				Selector: selectorLabels,
+				Selector: selector,
 				Ports:    []corev1.ServicePort{{Name: "http", Port: port, Protocol: corev1.ProtocolTCP, TargetPort: intstr.FromString(target)}},
 			},
 		}
@@ -325,6 +343,7 @@ func deployment(o Options, meta func(string, bool) metav1.ObjectMeta) *appsv1.De
 						Args:            args,
 						Env: []corev1.EnvVar{
 							{Name: "RUNTIME_NAMESPACE", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.namespace"}}},
+							{Name: "POD_NAME", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.name"}}},
 							fromField("GOMAXPROCS", "limits.cpu"),
 							fromField("GOMEMLIMIT", "limits.memory"),
 						},

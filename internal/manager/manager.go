@@ -245,6 +245,20 @@ func New(cfg *rest.Config, opts Options) (*Manager, error) {
 		listener.Close()
 		return nil, fmt.Errorf("adding the artifact server: %w", err)
 	}
+	if pl := newPodLabel(mgr.GetClient(), log.WithName("leader-label")); pl != nil {
+		// A replica that starts is not the leader yet: a label left by an
+		// earlier run of this pod goes before anything else.
+		unset, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		err := pl.set(unset, false)
+		cancel()
+		if err != nil {
+			log.Error(err, "removing a stale leader label")
+		}
+		if err := mgr.Add(pl); err != nil {
+			listener.Close()
+			return nil, fmt.Errorf("adding the leader label: %w", err)
+		}
+	}
 
 	gitOpts := gitrepository.Options{Concurrent: opts.Concurrent, Outage: outage}
 	if err := (&gitrepository.Reconciler{

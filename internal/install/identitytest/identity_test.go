@@ -19,6 +19,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -40,6 +41,7 @@ import (
 	"github.com/weirhq/weir/internal/cli"
 	"github.com/weirhq/weir/internal/image"
 	"github.com/weirhq/weir/internal/install"
+	"github.com/weirhq/weir/internal/manager"
 	"github.com/weirhq/weir/internal/testenv"
 )
 
@@ -177,9 +179,11 @@ func freePort(t *testing.T) int {
 }
 
 // runInstalled runs weir as the Deployment of o would (its args, the
-// artifact and probe addresses moved to loopback), with the kubeconfig of
-// the installed ServiceAccount, watching only objects labelled selector.
-func runInstalled(t *testing.T, bin string, o install.Options, selector string) {
+// artifact and probe addresses moved to loopback, POD_NAME the pod kwok
+// made for the Deployment), with the kubeconfig of the installed
+// ServiceAccount, watching only objects labelled selector. It returns the
+// pod's name and a function that stops weir (also called at cleanup).
+func runInstalled(t *testing.T, bin string, o install.Options, selector string) (string, func()) {
 	t.Helper()
 	comps, err := install.Components(o)
 	if err != nil {
@@ -217,29 +221,49 @@ func runInstalled(t *testing.T, bin string, o install.Options, selector string) 
 	if err != nil {
 		t.Fatal(err)
 	}
+	pods := &corev1.PodList{}
+	if err := env.Client.List(context.Background(), pods, client.InNamespace(o.Namespace), client.MatchingLabels{"app": install.Name}); err != nil || len(pods.Items) == 0 {
+		t.Fatalf("no pod of the installed Deployment (%v)", err)
+	}
+	pod := pods.Items[0].Name
 	cmd := exec.Command(bin, kept...)
-	cmd.Env = append(os.Environ(), asWeir+"=1", "RUNTIME_NAMESPACE="+o.Namespace)
+	cmd.Env = append(os.Environ(), asWeir+"=1", "RUNTIME_NAMESPACE="+o.Namespace, "POD_NAME="+pod)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(os.Interrupt)
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(15 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-		logf.Close()
-		if t.Failed() {
-			b, _ := os.ReadFile(logPath)
-			lines := strings.Split(string(b), "\n")
-			t.Logf("weir's log (last lines):\n%s", strings.Join(lines[max(0, len(lines)-30):], "\n"))
-		}
-	})
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			_ = cmd.Process.Signal(os.Interrupt)
+			done := make(chan struct{})
+			go func() { _ = cmd.Wait(); close(done) }()
+			select {
+			case <-done:
+			case <-time.After(15 * time.Second):
+				_ = cmd.Process.Kill()
+				<-done
+			}
+			logf.Close()
+			if t.Failed() {
+				b, _ := os.ReadFile(logPath)
+				lines := strings.Split(string(b), "\n")
+				t.Logf("weir's log (last lines):\n%s", strings.Join(lines[max(0, len(lines)-30):], "\n"))
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return pod, stop
+}
+
+// leaderLabel reads the leader label of the pod.
+func leaderLabel(t *testing.T, ns, pod string) string {
+	t.Helper()
+	p := &corev1.Pod{}
+	if err := env.Client.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: pod}, p); err != nil {
+		t.Fatal(err)
+	}
+	return p.Labels[manager.LeaderLabel]
 }
 
 func unstructuredSlice(obj map[string]any, fields ...string) ([]any, bool, error) {
@@ -255,9 +279,9 @@ func unstructuredSlice(obj map[string]any, fields ...string) ([]any, bool, error
 	return s, ok, nil
 }
 
-// sync creates, in ns, a GitRepository of repo and a Kustomization of
+// syncRepo creates, in ns, a GitRepository of repo and a Kustomization of
 // path, labelled for the weir that watches selector.
-func sync(t *testing.T, ns, url, label string) *kustomizev1.Kustomization {
+func syncRepo(t *testing.T, ns, url, label string) *kustomizev1.Kustomization {
 	t.Helper()
 	ctx := context.Background()
 	labels := map[string]string{"identity": label}
@@ -323,7 +347,7 @@ func TestTheInstalledIdentityIsEnough(t *testing.T) {
 			t.Fatal(err)
 		}
 		runInstalled(t, bin, o, "identity=admin")
-		ks := sync(t, o.Namespace, git.HTTPURL("cluster"), "admin")
+		ks := syncRepo(t, o.Namespace, git.HTTPURL("cluster"), "admin")
 		waitReadyCondition(t, ks, metav1.ConditionTrue, "", 2*time.Minute)
 		cm := &corev1.ConfigMap{}
 		if err := env.Client.Get(ctx, client.ObjectKey{Namespace: target, Name: "written"}, cm); err != nil || cm.Data["by"] != "weir" {
@@ -336,13 +360,26 @@ func TestTheInstalledIdentityIsEnough(t *testing.T) {
 		if err := install.InstallComponents(ctx, env.Client, o, 2*time.Minute); err != nil {
 			t.Fatal(err)
 		}
-		runInstalled(t, bin, o, "identity=least")
-		ks := sync(t, o.Namespace, git.HTTPURL("cluster"), "least")
+		pod, stop := runInstalled(t, bin, o, "identity=least")
+		ks := syncRepo(t, o.Namespace, git.HTTPURL("cluster"), "least")
 		msg := waitReadyCondition(t, ks, metav1.ConditionFalse, "forbidden", 2*time.Minute)
 		for _, want := range []string{"system:serviceaccount:" + o.Namespace + ":default", "configmaps", "forbidden"} {
 			if !strings.Contains(msg, want) {
 				t.Errorf("Ready says %q, want it to say %q", msg, want)
 			}
+		}
+		// The leader labels its pod, which the artifact Service selects,
+		// and takes the label off when it stops.
+		if got := leaderLabel(t, o.Namespace, pod); got != "true" {
+			t.Errorf("the leading replica's pod has %s=%q, want true", manager.LeaderLabel, got)
+		}
+		svc := &corev1.Service{}
+		if err := env.Client.Get(ctx, client.ObjectKey{Namespace: o.Namespace, Name: "source-controller"}, svc); err != nil || svc.Spec.Selector[manager.LeaderLabel] != "true" {
+			t.Errorf("the artifact Service does not select the leader: %v %v", svc.Spec.Selector, err)
+		}
+		stop()
+		if got := leaderLabel(t, o.Namespace, pod); got != "" {
+			t.Errorf("the pod keeps %s=%q after weir stopped", manager.LeaderLabel, got)
 		}
 	})
 }
