@@ -202,10 +202,13 @@ func rbac(o Options, meta func(string, bool) metav1.ObjectMeta) []runtime.Object
 	objs := []runtime.Object{crd, bind("weir-controller-"+ns, crd.Name), leader, leaderBinding}
 	if !o.LeastPrivilege {
 		// As Flux's cluster-reconciler binding: whatever Git declares.
-		objs = append(objs, bind("weir-cluster-reconciler-"+ns, "cluster-admin"))
+		objs = append(objs, bind(clusterReconciler(ns), "cluster-admin"))
 	}
 	return objs
 }
+
+// clusterReconciler names the binding of weir to cluster-admin.
+func clusterReconciler(ns string) string { return "weir-cluster-reconciler-" + ns }
 
 // services expose the artifact store, the webhook receiver and the
 // metrics, under the names Flux's installation gives the first two.
@@ -390,6 +393,14 @@ func InstallComponents(ctx context.Context, c client.Client, o Options, wait tim
 	for _, obj := range objs {
 		if err := c.Apply(ctx, client.ApplyConfigurationFromUnstructured(obj), client.FieldOwner(FieldManager), client.ForceOwnership); err != nil {
 			return fmt.Errorf("applying %s %s: %w", obj.GetKind(), obj.GetName(), err)
+		}
+	}
+	if o.LeastPrivilege {
+		// An earlier install without --least-privilege bound weir to
+		// cluster-admin: that binding goes, or the mode would be a label.
+		admin := &rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: clusterReconciler(o.namespace())}}
+		if err := c.Delete(ctx, admin); err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("removing the cluster-admin binding of an earlier install: %w", err)
 		}
 	}
 	if wait <= 0 {

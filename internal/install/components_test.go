@@ -13,6 +13,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
@@ -185,6 +186,21 @@ func TestInstallThenUninstallLeavesNothing(t *testing.T) {
 	}
 	if dep.Generation != 1 {
 		t.Errorf("installing again rolled the Deployment out again (generation %d)", dep.Generation)
+	}
+
+	// Installing again in least-privilege mode takes cluster-admin away.
+	binding := &rbacv1.ClusterRoleBinding{}
+	admin := client.ObjectKey{Name: "weir-cluster-reconciler-" + o.Namespace}
+	if err := env.Client.Get(ctx, admin, binding); err != nil || binding.RoleRef.Name != "cluster-admin" {
+		t.Fatalf("the default install has no cluster-admin binding: %v %v", err, binding.RoleRef)
+	}
+	least := o
+	least.LeastPrivilege = true
+	if err := install.InstallComponents(ctx, env.Client, least, 2*time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if err := env.Client.Get(ctx, admin, binding); !apierrors.IsNotFound(err) {
+		t.Errorf("the cluster-admin binding stayed after installing with --least-privilege (%v)", err)
 	}
 
 	if err := install.UninstallComponents(ctx, env.Client, o); err != nil {
