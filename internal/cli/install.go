@@ -60,14 +60,7 @@ func newInstallCommand(g *globalOptions) *cobra.Command {
 				fmt.Fprintln(out, "✔ installed")
 				return nil
 			}
-			if err := install.EnsureNamespace(cmd.Context(), c, o); err != nil {
-				return err
-			}
-			img := o.Image
-			if img == "" {
-				img = install.DefaultImage()
-			}
-			fmt.Fprintf(out, "► applying weir's Deployment (%s), RBAC, Services and NetworkPolicies\n", img)
+			fmt.Fprintf(out, "► applying weir's Deployment (%s), RBAC, Services and NetworkPolicies\n", o.ImageRef())
 			fmt.Fprintln(out, "◎ waiting for the Deployment to be Available")
 			if err := install.InstallComponents(cmd.Context(), c, o, wait); err != nil {
 				return err
@@ -106,15 +99,7 @@ func newUninstallCommand(g *globalOptions) *cobra.Command {
 			if cmd.Flags().Changed("namespace") {
 				o.Namespace = g.namespace
 			}
-			// Refused while custom resources exist (unless --force), before
-			// anything is removed.
-			if err := install.CheckUninstall(cmd.Context(), c, force); err != nil {
-				return err
-			}
-			if err := install.UninstallComponents(cmd.Context(), c, o); err != nil {
-				return err
-			}
-			if err := install.Uninstall(cmd.Context(), c, force, keepNamespace); err != nil {
+			if err := install.Uninstall(cmd.Context(), c, o, force, keepNamespace); err != nil {
 				return err
 			}
 			fmt.Fprintln(cmd.OutOrStdout(), "✔ uninstalled")

@@ -75,7 +75,8 @@ func (o Options) namespace() string {
 	return o.Namespace
 }
 
-func (o Options) image() string {
+// ImageRef is the image weir runs: Image, or DefaultImage.
+func (o Options) ImageRef() string {
 	if o.Image == "" {
 		return DefaultImage()
 	}
@@ -341,7 +342,7 @@ func deployment(o Options, meta func(string, bool) metav1.ObjectMeta) *appsv1.De
 					NodeSelector: map[string]string{"kubernetes.io/os": "linux"},
 					Containers: []corev1.Container{{
 						Name:            "manager",
-						Image:           o.image(),
+						Image:           o.ImageRef(),
 						ImagePullPolicy: corev1.PullIfNotPresent,
 						Args:            args,
 						Env: []corev1.EnvVar{
@@ -381,13 +382,16 @@ func deployment(o Options, meta func(string, bool) metav1.ObjectMeta) *appsv1.De
 	}
 }
 
-// InstallComponents applies Components(o) with server-side apply (weir
-// must already have its CRDs and namespace: see Install) and, when wait
-// is set, waits until the Deployment has rolled out and is Available.
-// Applying the same options again changes nothing.
+// InstallComponents applies o's namespace and Components(o) with
+// server-side apply (weir's CRDs must be there already: see Install) and,
+// when wait is set, waits until the Deployment has rolled out and is
+// Available. Applying the same options again changes nothing.
 func InstallComponents(ctx context.Context, c client.Client, o Options, wait time.Duration) error {
 	objs, err := Components(o)
 	if err != nil {
+		return err
+	}
+	if err := ensureNamespace(ctx, c, o); err != nil {
 		return err
 	}
 	for _, obj := range objs {

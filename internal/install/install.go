@@ -108,9 +108,9 @@ func namespaceObject(name string) *unstructured.Unstructured {
 	return ns
 }
 
-// EnsureNamespace applies the namespace o installs into, when it is not
+// ensureNamespace applies the namespace o installs into, when it is not
 // flux-system (which Install applies).
-func EnsureNamespace(ctx context.Context, c client.Client, o Options) error {
+func ensureNamespace(ctx context.Context, c client.Client, o Options) error {
 	if o.namespace() == Namespace {
 		return nil
 	}
@@ -169,12 +169,14 @@ func waitEstablished(ctx context.Context, c client.Client, name string) error {
 // force was not given.
 var ErrInUse = errors.New("custom resources still exist")
 
-// Uninstall removes the CRDs (and with them every object of their kinds)
-// and, unless keepNamespace, the flux-system namespace. It refuses while
+// Uninstall removes what Install and InstallComponents applied: weir's
+// in-cluster objects of o (see UninstallComponents), then the CRDs (and
+// with them every object of their kinds) and, unless keepNamespace, the
+// flux-system namespace. It refuses, before removing anything, while
 // objects of these kinds exist unless force is set; with force it first
 // removes their finalizers so that deletion cannot hang without a running
 // controller.
-func Uninstall(ctx context.Context, c client.Client, force, keepNamespace bool) error {
+func Uninstall(ctx context.Context, c client.Client, o Options, force, keepNamespace bool) error {
 	crds, err := crd.All()
 	if err != nil {
 		return err
@@ -185,6 +187,9 @@ func Uninstall(ctx context.Context, c client.Client, force, keepNamespace bool) 
 	}
 	if len(inUse) > 0 && !force {
 		return fmt.Errorf("%w: %s; delete them first or pass --force", ErrInUse, summarize(inUse))
+	}
+	if err := UninstallComponents(ctx, c, o); err != nil {
+		return err
 	}
 	for _, o := range inUse {
 		if len(o.GetFinalizers()) == 0 {
@@ -203,34 +208,9 @@ func Uninstall(ctx context.Context, c client.Client, force, keepNamespace bool) 
 		}
 	}
 	if !keepNamespace {
-		ns := &unstructured.Unstructured{}
-		ns.SetAPIVersion("v1")
-		ns.SetKind("Namespace")
-		ns.SetName(Namespace)
-		if err := c.Delete(ctx, ns); err != nil && !apierrors.IsNotFound(err) {
+		if err := c.Delete(ctx, namespaceObject(Namespace)); err != nil && !apierrors.IsNotFound(err) {
 			return fmt.Errorf("deleting namespace %s: %w", Namespace, err)
 		}
-	}
-	return nil
-}
-
-// CheckUninstall returns an ErrInUse error when custom resources of
-// Flux's kinds exist and force is not set, as Uninstall would, so that a
-// caller can refuse before removing anything else.
-func CheckUninstall(ctx context.Context, c client.Client, force bool) error {
-	if force {
-		return nil
-	}
-	crds, err := crd.All()
-	if err != nil {
-		return err
-	}
-	inUse, err := customResources(ctx, c, crds)
-	if err != nil {
-		return err
-	}
-	if len(inUse) > 0 {
-		return fmt.Errorf("%w: %s; delete them first or pass --force", ErrInUse, summarize(inUse))
 	}
 	return nil
 }

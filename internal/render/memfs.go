@@ -66,16 +66,10 @@ func (m *memFS) touch(p string) {
 	if len(m.unloaded) == 0 {
 		return
 	}
-	var chain []string
-	for d := p; ; d = filepath.Dir(d) {
-		chain = append(chain, d)
-		if d == filepath.Dir(d) {
-			break
-		}
+	if parent := filepath.Dir(p); parent != p {
+		m.touch(parent)
 	}
-	for i := len(chain) - 1; i >= 0; i-- {
-		m.load(chain[i])
-	}
+	m.load(p)
 }
 
 // touchAll fills p and every folder below it.

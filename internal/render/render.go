@@ -158,27 +158,28 @@ func Build(ctx context.Context, opts Options) ([]*unstructured.Unstructured, err
 	if err != nil {
 		return nil, &Error{Step: StepPath, Err: err}
 	}
-	fail := func(step Step, err error) error { return &Error{Step: step, Err: err, root: root} }
-
 	fs, err := loadSource(root, !opts.NoRemoteBases)
 	if err != nil {
-		return nil, fail(StepPath, err)
+		return nil, &Error{Step: StepPath, Err: err, root: root}
+	}
+	// The source is read as the render reaches it: a folder that could
+	// not be read (too large, an alias bomb) is the cause of whatever a
+	// step then says, and what the render read is incomplete.
+	fail := func(step Step, err error) error {
+		if serr := sourceError(fs); serr != nil {
+			step, err = StepPath, serr
+		}
+		return &Error{Step: step, Err: err, root: root}
 	}
 
 	dec := newDecryptor(opts)
 	decrypting := dec != nil && dec.canDecrypt()
 	ov, err := writeOverlay(fs, root, dir, opts.Spec)
-	if serr := sourceError(fs); serr != nil {
-		return nil, fail(StepPath, serr)
-	}
 	if err != nil {
 		return nil, fail(StepBuild, err)
 	}
 	if opts.NoRemoteBases {
 		if err := refuseRemote(fs, root, dir); err != nil {
-			if serr := sourceError(fs); serr != nil {
-				return nil, fail(StepPath, serr)
-			}
 			return nil, fail(StepBuild, err)
 		}
 	}
@@ -187,9 +188,6 @@ func Build(ctx context.Context, opts Options) ([]*unstructured.Unstructured, err
 			return nil, fail(StepDecrypt, err)
 		}
 		if err := dec.decryptSources(fs, root, dir); err != nil {
-			if serr := sourceError(fs); serr != nil {
-				return nil, fail(StepPath, serr)
-			}
 			return nil, fail(StepDecrypt, err)
 		}
 	}
@@ -198,19 +196,11 @@ func Build(ctx context.Context, opts Options) ([]*unstructured.Unstructured, err
 	}
 
 	custom, err := usesOpenAPI(fs, root, dir)
-	if serr := sourceError(fs); serr != nil {
-		return nil, fail(StepPath, serr)
-	}
 	if err != nil {
 		return nil, fail(StepBuild, fmt.Errorf("kustomize build failed: %w", err))
 	}
 	m, err := kustomizeBuild(fs, dir, custom)
-	if serr := sourceError(fs); serr != nil {
-		// What kustomize read is incomplete: the source's error is the
-		// cause of whatever it said.
-		return nil, fail(StepPath, serr)
-	}
-	if err != nil {
+	if err != nil || sourceError(fs) != nil {
 		return nil, fail(StepBuild, fmt.Errorf("kustomize build failed: %w", err))
 	}
 

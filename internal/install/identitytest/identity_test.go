@@ -13,7 +13,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -29,9 +28,11 @@ import (
 	sourcev1 "github.com/fluxcd/source-controller/api/v1"
 	"github.com/go-logr/logr"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
@@ -96,38 +97,29 @@ func weirFromImage(t *testing.T) string {
 		t.Fatal(err)
 	}
 	entry := strings.TrimPrefix(cfg.Config.Entrypoint[0], "/")
-	layers, err := img.Layers()
-	if err != nil {
-		t.Fatal(err)
-	}
 	out := filepath.Join(dir, "weir")
-	for _, l := range layers {
-		rc, err := l.Uncompressed()
+	fsys := mutate.Extract(img) // the image's file system, as a runtime unpacks it
+	defer fsys.Close()
+	tr := tar.NewReader(fsys)
+	for {
+		h, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
 		if err != nil {
 			t.Fatal(err)
 		}
-		tr := tar.NewReader(rc)
-		for {
-			h, err := tr.Next()
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if h.Name != entry {
-				continue
-			}
-			f, err := os.OpenFile(out, os.O_CREATE|os.O_WRONLY, os.FileMode(h.Mode))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := io.Copy(f, tr); err != nil {
-				t.Fatal(err)
-			}
-			f.Close()
+		if h.Name != entry {
+			continue
 		}
-		rc.Close()
+		f, err := os.OpenFile(out, os.O_CREATE|os.O_WRONLY, os.FileMode(h.Mode))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.Copy(f, tr); err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
 	}
 	if _, err := os.Stat(out); err != nil {
 		t.Fatalf("the image's entrypoint %s is not in its layers: %v", entry, err)
@@ -168,16 +160,6 @@ func kubeconfigFor(t *testing.T, ns, sa string) string {
 
 func ptr[T any](v T) *T { return &v }
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 // runInstalled runs weir as the Deployment of o would (its args, the
 // artifact and probe addresses moved to loopback, POD_NAME the pod kwok
 // made for the Deployment), with the kubeconfig of the installed
@@ -194,12 +176,11 @@ func runInstalled(t *testing.T, bin string, o install.Options, selector string) 
 		if c.GetKind() != "Deployment" {
 			continue
 		}
-		containers, _, _ := unstructuredSlice(c.Object, "spec", "template", "spec", "containers")
+		containers, _, _ := unstructured.NestedSlice(c.Object, "spec", "template", "spec", "containers")
 		for _, a := range containers[0].(map[string]any)["args"].([]any) {
 			args = append(args, a.(string))
 		}
 	}
-	port := freePort(t)
 	var kept []string
 	for _, a := range args {
 		switch {
@@ -212,7 +193,7 @@ func runInstalled(t *testing.T, bin string, o install.Options, selector string) 
 	kept = append(kept,
 		"--kubeconfig", kubeconfigFor(t, o.Namespace, install.Name),
 		"--storage-path", t.TempDir(),
-		fmt.Sprintf("--storage-addr=127.0.0.1:%d", port),
+		"--storage-addr=127.0.0.1:0",
 		"--metrics-addr=0", "--health-addr=0",
 		"--watch-label-selector", selector,
 	)
@@ -264,19 +245,6 @@ func leaderLabel(t *testing.T, ns, pod string) string {
 		t.Fatal(err)
 	}
 	return p.Labels[manager.LeaderLabel]
-}
-
-func unstructuredSlice(obj map[string]any, fields ...string) ([]any, bool, error) {
-	var cur any = obj
-	for _, f := range fields {
-		m, ok := cur.(map[string]any)
-		if !ok {
-			return nil, false, nil
-		}
-		cur = m[f]
-	}
-	s, ok := cur.([]any)
-	return s, ok, nil
 }
 
 // syncRepo creates, in ns, a GitRepository of repo and a Kustomization of

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	sourcev1 "github.com/fluxcd/source-controller/api/v1"
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -132,8 +133,14 @@ func TestUninstallRefusesWhileObjectsExist(t *testing.T) {
 	createGitRepository(t, ns, "infra")
 	createKustomization(t, ns, "apps")
 	t.Cleanup(func() { deleteFluxObjects(t, ns) })
+	// weir runs in the cluster: a refusal must not stop it either.
+	weir := install.Options{Namespace: env.Namespace(t), Image: "weir:test"}
+	if err := install.InstallComponents(context.Background(), env.Client, weir, 2*time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = install.UninstallComponents(context.Background(), env.Client, weir) })
 
-	err := install.Uninstall(context.Background(), env.Client, false, false)
+	err := install.Uninstall(context.Background(), env.Client, weir, false, false)
 
 	if !errors.Is(err, install.ErrInUse) {
 		t.Fatalf("err = %v, want ErrInUse", err)
@@ -157,6 +164,10 @@ func TestUninstallRefusesWhileObjectsExist(t *testing.T) {
 	if err := env.Client.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: "apps"}, repo); err != nil || repo.DeletionTimestamp != nil {
 		t.Errorf("GitRepository apps after a refusal: err %v, deleting since %v", err, repo.DeletionTimestamp)
 	}
+	dep := &appsv1.Deployment{}
+	if err := env.Client.Get(context.Background(), client.ObjectKey{Namespace: weir.Namespace, Name: install.Name}, dep); err != nil || dep.DeletionTimestamp != nil {
+		t.Errorf("weir's Deployment after a refusal: err %v, deleting since %v", err, dep.DeletionTimestamp)
+	}
 }
 
 func TestForceUninstallRemovesCRDsDespiteFinalizers(t *testing.T) {
@@ -165,7 +176,7 @@ func TestForceUninstallRemovesCRDsDespiteFinalizers(t *testing.T) {
 	// controller running, nothing but Uninstall can take it off.
 	createGitRepository(t, ns, "apps", sourcev1.SourceFinalizer)
 
-	if err := install.Uninstall(context.Background(), env.Client, true, false); err != nil {
+	if err := install.Uninstall(context.Background(), env.Client, install.Options{}, true, false); err != nil {
 		t.Fatalf("uninstalling with force: %v", err)
 	}
 
@@ -183,7 +194,7 @@ func TestForceUninstallRemovesCRDsDespiteFinalizers(t *testing.T) {
 }
 
 func TestUninstallCanKeepTheNamespace(t *testing.T) {
-	if err := install.Uninstall(context.Background(), env.Client, false, true); err != nil {
+	if err := install.Uninstall(context.Background(), env.Client, install.Options{}, false, true); err != nil {
 		t.Fatalf("uninstalling with no objects left: %v", err)
 	}
 
