@@ -5,7 +5,7 @@ GO ?= go
 CONTROLPLANE_DIR ?= $(CURDIR)/.cache/controlplane/bin
 export WEIR_CONTROLPLANE_DIR := $(CONTROLPLANE_DIR)
 
-CRD_PATHS := github.com/fluxcd/source-controller/api/v1;github.com/fluxcd/source-controller/api/v1beta2;github.com/fluxcd/kustomize-controller/api/v1;github.com/fluxcd/helm-controller/api/v2;github.com/fluxcd/notification-controller/api/v1;github.com/fluxcd/notification-controller/api/v1beta3
+CRD_PATHS := github.com/fluxcd/source-controller/api/v1;github.com/fluxcd/source-controller/api/v1beta2;github.com/fluxcd/kustomize-controller/api/v1;github.com/fluxcd/helm-controller/api/v2;github.com/fluxcd/notification-controller/api/v1;github.com/fluxcd/notification-controller/api/v1beta3;./api/controlplane/v1
 
 .PHONY: all build image generate check-generate controlplane test chaos fuzz vet fmt demo clean
 
@@ -26,6 +26,7 @@ image:
 ## HelmRepository and HelmChart).
 generate:
 	rm -f config/crd/*.yaml
+	$(GO) tool controller-gen object paths=./api/...
 	$(GO) tool controller-gen crd:crdVersions=v1 paths="$(CRD_PATHS)" output:crd:artifacts:config=config/crd
 	$(GO) run ./config/crd/addversions config/crd
 

@@ -4,12 +4,15 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
+	"strings"
 
 	"github.com/fluxcd/pkg/runtime/features"
 	"github.com/fluxcd/pkg/runtime/logger"
 	"github.com/spf13/cobra"
 	"k8s.io/client-go/rest"
 
+	"github.com/weirhq/weir/internal/install"
 	"github.com/weirhq/weir/internal/kube"
 	"github.com/weirhq/weir/internal/manager"
 	"github.com/weirhq/weir/internal/ui"
@@ -22,6 +25,8 @@ func newControllerCommand(g *globalOptions) *cobra.Command {
 		logOpts  logger.Options
 		uiOpts   ui.Options
 		gates    features.FeatureGates
+
+		manageInstallation bool
 	)
 	cmd := &cobra.Command{
 		Use:   "controller",
@@ -40,6 +45,16 @@ func newControllerCommand(g *globalOptions) *cobra.Command {
 				return fmt.Errorf("--feature-gates: %w", err)
 			}
 			opts.DisableChartDigestTracking, _ = features.Enabled(manager.FeatureDisableChartDigestTracking)
+			for _, c := range opts.Components {
+				if !slices.Contains(manager.KnownComponents, c) {
+					return fmt.Errorf("--components: weir has no %q; it runs %s", c, strings.Join(manager.KnownComponents, ", "))
+				}
+			}
+			if ns := os.Getenv("RUNTIME_NAMESPACE"); ns != "" {
+				// Set by weir's in-cluster Deployment.
+				opts.InCluster = &install.Options{Namespace: ns}
+				opts.ManageInstallation = manageInstallation
+			}
 			cfg, err := kube.Config(g.kubeconfig, g.context)
 			if err != nil {
 				return err
@@ -72,6 +87,8 @@ func newControllerCommand(g *globalOptions) *cobra.Command {
 	f.BoolVar(&opts.NoCrossNamespaceRefs, "no-cross-namespace-refs", false, "refuse sources and dependencies in other namespaces than the object's")
 	f.BoolVar(&opts.NoRemoteBases, "no-remote-bases", false, "refuse kustomize remote bases (only files in the source are used)")
 	f.StringVar(&opts.DefaultServiceAccount, "default-service-account", "", "service account impersonated by Kustomizations that name none (default: weir's own identity)")
+	f.StringSliceVar(&opts.Components, "components", nil, "Flux controllers whose reconcilers run, comma-separated (default all: "+strings.Join(manager.KnownComponents, ",")+")")
+	f.BoolVar(&manageInstallation, "manage-installation", true, "in the cluster ($RUNTIME_NAMESPACE set), let a FluxInstance apply weir's own Deployment, RBAC, Services and NetworkPolicies")
 	f.StringVar(&uiOpts.Addr, "ui-addr", "", "address of the web dashboard, such as 127.0.0.1:9292; empty turns it off. An address other than loopback needs --ui-token")
 	f.StringVar(&uiOpts.Token, "ui-token", "", "token the dashboard requires on every request (default $WEIR_UI_TOKEN, which keeps it out of the process list); required when --ui-addr is not loopback")
 	f.StringVar(&uiOpts.ImpersonateUser, "ui-impersonate-user", "", "user the dashboard's actions impersonate, so that RBAC decides them (default "+ui.DefaultImpersonateUser+" when --ui-addr is not loopback, else weir's own identity)")

@@ -20,7 +20,7 @@ import (
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/weirhq/weir/internal/manager"
+	"github.com/weirhq/weir/internal/kube"
 	"github.com/weirhq/weir/internal/version"
 )
 
@@ -66,6 +66,14 @@ type Options struct {
 	// DefaultServiceAccount is the service account objects that name none
 	// act as in LeastPrivilege mode; "" means "default".
 	DefaultServiceAccount string
+	// Components are the Flux controllers weir runs the reconcilers of
+	// (`weir controller --components`); empty means all of them.
+	Components []string
+	// NoNetworkPolicy leaves out the NetworkPolicies Flux ships.
+	NoNetworkPolicy bool
+	// ClusterDomain is the cluster's DNS domain in artifact URLs; ""
+	// means cluster.local.
+	ClusterDomain string
 }
 
 func (o Options) namespace() string {
@@ -122,7 +130,9 @@ func Components(o Options) ([]*unstructured.Unstructured, error) {
 	})
 	typed = append(typed, rbac(o, meta)...)
 	typed = append(typed, services(meta)...)
-	typed = append(typed, networkPolicies(meta)...)
+	if !o.NoNetworkPolicy {
+		typed = append(typed, networkPolicies(meta)...)
+	}
 	typed = append(typed, &policyv1.PodDisruptionBudget{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "policy/v1", Kind: "PodDisruptionBudget"},
 		ObjectMeta: meta(Name, true),
@@ -218,7 +228,7 @@ func services(meta func(string, bool) metav1.ObjectMeta) []runtime.Object {
 		selector := selectorLabels
 		if name == "source-controller" {
 			// Only the leader serves artifacts; it labels its pod.
-			selector = map[string]string{"app": Name, manager.LeaderLabel: "true"}
+			selector = map[string]string{"app": Name, kube.LeaderLabel: "true"}
 		}
 		return &corev1.Service{
 			TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Service"},
@@ -287,23 +297,32 @@ func deployment(o Options, meta func(string, bool) metav1.ObjectMeta) *appsv1.De
 	if replicas == 0 {
 		replicas = 1
 	}
+	domain := o.ClusterDomain
+	if domain == "" {
+		domain = "cluster.local"
+	}
 	args := []string{
 		"controller",
 		"--leader-elect",
 		"--storage-path=/data",
 		fmt.Sprintf("--storage-addr=:%d", artifactPort),
-		"--storage-adv-addr=source-controller.$(RUNTIME_NAMESPACE).svc.cluster.local.",
+		"--storage-adv-addr=source-controller.$(RUNTIME_NAMESPACE).svc." + domain + ".",
 		fmt.Sprintf("--metrics-addr=:%d", metricsPort),
 		fmt.Sprintf("--health-addr=:%d", healthPort),
 		"--log-encoding=json",
 		"--log-level=info",
+	}
+	if len(o.Components) > 0 {
+		args = append(args, "--components="+strings.Join(o.Components, ","))
 	}
 	if o.LeastPrivilege {
 		sa := o.DefaultServiceAccount
 		if sa == "" {
 			sa = "default"
 		}
-		args = append(args, "--default-service-account="+sa, "--no-cross-namespace-refs=true", "--no-remote-bases=true")
+		// weir may not write its own RBAC: a FluxInstance does not
+		// manage this installation, `weir install` does.
+		args = append(args, "--default-service-account="+sa, "--no-cross-namespace-refs=true", "--no-remote-bases=true", "--manage-installation=false")
 	}
 	podLabels := map[string]string{}
 	for k, v := range o.labels() {
@@ -444,6 +463,8 @@ func waitAvailable(ctx context.Context, c client.Client, ns string, timeout time
 // of Components for o's namespace) and waits until they and weir's pods
 // are gone, so that nothing reconciles after it returns.
 func UninstallComponents(ctx context.Context, c client.Client, o Options) error {
+	// Every object an install may have made, whatever it left out.
+	o.NoNetworkPolicy = false
 	objs, err := Components(o)
 	if err != nil {
 		return err

@@ -15,7 +15,15 @@ import (
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+
+	controlplanev1 "github.com/weirhq/weir/api/controlplane/v1"
 )
+
+// LeaderLabel is set to "true" on the pod of the replica that leads (the
+// pod named by $POD_NAME in the runtime namespace), and removed from the
+// others: the Service in front of the artifact store selects it, so that
+// artifact requests reach the one replica that serves them.
+const LeaderLabel = "weirhq.github.io/leader"
 
 // Scheme knows Kubernetes' built-in types, CRDs and Flux's types.
 var Scheme = newScheme()
@@ -28,6 +36,7 @@ func newScheme() *runtime.Scheme {
 	utilruntime.Must(kustomizev1.AddToScheme(s))
 	utilruntime.Must(helmv2.AddToScheme(s))
 	utilruntime.Must(notificationv1.AddToScheme(s))
+	utilruntime.Must(controlplanev1.AddToScheme(s))
 	return s
 }
 

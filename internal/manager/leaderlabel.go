@@ -12,13 +12,13 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/weirhq/weir/internal/kube"
 )
 
-// LeaderLabel is set to "true" on the pod of the replica that leads (the
-// pod named by $POD_NAME in the runtime namespace), and removed from the
-// others: the Service in front of the artifact store selects it, so that
-// artifact requests reach the one replica that serves them.
-const LeaderLabel = "weirhq.github.io/leader"
+// LeaderLabel is set to "true" on the pod of the replica that leads: see
+// kube.LeaderLabel.
+const LeaderLabel = kube.LeaderLabel
 
 // podLabel patches LeaderLabel on the pod of this replica.
 type podLabel struct {

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -22,6 +23,7 @@ import (
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
@@ -37,6 +39,8 @@ import (
 	"github.com/weirhq/weir/internal/artifact"
 	"github.com/weirhq/weir/internal/depgraph"
 	"github.com/weirhq/weir/internal/helm"
+	"github.com/weirhq/weir/internal/install"
+	"github.com/weirhq/weir/internal/instance"
 	"github.com/weirhq/weir/internal/kube"
 	"github.com/weirhq/weir/internal/kustomize"
 	"github.com/weirhq/weir/internal/lifecycle"
@@ -94,9 +98,28 @@ type Options struct {
 	// version of a chart from an OCIRepository is not suffixed with its
 	// digest, and a tag pushed again does not upgrade the release.
 	DisableChartDigestTracking bool
+	// Components are the Flux controllers whose reconcilers run
+	// (source-controller, kustomize-controller, helm-controller,
+	// notification-controller); empty runs all. The FluxInstance
+	// controller always runs.
+	Components []string
+	// InCluster, when not nil, says weir runs in the cluster as installed
+	// with these options (a FluxInstance reports and may shape them).
+	InCluster *install.Options
+	// ManageInstallation lets a FluxInstance apply weir's in-cluster
+	// objects when InCluster is set.
+	ManageInstallation bool
 	// Logger receives the manager's and controllers' logs.
 	Logger logr.Logger
 }
+
+// runs tells whether the reconcilers of a Flux controller run.
+func (o Options) runs(component string) bool {
+	return len(o.Components) == 0 || slices.Contains(o.Components, component)
+}
+
+// KnownComponents are the Flux controllers weir has the reconcilers of.
+var KnownComponents = []string{"source-controller", "kustomize-controller", "helm-controller", "notification-controller"}
 
 // Feature gates of `weir controller --feature-gates`, named as Flux's.
 const (
@@ -260,64 +283,90 @@ func New(cfg *rest.Config, opts Options) (*Manager, error) {
 		}
 	}
 
-	gitOpts := gitrepository.Options{Concurrent: opts.Concurrent, Outage: outage}
-	if err := (&gitrepository.Reconciler{
-		Client:   mgr.GetClient(),
-		Store:    store,
-		Recorder: mgr.GetEventRecorderFor(gitrepository.ControllerName),
-		Metrics:  sharedMetrics(),
-	}).SetupWithManager(mgr, gitOpts); err != nil {
-		return nil, fmt.Errorf("setting up the GitRepository controller: %w", err)
-	}
-	if err := (&oci.Reconciler{
-		Client:   mgr.GetClient(),
-		Store:    store,
-		Recorder: mgr.GetEventRecorderFor(oci.ControllerName),
-		Metrics:  sharedMetrics(),
-	}).SetupWithManager(mgr, oci.Options{Concurrent: opts.Concurrent, Outage: outage}); err != nil {
-		return nil, fmt.Errorf("setting up the OCIRepository controller: %w", err)
-	}
-	if err := (&helmrepository.Reconciler{
-		Client:   mgr.GetClient(),
-		Store:    store,
-		Recorder: mgr.GetEventRecorderFor(helmrepository.ControllerName),
-		Metrics:  sharedMetrics(),
-	}).SetupWithManager(mgr, helmrepository.Options{Concurrent: opts.Concurrent, Outage: outage}); err != nil {
-		return nil, fmt.Errorf("setting up the HelmRepository controller: %w", err)
-	}
-	if err := (&helmchart.Reconciler{
-		Client:   mgr.GetClient(),
-		Store:    store,
-		Recorder: mgr.GetEventRecorderFor(helmchart.ControllerName),
-		Metrics:  sharedMetrics(),
-	}).SetupWithManager(mgr, helmchart.Options{Concurrent: opts.Concurrent, Outage: outage}); err != nil {
-		return nil, fmt.Errorf("setting up the HelmChart controller: %w", err)
+	if opts.runs("source-controller") {
+		gitOpts := gitrepository.Options{Concurrent: opts.Concurrent, Outage: outage}
+		if err := (&gitrepository.Reconciler{
+			Client:   mgr.GetClient(),
+			Store:    store,
+			Recorder: mgr.GetEventRecorderFor(gitrepository.ControllerName),
+			Metrics:  sharedMetrics(),
+		}).SetupWithManager(mgr, gitOpts); err != nil {
+			return nil, fmt.Errorf("setting up the GitRepository controller: %w", err)
+		}
+		if err := (&oci.Reconciler{
+			Client:   mgr.GetClient(),
+			Store:    store,
+			Recorder: mgr.GetEventRecorderFor(oci.ControllerName),
+			Metrics:  sharedMetrics(),
+		}).SetupWithManager(mgr, oci.Options{Concurrent: opts.Concurrent, Outage: outage}); err != nil {
+			return nil, fmt.Errorf("setting up the OCIRepository controller: %w", err)
+		}
+		if err := (&helmrepository.Reconciler{
+			Client:   mgr.GetClient(),
+			Store:    store,
+			Recorder: mgr.GetEventRecorderFor(helmrepository.ControllerName),
+			Metrics:  sharedMetrics(),
+		}).SetupWithManager(mgr, helmrepository.Options{Concurrent: opts.Concurrent, Outage: outage}); err != nil {
+			return nil, fmt.Errorf("setting up the HelmRepository controller: %w", err)
+		}
+		if err := (&helmchart.Reconciler{
+			Client:   mgr.GetClient(),
+			Store:    store,
+			Recorder: mgr.GetEventRecorderFor(helmchart.ControllerName),
+			Metrics:  sharedMetrics(),
+		}).SetupWithManager(mgr, helmchart.Options{Concurrent: opts.Concurrent, Outage: outage}); err != nil {
+			return nil, fmt.Errorf("setting up the HelmChart controller: %w", err)
+		}
 	}
 	graph := &depgraph.Graph{}
-	if err := (&kustomize.Reconciler{
-		Client:                mgr.GetClient(),
-		Store:                 store,
-		Graph:                 graph,
-		Recorder:              mgr.GetEventRecorderFor(kustomize.ControllerName),
-		Metrics:               sharedMetrics(),
-		NoCrossNamespaceRefs:  opts.NoCrossNamespaceRefs,
-		NoRemoteBases:         opts.NoRemoteBases,
-		DefaultServiceAccount: opts.DefaultServiceAccount,
-	}).SetupWithManager(mgr, kustomize.Options{Concurrent: opts.Concurrent, Outage: outage}); err != nil {
-		return nil, fmt.Errorf("setting up the Kustomization controller: %w", err)
+	if opts.runs("kustomize-controller") {
+		if err := (&kustomize.Reconciler{
+			Client:                mgr.GetClient(),
+			Store:                 store,
+			Graph:                 graph,
+			Recorder:              mgr.GetEventRecorderFor(kustomize.ControllerName),
+			Metrics:               sharedMetrics(),
+			NoCrossNamespaceRefs:  opts.NoCrossNamespaceRefs,
+			NoRemoteBases:         opts.NoRemoteBases,
+			DefaultServiceAccount: opts.DefaultServiceAccount,
+		}).SetupWithManager(mgr, kustomize.Options{Concurrent: opts.Concurrent, Outage: outage}); err != nil {
+			return nil, fmt.Errorf("setting up the Kustomization controller: %w", err)
+		}
 	}
-	if err := (&helm.Reconciler{
-		Client:                mgr.GetClient(),
-		Store:                 store,
-		Graph:                 graph,
-		Recorder:              mgr.GetEventRecorderFor(helm.ControllerName),
-		Metrics:               sharedMetrics(),
-		NoCrossNamespaceRefs:  opts.NoCrossNamespaceRefs,
-		DefaultServiceAccount: opts.DefaultServiceAccount,
+	if opts.runs("helm-controller") {
+		if err := (&helm.Reconciler{
+			Client:                mgr.GetClient(),
+			Store:                 store,
+			Graph:                 graph,
+			Recorder:              mgr.GetEventRecorderFor(helm.ControllerName),
+			Metrics:               sharedMetrics(),
+			NoCrossNamespaceRefs:  opts.NoCrossNamespaceRefs,
+			DefaultServiceAccount: opts.DefaultServiceAccount,
 
-		DisableChartDigestTracking: opts.DisableChartDigestTracking,
-	}).SetupWithManager(mgr, helm.Options{Concurrent: opts.Concurrent, Outage: outage}); err != nil {
-		return nil, fmt.Errorf("setting up the HelmRelease controller: %w", err)
+			DisableChartDigestTracking: opts.DisableChartDigestTracking,
+		}).SetupWithManager(mgr, helm.Options{Concurrent: opts.Concurrent, Outage: outage}); err != nil {
+			return nil, fmt.Errorf("setting up the HelmRelease controller: %w", err)
+		}
+	}
+	disco, err := discovery.NewDiscoveryClientForConfigAndClient(mgr.GetConfig(), mgr.GetHTTPClient())
+	if err != nil {
+		listener.Close()
+		return nil, fmt.Errorf("creating the discovery client: %w", err)
+	}
+	if err := (&instance.Reconciler{
+		Client:             mgr.GetClient(),
+		Recorder:           mgr.GetEventRecorderFor(instance.ControllerName),
+		InCluster:          opts.InCluster,
+		ManageInstallation: opts.ManageInstallation,
+		ServerVersion: func() (string, error) {
+			v, err := disco.ServerVersion()
+			if err != nil {
+				return "", err
+			}
+			return v.GitVersion, nil
+		},
+	}).SetupWithManager(mgr, instance.Options{Concurrent: 1, Outage: outage}); err != nil {
+		return nil, fmt.Errorf("setting up the FluxInstance controller: %w", err)
 	}
 	return &Manager{Manager: mgr, Store: store, StorageURL: advURL}, nil
 }
