@@ -17,20 +17,24 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	kustomizev1 "github.com/fluxcd/kustomize-controller/api/v1"
+	"github.com/fluxcd/pkg/apis/kustomize"
 	"github.com/fluxcd/pkg/apis/meta"
 	"github.com/fluxcd/pkg/runtime/conditions"
 	sourcev1 "github.com/fluxcd/source-controller/api/v1"
 	"github.com/go-logr/logr"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	appsv1 "k8s.io/api/apps/v1"
 	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/kubernetes"
@@ -39,6 +43,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
+	controlplanev1 "github.com/weirhq/weir/api/controlplane/v1"
 	"github.com/weirhq/weir/internal/cli"
 	"github.com/weirhq/weir/internal/image"
 	"github.com/weirhq/weir/internal/install"
@@ -321,6 +326,7 @@ func TestTheInstalledIdentityIsEnough(t *testing.T) {
 		if err := env.Client.Get(ctx, client.ObjectKey{Namespace: target, Name: "written"}, cm); err != nil || cm.Data["by"] != "weir" {
 			t.Errorf("the ConfigMap was not applied as the installed identity: %v %v", err, cm.Data)
 		}
+		instanceShapesInstallation(t, o)
 	})
 
 	t.Run("least privilege", func(t *testing.T) {
@@ -350,4 +356,70 @@ func TestTheInstalledIdentityIsEnough(t *testing.T) {
 			t.Errorf("the pod keeps %s=%q after weir stopped", manager.LeaderLabel, got)
 		}
 	})
+}
+
+// instanceShapesInstallation applies a FluxInstance to the namespace weir
+// runs in and checks that weir, as its ServiceAccount, reshapes its own
+// in-cluster objects: the components and patches reach the Deployment's
+// flags, networkPolicy: false removes the NetworkPolicies, the image that
+// runs is kept.
+func instanceShapesInstallation(t *testing.T, o install.Options) {
+	ctx := context.Background()
+	fi := &controlplanev1.FluxInstance{
+		ObjectMeta: metav1.ObjectMeta{Namespace: o.Namespace, Name: controlplanev1.InstanceName},
+		Spec: controlplanev1.FluxInstanceSpec{
+			Distribution:   controlplanev1.Distribution{Version: "2.7.x", Registry: "ghcr.io/fluxcd"},
+			Components:     []controlplanev1.Component{"source-controller", "kustomize-controller", "helm-controller"},
+			Cluster:        &controlplanev1.Cluster{NetworkPolicy: false, Domain: "cluster.example"},
+			CommonMetadata: &controlplanev1.CommonMetadata{Labels: map[string]string{"team": "platform"}},
+			Kustomize: &controlplanev1.Kustomize{Patches: []kustomize.Patch{{
+				Target: &kustomize.Selector{Kind: "Deployment"},
+				Patch:  "- op: add\n  path: /spec/template/spec/containers/0/args/-\n  value: --concurrent=10\n",
+			}}},
+		},
+	}
+	if err := env.Client.Create(ctx, fi); err != nil {
+		t.Fatal(err)
+	}
+	// Before weir stops (cleanups run last first): deleting the instance
+	// removes what it applied.
+	t.Cleanup(func() { _ = env.Client.Delete(context.Background(), fi) })
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		got := &controlplanev1.FluxInstance{}
+		if err := env.Client.Get(ctx, client.ObjectKeyFromObject(fi), got); err != nil {
+			t.Fatal(err)
+		}
+		if conditions.IsTrue(got, meta.ReadyCondition) {
+			if len(got.Status.Components) != 3 || got.Status.Components[0].Repository != "weir" || got.Status.Components[0].Tag != "test" {
+				t.Errorf("status.components = %+v, want three, each weir:test", got.Status.Components)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("FluxInstance not Ready: %+v", got.Status.Conditions)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	d := &appsv1.Deployment{}
+	if err := env.Client.Get(ctx, client.ObjectKey{Namespace: o.Namespace, Name: install.Name}, d); err != nil {
+		t.Fatal(err)
+	}
+	c := d.Spec.Template.Spec.Containers[0]
+	for _, want := range []string{"--components=source-controller,kustomize-controller,helm-controller", "--concurrent=10",
+		"--storage-adv-addr=source-controller.$(RUNTIME_NAMESPACE).svc.cluster.example."} {
+		if !slices.Contains(c.Args, want) {
+			t.Errorf("the Deployment's args %v lack %s", c.Args, want)
+		}
+	}
+	if c.Image != "weir:test" || d.Labels["team"] != "platform" {
+		t.Errorf("Deployment image %q labels %v: want the installed image kept and commonMetadata's label", c.Image, d.Labels)
+	}
+	policies := &networkingv1.NetworkPolicyList{}
+	if err := env.Client.List(ctx, policies, client.InNamespace(o.Namespace)); err != nil {
+		t.Fatal(err)
+	}
+	if len(policies.Items) != 0 {
+		t.Errorf("%d NetworkPolicies left with spec.cluster.networkPolicy false", len(policies.Items))
+	}
 }
