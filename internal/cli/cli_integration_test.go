@@ -17,6 +17,7 @@ import (
 	"github.com/fluxcd/pkg/apis/meta"
 	"github.com/fluxcd/pkg/runtime/conditions"
 	sourcev1 "github.com/fluxcd/source-controller/api/v1"
+	corev1 "k8s.io/api/core/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
@@ -24,6 +25,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
+	controlplanev1 "github.com/weirhq/weir/api/controlplane/v1"
 	"github.com/weirhq/weir/internal/localcluster"
 	"github.com/weirhq/weir/internal/testenv"
 	"github.com/weirhq/weir/internal/version"
@@ -366,5 +368,52 @@ func TestVersion(t *testing.T) {
 	}
 	if server.GitVersion != localcluster.KubernetesVersion || !strings.Contains(out, "\nlocal control plane: kubernetes "+server.GitVersion+"\n") {
 		t.Errorf("version printed\n%s\nthe local control plane runs %s", out, server.GitVersion)
+	}
+}
+
+// TestInstanceVerbs: reconcile, get, suspend and resume act on a
+// FluxInstance as on Flux's kinds; suspending sets Flux Operator's
+// fluxcd.controlplane.io/reconcile annotation, as its CLI does.
+func TestInstanceVerbs(t *testing.T) {
+	ctx := context.Background()
+	ns := env.Namespace(t)
+	git := testenv.NewGitServer(t, "", "")
+	repo := git.Repo(t, "fleet")
+	repo.Commit("main", map[string]string{
+		"clusters/main/cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: synced\n  namespace: " + ns + "\n",
+	}, "first")
+	fi := &controlplanev1.FluxInstance{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: controlplanev1.InstanceName},
+		Spec: controlplanev1.FluxInstanceSpec{
+			Distribution: controlplanev1.Distribution{Version: "2.x", Registry: "ghcr.io/fluxcd"},
+			Sync:         &controlplanev1.Sync{Kind: "GitRepository", URL: git.HTTPURL("fleet"), Ref: "refs/heads/main", Path: "clusters/main"},
+		},
+	}
+	if err := env.Client.Create(ctx, fi); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = env.Client.Delete(context.Background(), fi) })
+
+	out := mustRunWeir(t, "reconcile", "instance", "flux", "-n", ns, "--timeout", "1m")
+	if !strings.Contains(out, "◎ waiting for FluxInstance reconciliation") || !strings.Contains(out, "✔ applied revision ") || !strings.Contains(out, "@sha256:") {
+		t.Errorf("reconcile instance printed\n%s", out)
+	}
+	if err := env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "synced"}, &corev1.ConfigMap{}); err != nil {
+		t.Errorf("the instance's sync did not apply clusters/main: %v", err)
+	}
+	out = mustRunWeir(t, "get", "fi", "-n", ns)
+	if f := strings.Fields(strings.Split(out, "\n")[1]); len(f) < 4 || f[0] != "flux" || f[2] != "False" || f[3] != "True" {
+		t.Errorf("get fi does not show flux Ready and not suspended:\n%s", out)
+	}
+	mustRunWeir(t, "suspend", "instance", "flux", "-n", ns)
+	if err := env.Client.Get(ctx, client.ObjectKeyFromObject(fi), fi); err != nil {
+		t.Fatal(err)
+	}
+	if got := fi.Annotations[controlplanev1.ReconcileAnnotation]; got != "disabled" {
+		t.Errorf("after suspend, %s = %q, want disabled", controlplanev1.ReconcileAnnotation, got)
+	}
+	out = mustRunWeir(t, "resume", "instance", "flux", "-n", ns, "--timeout", "1m")
+	if !strings.Contains(out, "✔ instance resumed") || !strings.Contains(out, "reconciliation completed") {
+		t.Errorf("resume instance printed\n%s", out)
 	}
 }

@@ -22,6 +22,8 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
+
+	controlplanev1 "github.com/weirhq/weir/api/controlplane/v1"
 )
 
 // Object is a Flux object: a Kubernetes object with Flux's status conditions.
@@ -43,6 +45,10 @@ type Kind struct {
 	Use string
 	// Aliases are other command-line names of the kind, such as "ks".
 	Aliases []string
+	// SuspendAnnotation, when set, is the annotation that suspends the
+	// kind (set to "disabled") instead of spec.suspend: a FluxInstance's
+	// fluxcd.controlplane.io/reconcile.
+	SuspendAnnotation string
 
 	newObject func() Object
 	newList   func() client.ObjectList
@@ -79,6 +85,12 @@ var kinds = []Kind{
 		Name: helmv2.HelmReleaseKind, Use: "helmrelease", Aliases: []string{"hr"},
 		newObject: func() Object { return &helmv2.HelmRelease{} },
 		newList:   func() client.ObjectList { return &helmv2.HelmReleaseList{} },
+	},
+	{
+		Name: controlplanev1.FluxInstanceKind, Use: "instance", Aliases: []string{"fi", "fluxinstance"},
+		SuspendAnnotation: controlplanev1.ReconcileAnnotation,
+		newObject:         func() Object { return &controlplanev1.FluxInstance{} },
+		newList:           func() client.ObjectList { return &controlplanev1.FluxInstanceList{} },
 	},
 }
 
@@ -236,11 +248,22 @@ func RequestReconcile(ctx context.Context, c client.Client, obj Object, extra ..
 // the time to pass to [WaitReconciled], and empty when suspending.
 func SetSuspend(ctx context.Context, c client.Client, obj Object, suspend bool) (requestedAt string, err error) {
 	patch := map[string]any{"spec": map[string]any{"suspend": suspend}}
+	annotations := map[string]string{}
+	if a := suspendAnnotation(obj); a != "" {
+		patch = map[string]any{}
+		annotations[a] = "enabled"
+		if suspend {
+			annotations[a] = "disabled"
+		}
+	}
 	verb := "suspending"
 	if !suspend {
 		verb = "resuming"
 		requestedAt = time.Now().Format(time.RFC3339Nano)
-		patch["metadata"] = requestPatch(requestedAt)["metadata"]
+		annotations[meta.ReconcileRequestAnnotation] = requestedAt
+	}
+	if len(annotations) > 0 {
+		patch["metadata"] = map[string]any{"annotations": annotations}
 	}
 	if err := mergePatch(ctx, c, obj, patch); err != nil {
 		return "", fmt.Errorf("%s %s: %w", verb, describe(c, obj), err)
@@ -362,6 +385,9 @@ func StatusOf(obj Object) Status {
 		return st
 	}
 	st.Suspended, _, _ = unstructured.NestedBool(u, "spec", "suspend")
+	if a := suspendAnnotation(obj); a != "" {
+		st.Suspended = strings.EqualFold(obj.GetAnnotations()[a], "disabled")
+	}
 	st.ObservedGeneration, _, _ = unstructured.NestedInt64(u, "status", "observedGeneration")
 	st.LastHandledReconcileAt, _, _ = unstructured.NestedString(u, "status", "lastHandledReconcileAt")
 	st.Revision, _, _ = unstructured.NestedString(u, "status", "artifact", "revision")
@@ -395,6 +421,16 @@ func mergePatch(ctx context.Context, c client.Client, obj Object, patch map[stri
 		return err
 	}
 	return c.Patch(ctx, obj, client.RawPatch(types.MergePatchType, data))
+}
+
+// suspendAnnotation is the annotation that suspends obj's kind, if any.
+func suspendAnnotation(obj Object) string {
+	for _, k := range kinds {
+		if k.SuspendAnnotation != "" && fmt.Sprintf("%T", k.newObject()) == fmt.Sprintf("%T", obj) {
+			return k.SuspendAnnotation
+		}
+	}
+	return ""
 }
 
 // describe names obj for a message: "GitRepository flux-system/podinfo".

@@ -352,11 +352,17 @@ func notReady(ctx context.Context, c client.Reader, key client.ObjectKey, o clie
 		return fmt.Sprintf("%s %s is reconciling generation %d", kind, key, o.GetGeneration()), false
 	case ready.Status == "True":
 		return "", false
-	case ready.Status == "False" && !conditions.IsTrue(g, meta.ReconcilingCondition):
+	case ready.Status == "False" && !waiting(ready.Reason):
 		return fmt.Sprintf("%s %s is not Ready: %s", kind, key, ready.Message), true
 	default:
 		return fmt.Sprintf("%s %s is progressing: %s", kind, key, ready.Message), false
 	}
+}
+
+// waiting tells whether a Ready=False reason means the object waits for
+// another (its source's artifact, a dependency) rather than failed.
+func waiting(reason string) bool {
+	return reason == meta.ArtifactFailedReason || reason == meta.DependencyNotReadyReason || reason == meta.ProgressingReason
 }
 
 // componentImages are the components that run: weir's image (from its
