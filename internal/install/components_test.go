@@ -226,7 +226,12 @@ func TestCRDsCarryFluxsLabels(t *testing.T) {
 			continue
 		}
 		l := o.GetLabels()
-		if l["app.kubernetes.io/part-of"] != "flux" || l["app.kubernetes.io/instance"] != "flux-system" || !strings.HasSuffix(l["app.kubernetes.io/component"], "-controller") {
+		component := l["app.kubernetes.io/component"]
+		if o.GetName() == "fluxinstances.fluxcd.controlplane.io" && component != "flux-operator" {
+			t.Errorf("CRD %s has component %q, want flux-operator", o.GetName(), component)
+		}
+		if l["app.kubernetes.io/part-of"] != "flux" || l["app.kubernetes.io/instance"] != "flux-system" || l["app.kubernetes.io/version"] == "" ||
+			!(strings.HasSuffix(component, "-controller") || component == "flux-operator") {
 			t.Errorf("CRD %s has labels %v", o.GetName(), l)
 		}
 	}

@@ -23,6 +23,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/weirhq/weir/config/crd"
+	"github.com/weirhq/weir/internal/version"
 )
 
 // FieldManager is the server-side apply field manager of weir's installer.
@@ -61,10 +62,17 @@ func crdLabels(group string) map[string]string {
 	if group == "fluxcd.controlplane.io" {
 		component = "flux-operator"
 	}
+	v := version.Version
+	if v == "" {
+		v = "dev"
+	}
+	// `flux check` and `flux version` print part-of-version of the
+	// GitRepository CRD as the distribution: flux-<weir's version>.
 	return map[string]string{
 		"app.kubernetes.io/part-of":   "flux",
 		"app.kubernetes.io/instance":  Namespace,
 		"app.kubernetes.io/component": component,
+		"app.kubernetes.io/version":   v,
 	}
 }
 

@@ -10,6 +10,7 @@ package identitytest
 import (
 	"archive/tar"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -23,6 +24,7 @@ import (
 	"testing"
 	"time"
 
+	kstatus "github.com/fluxcd/cli-utils/pkg/kstatus/status"
 	kustomizev1 "github.com/fluxcd/kustomize-controller/api/v1"
 	"github.com/fluxcd/pkg/apis/kustomize"
 	"github.com/fluxcd/pkg/apis/meta"
@@ -35,8 +37,10 @@ import (
 	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	apiruntime "k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
@@ -169,8 +173,9 @@ func ptr[T any](v T) *T { return &v }
 // artifact and probe addresses moved to loopback, POD_NAME the pod kwok
 // made for the Deployment), with the kubeconfig of the installed
 // ServiceAccount, watching only objects labelled selector. It returns the
-// pod's name and a function that stops weir (also called at cleanup).
-func runInstalled(t *testing.T, bin string, o install.Options, selector string) (string, func()) {
+// pod's name, the path of weir's log and a function that stops weir (also
+// called at cleanup).
+func runInstalled(t *testing.T, bin string, o install.Options, selector string) (string, string, func()) {
 	t.Helper()
 	comps, err := install.Components(o)
 	if err != nil {
@@ -239,7 +244,7 @@ func runInstalled(t *testing.T, bin string, o install.Options, selector string) 
 		})
 	}
 	t.Cleanup(stop)
-	return pod, stop
+	return pod, logPath, stop
 }
 
 // leaderLabel reads the leader label of the pod.
@@ -319,13 +324,14 @@ func TestTheInstalledIdentityIsEnough(t *testing.T) {
 		if err := install.InstallComponents(ctx, env.Client, o, 2*time.Minute); err != nil {
 			t.Fatal(err)
 		}
-		runInstalled(t, bin, o, "identity=admin")
+		_, logPath, _ := runInstalled(t, bin, o, "identity=admin")
 		ks := syncRepo(t, o.Namespace, git.HTTPURL("cluster"), "admin")
 		waitReadyCondition(t, ks, metav1.ConditionTrue, "", 2*time.Minute)
 		cm := &corev1.ConfigMap{}
 		if err := env.Client.Get(ctx, client.ObjectKey{Namespace: target, Name: "written"}, cm); err != nil || cm.Data["by"] != "weir" {
 			t.Errorf("the ConfigMap was not applied as the installed identity: %v %v", err, cm.Data)
 		}
+		fluxCLISeesWeir(t, o, logPath, ks)
 		instanceShapesInstallation(t, o)
 	})
 
@@ -334,7 +340,7 @@ func TestTheInstalledIdentityIsEnough(t *testing.T) {
 		if err := install.InstallComponents(ctx, env.Client, o, 2*time.Minute); err != nil {
 			t.Fatal(err)
 		}
-		pod, stop := runInstalled(t, bin, o, "identity=least")
+		pod, _, stop := runInstalled(t, bin, o, "identity=least")
 		ks := syncRepo(t, o.Namespace, git.HTTPURL("cluster"), "least")
 		msg := waitReadyCondition(t, ks, metav1.ConditionFalse, "forbidden", 2*time.Minute)
 		for _, want := range []string{"system:serviceaccount:" + o.Namespace + ":default", "configmaps", "forbidden"} {
@@ -421,5 +427,102 @@ func instanceShapesInstallation(t *testing.T, o install.Options) {
 	}
 	if len(policies.Items) != 0 {
 		t.Errorf("%d NetworkPolicies left with spec.cluster.networkPolicy false", len(policies.Items))
+	}
+}
+
+// fluxLogLine is what `flux logs` (flux2 v2.7, cmd/flux/logs.go) reads of
+// each JSON line: every field a string, or the line stops the command.
+type fluxLogLine struct {
+	Timestamp      string `json:"ts"`
+	Level          string `json:"level"`
+	Message        string `json:"msg"`
+	Error          string `json:"error,omitempty"`
+	Logger         string `json:"logger"`
+	Kind           string `json:"reconciler kind,omitempty"`
+	ControllerKind string `json:"controllerKind,omitempty"`
+	Name           string `json:"name,omitempty"`
+	Namespace      string `json:"namespace,omitempty"`
+}
+
+// fluxCLISeesWeir reads what the flux CLI (v2.7) reads, the way it reads
+// it: `flux check` and `flux version` list the Deployments labelled
+// app.kubernetes.io/part-of=flux in the namespace, wait for each to be
+// Current (kstatus) and print each container's image tag, then list the
+// CRDs with that label and need a stored version of each; the
+// distribution comes from the GitRepository CRD's labels. `flux logs
+// --kind Kustomization --name apps` picks a pod of each such Deployment by
+// its template's labels, reads the container named manager, and keeps
+// the JSON lines whose controllerKind, name and namespace match.
+func fluxCLISeesWeir(t *testing.T, o install.Options, logPath string, ks *kustomizev1.Kustomization) {
+	ctx := context.Background()
+	deps := &appsv1.DeploymentList{}
+	if err := env.Client.List(ctx, deps, client.InNamespace(o.Namespace), client.MatchingLabels{"app.kubernetes.io/part-of": "flux"}); err != nil {
+		t.Fatal(err)
+	}
+	if len(deps.Items) != 1 || deps.Items[0].Name != install.Name {
+		t.Fatalf("flux check finds %d controllers, want weir's Deployment", len(deps.Items))
+	}
+	d := &deps.Items[0]
+	m, err := apiruntime.DefaultUnstructuredConverter.ToUnstructured(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res, err := kstatus.Compute(&unstructured.Unstructured{Object: m}); err != nil || res.Status != kstatus.CurrentStatus {
+		t.Errorf("flux check: deployment weir is %v (%v), want Current", res, err)
+	}
+	for _, c := range d.Spec.Template.Spec.Containers {
+		path := c.Image[strings.LastIndex(c.Image, "/")+1:]
+		if name, tag, ok := strings.Cut(path, ":"); !ok || name == "" || tag == "" {
+			t.Errorf("flux version: image %q has no tag", c.Image)
+		}
+	}
+	crds := &apiextensionsv1.CustomResourceDefinitionList{}
+	if err := env.Client.List(ctx, crds, client.MatchingLabels{"app.kubernetes.io/part-of": "flux"}); err != nil {
+		t.Fatal(err)
+	}
+	gitCRD := false
+	for _, c := range crds.Items {
+		if len(c.Status.StoredVersions) == 0 {
+			t.Errorf("flux check: no stored versions for %s", c.Name)
+		}
+		if c.Name == "gitrepositories.source.toolkit.fluxcd.io" {
+			gitCRD = c.Labels["app.kubernetes.io/version"] != ""
+		}
+	}
+	if !gitCRD {
+		t.Errorf("flux check: the GitRepository CRD is missing or has no app.kubernetes.io/version label (the distribution line)")
+	}
+
+	pods := &corev1.PodList{}
+	if err := env.Client.List(ctx, pods, client.InNamespace(o.Namespace), client.MatchingLabels(d.Spec.Template.Labels)); err != nil || len(pods.Items) == 0 {
+		t.Fatalf("flux logs finds no pod of the Deployment (%v)", err)
+	}
+	if cs := pods.Items[0].Spec.Containers; len(cs) > 1 && !slices.ContainsFunc(cs, func(c corev1.Container) bool { return c.Name == "manager" }) {
+		t.Errorf("flux logs: the pod has %d containers and none named manager", len(cs))
+	}
+	b, err := os.ReadFile(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	matched, lines := 0, 0
+	for _, line := range strings.Split(string(b), "\n") {
+		if !strings.HasPrefix(line, "{") {
+			continue
+		}
+		lines++
+		var l fluxLogLine
+		if err := json.Unmarshal([]byte(line), &l); err != nil {
+			t.Fatalf("flux logs stops at this line (parse error: %v):\n%s", err, line)
+		}
+		kind := l.Kind
+		if kind == "" {
+			kind = l.ControllerKind
+		}
+		if strings.EqualFold(kind, "Kustomization") && strings.EqualFold(l.Name, ks.Name) && strings.EqualFold(l.Namespace, ks.Namespace) {
+			matched++
+		}
+	}
+	if matched == 0 {
+		t.Errorf("flux logs --kind Kustomization --name %s -n %s finds none of weir's %d JSON lines", ks.Name, ks.Namespace, lines)
 	}
 }
