@@ -61,6 +61,7 @@ func newRootCommand() *cobra.Command {
 		newVersionCommand(),
 		newControllerCommand(g),
 		newInstallCommand(g),
+		newBootstrapCommand(g),
 		newUninstallCommand(g),
 		newLocalCommand(),
 		newUpCommand(),

@@ -406,30 +406,38 @@ func deployment(o Options, meta func(string, bool) metav1.ObjectMeta) *appsv1.De
 // when wait is set, waits until the Deployment has rolled out and is
 // Available. Applying the same options again changes nothing.
 func InstallComponents(ctx context.Context, c client.Client, o Options, wait time.Duration) error {
+	_, err := installComponents(ctx, c, o, wait)
+	return err
+}
+
+func installComponents(ctx context.Context, c client.Client, o Options, wait time.Duration) ([]string, error) {
 	objs, err := Components(o)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if err := ensureNamespace(ctx, c, o); err != nil {
-		return err
+	if o.namespace() != Namespace {
+		objs = append([]*unstructured.Unstructured{namespaceObject(o.namespace())}, objs...)
 	}
-	for _, obj := range objs {
-		if err := c.Apply(ctx, client.ApplyConfigurationFromUnstructured(obj), client.FieldOwner(FieldManager), client.ForceOwnership); err != nil {
-			return fmt.Errorf("applying %s %s: %w", obj.GetKind(), obj.GetName(), err)
-		}
+	changed, err := applyTracked(ctx, c, objs)
+	if err != nil {
+		return changed, err
 	}
 	if o.LeastPrivilege {
 		// An earlier install without --least-privilege bound weir to
 		// cluster-admin: that binding goes, or the mode would be a label.
 		admin := &rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: clusterReconciler(o.namespace())}}
-		if err := c.Delete(ctx, admin); err != nil && !apierrors.IsNotFound(err) {
-			return fmt.Errorf("removing the cluster-admin binding of an earlier install: %w", err)
+		err := c.Delete(ctx, admin)
+		switch {
+		case err == nil:
+			changed = append(changed, "ClusterRoleBinding "+admin.Name+" (deleted)")
+		case !apierrors.IsNotFound(err):
+			return changed, fmt.Errorf("removing the cluster-admin binding of an earlier install: %w", err)
 		}
 	}
 	if wait <= 0 {
-		return nil
+		return changed, nil
 	}
-	return waitAvailable(ctx, c, o.namespace(), wait)
+	return changed, waitAvailable(ctx, c, o.namespace(), wait)
 }
 
 // waitAvailable waits until weir's Deployment has rolled out its current

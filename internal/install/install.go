@@ -116,41 +116,83 @@ func namespaceObject(name string) *unstructured.Unstructured {
 	return ns
 }
 
-// ensureNamespace applies the namespace o installs into, when it is not
-// flux-system (which Install applies).
-func ensureNamespace(ctx context.Context, c client.Client, o Options) error {
-	if o.namespace() == Namespace {
-		return nil
-	}
-	ns := namespaceObject(o.namespace())
-	if err := c.Apply(ctx, client.ApplyConfigurationFromUnstructured(ns), client.FieldOwner(FieldManager), client.ForceOwnership); err != nil {
-		return fmt.Errorf("applying namespace %s: %w", ns.GetName(), err)
-	}
-	return nil
-}
 
 // Install applies the CRDs and the namespace and waits until every CRD is
 // Established, so that objects of these kinds can be created right after.
 func Install(ctx context.Context, c client.Client) error {
+	_, err := installCRDs(ctx, c)
+	return err
+}
+
+// InstallAll applies what Install applies and, when o is not nil, what
+// InstallComponents applies for it, and returns the objects that changed
+// ("Kind namespace/name": created, updated or, for an earlier install's
+// cluster-admin binding, deleted); none on a second run with the same
+// options.
+func InstallAll(ctx context.Context, c client.Client, o *Options, wait time.Duration) ([]string, error) {
+	changed, err := installCRDs(ctx, c)
+	if err != nil || o == nil {
+		return changed, err
+	}
+	more, err := installComponents(ctx, c, *o, wait)
+	return append(changed, more...), err
+}
+
+func installCRDs(ctx context.Context, c client.Client) ([]string, error) {
 	objs, err := Objects()
 	if err != nil {
-		return err
+		return nil, err
 	}
-	for _, o := range objs {
-		err := c.Apply(ctx, client.ApplyConfigurationFromUnstructured(o), client.FieldOwner(FieldManager), client.ForceOwnership)
-		if err != nil {
-			return fmt.Errorf("applying %s %s: %w", o.GetKind(), o.GetName(), err)
-		}
+	changed, err := applyTracked(ctx, c, objs)
+	if err != nil {
+		return changed, err
 	}
 	for _, o := range objs {
 		if o.GetKind() != "CustomResourceDefinition" {
 			continue
 		}
 		if err := waitEstablished(ctx, c, o.GetName()); err != nil {
-			return err
+			return changed, err
 		}
 	}
-	return nil
+	return changed, nil
+}
+
+// applyTracked applies objs with server-side apply and returns those whose
+// resourceVersion changed.
+func applyTracked(ctx context.Context, c client.Client, objs []*unstructured.Unstructured) ([]string, error) {
+	var changed []string
+	for _, o := range objs {
+		before := liveVersion(ctx, c, o)
+		err := c.Apply(ctx, client.ApplyConfigurationFromUnstructured(o), client.FieldOwner(FieldManager), client.ForceOwnership)
+		if err != nil {
+			return changed, fmt.Errorf("applying %s %s: %w", o.GetKind(), o.GetName(), err)
+		}
+		if after := liveVersion(ctx, c, o); after != before {
+			changed = append(changed, describeObject(o))
+		}
+	}
+	return changed, nil
+}
+
+// liveVersion is the resourceVersion of the live object, "" when absent
+// or unreadable.
+func liveVersion(ctx context.Context, c client.Client, o *unstructured.Unstructured) string {
+	live := &unstructured.Unstructured{}
+	live.SetGroupVersionKind(o.GroupVersionKind())
+	if err := c.Get(ctx, client.ObjectKeyFromObject(o), live); err != nil {
+		return ""
+	}
+	return live.GetResourceVersion()
+}
+
+// describeObject names an object as Kind namespace/name or Kind name.
+func describeObject(o client.Object) string {
+	kind := o.GetObjectKind().GroupVersionKind().Kind
+	if o.GetNamespace() == "" {
+		return kind + " " + o.GetName()
+	}
+	return kind + " " + o.GetNamespace() + "/" + o.GetName()
 }
 
 func waitEstablished(ctx context.Context, c client.Client, name string) error {

@@ -29,6 +29,12 @@ import (
 	"github.com/weirhq/weir/internal/version"
 )
 
+// FieldManager is the server-side apply field manager of what an instance
+// applies: Flux Operator's, so that an instance Flux Operator applied is
+// taken over without conflicts, and so that `weir install` (field manager
+// weir) and the instance never remove each other's fields.
+const FieldManager = "flux-operator"
+
 // Labels set on every object an instance applies, naming it, as Flux
 // Operator sets them.
 const (
@@ -61,13 +67,24 @@ func ComponentOptions(fi *v1.FluxInstance, base install.Options) install.Options
 	o.DefaultServiceAccount = c.TenantDefaultServiceAccount
 	o.NoNetworkPolicy = !c.NetworkPolicy
 	o.ClusterDomain = c.Domain
-	o.Components = nil
-	for _, name := range fi.ComponentNames() {
-		if slices.Contains(weirComponents, name) {
-			o.Components = append(o.Components, name)
-		}
+	o.Components = Components(fi)
+	if len(o.Components) == len(weirComponents) {
+		// All of them: the Deployment says nothing, as `weir install`
+		// writes it.
+		o.Components = nil
 	}
 	return o
+}
+
+// Components are the components of the instance that weir runs.
+func Components(fi *v1.FluxInstance) []string {
+	var out []string
+	for _, name := range fi.ComponentNames() {
+		if slices.Contains(weirComponents, name) && !slices.Contains(out, name) {
+			out = append(out, name)
+		}
+	}
+	return out
 }
 
 // Unsupported lists the components the instance asks for that weir does
@@ -88,7 +105,7 @@ func Unsupported(fi *v1.FluxInstance) []string {
 // applied to all of them, and each carries the instance's labels.
 func Desired(fi *v1.FluxInstance, components []*unstructured.Unstructured) ([]*unstructured.Unstructured, error) {
 	objs := slices.Clone(components)
-	sync, err := syncObjects(fi)
+	sync, err := SyncObjects(fi)
 	if err != nil {
 		return nil, err
 	}
@@ -161,8 +178,9 @@ func gitRef(ref string) *sourcev1.GitRepositoryRef {
 	}
 }
 
-// syncObjects are the source and the Kustomization of spec.sync.
-func syncObjects(fi *v1.FluxInstance) ([]*unstructured.Unstructured, error) {
+// SyncObjects are the source and the Kustomization of spec.sync, as the
+// instance applies them (without its labels), or nothing without a sync.
+func SyncObjects(fi *v1.FluxInstance) ([]*unstructured.Unstructured, error) {
 	s := fi.Spec.Sync
 	if s == nil {
 		return nil, nil

@@ -211,7 +211,7 @@ func (r *Reconciler) reconcile(ctx context.Context, obj *v1.FluxInstance) (ctrl.
 		r.Recorder.Eventf(obj, corev1.EventTypeNormal, meta.ProgressingReason, "Installing revision %s", revision)
 	}
 	for _, o := range objs {
-		if err := r.Apply(ctx, client.ApplyConfigurationFromUnstructured(o), client.FieldOwner(install.FieldManager), client.ForceOwnership); err != nil {
+		if err := r.Apply(ctx, client.ApplyConfigurationFromUnstructured(o), client.FieldOwner(FieldManager), client.ForceOwnership); err != nil {
 			return r.fail(obj, ApplyFailedReason, fmt.Errorf("applying %s %s: %w", o.GetKind(), describe(o), err))
 		}
 	}
@@ -379,7 +379,7 @@ func (r *Reconciler) componentImages(ctx context.Context, obj *v1.FluxInstance) 
 		}
 	}
 	var out []v1.ComponentImage
-	for _, name := range ComponentOptions(obj, install.Options{}).Components {
+	for _, name := range Components(obj) {
 		out = append(out, v1.ComponentImage{Name: name, Repository: repo, Tag: tag, Digest: digest})
 	}
 	return out

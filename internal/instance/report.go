@@ -167,7 +167,7 @@ func (r *Reconciler) componentsStatus(ctx context.Context, obj *v1.FluxInstance)
 		}
 	}
 	var out []v1.FluxComponentStatus
-	for _, name := range ComponentOptions(obj, install.Options{}).Components {
+	for _, name := range Components(obj) {
 		out = append(out, v1.FluxComponentStatus{Name: name, Ready: ready, Status: status, Image: image})
 	}
 	return out
@@ -187,7 +187,7 @@ func (r *Reconciler) writeReport(ctx context.Context, obj *v1.FluxInstance) erro
 	unstructured.RemoveNestedField(u.Object, "status")
 	unstructured.RemoveNestedField(u.Object, "metadata", "creationTimestamp")
 	u.SetLabels(map[string]string{NameLabel: obj.Name, NamespaceLabel: obj.Namespace})
-	if err := r.Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.FieldOwner(install.FieldManager), client.ForceOwnership); err != nil {
+	if err := r.Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.FieldOwner(FieldManager), client.ForceOwnership); err != nil {
 		return fmt.Errorf("applying the FluxReport: %w", err)
 	}
 	live := &v1.FluxReport{}
