@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -24,7 +25,7 @@ func (g *globalOptions) client() (client.Client, error) {
 }
 
 func newInstallCommand(g *globalOptions) *cobra.Command {
-	var export, crdsOnly bool
+	var export, crdsOnly, takeover bool
 	var o install.Options
 	var wait time.Duration
 	cmd := &cobra.Command{
@@ -52,6 +53,26 @@ func newInstallCommand(g *globalOptions) *cobra.Command {
 				return err
 			}
 			out := cmd.OutOrStdout()
+			if takeover {
+				ns := o.Namespace
+				if ns == "" {
+					ns = install.Namespace
+				}
+				fmt.Fprintf(out, "► scaling Flux's controllers in %s to zero\n", ns)
+				stopWait := wait
+				if stopWait <= 0 {
+					stopWait = 5 * time.Minute
+				}
+				stopped, err := install.StopFlux(cmd.Context(), c, ns, stopWait)
+				if err != nil {
+					return err
+				}
+				if len(stopped) == 0 {
+					fmt.Fprintln(out, "✔ no Flux controller runs there")
+				} else {
+					fmt.Fprintf(out, "✔ stopped %s (replicas kept in %s)\n", strings.Join(stopped, ", "), install.ReplicasAnnotation)
+				}
+			}
 			fmt.Fprintln(out, "► applying Flux's CRDs and the flux-system namespace")
 			if err := install.Install(cmd.Context(), c); err != nil {
 				return err
@@ -71,6 +92,7 @@ func newInstallCommand(g *globalOptions) *cobra.Command {
 	}
 	f := cmd.Flags()
 	f.BoolVar(&export, "export", false, "print the manifests instead of applying them")
+	f.BoolVar(&takeover, "takeover", false, "scale Flux's controllers in the namespace to zero first (waiting until their pods are gone), so that weir takes over their objects, inventories and Helm releases without deleting or re-creating anything")
 	f.BoolVar(&crdsOnly, "crds-only", false, "apply only the CRDs and the flux-system namespace, for a weir running outside the cluster")
 	f.StringVar(&o.Image, "image", "", "weir's container image (default "+install.DefaultImage()+")")
 	f.Int32Var(&o.Replicas, "replicas", 1, "replicas of weir's Deployment; they elect a leader")

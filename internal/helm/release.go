@@ -147,7 +147,8 @@ func (x *releaser) inSync(rel *release.Release) bool {
 	// A tag pushed again with other content has another version, with
 	// its digest, unless DisableChartDigestTracking: then, as in Flux,
 	// it does not upgrade the release.
-	return x.hr.Status.ObservedPostRenderersDigest == postRenderersDigest(x.hr)
+	return x.hr.Status.ObservedPostRenderersDigest == postRenderersDigest(x.hr) &&
+		x.hr.Status.ObservedCommonMetadataDigest == commonMetadataDigest(x.hr)
 }
 
 func (x *releaser) waitStrategy(disable bool) kube.WaitStrategy {
@@ -204,6 +205,7 @@ func (x *releaser) install(ctx context.Context) error {
 		return x.installFailed(ctx, rel, err)
 	}
 	x.hr.Status.ObservedPostRenderersDigest = postRenderersDigest(x.hr)
+	x.hr.Status.ObservedCommonMetadataDigest = commonMetadataDigest(x.hr)
 	x.record(rel, x.chart.OCIDigest)
 	msg := fmt.Sprintf("Helm install succeeded for release %s with chart %s", describe(rel), chartRef(rel))
 	conditions.MarkTrue(x.hr, helmv2.ReleasedCondition, helmv2.InstallSucceededReason, "%s", msg)
@@ -287,6 +289,7 @@ func (x *releaser) upgrade(ctx context.Context, force bool) error {
 		return x.upgradeFailed(ctx, rel, err)
 	}
 	x.hr.Status.ObservedPostRenderersDigest = postRenderersDigest(x.hr)
+	x.hr.Status.ObservedCommonMetadataDigest = commonMetadataDigest(x.hr)
 	x.record(rel, x.chart.OCIDigest)
 	msg := fmt.Sprintf("Helm upgrade succeeded for release %s with chart %s", describe(rel), chartRef(rel))
 	conditions.MarkTrue(x.hr, helmv2.ReleasedCondition, helmv2.UpgradeSucceededReason, "%s", msg)
@@ -607,15 +610,33 @@ func releaseDigest(rel *release.Release) string {
 	return "sha256:" + hex.EncodeToString(sum[:])
 }
 
-// postRenderersDigest tells when the post-renderers changed, which needs
-// an upgrade even with the same chart and values.
+// postRenderersDigest is helm-controller's ObservedPostRenderersDigest:
+// sha256 of the JSON encoding (with its newline) of spec.postRenderers, ""
+// when unset. A change of it needs an upgrade even with the same chart and
+// values; computed as Flux does, a release Flux left is not upgraded when
+// weir takes it over.
 func postRenderersDigest(hr *helmv2.HelmRelease) string {
-	if len(hr.Spec.PostRenderers) == 0 && hr.Spec.CommonMetadata == nil {
+	if hr.Spec.PostRenderers == nil {
 		return ""
 	}
-	b, _ := json.Marshal([]any{hr.Spec.PostRenderers, hr.Spec.CommonMetadata})
-	sum := sha256.Sum256(b)
-	return "sha256:" + hex.EncodeToString(sum[:])
+	return jsonDigest(hr.Spec.PostRenderers)
+}
+
+// commonMetadataDigest is helm-controller's ObservedCommonMetadataDigest.
+func commonMetadataDigest(hr *helmv2.HelmRelease) string {
+	if hr.Spec.CommonMetadata == nil {
+		return ""
+	}
+	return jsonDigest(hr.Spec.CommonMetadata)
+}
+
+// jsonDigest is sha256:<hex> of v encoded by json.Encoder.
+func jsonDigest(v any) string {
+	h := sha256.New()
+	if err := json.NewEncoder(h).Encode(v); err != nil {
+		return ""
+	}
+	return "sha256:" + hex.EncodeToString(h.Sum(nil))
 }
 
 // describe names a release as Flux does: namespace/name.vN.

@@ -217,19 +217,17 @@ func (r *Reconciler) reconcile(ctx context.Context, obj *v1.FluxInstance) (ctrl.
 	}
 	inv := InventoryOf(objs)
 	before := obj.Status.Inventory
+	prunable, installed, err := r.prunable(obj)
+	if err != nil {
+		return r.fail(obj, BuildFailedReason, err)
+	}
 	if manage {
 		// What `weir install` made counts as applied before: an object
 		// the instance leaves out (NetworkPolicies, the cluster-admin
 		// binding of a multitenant cluster) goes.
-		all := *r.InCluster
-		all.Namespace, all.LeastPrivilege, all.NoNetworkPolicy = obj.Namespace, false, false
-		installed, err := install.Components(all)
-		if err != nil {
-			return r.fail(obj, BuildFailedReason, err)
-		}
-		before = merge(before, InventoryOf(installed))
+		before = merge(before, installed)
 	}
-	if err := r.prune(ctx, before, inv); err != nil {
+	if err := r.prune(ctx, before, inv, prunable); err != nil {
 		// What was applied is listed with what could not be pruned, so
 		// that the next attempt prunes it.
 		obj.Status.Inventory = merge(obj.Status.Inventory, inv)
@@ -397,13 +395,13 @@ func splitImage(image string) (repo, tag, digest string) {
 // prune deletes what old lists and current does not, except objects
 // annotated fluxcd.controlplane.io/prune: disabled. A sync Kustomization
 // is orphaned first: its workloads stay.
-func (r *Reconciler) prune(ctx context.Context, old, current *v1.ResourceInventory) error {
+func (r *Reconciler) prune(ctx context.Context, old, current *v1.ResourceInventory, prunable func(string) bool) error {
 	if old == nil {
 		return nil
 	}
 	var errs []error
 	for _, e := range old.Entries {
-		if slices.ContainsFunc(current.Entries, func(c v1.ResourceRef) bool { return c.ID == e.ID }) {
+		if slices.ContainsFunc(current.Entries, func(c v1.ResourceRef) bool { return c.ID == e.ID }) || !prunable(e.ID) {
 			continue
 		}
 		if err := r.deleteEntry(ctx, e); err != nil {
@@ -411,6 +409,40 @@ func (r *Reconciler) prune(ctx context.Context, old, current *v1.ResourceInvento
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// prunable tells which inventory entries the instance may delete: only
+// what weir's instance applies, the sync's sources and Kustomization in
+// its namespace and, when it manages the installation, weir's in-cluster
+// objects (returned as installed). An inventory Flux Operator wrote lists
+// Flux's CRDs and controllers too: taking such an instance over must never
+// delete the CRDs, and with them every Flux object.
+func (r *Reconciler) prunable(obj *v1.FluxInstance) (func(string) bool, *v1.ResourceInventory, error) {
+	installed := &v1.ResourceInventory{}
+	if r.InCluster != nil && r.ManageInstallation {
+		all := *r.InCluster
+		all.Namespace, all.LeastPrivilege, all.NoNetworkPolicy = obj.Namespace, false, false
+		objs, err := install.Components(all)
+		if err != nil {
+			return nil, nil, err
+		}
+		installed = InventoryOf(objs)
+	}
+	return func(id string) bool {
+		if slices.ContainsFunc(installed.Entries, func(e v1.ResourceRef) bool { return e.ID == id }) {
+			return true
+		}
+		parts := strings.Split(id, "_")
+		if len(parts) != 4 || parts[0] != obj.Namespace {
+			return false
+		}
+		switch parts[2] + "/" + parts[3] {
+		case "source.toolkit.fluxcd.io/GitRepository", "source.toolkit.fluxcd.io/OCIRepository",
+			"source.toolkit.fluxcd.io/Bucket", "kustomize.toolkit.fluxcd.io/Kustomization":
+			return true
+		}
+		return false
+	}, installed, nil
 }
 
 // deleteEntry deletes one inventory entry, leaving its workloads alone.
@@ -447,8 +479,12 @@ func (r *Reconciler) finalize(ctx context.Context, obj *v1.FluxInstance) error {
 	if !controllerutil.ContainsFinalizer(obj, v1.Finalizer) {
 		return nil
 	}
+	prunable, _, err := r.prunable(obj)
+	if err != nil {
+		return err
+	}
 	if !obj.Disabled() && obj.Status.Inventory != nil {
-		entries := slices.Clone(obj.Status.Inventory.Entries)
+		entries := slices.DeleteFunc(slices.Clone(obj.Status.Inventory.Entries), func(e v1.ResourceRef) bool { return !prunable(e.ID) })
 		// weir's own Deployment goes last: deleting it stops weir.
 		slices.SortStableFunc(entries, func(a, b v1.ResourceRef) int {
 			return boolRank(strings.HasSuffix(a.ID, "_apps_Deployment")) - boolRank(strings.HasSuffix(b.ID, "_apps_Deployment"))
@@ -474,7 +510,7 @@ func (r *Reconciler) finalize(ctx context.Context, obj *v1.FluxInstance) error {
 	}
 	if !obj.Disabled() && obj.Status.Inventory != nil {
 		for _, e := range obj.Status.Inventory.Entries {
-			if strings.HasSuffix(e.ID, "_apps_Deployment") {
+			if strings.HasSuffix(e.ID, "_apps_Deployment") && prunable(e.ID) {
 				if err := r.deleteEntry(ctx, e); err != nil {
 					ctrl.LoggerFrom(ctx).Error(err, "deleting weir's Deployment")
 				}

@@ -75,7 +75,7 @@ func run(m *testing.M, env **Env, opts []Option) int {
 	if set.noControllers {
 		return m.Run()
 	}
-	stopManager, err := e.startManager(context.Background())
+	stopManager, err := e.StartManager(context.Background())
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "testenv:", err)
 		return 1

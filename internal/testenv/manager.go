@@ -16,10 +16,12 @@ import (
 // that tests can exceed it cheaply.
 const ArtifactMaxSize = 4 << 20
 
-// startManager runs weir's controllers against the environment until ctx
+// StartManager runs weir's controllers against the environment until ctx
 // ends, with artifacts in a temporary folder served on loopback. Logs, at
 // debug level, go to e.Logs, and to stderr too when WEIR_TEST_LOG is set.
-func (e *Env) startManager(ctx context.Context) (stop func() error, err error) {
+// Main calls it, unless WithoutControllers; a test that starts it itself
+// calls the returned stop.
+func (e *Env) StartManager(ctx context.Context) (stop func() error, err error) {
 	storage, err := os.MkdirTemp("", "weir-artifacts-")
 	if err != nil {
 		return nil, fmt.Errorf("creating the artifact folder: %w", err)
