@@ -116,7 +116,6 @@ func namespaceObject(name string) *unstructured.Unstructured {
 	return ns
 }
 
-
 // Install applies the CRDs and the namespace and waits until every CRD is
 // Established, so that objects of these kinds can be created right after.
 func Install(ctx context.Context, c client.Client) error {
