@@ -64,6 +64,11 @@ type Reconciler struct {
 	// (with InCluster). Off when weir was installed with least privilege:
 	// it may not write its own RBAC, and `weir install` shapes it.
 	ManageInstallation bool
+	// SyncOverride, when set, rewrites a copy of spec.sync before it is
+	// applied: `weir up` points the sync at its own Git server, keeping
+	// the instance's path, so that a repository's FluxInstance does not
+	// turn the local cluster to the remote it names.
+	SyncOverride func(*v1.Sync)
 	// ServerVersion tells the API server's version for the FluxReport;
 	// nil leaves it out.
 	ServerVersion func() (string, error)
@@ -197,7 +202,7 @@ func (r *Reconciler) reconcile(ctx context.Context, obj *v1.FluxInstance) (ctrl.
 			return r.fail(obj, BuildFailedReason, err)
 		}
 	}
-	objs, err := Desired(obj, components)
+	objs, err := Desired(r.effective(obj), components)
 	if err != nil {
 		return r.stall(obj, BuildFailedReason, err)
 	}
@@ -240,7 +245,7 @@ func (r *Reconciler) reconcile(ctx context.Context, obj *v1.FluxInstance) (ctrl.
 	conditions.Delete(obj, meta.StalledCondition)
 
 	requeue := obj.Interval()
-	if waitMsg, failed := r.waitingFor(ctx, obj); waitMsg != "" && ptr.Deref(obj.Spec.Wait, true) {
+	if waitMsg, failed := r.waitingFor(ctx, r.effective(obj)); waitMsg != "" && ptr.Deref(obj.Spec.Wait, true) {
 		if failed {
 			conditions.MarkFalse(obj, meta.ReadyCondition, WaitingReason, "%s", waitMsg)
 			conditions.Delete(obj, meta.ReconcilingCondition)
@@ -265,6 +270,17 @@ func (r *Reconciler) reconcile(ctx context.Context, obj *v1.FluxInstance) (ctrl.
 		conditions.Delete(obj, meta.ReconcilingCondition)
 	}
 	return ctrl.Result{RequeueAfter: min(requeue, reportEvery)}, nil
+}
+
+// effective is the instance as it is applied: with SyncOverride applied to
+// a copy of its sync.
+func (r *Reconciler) effective(obj *v1.FluxInstance) *v1.FluxInstance {
+	if r.SyncOverride == nil || obj.Spec.Sync == nil {
+		return obj
+	}
+	c := obj.DeepCopy()
+	r.SyncOverride(c.Spec.Sync)
+	return c
 }
 
 // liveOptions are the in-cluster options the instance declares, with the

@@ -175,7 +175,7 @@ func (r *Reconciler) componentsStatus(ctx context.Context, obj *v1.FluxInstance)
 
 // writeReport applies the instance's FluxReport and marks it Ready.
 func (r *Reconciler) writeReport(ctx context.Context, obj *v1.FluxInstance) error {
-	rep, err := r.Report(ctx, obj)
+	rep, err := r.Report(ctx, r.effective(obj))
 	if err != nil {
 		return err
 	}

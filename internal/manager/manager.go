@@ -36,6 +36,7 @@ import (
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
+	controlplanev1 "github.com/weirhq/weir/api/controlplane/v1"
 	"github.com/weirhq/weir/internal/artifact"
 	"github.com/weirhq/weir/internal/depgraph"
 	"github.com/weirhq/weir/internal/helm"
@@ -109,6 +110,9 @@ type Options struct {
 	// ManageInstallation lets a FluxInstance apply weir's in-cluster
 	// objects when InCluster is set.
 	ManageInstallation bool
+	// InstanceSyncOverride rewrites a FluxInstance's spec.sync before it
+	// is applied (weir up points it at its own Git server).
+	InstanceSyncOverride func(*controlplanev1.Sync)
 	// Logger receives the manager's and controllers' logs.
 	Logger logr.Logger
 }
@@ -358,6 +362,7 @@ func New(cfg *rest.Config, opts Options) (*Manager, error) {
 		Recorder:           mgr.GetEventRecorderFor(instance.ControllerName),
 		InCluster:          opts.InCluster,
 		ManageInstallation: opts.ManageInstallation,
+		SyncOverride:       opts.InstanceSyncOverride,
 		ServerVersion: func() (string, error) {
 			v, err := disco.ServerVersion()
 			if err != nil {

@@ -30,6 +30,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
+	controlplanev1 "github.com/weirhq/weir/api/controlplane/v1"
 	"github.com/weirhq/weir/internal/control"
 	"github.com/weirhq/weir/internal/gitserver"
 	"github.com/weirhq/weir/internal/install"
@@ -351,6 +352,16 @@ func (s *Session) startControllers(cfg *rest.Config) error {
 	opts.StoragePath = filepath.Join(s.StateDir, "artifacts")
 	opts.StorageAddr = "127.0.0.1:0"
 	opts.Logger = zap.New(zap.WriteTo(logFile), zap.Level(zapcore.InfoLevel))
+	// A FluxInstance of the repository syncs from this session's Git
+	// server, at its own path, not from the remote it names.
+	opts.InstanceSyncOverride = func(sync *controlplanev1.Sync) {
+		sync.Kind = sourcev1.GitRepositoryKind
+		sync.URL = s.RepoURL
+		sync.Ref = "refs/heads/" + branch
+		sync.PullSecret = ""
+		sync.Provider = ""
+		sync.Interval = &metav1.Duration{Duration: s.opts.Interval}
+	}
 	m, err := manager.New(cfg, opts)
 	if err != nil {
 		logFile.Close()
