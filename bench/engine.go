@@ -34,7 +34,7 @@ func (w weirEngine) start(ctx context.Context, kubeconfig, state string) ([]*exe
 		"--kubeconfig", kubeconfig,
 		"--storage-path", filepath.Join(state, "weir-artifacts"),
 		"--storage-addr", "127.0.0.1:"+freePort(),
-		"--metrics-addr", "0", "--health-addr", health)
+		"--metrics-addr", "0", "--health-addr", health, "--receiver-addr", "0")
 	if err != nil {
 		return nil, nil, err
 	}

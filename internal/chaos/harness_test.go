@@ -82,7 +82,7 @@ func startWeir(t *testing.T, o weirOptions) *weirProcess {
 	w := &weirProcess{t: t, health: health, logPath: filepath.Join(t.TempDir(), o.name+".log")}
 	w.args = []string{"controller", "--kubeconfig", env.Cluster.Kubeconfig,
 		"--leader-elect=" + strconv.FormatBool(o.leaderElect), "--leader-election-namespace", "default",
-		"--metrics-addr", "0", "--health-addr", health,
+		"--metrics-addr", "0", "--health-addr", health, "--receiver-addr", "0",
 		"--storage-path", o.storage, "--storage-addr", o.storageAddr, "--log-level", "info"}
 	log, err := os.OpenFile(w.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {

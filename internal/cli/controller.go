@@ -81,6 +81,7 @@ func newControllerCommand(g *globalOptions) *cobra.Command {
 	f.StringVar(&opts.WatchLabelSelector, "watch-label-selector", "", "watch only objects matching this label selector, e.g. 'sharding.fluxcd.io/key in (shard1)'")
 	f.StringVar(&opts.StoragePath, "storage-path", opts.StoragePath, "folder that holds source artifacts")
 	f.StringVar(&opts.StorageAddr, "storage-addr", opts.StorageAddr, "address the artifact server listens on")
+	f.StringVar(&opts.ReceiverAddr, "receiver-addr", ":9292", "address of the webhook receiver (Receivers' /hook/ paths), Flux's port; 0 turns it off")
 	f.StringVar(&opts.StorageAdvAddr, "storage-adv-addr", "", "host:port written into artifact URLs (default: derived from --storage-addr)")
 	f.Int64Var(&opts.ArtifactMaxSize, "artifact-max-size", opts.ArtifactMaxSize, "largest artifact in bytes; 0 means no limit")
 	f.IntVar(&opts.ArtifactKeep, "artifact-retention-records", opts.ArtifactKeep, "artifacts kept per source")

@@ -33,7 +33,7 @@ func TestControllerServesTheDashboard(t *testing.T) {
 	ns := env.Namespace(t)
 	addr := freeAddr(t)
 	common := []string{"controller", "-n", ns, "--watch-all-namespaces=false", "--leader-elect=false",
-		"--metrics-addr", "0", "--health-addr", "0", "--storage-addr", "127.0.0.1:0", "--storage-path", t.TempDir(),
+		"--metrics-addr", "0", "--health-addr", "0", "--receiver-addr", "0", "--storage-addr", "127.0.0.1:0", "--storage-path", t.TempDir(),
 		"--kubeconfig", env.Cluster.Kubeconfig}
 
 	start := func(extra []string, envVars ...string) (*exec.Cmd, *bytes.Buffer) {

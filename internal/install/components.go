@@ -309,6 +309,7 @@ func deployment(o Options, meta func(string, bool) metav1.ObjectMeta) *appsv1.De
 		"--storage-adv-addr=source-controller.$(RUNTIME_NAMESPACE).svc." + domain + ".",
 		fmt.Sprintf("--metrics-addr=:%d", metricsPort),
 		fmt.Sprintf("--health-addr=:%d", healthPort),
+		fmt.Sprintf("--receiver-addr=:%d", receiverPort),
 		"--log-encoding=json",
 		"--log-level=info",
 	}

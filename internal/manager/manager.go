@@ -45,6 +45,7 @@ import (
 	"github.com/weirhq/weir/internal/kube"
 	"github.com/weirhq/weir/internal/kustomize"
 	"github.com/weirhq/weir/internal/lifecycle"
+	"github.com/weirhq/weir/internal/notify/receiver"
 	"github.com/weirhq/weir/internal/render"
 	"github.com/weirhq/weir/internal/source/gitrepository"
 	"github.com/weirhq/weir/internal/source/helmchart"
@@ -79,6 +80,9 @@ type Options struct {
 	StoragePath string
 	// StorageAddr is where the artifact server listens.
 	StorageAddr string
+	// ReceiverAddr is where the webhook receiver listens (Flux's :9292 in
+	// the cluster); "" or "0" turns it off.
+	ReceiverAddr string
 	// StorageAdvAddr is the host:port written into artifact URLs; empty
 	// means derived from StorageAddr (the hostname when it listens on all
 	// interfaces).
@@ -169,6 +173,8 @@ type Manager struct {
 	Store *artifact.Store
 	// StorageURL is the base URL of the artifact server.
 	StorageURL string
+	// ReceiverURL is the base URL of the webhook receiver, "" when off.
+	ReceiverURL string
 }
 
 // New builds the manager and registers every controller, without starting.
@@ -373,7 +379,27 @@ func New(cfg *rest.Config, opts Options) (*Manager, error) {
 	}).SetupWithManager(mgr, instance.Options{Concurrent: 1, Outage: outage}); err != nil {
 		return nil, fmt.Errorf("setting up the FluxInstance controller: %w", err)
 	}
-	return &Manager{Manager: mgr, Store: store, StorageURL: advURL}, nil
+	if err := (&receiver.Reconciler{
+		Client:   mgr.GetClient(),
+		Recorder: mgr.GetEventRecorderFor(receiver.ControllerName),
+	}).SetupWithManager(context.Background(), mgr, receiver.Options{Concurrent: opts.Concurrent, Outage: outage}); err != nil {
+		return nil, fmt.Errorf("setting up the Receiver controller: %w", err)
+	}
+	receiverURL := ""
+	if opts.ReceiverAddr != "" && opts.ReceiverAddr != "0" {
+		l, err := receiver.Listen(opts.ReceiverAddr)
+		if err != nil {
+			return nil, err
+		}
+		receiverURL = "http://" + l.Addr().String()
+		srv := &receiver.Server{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), NoCrossNamespaceRefs: opts.NoCrossNamespaceRefs,
+			Log: log.WithName("receiver")}
+		if err := mgr.Add(&receiver.Runnable{Listener: l, Handler: srv}); err != nil {
+			l.Close()
+			return nil, fmt.Errorf("adding the webhook receiver: %w", err)
+		}
+	}
+	return &Manager{Manager: mgr, Store: store, StorageURL: advURL, ReceiverURL: receiverURL}, nil
 }
 
 var (

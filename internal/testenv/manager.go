@@ -32,6 +32,7 @@ func (e *Env) StartManager(ctx context.Context) (stop func() error, err error) {
 	opts.LeaderElect = false
 	opts.StoragePath = storage
 	opts.StorageAddr = "127.0.0.1:0"
+	opts.ReceiverAddr = "127.0.0.1:0"
 	opts.ArtifactMaxSize = ArtifactMaxSize
 	e.Logs = &Logs{}
 	var out io.Writer = e.Logs

@@ -195,7 +195,7 @@ func runInstalled(t *testing.T, bin string, o install.Options, selector string) 
 	for _, a := range args {
 		switch {
 		case strings.HasPrefix(a, "--storage-addr="), strings.HasPrefix(a, "--storage-adv-addr="), strings.HasPrefix(a, "--metrics-addr="),
-			strings.HasPrefix(a, "--health-addr="), strings.HasPrefix(a, "--storage-path="):
+			strings.HasPrefix(a, "--health-addr="), strings.HasPrefix(a, "--storage-path="), strings.HasPrefix(a, "--receiver-addr="):
 			continue
 		}
 		kept = append(kept, a)
@@ -204,7 +204,7 @@ func runInstalled(t *testing.T, bin string, o install.Options, selector string) 
 		"--kubeconfig", kubeconfigFor(t, o.Namespace, install.Name),
 		"--storage-path", t.TempDir(),
 		"--storage-addr=127.0.0.1:0",
-		"--metrics-addr=0", "--health-addr=0",
+		"--metrics-addr=0", "--health-addr=0", "--receiver-addr=127.0.0.1:0",
 		"--watch-label-selector", selector,
 	)
 	logPath := filepath.Join(t.TempDir(), "weir.log")
