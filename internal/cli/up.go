@@ -73,6 +73,7 @@ func newUpCommand() *cobra.Command {
 	f.BoolVar(&watch, "watch", true, "commit edits in PATH to the local Git server and reconcile them")
 	f.StringVar(&opts.RootPath, "path", "", "path of the root Kustomization in PATH (default: found by convention)")
 	f.StringVar(&opts.Charts, "charts", "", "folder of Helm chart folders to push to the local OCI registry (default: PATH/charts, else ../charts beside PATH, when there)")
+	f.StringVar(&opts.ReceiverAddr, "receiver-addr", "", "address of the webhook receiver (default: a free port on 127.0.0.1); 0 turns it off")
 	f.StringVar(&opts.AgeKeyFile, "age-key-file", "", "age key file for the flux-system/sops-age Secret (default: PATH/age.key, else $SOPS_AGE_KEY_FILE)")
 	f.BoolVar(&once, "once", false, "stop everything and exit once every Kustomization is Ready")
 	f.DurationVar(&timeout, "timeout", 5*time.Minute, "how long to wait for every Kustomization to be Ready")
@@ -242,6 +243,9 @@ func runUp(cmd *cobra.Command, opts up.Options, dash dashboardOptions, watch, on
 	fmt.Fprintf(out, "✔ control plane ready; serving %s at %s\n", opts.Path, s.RepoURL)
 	if dashboardURL != "" {
 		fmt.Fprintf(out, "✔ dashboard at %s\n", dashboardURL)
+	}
+	if s.ReceiverURL != "" {
+		fmt.Fprintf(out, "✔ webhook receiver at %s (a Receiver's URL is this and its status.webhookPath)\n", s.ReceiverURL)
 	}
 	fmt.Fprintf(out, "✔ OCI registry at %s (%s in ConfigMap %s/%s)%s\n", s.RegistryHost, up.RegistryKey, up.SourceName, up.RegistryConfigMapName, describeCharts(s))
 	fmt.Fprintf(out, "◎ waiting for GitRepository %s/%s\n", up.SourceName, up.SourceName)

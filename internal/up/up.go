@@ -61,6 +61,9 @@ type Options struct {
 	// means found by convention (kubernetes/flux/cluster, then
 	// clusters/<name> when there is exactly one).
 	RootPath string
+	// ReceiverAddr is where the webhook receiver listens; "" means a free
+	// port on 127.0.0.1, "0" turns it off.
+	ReceiverAddr string
 	// AgeKeyFile is an age key file whose keys go into the flux-system/
 	// sops-age Secret that Kustomizations name in decryption.secretRef;
 	// empty creates none.
@@ -108,6 +111,9 @@ type Session struct {
 	// ChartsDir is the folder the charts were pushed from; empty when
 	// there was none.
 	ChartsDir string
+	// ReceiverURL is the base URL of the webhook receiver (Receivers'
+	// /hook/ paths); empty when off.
+	ReceiverURL string
 	// Charts are the charts pushed to the registry, each at
 	// oci://RegistryHost/charts/<name>, tagged with its version.
 	Charts []ociregistry.Chart
@@ -351,6 +357,10 @@ func (s *Session) startControllers(cfg *rest.Config) error {
 	opts.LeaderElect = false
 	opts.StoragePath = filepath.Join(s.StateDir, "artifacts")
 	opts.StorageAddr = "127.0.0.1:0"
+	opts.ReceiverAddr = s.opts.ReceiverAddr
+	if opts.ReceiverAddr == "" {
+		opts.ReceiverAddr = "127.0.0.1:0"
+	}
 	opts.Logger = zap.New(zap.WriteTo(logFile), zap.Level(zapcore.InfoLevel))
 	// A FluxInstance of the repository syncs from this session's Git
 	// server, at its own path, not from the remote it names.
@@ -367,6 +377,7 @@ func (s *Session) startControllers(cfg *rest.Config) error {
 		logFile.Close()
 		return err
 	}
+	s.ReceiverURL = m.ReceiverURL
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
