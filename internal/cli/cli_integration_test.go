@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	notificationv1 "github.com/fluxcd/notification-controller/api/v1"
 	"github.com/fluxcd/pkg/apis/meta"
 	"github.com/fluxcd/pkg/runtime/conditions"
 	sourcev1 "github.com/fluxcd/source-controller/api/v1"
@@ -415,5 +416,48 @@ func TestInstanceVerbs(t *testing.T) {
 	out = mustRunWeir(t, "resume", "instance", "flux", "-n", ns, "--timeout", "1m")
 	if !strings.Contains(out, "✔ instance resumed") || !strings.Contains(out, "reconciliation completed") {
 		t.Errorf("resume instance printed\n%s", out)
+	}
+}
+
+// TestTriggerReceiver: `weir get receivers` shows a Ready Receiver and
+// `weir trigger receiver` posts a signed request that reconciles its
+// GitRepository.
+func TestTriggerReceiver(t *testing.T) {
+	ctx := context.Background()
+	s := newLiveSource(t, "hooked")
+	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: s.ns, Name: "token"}, StringData: map[string]string{"token": "t0ken-for-trigger"}}
+	rcv := &notificationv1.Receiver{
+		ObjectMeta: metav1.ObjectMeta{Namespace: s.ns, Name: "github"},
+		Spec: notificationv1.ReceiverSpec{
+			Type: notificationv1.GitHubReceiver, Events: []string{"push"},
+			SecretRef: &meta.LocalObjectReference{Name: "token"},
+			Resources: []notificationv1.ReceiverResource{{CrossNamespaceObjectReference: notificationv1.CrossNamespaceObjectReference{
+				Kind: sourcev1.GitRepositoryKind, Name: s.name}}},
+		},
+	}
+	for _, o := range []client.Object{secret, rcv} {
+		if err := env.Client.Create(ctx, o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		out := mustRunWeir(t, "get", "receivers", "-n", s.ns)
+		// A Receiver has no revision: the columns are NAME, SUSPENDED,
+		// READY and MESSAGE.
+		if f := strings.Fields(strings.Split(out, "\n")[1]); len(f) >= 4 && f[0] == "github" && f[1] == "False" && f[2] == "True" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("get receivers does not show the Receiver Ready:\n%s", out)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	out := mustRunWeir(t, "trigger", "receiver", "github", "-n", s.ns, "--url", env.Manager.ReceiverURL)
+	if !strings.Contains(out, "► sending a github request to ") || !strings.Contains(out, "✔ the receiver answered 200 OK: reconcile requested for 1 resources") {
+		t.Errorf("trigger printed\n%s", out)
+	}
+	if at := s.get(t).Annotations[meta.ReconcileRequestAnnotation]; at == "" {
+		t.Error("the trigger did not request a reconcile of the GitRepository")
 	}
 }

@@ -74,6 +74,7 @@ func newRootCommand() *cobra.Command {
 		newReconcileCommand(g),
 		newSuspendCommand(g, true),
 		newSuspendCommand(g, false),
+		newTriggerCommand(g),
 	)
 	return root
 }

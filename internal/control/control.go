@@ -12,6 +12,7 @@ import (
 
 	helmv2 "github.com/fluxcd/helm-controller/api/v2"
 	kustomizev1 "github.com/fluxcd/kustomize-controller/api/v1"
+	notificationv1 "github.com/fluxcd/notification-controller/api/v1"
 	"github.com/fluxcd/pkg/apis/meta"
 	sourcev1 "github.com/fluxcd/source-controller/api/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -85,6 +86,11 @@ var kinds = []Kind{
 		Name: helmv2.HelmReleaseKind, Use: "helmrelease", Aliases: []string{"hr"},
 		newObject: func() Object { return &helmv2.HelmRelease{} },
 		newList:   func() client.ObjectList { return &helmv2.HelmReleaseList{} },
+	},
+	{
+		Name: notificationv1.ReceiverKind, Use: "receiver", Aliases: []string{"rcv"},
+		newObject: func() Object { return &notificationv1.Receiver{} },
+		newList:   func() client.ObjectList { return &notificationv1.ReceiverList{} },
 	},
 	{
 		Name: controlplanev1.FluxInstanceKind, Use: "instance", Aliases: []string{"fi", "fluxinstance"},

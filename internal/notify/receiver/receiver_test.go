@@ -314,3 +314,46 @@ func TestRateLimit(t *testing.T) {
 		t.Error("40 requests at once were all accepted, want some 429")
 	}
 }
+
+// The request `weir trigger receiver` sends is accepted by the receiver,
+// for each sender it can imitate, and reconciles the listed resource.
+func TestTriggerRequestIsAccepted(t *testing.T) {
+	cases := []struct {
+		typ    string
+		events []string
+	}{
+		{notificationv1.GitHubReceiver, []string{"push"}},
+		{notificationv1.GitLabReceiver, []string{"Push Hook"}},
+		{notificationv1.BitbucketReceiver, nil},
+		{notificationv1.GenericHMACReceiver, nil},
+		{notificationv1.HarborReceiver, nil},
+		{notificationv1.NexusReceiver, nil},
+		{notificationv1.QuayReceiver, nil},
+		{notificationv1.CDEventsReceiver, []string{"dev.cdevents.change.merged.0.1.2"}},
+	}
+	for _, c := range cases {
+		t.Run(c.typ, func(t *testing.T) {
+			f := newFixture(t, c.typ, c.events, nil)
+			got := &notificationv1.Receiver{}
+			if err := env.Client.Get(context.Background(), client.ObjectKeyFromObject(f.rcv), got); err != nil {
+				t.Fatal(err)
+			}
+			req, err := receiver.TestRequest(got, token, env.Manager.ReceiverURL)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK || !strings.Contains(string(b), "reconcile requested for 1 resources") {
+				t.Fatalf("answered %d %q", resp.StatusCode, b)
+			}
+			if f.get(t).Annotations[meta.ReconcileRequestAnnotation] == "" {
+				t.Error("the GitRepository was not annotated")
+			}
+		})
+	}
+}
