@@ -29,10 +29,11 @@ generate:
 	$(GO) tool controller-gen object paths=./api/...
 	$(GO) tool controller-gen crd:crdVersions=v1 paths="$(CRD_PATHS)" output:crd:artifacts:config=config/crd
 	$(GO) run ./config/crd/addversions config/crd
+	$(GO) run ./tools/gatewayapi internal/gatewayapi/crds
 
 ## check-generate: fail when the checked-in CRDs differ from what generate makes.
 check-generate: generate
-	@git diff --exit-code -- config/crd || (echo "config/crd is stale: run 'make generate' and commit" >&2; exit 1)
+	@git diff --exit-code -- config/crd internal/gatewayapi/crds api || (echo "generated files are stale: run 'make generate' and commit" >&2; exit 1)
 	@test -z "$$(git status --porcelain -- config/crd)" || (echo "config/crd has untracked files: run 'make generate' and commit" >&2; exit 1)
 
 ## controlplane: build etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok once.

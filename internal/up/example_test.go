@@ -2,6 +2,7 @@ package up_test
 
 import (
 	"context"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	kustomizev1 "github.com/fluxcd/kustomize-controller/api/v1"
+	notificationv1 "github.com/fluxcd/notification-controller/api/v1"
 	"github.com/fluxcd/pkg/runtime/conditions"
 	sourcev1 "github.com/fluxcd/source-controller/api/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -19,6 +21,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/weirhq/weir/internal/kube"
+	"github.com/weirhq/weir/internal/notify/receiver"
 	"github.com/weirhq/weir/internal/up"
 )
 
@@ -135,6 +138,35 @@ func TestExampleRepositoryConverges(t *testing.T) {
 	}
 	if string(secret.Data["token"]) != "demo-webhook-token" {
 		t.Errorf("the demo SOPS Secret was not decrypted: token is %d bytes", len(secret.Data["token"]))
+	}
+	// The seed's webhook: a Receiver with its decrypted token, served by
+	// weir up, and the HTTPRoute to it, stored by the API server.
+	route := &unstructured.Unstructured{}
+	route.SetAPIVersion("gateway.networking.k8s.io/v1")
+	route.SetKind("HTTPRoute")
+	if err := s.Client.Get(ctx, client.ObjectKey{Namespace: "flux-system", Name: "github-webhook"}, route); err != nil {
+		t.Errorf("the receiver's HTTPRoute: %v", err)
+	} else if hosts, _, _ := unstructured.NestedStringSlice(route.Object, "spec", "hostnames"); len(hosts) != 1 || hosts[0] != "flux-webhook.home.example" {
+		t.Errorf("the HTTPRoute's hostnames are %v", hosts)
+	}
+	rcv := &notificationv1.Receiver{}
+	if err := s.Client.Get(ctx, client.ObjectKey{Namespace: "flux-system", Name: "github-webhook"}, rcv); err != nil {
+		t.Fatal(err)
+	}
+	if rcv.Status.WebhookPath != receiver.WebhookPath("demo-webhook-token", "github-webhook", "flux-system") || !conditions.IsReady(rcv) {
+		t.Fatalf("the Receiver is not Ready at Flux's path: %q %v", rcv.Status.WebhookPath, rcv.Status.Conditions)
+	}
+	req, err := receiver.TestRequest(rcv, "demo-webhook-token", s.ReceiverURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("weir up's receiver answered a signed push with %s", resp.Status)
 	}
 }
 

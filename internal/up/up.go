@@ -33,6 +33,7 @@ import (
 	controlplanev1 "github.com/weirhq/weir/api/controlplane/v1"
 	"github.com/weirhq/weir/internal/control"
 	"github.com/weirhq/weir/internal/gitserver"
+	"github.com/weirhq/weir/internal/gatewayapi"
 	"github.com/weirhq/weir/internal/install"
 	"github.com/weirhq/weir/internal/kube"
 	"github.com/weirhq/weir/internal/localcluster"
@@ -169,6 +170,11 @@ func Start(ctx context.Context, opts Options) (_ *Session, err error) {
 		return nil, fmt.Errorf("connecting to the local cluster: %w", err)
 	}
 	if err := install.Install(ctx, s.Client); err != nil {
+		return nil, err
+	}
+	// The repository's HTTPRoutes and Gateways (the seed's
+	// receiver-route.yaml) are checked by the API server like the rest.
+	if err := gatewayapi.Install(ctx, s.Client); err != nil {
 		return nil, err
 	}
 	// Before the controllers start, so that none renders with the address
