@@ -26,6 +26,7 @@ import (
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/record"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -45,6 +46,8 @@ import (
 	"github.com/weirhq/weir/internal/kube"
 	"github.com/weirhq/weir/internal/kustomize"
 	"github.com/weirhq/weir/internal/lifecycle"
+	"github.com/weirhq/weir/internal/notify/alert"
+	"github.com/weirhq/weir/internal/notify/event"
 	"github.com/weirhq/weir/internal/notify/receiver"
 	"github.com/weirhq/weir/internal/render"
 	"github.com/weirhq/weir/internal/source/gitrepository"
@@ -175,6 +178,8 @@ type Manager struct {
 	StorageURL string
 	// ReceiverURL is the base URL of the webhook receiver, "" when off.
 	ReceiverURL string
+	// Events carries every event the reconcilers record.
+	Events *event.Bus
 }
 
 // New builds the manager and registers every controller, without starting.
@@ -293,12 +298,23 @@ func New(cfg *rest.Config, opts Options) (*Manager, error) {
 		}
 	}
 
+	// Every event a reconciler records is also published on the bus, for
+	// the Alerts.
+	bus := &event.Bus{}
+	instanceName, _ := os.Hostname()
+	if p := os.Getenv("POD_NAME"); p != "" {
+		instanceName = p
+	}
+	recorder := func(controller string) record.EventRecorder {
+		return &event.Recorder{Inner: mgr.GetEventRecorderFor(controller), Bus: bus, Scheme: kube.Scheme,
+			Controller: controller, Instance: instanceName}
+	}
 	if opts.runs("source-controller") {
 		gitOpts := gitrepository.Options{Concurrent: opts.Concurrent, Outage: outage}
 		if err := (&gitrepository.Reconciler{
 			Client:   mgr.GetClient(),
 			Store:    store,
-			Recorder: mgr.GetEventRecorderFor(gitrepository.ControllerName),
+			Recorder: recorder(gitrepository.ControllerName),
 			Metrics:  sharedMetrics(),
 		}).SetupWithManager(mgr, gitOpts); err != nil {
 			return nil, fmt.Errorf("setting up the GitRepository controller: %w", err)
@@ -306,7 +322,7 @@ func New(cfg *rest.Config, opts Options) (*Manager, error) {
 		if err := (&oci.Reconciler{
 			Client:   mgr.GetClient(),
 			Store:    store,
-			Recorder: mgr.GetEventRecorderFor(oci.ControllerName),
+			Recorder: recorder(oci.ControllerName),
 			Metrics:  sharedMetrics(),
 		}).SetupWithManager(mgr, oci.Options{Concurrent: opts.Concurrent, Outage: outage}); err != nil {
 			return nil, fmt.Errorf("setting up the OCIRepository controller: %w", err)
@@ -314,7 +330,7 @@ func New(cfg *rest.Config, opts Options) (*Manager, error) {
 		if err := (&helmrepository.Reconciler{
 			Client:   mgr.GetClient(),
 			Store:    store,
-			Recorder: mgr.GetEventRecorderFor(helmrepository.ControllerName),
+			Recorder: recorder(helmrepository.ControllerName),
 			Metrics:  sharedMetrics(),
 		}).SetupWithManager(mgr, helmrepository.Options{Concurrent: opts.Concurrent, Outage: outage}); err != nil {
 			return nil, fmt.Errorf("setting up the HelmRepository controller: %w", err)
@@ -322,7 +338,7 @@ func New(cfg *rest.Config, opts Options) (*Manager, error) {
 		if err := (&helmchart.Reconciler{
 			Client:   mgr.GetClient(),
 			Store:    store,
-			Recorder: mgr.GetEventRecorderFor(helmchart.ControllerName),
+			Recorder: recorder(helmchart.ControllerName),
 			Metrics:  sharedMetrics(),
 		}).SetupWithManager(mgr, helmchart.Options{Concurrent: opts.Concurrent, Outage: outage}); err != nil {
 			return nil, fmt.Errorf("setting up the HelmChart controller: %w", err)
@@ -334,7 +350,7 @@ func New(cfg *rest.Config, opts Options) (*Manager, error) {
 			Client:                mgr.GetClient(),
 			Store:                 store,
 			Graph:                 graph,
-			Recorder:              mgr.GetEventRecorderFor(kustomize.ControllerName),
+			Recorder:              recorder(kustomize.ControllerName),
 			Metrics:               sharedMetrics(),
 			NoCrossNamespaceRefs:  opts.NoCrossNamespaceRefs,
 			NoRemoteBases:         opts.NoRemoteBases,
@@ -348,7 +364,7 @@ func New(cfg *rest.Config, opts Options) (*Manager, error) {
 			Client:                mgr.GetClient(),
 			Store:                 store,
 			Graph:                 graph,
-			Recorder:              mgr.GetEventRecorderFor(helm.ControllerName),
+			Recorder:              recorder(helm.ControllerName),
 			Metrics:               sharedMetrics(),
 			NoCrossNamespaceRefs:  opts.NoCrossNamespaceRefs,
 			DefaultServiceAccount: opts.DefaultServiceAccount,
@@ -365,7 +381,7 @@ func New(cfg *rest.Config, opts Options) (*Manager, error) {
 	}
 	if err := (&instance.Reconciler{
 		Client:             mgr.GetClient(),
-		Recorder:           mgr.GetEventRecorderFor(instance.ControllerName),
+		Recorder:           recorder(instance.ControllerName),
 		InCluster:          opts.InCluster,
 		ManageInstallation: opts.ManageInstallation,
 		SyncOverride:       opts.InstanceSyncOverride,
@@ -381,7 +397,7 @@ func New(cfg *rest.Config, opts Options) (*Manager, error) {
 	}
 	if err := (&receiver.Reconciler{
 		Client:   mgr.GetClient(),
-		Recorder: mgr.GetEventRecorderFor(receiver.ControllerName),
+		Recorder: recorder(receiver.ControllerName),
 	}).SetupWithManager(context.Background(), mgr, receiver.Options{Concurrent: opts.Concurrent, Outage: outage}); err != nil {
 		return nil, fmt.Errorf("setting up the Receiver controller: %w", err)
 	}
@@ -399,7 +415,12 @@ func New(cfg *rest.Config, opts Options) (*Manager, error) {
 			return nil, fmt.Errorf("adding the webhook receiver: %w", err)
 		}
 	}
-	return &Manager{Manager: mgr, Store: store, StorageURL: advURL, ReceiverURL: receiverURL}, nil
+	if err := mgr.Add(&alert.Dispatcher{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Bus: bus,
+		Recorder: mgr.GetEventRecorderFor(receiver.ControllerName), NoCrossNamespaceRefs: opts.NoCrossNamespaceRefs,
+		Log: log.WithName("alerts")}); err != nil {
+		return nil, fmt.Errorf("adding the alert dispatcher: %w", err)
+	}
+	return &Manager{Manager: mgr, Store: store, StorageURL: advURL, ReceiverURL: receiverURL, Events: bus}, nil
 }
 
 var (

@@ -1,0 +1,234 @@
+package alert_test
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	notificationv1 "github.com/fluxcd/notification-controller/api/v1"
+	notificationv1beta3 "github.com/fluxcd/notification-controller/api/v1beta3"
+	"github.com/fluxcd/pkg/apis/meta"
+	sourcev1 "github.com/fluxcd/source-controller/api/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/weirhq/weir/internal/testenv"
+)
+
+var env *testenv.Env
+
+func TestMain(m *testing.M) { testenv.Main(m, &env) }
+
+// endpoint stands in for a provider's service: it records every request
+// and answers with the next status of its script (200 once it runs out).
+type endpoint struct {
+	*httptest.Server
+	mu       sync.Mutex
+	requests []request
+	script   []int
+}
+
+type request struct {
+	header http.Header
+	body   []byte
+}
+
+func newEndpoint(t *testing.T, script ...int) *endpoint {
+	e := &endpoint{script: script}
+	e.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		e.mu.Lock()
+		e.requests = append(e.requests, request{header: r.Header.Clone(), body: b})
+		code := http.StatusOK
+		if len(e.script) > 0 {
+			code, e.script = e.script[0], e.script[1:]
+		}
+		e.mu.Unlock()
+		w.WriteHeader(code)
+	}))
+	t.Cleanup(e.Close)
+	return e
+}
+
+func (e *endpoint) got() []request {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return append([]request(nil), e.requests...)
+}
+
+func waitFor(t *testing.T, timeout time.Duration, check func() string) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	last := ""
+	for time.Now().Before(deadline) {
+		if last = check(); last == "" {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("after %s: %s", timeout, last)
+}
+
+func create(t *testing.T, objs ...client.Object) {
+	t.Helper()
+	for _, o := range objs {
+		if err := env.Client.Create(context.Background(), o); err != nil {
+			t.Fatalf("creating %s: %v", o.GetName(), err)
+		}
+	}
+}
+
+func provider(ns, name, typ, address, secret string) *notificationv1beta3.Provider {
+	p := &notificationv1beta3.Provider{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+		Spec: notificationv1beta3.ProviderSpec{Type: typ, Address: address, Channel: "flux"}}
+	if secret != "" {
+		p.Spec.SecretRef = &meta.LocalObjectReference{Name: secret}
+	}
+	return p
+}
+
+func alertFor(ns, name, providerName, severity string, mutate func(*notificationv1beta3.Alert)) *notificationv1beta3.Alert {
+	a := &notificationv1beta3.Alert{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+		Spec: notificationv1beta3.AlertSpec{
+			ProviderRef:   meta.LocalObjectReference{Name: providerName},
+			EventSeverity: severity,
+			EventSources:  []notificationv1.CrossNamespaceObjectReference{{Kind: sourcev1.GitRepositoryKind, Name: "*"}},
+		}}
+	if mutate != nil {
+		mutate(a)
+	}
+	return a
+}
+
+func gitRepository(t *testing.T, ns, name string) {
+	git := testenv.NewGitServer(t, "", "")
+	r := git.Repo(t, name)
+	r.Commit("main", map[string]string{"a.yaml": "a: 1\n"}, "first")
+	create(t, &sourcev1.GitRepository{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+		Spec: sourcev1.GitRepositorySpec{URL: git.HTTPURL(name), Interval: metav1.Duration{Duration: time.Hour},
+			Reference: &sourcev1.GitRepositoryRef{Branch: "main"}}})
+}
+
+// A source's NewArtifact event reaches a generic-hmac, a Slack, a Discord
+// and an Alertmanager endpoint, each in the shape its service expects,
+// with the address and token taken from Secrets.
+func TestEventsReachEachProvider(t *testing.T) {
+	ns := env.Namespace(t)
+	hmacEP, slackEP, discordEP, amEP := newEndpoint(t), newEndpoint(t), newEndpoint(t), newEndpoint(t)
+	create(t,
+		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "hmac"}, StringData: map[string]string{
+			"address": hmacEP.URL, "token": "hmac-t0ken", "headers": "X-Team: platform\n"}},
+		provider(ns, "hmac", notificationv1beta3.GenericHMACProvider, "", "hmac"),
+		provider(ns, "slack", notificationv1beta3.SlackProvider, slackEP.URL, ""),
+		provider(ns, "discord", notificationv1beta3.DiscordProvider, discordEP.URL, ""),
+		provider(ns, "am", notificationv1beta3.AlertManagerProvider, amEP.URL, ""),
+	)
+	for _, p := range []string{"hmac", "slack", "discord", "am"} {
+		create(t, alertFor(ns, p, p, "info", func(a *notificationv1beta3.Alert) {
+			a.Spec.EventMetadata = map[string]string{"cluster": "home"}
+		}))
+	}
+	gitRepository(t, ns, "podinfo")
+
+	waitFor(t, 30*time.Second, func() string {
+		for name, ep := range map[string]*endpoint{"generic-hmac": hmacEP, "slack": slackEP, "discord": discordEP, "alertmanager": amEP} {
+			if len(ep.got()) == 0 {
+				return name + " received nothing"
+			}
+		}
+		return ""
+	})
+	// generic-hmac: Flux's event, signed.
+	r := hmacEP.got()[0]
+	m := hmac.New(sha256.New, []byte("hmac-t0ken"))
+	m.Write(r.body)
+	if r.header.Get("X-Signature") != "sha256="+hex.EncodeToString(m.Sum(nil)) || r.header.Get("X-Team") != "platform" {
+		t.Errorf("generic-hmac headers %v: want the body's HMAC and the Secret's headers", r.header)
+	}
+	var ev struct {
+		InvolvedObject struct{ Kind, Name, Namespace string } `json:"involvedObject"`
+		Severity, Reason, Message, ReportingController string
+		Metadata                                       map[string]string
+	}
+	if err := json.Unmarshal(r.body, &ev); err != nil {
+		t.Fatal(err)
+	}
+	if ev.InvolvedObject.Kind != "GitRepository" || ev.InvolvedObject.Name != "podinfo" || ev.Severity != "info" ||
+		ev.ReportingController != "source-controller" || ev.Metadata["cluster"] != "home" || !strings.HasPrefix(ev.Metadata["revision"], "main@sha1:") {
+		t.Errorf("generic event %+v", ev)
+	}
+	// Slack: an attachment per event; Discord: the same at /slack.
+	var slack struct {
+		Channel     string
+		Attachments []struct {
+			Color, Text string
+			AuthorName  string `json:"author_name"`
+		}
+	}
+	if err := json.Unmarshal(slackEP.got()[0].body, &slack); err != nil {
+		t.Fatal(err)
+	}
+	if slack.Channel != "flux" || len(slack.Attachments) != 1 || slack.Attachments[0].Color != "good" ||
+		slack.Attachments[0].AuthorName != "gitrepository/podinfo."+ns {
+		t.Errorf("slack payload %+v", slack)
+	}
+	// Alertmanager: a list of alerts with labels.
+	var am []struct {
+		Labels      map[string]string
+		Annotations map[string]string
+	}
+	if err := json.Unmarshal(amEP.got()[0].body, &am); err != nil {
+		t.Fatal(err)
+	}
+	if len(am) != 1 || am[0].Labels["alertname"] != "FluxGitRepository"+ev.Reason || am[0].Labels["name"] != "podinfo" || am[0].Annotations["message"] == "" {
+		t.Errorf("alertmanager payload %+v", am)
+	}
+}
+
+// An error-only Alert ignores info events; an exclusion list drops what it
+// matches; a 5xx is retried until it succeeds; a 4xx is not retried.
+func TestFilteringAndRetries(t *testing.T) {
+	ns := env.Namespace(t)
+	errorsOnly, excluded := newEndpoint(t), newEndpoint(t)
+	flaky := newEndpoint(t, http.StatusServiceUnavailable, http.StatusBadGateway)
+	refusing := newEndpoint(t, http.StatusBadRequest, http.StatusBadRequest, http.StatusBadRequest)
+	create(t,
+		provider(ns, "errors-only", notificationv1beta3.GenericProvider, errorsOnly.URL, ""),
+		provider(ns, "excluded", notificationv1beta3.GenericProvider, excluded.URL, ""),
+		provider(ns, "flaky", notificationv1beta3.GenericProvider, flaky.URL, ""),
+		provider(ns, "refusing", notificationv1beta3.GenericProvider, refusing.URL, ""),
+		alertFor(ns, "errors-only", "errors-only", "error", nil),
+		alertFor(ns, "excluded", "excluded", "info", func(a *notificationv1beta3.Alert) { a.Spec.ExclusionList = []string{"stored artifact"} }),
+		alertFor(ns, "flaky", "flaky", "info", nil),
+		alertFor(ns, "refusing", "refusing", "info", nil),
+	)
+	gitRepository(t, ns, "podinfo")
+	waitFor(t, 30*time.Second, func() string {
+		if n := len(flaky.got()); n < 3 {
+			return "the flaky endpoint got fewer than 3 attempts"
+		}
+		return ""
+	})
+	time.Sleep(2 * time.Second)
+	if n := len(refusing.got()); n != 1 {
+		t.Errorf("a 4xx endpoint got %d attempts, want 1 (no retry)", n)
+	}
+	if n := len(errorsOnly.got()); n != 0 {
+		t.Errorf("an error-only Alert delivered %d info events", n)
+	}
+	for _, r := range excluded.got() {
+		if strings.Contains(string(r.body), "stored artifact") {
+			t.Errorf("the exclusion list let through %s", r.body)
+		}
+	}
+}
