@@ -11,6 +11,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
+	"regexp"
 	"sort"
 	"strings"
 	"time"
@@ -26,10 +28,12 @@ import (
 func Supported(typ string) error {
 	switch typ {
 	case notificationv1beta3.GenericProvider, notificationv1beta3.GenericHMACProvider, notificationv1beta3.SlackProvider,
-		notificationv1beta3.DiscordProvider, notificationv1beta3.AlertManagerProvider:
+		notificationv1beta3.DiscordProvider, notificationv1beta3.AlertManagerProvider, notificationv1beta3.MSTeamsProvider,
+		notificationv1beta3.GoogleChatProvider, notificationv1beta3.TelegramProvider, notificationv1beta3.Matrix,
+		notificationv1beta3.GitHubProvider, notificationv1beta3.GitLabProvider:
 		return nil
 	}
-	return fmt.Errorf("provider type %q is not supported by weir yet (generic, generic-hmac, slack, discord and alertmanager are)", typ)
+	return fmt.Errorf("provider type %q is not supported by weir yet (it delivers to generic, generic-hmac, slack, discord, msteams, googlechat, telegram, matrix, alertmanager, and github and gitlab commit statuses)", typ)
 }
 
 // target is where and how one provider delivers.
@@ -43,56 +47,110 @@ type target struct {
 // theirs (Slack's attachment text is cut at about 8,000 characters).
 const maxMessage = 4000
 
-// render builds the request body of e for the provider type, and the
-// headers it needs.
-func render(t target, e event.Event) ([]byte, map[string]string, error) {
+// outgoing is one request to a provider's service.
+type outgoing struct {
+	method, url string
+	body        []byte
+	headers     map[string]string
+}
+
+// errSkip means the event is not for this provider (a commit status
+// without a commit).
+var errSkip = errors.New("nothing to send")
+
+// render builds the request that delivers e to the provider.
+func render(t target, e event.Event) (outgoing, error) {
 	h := map[string]string{"Content-Type": "application/json"}
 	for k, v := range t.headers {
 		h[k] = v
 	}
+	out := outgoing{method: http.MethodPost, url: t.address, headers: h}
 	msg := e.Message
 	if len(msg) > maxMessage {
 		msg = msg[:maxMessage] + "…"
 	}
+	subject := fmt.Sprintf("%s/%s.%s", strings.ToLower(e.InvolvedObject.Kind), e.InvolvedObject.Name, e.InvolvedObject.Namespace)
+	var p any
 	switch t.typ {
 	case notificationv1beta3.GenericProvider, notificationv1beta3.GenericHMACProvider:
 		b, err := json.Marshal(e)
 		if err != nil {
-			return nil, nil, err
+			return out, err
 		}
 		if t.typ == notificationv1beta3.GenericHMACProvider {
 			m := hmac.New(sha256.New, []byte(t.token))
 			m.Write(b)
 			h["X-Signature"] = "sha256=" + hex.EncodeToString(m.Sum(nil))
 		}
-		return b, h, nil
+		out.body = b
+		return out, nil
 	case notificationv1beta3.SlackProvider, notificationv1beta3.DiscordProvider:
 		color := "good"
 		if e.Severity == eventv1.EventSeverityError {
 			color = "danger"
 		}
-		att := map[string]any{
-			"color":       color,
-			"author_name": fmt.Sprintf("%s/%s.%s", strings.ToLower(e.InvolvedObject.Kind), e.InvolvedObject.Name, e.InvolvedObject.Namespace),
-			"title":       e.Reason,
-			"text":        msg,
-			"mrkdwn_in":   []string{"text"},
-		}
+		att := map[string]any{"color": color, "author_name": subject, "title": e.Reason, "text": msg, "mrkdwn_in": []string{"text"}}
 		if fields := metadataFields(e.Metadata); len(fields) > 0 {
 			att["fields"] = fields
 		}
-		p := map[string]any{"attachments": []any{att}}
+		m := map[string]any{"attachments": []any{att}}
 		if t.channel != "" {
-			p["channel"] = t.channel
+			m["channel"] = t.channel
 		}
 		if t.username != "" {
-			p["username"] = t.username
+			m["username"] = t.username
 		}
 		if t.token != "" && t.typ == notificationv1beta3.SlackProvider {
 			h["Authorization"] = "Bearer " + t.token
 		}
-		b, err := json.Marshal(p)
-		return b, h, err
+		if t.typ == notificationv1beta3.DiscordProvider && !strings.HasSuffix(t.address, "/slack") {
+			// Discord takes Slack's payload at its webhook's /slack path.
+			out.url = strings.TrimSuffix(t.address, "/") + "/slack"
+		}
+		p = m
+	case notificationv1beta3.MSTeamsProvider:
+		// An Adaptive Card, as Teams workflows' webhooks take it.
+		facts := []map[string]string{}
+		for _, f := range metadataFields(e.Metadata) {
+			facts = append(facts, map[string]string{"title": f["title"].(string), "value": f["value"].(string)})
+		}
+		body := []any{
+			map[string]any{"type": "TextBlock", "text": subject, "weight": "bolder", "size": "medium", "wrap": true},
+			map[string]any{"type": "TextBlock", "text": msg, "wrap": true},
+		}
+		if len(facts) > 0 {
+			body = append(body, map[string]any{"type": "FactSet", "facts": facts})
+		}
+		p = map[string]any{"type": "message", "attachments": []any{map[string]any{
+			"contentType": "application/vnd.microsoft.card.adaptive",
+			"content": map[string]any{"$schema": "http://adaptivecards.io/schemas/adaptive-card.json", "type": "AdaptiveCard",
+				"version": "1.4", "body": body},
+		}}}
+	case notificationv1beta3.GoogleChatProvider:
+		widgets := []any{map[string]any{"textParagraph": map[string]string{"text": msg}}}
+		for _, f := range metadataFields(e.Metadata) {
+			widgets = append(widgets, map[string]any{"keyValue": map[string]any{"topLabel": f["title"], "content": f["value"]}})
+		}
+		p = map[string]any{"cards": []any{map[string]any{
+			"header":   map[string]string{"title": subject, "subtitle": e.Reason},
+			"sections": []any{map[string]any{"widgets": widgets}},
+		}}}
+	case notificationv1beta3.TelegramProvider:
+		base := t.address
+		if base == "" {
+			base = "https://api.telegram.org"
+		}
+		out.url = strings.TrimSuffix(base, "/") + "/bot" + t.token + "/sendMessage"
+		p = map[string]any{"chat_id": t.channel, "text": subject + "\n" + msg + metadataText(e.Metadata)}
+	case notificationv1beta3.Matrix:
+		sum := sha256.Sum256([]byte(e.Timestamp.String() + subject + msg))
+		out.method = http.MethodPut
+		out.url = fmt.Sprintf("%s/_matrix/client/r0/rooms/%s/send/m.room.message/%s", strings.TrimSuffix(t.address, "/"),
+			url.PathEscape(t.channel), hex.EncodeToString(sum[:8]))
+		h["Authorization"] = "Bearer " + t.token
+		p = map[string]any{"msgtype": "m.text", "body": subject + "\n" + msg + metadataText(e.Metadata)}
+	case notificationv1beta3.GitHubProvider, notificationv1beta3.GitLabProvider:
+		return commitStatus(t, e, out, msg)
 	case notificationv1beta3.AlertManagerProvider:
 		labels := map[string]string{
 			"alertname": "Flux" + e.InvolvedObject.Kind + e.Reason,
@@ -110,15 +168,71 @@ func render(t target, e event.Event) ([]byte, map[string]string, error) {
 			}
 			labels[k] = v
 		}
-		b, err := json.Marshal([]any{map[string]any{
-			"labels":      labels,
-			"annotations": annotations,
-			"status":      "firing",
-			"startsAt":    e.Timestamp.UTC().Format(time.RFC3339),
-		}})
-		return b, h, err
+		p = []any{map[string]any{"labels": labels, "annotations": annotations, "status": "firing",
+			"startsAt": e.Timestamp.UTC().Format(time.RFC3339)}}
+	default:
+		return out, Supported(t.typ)
 	}
-	return nil, nil, Supported(t.typ)
+	b, err := json.Marshal(p)
+	out.body = b
+	return out, err
+}
+
+// commitStatus renders a GitHub or GitLab commit status for the commit of
+// the event's revision (main@sha1:<sha>): success for info, failure for
+// error, named after the object. The provider's address is the
+// repository's URL; the API is derived from it as Flux does.
+func commitStatus(t target, e event.Event, out outgoing, msg string) (outgoing, error) {
+	// A Git revision, main@sha1:<sha> (or the older main/<sha>); an OCI
+	// digest is no commit.
+	rev := e.Metadata[eventv1.MetaRevisionKey]
+	sha := rev[strings.LastIndexAny(rev, ":@/")+1:]
+	if !gitSHA.MatchString(sha) {
+		return out, errSkip
+	}
+	u, err := url.Parse(t.address)
+	if err != nil || u.Host == "" {
+		return out, fmt.Errorf("%w: the provider's address is not a repository URL", errPermanent)
+	}
+	repoPath := strings.TrimSuffix(strings.Trim(u.Path, "/"), ".git")
+	context := strings.ToLower(e.InvolvedObject.Kind) + "/" + e.InvolvedObject.Name
+	if len(msg) > 140 {
+		msg = msg[:139] + "…"
+	}
+	if t.typ == notificationv1beta3.GitHubProvider {
+		api := u.Scheme + "://" + u.Host + "/api/v3"
+		if u.Host == "github.com" {
+			api = "https://api.github.com"
+		}
+		state := "success"
+		if e.Severity == eventv1.EventSeverityError {
+			state = "failure"
+		}
+		out.url = fmt.Sprintf("%s/repos/%s/statuses/%s", api, repoPath, sha)
+		out.headers["Authorization"] = "Bearer " + t.token
+		out.headers["Accept"] = "application/vnd.github+json"
+		out.body, err = json.Marshal(map[string]string{"state": state, "context": context, "description": msg})
+		return out, err
+	}
+	state := "success"
+	if e.Severity == eventv1.EventSeverityError {
+		state = "failed"
+	}
+	out.url = fmt.Sprintf("%s://%s/api/v4/projects/%s/statuses/%s", u.Scheme, u.Host, url.PathEscape(repoPath), sha)
+	out.headers["PRIVATE-TOKEN"] = t.token
+	out.body, err = json.Marshal(map[string]string{"state": state, "name": context, "description": msg})
+	return out, err
+}
+
+var gitSHA = regexp.MustCompile(`^[0-9a-f]{40}$`)
+
+// metadataText lists the metadata as lines, sorted.
+func metadataText(md map[string]string) string {
+	var b strings.Builder
+	for _, f := range metadataFields(md) {
+		fmt.Fprintf(&b, "\n%s: %s", f["title"], f["value"])
+	}
+	return b.String()
 }
 
 // metadataFields are the event's metadata as Slack fields, sorted.
@@ -135,22 +249,16 @@ func metadataFields(md map[string]string) []map[string]any {
 	return out
 }
 
-// address is where a provider type posts: Discord takes Slack's payload
-// at its webhook's /slack path.
-func (t target) url() string {
-	if t.typ == notificationv1beta3.DiscordProvider && !strings.HasSuffix(t.address, "/slack") {
-		return strings.TrimSuffix(t.address, "/") + "/slack"
-	}
-	return t.address
-}
-
 // errPermanent marks a delivery a retry cannot fix (4xx).
 var errPermanent = errors.New("refused")
 
-// send posts the event, retrying a 5xx answer or a network error with
+// send delivers the event, retrying a 5xx answer or a network error with
 // backoff (1 s, 2 s, 4 s), never a 4xx.
 func send(ctx context.Context, hc *http.Client, t target, e event.Event) error {
-	body, headers, err := render(t, e)
+	out, err := render(t, e)
+	if errors.Is(err, errSkip) {
+		return nil
+	}
 	if err != nil {
 		return err
 	}
@@ -165,7 +273,7 @@ func send(ctx context.Context, hc *http.Client, t target, e event.Event) error {
 			}
 			backoff *= 2
 		}
-		last = post(ctx, hc, t, body, headers)
+		last = post(ctx, hc, t, out)
 		if last == nil || errors.Is(last, errPermanent) {
 			return last
 		}
@@ -173,19 +281,19 @@ func send(ctx context.Context, hc *http.Client, t target, e event.Event) error {
 	return last
 }
 
-func post(ctx context.Context, hc *http.Client, t target, body []byte, headers map[string]string) error {
+func post(ctx context.Context, hc *http.Client, t target, out outgoing) error {
 	ctx, cancel := context.WithTimeout(ctx, t.timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, t.url(), bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, out.method, out.url, bytes.NewReader(out.body))
 	if err != nil {
-		return fmt.Errorf("%w: %v", errPermanent, redactURL(err.Error(), t.address))
+		return fmt.Errorf("%w: %v", errPermanent, redact(err.Error(), t, out.url))
 	}
-	for k, v := range headers {
+	for k, v := range out.headers {
 		req.Header.Set(k, v)
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
-		return errors.New(redactURL(err.Error(), t.address))
+		return errors.New(redact(err.Error(), t, out.url))
 	}
 	defer resp.Body.Close()
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
@@ -198,13 +306,16 @@ func post(ctx context.Context, hc *http.Client, t target, body []byte, headers m
 	return nil
 }
 
-// redactURL keeps a provider's address, which often holds its secret
-// (Slack and Discord webhook URLs), out of messages.
-func redactURL(msg, address string) string {
-	if address == "" {
-		return msg
+// redact keeps a provider's address and URL, which often hold its secret
+// (Slack and Discord webhook URLs, Telegram's bot token), and its token
+// out of messages.
+func redact(msg string, t target, u string) string {
+	for _, s := range []string{u, t.address, t.token} {
+		if s != "" {
+			msg = strings.ReplaceAll(msg, s, "<redacted>")
+		}
 	}
-	return strings.ReplaceAll(msg, address, "<provider address>")
+	return msg
 }
 
 // parseHeaders reads the headers key of a provider's Secret (YAML map).
