@@ -15,6 +15,7 @@ import (
 	"time"
 
 	notificationv1 "github.com/fluxcd/notification-controller/api/v1"
+	notificationv1beta3 "github.com/fluxcd/notification-controller/api/v1beta3"
 	"github.com/fluxcd/pkg/apis/meta"
 	"github.com/fluxcd/pkg/runtime/conditions"
 	sourcev1 "github.com/fluxcd/source-controller/api/v1"
@@ -459,5 +460,31 @@ func TestTriggerReceiver(t *testing.T) {
 	}
 	if at := s.get(t).Annotations[meta.ReconcileRequestAnnotation]; at == "" {
 		t.Error("the trigger did not request a reconcile of the GitRepository")
+	}
+}
+
+// TestGetAlertsAndProviders: the static v1beta3 kinds are listed with what
+// they say.
+func TestGetAlertsAndProviders(t *testing.T) {
+	ctx := context.Background()
+	ns := env.Namespace(t)
+	for _, o := range []client.Object{
+		&notificationv1beta3.Provider{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "slack"},
+			Spec: notificationv1beta3.ProviderSpec{Type: "slack", Channel: "flux", Address: "https://hooks.slack.example/x"}},
+		&notificationv1beta3.Alert{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "on-call"},
+			Spec: notificationv1beta3.AlertSpec{ProviderRef: meta.LocalObjectReference{Name: "slack"}, EventSeverity: "error",
+				EventSources: []notificationv1.CrossNamespaceObjectReference{{Kind: "Kustomization", Name: "*"}}}},
+	} {
+		if err := env.Client.Create(ctx, o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out := mustRunWeir(t, "get", "alerts", "-n", ns)
+	if f := strings.Fields(strings.Split(out, "\n")[1]); strings.Join(f, " ") != "on-call slack error false Kustomization/*" {
+		t.Errorf("get alerts printed\n%s", out)
+	}
+	out = mustRunWeir(t, "get", "alert-providers", "-n", ns)
+	if f := strings.Fields(strings.Split(out, "\n")[1]); strings.Join(f, " ") != "slack slack flux false" {
+		t.Errorf("get alert-providers printed\n%s", out)
 	}
 }

@@ -66,6 +66,7 @@ func newGetCommand(g *globalOptions) *cobra.Command {
 	pf.BoolVarP(&o.allNamespaces, "all-namespaces", "A", false, "list the objects of every namespace")
 	pf.StringVarP(&o.output, "output", "o", "table", "output format: table, json or yaml")
 	addKindCommands(cmd, o.newGroupCommand, o.newKindCommand)
+	cmd.AddCommand(o.newGetAlertsCommands()...)
 	return cmd
 }
 
