@@ -77,6 +77,13 @@ type stepError struct {
 func (e *stepError) Error() string { return e.err.Error() }
 func (e *stepError) Unwrap() error { return e.err }
 
+// Stalled implements lifecycle.Staller.
+func (e *stepError) Stalled() bool { return e.stalled }
+
+// Waiting implements lifecycle.Waiter: a dependency or source wait is
+// woken by an event, not retried.
+func (e *stepError) Waiting() (waiting, retry bool) { return e.wait, false }
+
 // Reconcile brings one HelmRelease's release in line with its spec.
 func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	hr := &helmv2.HelmRelease{}
@@ -110,19 +117,11 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	secrets.MaskConditions(hr.Status.Conditions)
 	recErr = secrets.Error(recErr)
 	hr.Status.ObservedGeneration = hr.Generation
-	if err := r.Status().Patch(ctx, hr, client.MergeFrom(orig)); err != nil {
-		return ctrl.Result{}, errors.Join(recErr, fmt.Errorf("updating the status: %w", err))
+	var retry lifecycle.Retry
+	if active := hr.GetActiveRetry(false); active != nil && active.GetRetryInterval() > 0 {
+		retry.OnFailure = active.GetRetryInterval()
 	}
-	var se *stepError
-	if errors.As(recErr, &se) && (se.wait || se.stalled) {
-		return ctrl.Result{}, nil
-	}
-	if recErr != nil {
-		if retry := hr.GetActiveRetry(false); retry != nil && retry.GetRetryInterval() > 0 {
-			return ctrl.Result{RequeueAfter: retry.GetRetryInterval()}, nil
-		}
-	}
-	return result, recErr
+	return lifecycle.Finish(ctx, r.Client, hr, orig, result, recErr, retry)
 }
 
 // reconcile runs the steps in order; a failure before the Helm action

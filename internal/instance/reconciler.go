@@ -580,8 +580,8 @@ func (r *Reconciler) stall(obj *v1.FluxInstance, reason string, err error) (ctrl
 }
 
 func (r *Reconciler) patchStatus(ctx context.Context, obj, orig *v1.FluxInstance) error {
-	if err := r.Status().Patch(ctx, obj, client.MergeFrom(orig)); err != nil && !apierrors.IsNotFound(err) {
-		return fmt.Errorf("writing the FluxInstance's status: %w", err)
+	if err := lifecycle.PatchStatus(ctx, r.Client, obj, orig); err != nil && !apierrors.IsNotFound(err) {
+		return err
 	}
 	return nil
 }

@@ -118,26 +118,19 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	secrets.MaskConditions(obj.Status.Conditions)
 	recErr = secrets.Error(recErr)
 	obj.Status.ObservedGeneration = obj.Generation
-	if err := r.Status().Patch(ctx, obj, client.MergeFrom(orig)); err != nil {
-		err = fmt.Errorf("updating the status: %w", err)
+	if err := lifecycle.PatchStatus(ctx, r.Client, obj, orig); err != nil {
 		r.Recorder.Event(obj, corev1.EventTypeWarning, "StatusUpdateFailed", err.Error())
 		return ctrl.Result{}, errors.Join(recErr, err)
 	}
 	r.announce(orig, obj)
 	r.dropExternalInventory(ctx, orig, obj)
-	var wait *waitError
-	if errors.As(recErr, &wait) {
-		if wait.retry {
-			return ctrl.Result{RequeueAfter: obj.GetRetryInterval()}, nil
-		}
-		return ctrl.Result{}, nil
-	}
-	if recErr != nil && obj.Spec.RetryInterval != nil {
+	retry := lifecycle.Retry{OnWait: obj.GetRetryInterval()}
+	if obj.Spec.RetryInterval != nil {
 		// The user chose the retry period; otherwise failures back off
 		// exponentially from under a second.
-		return ctrl.Result{RequeueAfter: obj.Spec.RetryInterval.Duration}, nil
+		retry.OnFailure = obj.Spec.RetryInterval.Duration
 	}
-	return result, recErr
+	return lifecycle.Outcome(ctx, result, recErr, retry)
 }
 
 // reconcile runs the steps in order; each failure leaves the cluster as it

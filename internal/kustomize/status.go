@@ -36,6 +36,10 @@ type waitError struct {
 	retry bool
 }
 
+// Waiting implements lifecycle.Waiter: a wait (or a stall, which waits for
+// the spec) is not backed off from; retry asks for another look.
+func (e *waitError) Waiting() (waiting, retry bool) { return true, e.retry }
+
 func (e *waitError) Error() string { return e.err.Error() }
 func (e *waitError) Unwrap() error { return e.err }
 

@@ -32,8 +32,8 @@ import (
 
 	controlplanev1 "github.com/weirhq/weir/api/controlplane/v1"
 	"github.com/weirhq/weir/internal/control"
-	"github.com/weirhq/weir/internal/gitserver"
 	"github.com/weirhq/weir/internal/gatewayapi"
+	"github.com/weirhq/weir/internal/gitserver"
 	"github.com/weirhq/weir/internal/install"
 	"github.com/weirhq/weir/internal/kube"
 	"github.com/weirhq/weir/internal/localcluster"

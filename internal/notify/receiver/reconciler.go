@@ -100,8 +100,8 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	}
 	result, recErr := r.reconcile(ctx, obj)
 	obj.Status.ObservedGeneration = obj.Generation
-	if err := r.Status().Patch(ctx, obj, client.MergeFrom(orig)); err != nil && !apierrors.IsNotFound(err) {
-		return ctrl.Result{}, errors.Join(recErr, fmt.Errorf("writing the Receiver's status: %w", err))
+	if err := lifecycle.PatchStatus(ctx, r.Client, obj, orig); err != nil && !apierrors.IsNotFound(err) {
+		return ctrl.Result{}, errors.Join(recErr, err)
 	}
 	if recErr == nil && !conditions.IsTrue(orig, meta.ReadyCondition) {
 		r.Recorder.Eventf(obj, corev1.EventTypeNormal, meta.SucceededReason, "%s", conditions.GetMessage(obj, meta.ReadyCondition))

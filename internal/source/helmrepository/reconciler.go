@@ -102,17 +102,12 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 
 	orig := obj.DeepCopy()
 	result, recErr := r.reconcile(ctx, obj)
-	if err := r.patchStatus(ctx, obj, orig); err != nil {
-		return ctrl.Result{}, errors.Join(recErr, err)
-	}
-	if recErr != nil {
-		var stall *stalledError
-		if errors.As(recErr, &stall) {
-			// Retrying cannot help until the spec changes.
-			log.Error(recErr, "reconciliation stalled")
-			return ctrl.Result{}, nil
-		}
-		return ctrl.Result{}, recErr
+	// The shared last step: the status written, then a stalled failure
+	// left until the spec changes, another failure returned for the
+	// queue's back-off.
+	obj.Status.ObservedGeneration = obj.Generation
+	if result, err := lifecycle.Finish(ctx, r.Client, obj, orig, result, recErr, lifecycle.Retry{}); recErr != nil || err != nil {
+		return result, err
 	}
 	log.V(1).Info("reconciled", "revision", obj.Status.Artifact.Revision, "took", time.Since(start).String())
 	return result, nil
@@ -199,15 +194,6 @@ func (r *Reconciler) begin(ctx context.Context, obj *sourcev1.HelmRepository) {
 	}
 }
 
-// patchStatus writes the status the reconcile left in obj.
-func (r *Reconciler) patchStatus(ctx context.Context, obj, orig *sourcev1.HelmRepository) error {
-	obj.Status.ObservedGeneration = obj.Generation
-	if err := r.Status().Patch(ctx, obj, client.MergeFrom(orig)); err != nil {
-		return fmt.Errorf("updating the status: %w", err)
-	}
-	return nil
-}
-
 // reconcileOCI handles a HelmRepository of type oci, a data container
 // that HelmCharts read: it has no artifact (one left from type default is
 // removed, with the finalizer) and is Ready, unless weir cannot use it.
@@ -242,14 +228,10 @@ func (r *Reconciler) reconcileOCI(ctx context.Context, obj *sourcev1.HelmReposit
 		}
 		conditions.MarkTrue(obj, meta.ReadyCondition, meta.SucceededReason, "%s", OCIReadyMessage)
 	}
-	if err := r.patchStatus(ctx, obj, orig); err != nil {
-		return ctrl.Result{}, err
-	}
-	if recErr != nil {
-		ctrl.LoggerFrom(ctx).Error(recErr, "reconciliation stalled")
-	}
-	// Static: nothing to fetch, so no requeue after the interval.
-	return ctrl.Result{}, nil
+	// Static: nothing to fetch, so no requeue after the interval; a
+	// failure here is always a stall.
+	obj.Status.ObservedGeneration = obj.Generation
+	return lifecycle.Finish(ctx, r.Client, obj, orig, ctrl.Result{}, recErr, lifecycle.Retry{})
 }
 
 // knownValidators returns the validators of the stored index, when the

@@ -81,17 +81,11 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	orig := obj.DeepCopy()
 	result, recErr := r.reconcile(ctx, obj)
 	obj.Status.ObservedGeneration = obj.Generation
-	if err := r.Status().Patch(ctx, obj, client.MergeFrom(orig)); err != nil {
-		return ctrl.Result{}, errors.Join(recErr, fmt.Errorf("updating the status: %w", err))
-	}
-	if recErr != nil {
-		var stall *stalledError
-		if errors.As(recErr, &stall) {
-			// Retrying cannot help until the spec changes.
-			log.Error(recErr, "reconciliation stalled")
-			return ctrl.Result{}, nil
-		}
-		return ctrl.Result{}, recErr
+	// The shared last step: the status written, then a stalled failure
+	// left until the spec (or, for a chart, its source) changes, another
+	// failure returned for the queue's back-off.
+	if result, err := lifecycle.Finish(ctx, r.Client, obj, orig, result, recErr, lifecycle.Retry{}); recErr != nil || err != nil {
+		return result, err
 	}
 	log.V(1).Info("reconciled", "revision", obj.Status.Artifact.Revision, "took", time.Since(start).String())
 	return result, nil

@@ -10,6 +10,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/weirhq/weir/internal/lifecycle"
 )
 
 // failureConditions are the conditions a successful reconcile clears.
@@ -20,12 +22,6 @@ var failureConditions = []string{
 	meta.StalledCondition,
 	meta.ReconcilingCondition,
 }
-
-// stalledError is a failure that retrying cannot fix until the spec changes.
-type stalledError struct{ err error }
-
-func (e *stalledError) Error() string { return e.err.Error() }
-func (e *stalledError) Unwrap() error { return e.err }
 
 // markProgressing records that a new generation is being worked on and
 // writes it at once, so that kstatus and `weir get` show progress.
@@ -69,7 +65,7 @@ func (r *Reconciler) stall(obj *sourcev1.OCIRepository, condition, reason string
 	r.markFailed(obj, condition, reason, err)
 	conditions.Delete(obj, meta.ReconcilingCondition)
 	conditions.MarkStalled(obj, reason, "%s", err.Error())
-	return ctrl.Result{}, &stalledError{err}
+	return ctrl.Result{}, &lifecycle.StalledError{Err: err}
 }
 
 func (r *Reconciler) markFailed(obj *sourcev1.OCIRepository, condition, reason string, err error) {
