@@ -377,7 +377,9 @@ func version(ctx context.Context, c client.Client, u *unstructured.Unstructured)
 	if err := c.Get(ctx, client.ObjectKeyFromObject(u), live); err != nil {
 		return ""
 	}
-	return live.GetResourceVersion()
+	// The generation, when there is one: weir writes the FluxInstance's
+	// status meanwhile, which is no change of what bootstrap applied.
+	return install.SpecVersion(live)
 }
 
 // waitSynced waits until the Kustomization at key is Ready for its current

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -174,15 +175,27 @@ func applyTracked(ctx context.Context, c client.Client, objs []*unstructured.Uns
 	return changed, nil
 }
 
-// liveVersion is the resourceVersion of the live object, "" when absent
-// or unreadable.
+// liveVersion says which version of the live object is there, "" when
+// absent or unreadable: its generation when it has one, so that a status
+// written meanwhile by a controller (a Deployment rolling out) is not
+// taken for a change, else its resourceVersion.
 func liveVersion(ctx context.Context, c client.Client, o *unstructured.Unstructured) string {
 	live := &unstructured.Unstructured{}
 	live.SetGroupVersionKind(o.GroupVersionKind())
 	if err := c.Get(ctx, client.ObjectKeyFromObject(o), live); err != nil {
 		return ""
 	}
-	return live.GetResourceVersion()
+	return SpecVersion(live)
+}
+
+// SpecVersion is an object's generation when it has one, else its
+// resourceVersion: what changes when its spec or, for objects without a
+// generation, its content changes.
+func SpecVersion(o client.Object) string {
+	if g := o.GetGeneration(); g > 0 {
+		return "generation " + strconv.FormatInt(g, 10)
+	}
+	return o.GetResourceVersion()
 }
 
 // describeObject names an object as Kind namespace/name or Kind name.

@@ -50,8 +50,10 @@ type endpoint struct {
 }
 
 type request struct {
-	header http.Header
-	body   []byte
+	method, path string
+	escaped      string // the path as sent, with its escapes
+	header       http.Header
+	body         []byte
 }
 
 func newEndpoint(t *testing.T, script ...int) *endpoint {
@@ -59,7 +61,7 @@ func newEndpoint(t *testing.T, script ...int) *endpoint {
 	e.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
 		e.mu.Lock()
-		e.requests = append(e.requests, request{header: r.Header.Clone(), body: b})
+		e.requests = append(e.requests, request{method: r.Method, path: r.URL.Path, escaped: r.URL.EscapedPath(), header: r.Header.Clone(), body: b})
 		code := http.StatusOK
 		if len(e.script) > 0 {
 			code, e.script = e.script[0], e.script[1:]
@@ -240,6 +242,84 @@ func TestFilteringAndRetries(t *testing.T) {
 	for _, r := range excluded.got() {
 		if strings.Contains(string(r.body), "stored artifact") {
 			t.Errorf("the exclusion list let through %s", r.body)
+		}
+	}
+}
+
+// The other provider types, each delivered to a loopback endpoint standing
+// in for its service's API, at the path and with the credentials the
+// service expects.
+func TestEventsReachEveryOtherProvider(t *testing.T) {
+	ns := env.Namespace(t)
+	eps := map[string]*endpoint{}
+	for _, typ := range []string{notificationv1beta3.MSTeamsProvider, notificationv1beta3.GoogleChatProvider, notificationv1beta3.TelegramProvider,
+		notificationv1beta3.Matrix, notificationv1beta3.GitHubProvider, notificationv1beta3.GitLabProvider} {
+		ep := newEndpoint(t)
+		eps[typ] = ep
+		address := ep.URL
+		if typ == notificationv1beta3.GitHubProvider || typ == notificationv1beta3.GitLabProvider {
+			address = ep.URL + "/owner/home-ops"
+		}
+		p := provider(ns, typ, typ, address, typ)
+		if typ == notificationv1beta3.Matrix {
+			p.Spec.Channel = "!room:example.org"
+		}
+		create(t,
+			&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: typ}, StringData: map[string]string{"token": typ + "-t0ken"}},
+			p, alertFor(ns, typ, typ, "info", nil))
+	}
+	gitRepository(t, ns, "podinfo")
+	waitFor(t, 30*time.Second, func() string {
+		for typ, ep := range eps {
+			if len(ep.got()) == 0 {
+				return typ + " received nothing"
+			}
+		}
+		return ""
+	})
+	checks := map[string]func(r request) string{
+		notificationv1beta3.MSTeamsProvider: func(r request) string {
+			if !strings.Contains(string(r.body), "application/vnd.microsoft.card.adaptive") {
+				return "not an Adaptive Card"
+			}
+			return ""
+		},
+		notificationv1beta3.GoogleChatProvider: func(r request) string {
+			if !strings.Contains(string(r.body), `"cards"`) {
+				return "no cards"
+			}
+			return ""
+		},
+		notificationv1beta3.TelegramProvider: func(r request) string {
+			if r.path != "/bottelegram-t0ken/sendMessage" {
+				return "path " + r.path
+			}
+			return ""
+		},
+		notificationv1beta3.Matrix: func(r request) string {
+			if r.method != http.MethodPut || !strings.HasPrefix(r.path, "/_matrix/client/r0/rooms/!room:example.org/send/m.room.message/") ||
+				r.header.Get("Authorization") != "Bearer matrix-t0ken" {
+				return r.method + " " + r.path
+			}
+			return ""
+		},
+		notificationv1beta3.GitHubProvider: func(r request) string {
+			if !strings.HasPrefix(r.path, "/api/v3/repos/owner/home-ops/statuses/") || r.header.Get("Authorization") != "Bearer github-t0ken" ||
+				!strings.Contains(string(r.body), `"state":"success"`) {
+				return r.path + " " + string(r.body)
+			}
+			return ""
+		},
+		notificationv1beta3.GitLabProvider: func(r request) string {
+			if !strings.HasPrefix(r.escaped, "/api/v4/projects/owner%2Fhome-ops/statuses/") || r.header.Get("PRIVATE-TOKEN") != "gitlab-t0ken" {
+				return r.escaped
+			}
+			return ""
+		},
+	}
+	for typ, check := range checks {
+		if msg := check(eps[typ].got()[0]); msg != "" {
+			t.Errorf("%s: %s", typ, msg)
 		}
 	}
 }
