@@ -42,21 +42,6 @@ func seedInstance(t *testing.T, url string) *v1.FluxInstance {
 	return fi
 }
 
-// waitFor polls until check returns "" or the deadline passes, and fails
-// with the last thing check said.
-func waitFor(t *testing.T, timeout time.Duration, check func() string) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	last := ""
-	for time.Now().Before(deadline) {
-		if last = check(); last == "" {
-			return
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	t.Fatalf("after %s: %s", timeout, last)
-}
-
 func getInstance(t *testing.T, ns string) *v1.FluxInstance {
 	t.Helper()
 	fi := &v1.FluxInstance{}
@@ -108,7 +93,7 @@ func TestSeedInstanceSyncs(t *testing.T) {
 	}
 	t.Cleanup(func() { deleteInstance(t, ns) })
 
-	waitFor(t, 60*time.Second, func() string {
+	testenv.WaitFor(t, 60*time.Second, func() string {
 		fi := getInstance(t, ns)
 		if !conditions.IsTrue(fi, meta.ReadyCondition) {
 			return "FluxInstance not Ready: " + conditions.GetMessage(fi, meta.ReadyCondition)
@@ -169,7 +154,7 @@ func TestSeedInstanceSyncs(t *testing.T) {
 	if err := env.Client.Update(ctx, fi); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 60*time.Second, func() string {
+	testenv.WaitFor(t, 60*time.Second, func() string {
 		ks := &kustomizev1.Kustomization{}
 		if err := env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: ns}, ks); err != nil {
 			return err.Error()
@@ -194,7 +179,7 @@ func TestSeedInstanceSyncs(t *testing.T) {
 			t.Errorf("%T flux-system/flux-system after deleting the instance: %v, want not found", o, err)
 		}
 	}
-	waitFor(t, 10*time.Second, func() string {
+	testenv.WaitFor(t, 10*time.Second, func() string {
 		if !configMapExists(t, apps, "from-other") {
 			return "deleting the FluxInstance deleted the workloads of its sync"
 		}
@@ -211,7 +196,7 @@ func deleteInstance(t *testing.T, ns string) {
 	} else if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 30*time.Second, func() string {
+	testenv.WaitFor(t, 30*time.Second, func() string {
 		err := env.Client.Get(context.Background(), client.ObjectKeyFromObject(fi), fi)
 		if apierrors.IsNotFound(err) {
 			return ""
@@ -247,7 +232,7 @@ func TestSecondInstanceIsRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { deleteInstance(t, second) })
-	waitFor(t, 30*time.Second, func() string {
+	testenv.WaitFor(t, 30*time.Second, func() string {
 		fi := getInstance(t, second)
 		msg := conditions.GetMessage(fi, meta.ReadyCondition)
 		if conditions.GetReason(fi, meta.ReadyCondition) != instance.ConflictReason || !strings.Contains(msg, "FluxInstance "+first+"/flux already does") {
@@ -278,7 +263,7 @@ func TestDisabledInstanceKeepsItsObjects(t *testing.T) {
 	if err := env.Client.Create(ctx, fi); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 30*time.Second, func() string {
+	testenv.WaitFor(t, 30*time.Second, func() string {
 		if inv := getInstance(t, ns).Status.Inventory; inv == nil || len(inv.Entries) != 2 {
 			return "the instance has not applied its sync"
 		}

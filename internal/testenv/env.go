@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"flag"
 	"fmt"
 	"os"
 	"testing"
@@ -37,7 +38,16 @@ type Env struct {
 // Main starts a control plane with Flux's CRDs installed and weir's
 // controllers running against it, stores it in *env, runs the package's tests and exits with their status. It never
 // returns.
+//
+// A fuzzing run (-test.fuzz, and its workers) gets no control plane: fuzz
+// targets test pure functions, and each worker would start one.
 func Main(m *testing.M, env **Env, opts ...Option) {
+	flag.Parse()
+	for _, name := range []string{"test.fuzz", "test.fuzzworker"} {
+		if f := flag.Lookup(name); f != nil && f.Value.String() != "" && f.Value.String() != "false" {
+			os.Exit(m.Run())
+		}
+	}
 	os.Exit(run(m, env, opts))
 }
 

@@ -249,7 +249,7 @@ func TestTakeoverFromFlux(t *testing.T) {
 	// A change pushed after the takeover proves weir now reconciles.
 	next := repo.Commit("main", map[string]string{"apps/settings.yaml": strings.Replace(cm, "production", "staging", 1)}, "change").String()
 	annotate(t, &sourcev1.GitRepository{ObjectMeta: metav1.ObjectMeta{Namespace: fluxNS, Name: "fleet"}})
-	waitFor(t, 90*time.Second, func() string {
+	testenv.WaitFor(t, 90*time.Second, func() string {
 		got := &kustomizev1.Kustomization{}
 		if err := env.Client.Get(ctx, client.ObjectKeyFromObject(ks), got); err != nil {
 			return err.Error()
@@ -269,7 +269,7 @@ func TestTakeoverFromFlux(t *testing.T) {
 		return ""
 	})
 	// The HelmRelease was reconciled by weir: its chart source is weir's.
-	waitFor(t, 60*time.Second, func() string {
+	testenv.WaitFor(t, 60*time.Second, func() string {
 		chart := &sourcev1.HelmChart{}
 		if err := env.Client.Get(ctx, client.ObjectKey{Namespace: fluxNS, Name: fluxNS + "-podinfo"}, chart); err != nil {
 			return "HelmChart: " + err.Error()
@@ -314,19 +314,6 @@ func annotate(t *testing.T, obj client.Object) {
 	if err := env.Client.Patch(context.Background(), obj, client.RawPatch(types.MergePatchType, []byte(patch))); err != nil && !apierrors.IsNotFound(err) {
 		t.Fatal(err)
 	}
-}
-
-func waitFor(t *testing.T, timeout time.Duration, check func() string) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	last := ""
-	for time.Now().Before(deadline) {
-		if last = check(); last == "" {
-			return
-		}
-		time.Sleep(250 * time.Millisecond)
-	}
-	t.Fatalf("after %s: %s", timeout, last)
 }
 
 // helmInstall installs a release with the Helm SDK as helm-controller

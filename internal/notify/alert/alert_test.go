@@ -6,11 +6,9 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"flag"
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -29,16 +27,7 @@ import (
 
 var env *testenv.Env
 
-func TestMain(m *testing.M) {
-	// Fuzzing (FuzzRender) needs no control plane.
-	flag.Parse()
-	for _, name := range []string{"test.fuzz", "test.fuzzworker"} {
-		if f := flag.Lookup(name); f != nil && f.Value.String() != "" && f.Value.String() != "false" {
-			os.Exit(m.Run())
-		}
-	}
-	testenv.Main(m, &env)
-}
+func TestMain(m *testing.M) { testenv.Main(m, &env) }
 
 // endpoint stands in for a provider's service: it records every request
 // and answers with the next status of its script (200 once it runs out).
@@ -77,19 +66,6 @@ func (e *endpoint) got() []request {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	return append([]request(nil), e.requests...)
-}
-
-func waitFor(t *testing.T, timeout time.Duration, check func() string) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	last := ""
-	for time.Now().Before(deadline) {
-		if last = check(); last == "" {
-			return
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatalf("after %s: %s", timeout, last)
 }
 
 func create(t *testing.T, objs ...client.Object) {
@@ -153,7 +129,7 @@ func TestEventsReachEachProvider(t *testing.T) {
 	}
 	gitRepository(t, ns, "podinfo")
 
-	waitFor(t, 30*time.Second, func() string {
+	testenv.WaitFor(t, 30*time.Second, func() string {
 		for name, ep := range map[string]*endpoint{"generic-hmac": hmacEP, "slack": slackEP, "discord": discordEP, "alertmanager": amEP} {
 			if len(ep.got()) == 0 {
 				return name + " received nothing"
@@ -226,7 +202,7 @@ func TestFilteringAndRetries(t *testing.T) {
 		alertFor(ns, "refusing", "refusing", "info", nil),
 	)
 	gitRepository(t, ns, "podinfo")
-	waitFor(t, 30*time.Second, func() string {
+	testenv.WaitFor(t, 30*time.Second, func() string {
 		if n := len(flaky.got()); n < 3 {
 			return "the flaky endpoint got fewer than 3 attempts"
 		}
@@ -269,7 +245,7 @@ func TestEventsReachEveryOtherProvider(t *testing.T) {
 			p, alertFor(ns, typ, typ, "info", nil))
 	}
 	gitRepository(t, ns, "podinfo")
-	waitFor(t, 30*time.Second, func() string {
+	testenv.WaitFor(t, 30*time.Second, func() string {
 		for typ, ep := range eps {
 			if len(ep.got()) == 0 {
 				return typ + " received nothing"

@@ -7,7 +7,6 @@ import (
 	"crypto/sha1" //nolint:gosec // GitHub's legacy signature.
 	"crypto/sha256"
 	"encoding/hex"
-	"flag"
 	"io"
 	"net/http"
 	"os"
@@ -30,17 +29,7 @@ import (
 
 var env *testenv.Env
 
-func TestMain(m *testing.M) {
-	// Fuzzing (FuzzVerify) needs no control plane: neither the fuzzing
-	// process nor its workers start one.
-	flag.Parse()
-	for _, name := range []string{"test.fuzz", "test.fuzzworker"} {
-		if f := flag.Lookup(name); f != nil && f.Value.String() != "" && f.Value.String() != "false" {
-			os.Exit(m.Run())
-		}
-	}
-	testenv.Main(m, &env)
-}
+func TestMain(m *testing.M) { testenv.Main(m, &env) }
 
 const token = "s3cret-webhook-t0ken"
 
@@ -84,7 +73,7 @@ func newFixture(t *testing.T, typ string, events []string, mutate func(*notifica
 		}
 	}
 	f := &fixture{ns: ns, repo: repo, rcv: rcv}
-	waitFor(t, 30*time.Second, func() string {
+	testenv.WaitFor(t, 30*time.Second, func() string {
 		got := &notificationv1.Receiver{}
 		if err := env.Client.Get(ctx, client.ObjectKeyFromObject(rcv), got); err != nil {
 			return err.Error()
@@ -95,7 +84,7 @@ func newFixture(t *testing.T, typ string, events []string, mutate func(*notifica
 		f.url = env.Manager.ReceiverURL + got.Status.WebhookPath
 		return ""
 	})
-	waitFor(t, 30*time.Second, func() string {
+	testenv.WaitFor(t, 30*time.Second, func() string {
 		if !conditions.IsReady(f.get(t)) {
 			return "GitRepository not Ready"
 		}
@@ -136,19 +125,6 @@ func sign256(body []byte) string {
 	m := hmac.New(sha256.New, []byte(token))
 	m.Write(body)
 	return "sha256=" + hex.EncodeToString(m.Sum(nil))
-}
-
-func waitFor(t *testing.T, timeout time.Duration, check func() string) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	last := ""
-	for time.Now().Before(deadline) {
-		if last = check(); last == "" {
-			return
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatalf("after %s: %s", timeout, last)
 }
 
 func readFile(t *testing.T, name string) []byte {
@@ -202,7 +178,7 @@ func TestGitHubWebhook(t *testing.T) {
 	if code := post(t, f.url, push, map[string]string{"X-GitHub-Event": "push", "X-Hub-Signature-256": sign256(push)}); code != http.StatusOK {
 		t.Fatalf("a signed push got %d, want 200", code)
 	}
-	waitFor(t, 30*time.Second, func() string {
+	testenv.WaitFor(t, 30*time.Second, func() string {
 		got := f.get(t)
 		at := got.Annotations[meta.ReconcileRequestAnnotation]
 		if at == "" || got.Status.LastHandledReconcileAt != at {
@@ -251,7 +227,7 @@ func TestReceiverStatus(t *testing.T) {
 	if err := env.Client.Create(context.Background(), bad); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 30*time.Second, func() string {
+	testenv.WaitFor(t, 30*time.Second, func() string {
 		got := &notificationv1.Receiver{}
 		if err := env.Client.Get(context.Background(), client.ObjectKeyFromObject(bad), got); err != nil {
 			return err.Error()
