@@ -2,6 +2,7 @@ package instance_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -173,12 +174,17 @@ func TestSeedInstanceSyncs(t *testing.T) {
 	})
 
 	// Deleting the instance removes the sync, not what it applied.
+	// The sync objects carry their own finalizers: they go once their
+	// reconcilers have let them go.
 	deleteInstance(t, ns)
-	for _, o := range []client.Object{&sourcev1.GitRepository{}, &kustomizev1.Kustomization{}} {
-		if err := env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: ns}, o); !apierrors.IsNotFound(err) {
-			t.Errorf("%T flux-system/flux-system after deleting the instance: %v, want not found", o, err)
+	testenv.WaitFor(t, 30*time.Second, func() string {
+		for _, o := range []client.Object{&sourcev1.GitRepository{}, &kustomizev1.Kustomization{}} {
+			if err := env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: ns}, o); !apierrors.IsNotFound(err) {
+				return fmt.Sprintf("%T flux-system/flux-system after deleting the instance: %v, want not found", o, err)
+			}
 		}
-	}
+		return ""
+	})
 	testenv.WaitFor(t, 10*time.Second, func() string {
 		if !configMapExists(t, apps, "from-other") {
 			return "deleting the FluxInstance deleted the workloads of its sync"
