@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -12,6 +11,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/weirhq/weir/internal/loopback"
 )
 
 // engine is a GitOps engine under measure, run as its own processes.
@@ -156,14 +157,14 @@ func waitReady(ctx context.Context, probes []string, timeout time.Duration) erro
 	return nil
 }
 
-// freePort asks the kernel for a free loopback port.
+// freePort finds a free loopback port below the ephemeral range, so that an
+// engine restarted by a scenario gets its port back.
 func freePort() string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := loopback.FreePort()
 	if err != nil {
 		return "0"
 	}
-	defer l.Close()
-	return strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
+	return strconv.Itoa(port)
 }
 
 // usage reads a process's peak and current RSS and its CPU time so far.

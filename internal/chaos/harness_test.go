@@ -31,6 +31,7 @@ import (
 
 	"github.com/weirhq/weir/internal/cli"
 	"github.com/weirhq/weir/internal/kube"
+	"github.com/weirhq/weir/internal/loopback"
 	"github.com/weirhq/weir/internal/testenv"
 )
 
@@ -160,12 +161,11 @@ func (w *weirProcess) tail(n int) string {
 
 func freePort(t *testing.T) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := loopback.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return port
 }
 
 // fault is what a faultProxy does to the requests it gets.

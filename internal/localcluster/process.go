@@ -2,7 +2,6 @@ package localcluster
 
 import (
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,6 +10,7 @@ import (
 	"time"
 
 	"github.com/weirhq/weir/internal/daemon"
+	"github.com/weirhq/weir/internal/loopback"
 )
 
 // process is one running component of the control plane.
@@ -134,22 +134,8 @@ func commandMatches(pid int, name string) bool {
 	return filepath.Base(arg0) == name
 }
 
-// freePorts returns n distinct free TCP ports on 127.0.0.1.
+// freePorts returns n distinct free TCP ports on 127.0.0.1, below the
+// ephemeral range: etcd keeps its port when the chaos tests restart it.
 func freePorts(n int) ([]int, error) {
-	var ls []net.Listener
-	defer func() {
-		for _, l := range ls {
-			l.Close()
-		}
-	}()
-	ports := make([]int, 0, n)
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, fmt.Errorf("finding a free port on 127.0.0.1: %w", err)
-		}
-		ls = append(ls, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	return ports, nil
+	return loopback.FreePorts(n)
 }
