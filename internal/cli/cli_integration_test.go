@@ -487,4 +487,32 @@ func TestGetAlertsAndProviders(t *testing.T) {
 	if f := strings.Fields(strings.Split(out, "\n")[1]); strings.Join(f, " ") != "slack slack flux false" {
 		t.Errorf("get alert-providers printed\n%s", out)
 	}
+
+	// Suspending and resuming them is a patch of spec.suspend; nothing
+	// reconciles them, so resume returns at once without a request.
+	mustRunWeir(t, "suspend", "alert", "on-call", "-n", ns)
+	mustRunWeir(t, "suspend", "alert-provider", "slack", "-n", ns)
+	a, p := &notificationv1beta3.Alert{}, &notificationv1beta3.Provider{}
+	if err := env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "on-call"}, a); err != nil {
+		t.Fatal(err)
+	}
+	if err := env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "slack"}, p); err != nil {
+		t.Fatal(err)
+	}
+	if !a.Spec.Suspend || !p.Spec.Suspend {
+		t.Errorf("after weir suspend: Alert suspend=%v, Provider suspend=%v, want both true", a.Spec.Suspend, p.Spec.Suspend)
+	}
+	if f := strings.Fields(strings.Split(mustRunWeir(t, "get", "alerts", "-n", ns), "\n")[1]); len(f) < 4 || f[3] != "true" {
+		t.Errorf("get alerts after suspend: %v, want SUSPENDED true", f)
+	}
+	out = mustRunWeir(t, "resume", "alert", "on-call", "-n", ns)
+	if !strings.Contains(out, "✔ alert resumed") {
+		t.Errorf("resume alert printed\n%s", out)
+	}
+	if err := env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "on-call"}, a); err != nil {
+		t.Fatal(err)
+	}
+	if a.Spec.Suspend || a.Annotations[meta.ReconcileRequestAnnotation] != "" {
+		t.Errorf("after weir resume: Alert suspend=%v annotations %v, want resumed and no reconcile request", a.Spec.Suspend, a.Annotations)
+	}
 }

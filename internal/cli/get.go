@@ -25,13 +25,16 @@ var objectClient = (*globalOptions).client
 // addKindCommands adds to parent one command per kind of control.Kinds,
 // made by newKind; a kind with a group ("source") goes under that group's
 // command, made once by newGroup. A kind added to control's table thus
-// appears under every verb.
+// appears under every verb that serves it: newKind returns nil for a kind
+// its verb does not apply to.
 func addKindCommands(parent *cobra.Command, newGroup func(group string, kinds []control.Kind) *cobra.Command, newKind func(control.Kind) *cobra.Command) {
 	var groups []string
 	byGroup := map[string][]control.Kind{}
 	for _, k := range control.Kinds() {
 		if k.Group == "" {
-			parent.AddCommand(newKind(k))
+			if c := newKind(k); c != nil {
+				parent.AddCommand(c)
+			}
 			continue
 		}
 		if _, ok := byGroup[k.Group]; !ok {
@@ -42,7 +45,9 @@ func addKindCommands(parent *cobra.Command, newGroup func(group string, kinds []
 	for _, group := range groups {
 		g := newGroup(group, byGroup[group])
 		for _, k := range byGroup[group] {
-			g.AddCommand(newKind(k))
+			if c := newKind(k); c != nil {
+				g.AddCommand(c)
+			}
 		}
 		parent.AddCommand(g)
 	}
@@ -73,6 +78,9 @@ func newGetCommand(g *globalOptions) *cobra.Command {
 // newKindCommand lists one kind: "weir get sources git [NAME]". Kinds
 // outside a group are named by their plural, as in "flux get kustomizations".
 func (o *getOptions) newKindCommand(k control.Kind) *cobra.Command {
+	if k.Static {
+		return nil // their own tables: newGetAlertsCommands
+	}
 	use, aliases := k.Use, k.Aliases
 	if k.Group == "" {
 		use, aliases = k.Use+"s", append([]string{k.Use}, k.Aliases...)

@@ -30,6 +30,9 @@ func newReconcileCommand(g *globalOptions) *cobra.Command {
 	}
 	cmd.PersistentFlags().DurationVar(&timeout, "timeout", 5*time.Minute, "how long to wait for the reconcile")
 	addKindCommands(cmd, newVerbGroupCommand("Reconcile"), func(k control.Kind) *cobra.Command {
+		if k.Static {
+			return nil // nothing reconciles them: a change takes effect at once
+		}
 		var withSource, force, reset bool
 		c := &cobra.Command{
 			Use:     k.Use + " NAME",

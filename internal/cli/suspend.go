@@ -91,7 +91,7 @@ func (o *suspendOptions) run(cmd *cobra.Command, k control.Kind, names []string)
 	}
 
 	wait := o.wait || (!cmd.Flags().Changed("wait") && len(names) == 1)
-	if o.suspend || !wait {
+	if o.suspend || !wait || k.Static {
 		return nil
 	}
 	// Wait for every object, so that one failure does not hide the others.

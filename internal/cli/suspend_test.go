@@ -125,3 +125,23 @@ func TestSuspendArguments(t *testing.T) {
 		})
 	}
 }
+
+func TestUnknownSubcommandFails(t *testing.T) {
+	for _, args := range [][]string{
+		{"reconcile", "kustomizaton", "x"},
+		{"suspend", "source", "gti", "x"},
+		{"reconcile", "alert", "on-call"}, // nothing reconciles an Alert
+	} {
+		_, _, err := weir(t, args...)
+		if err == nil || !strings.Contains(err.Error(), "unknown command") {
+			t.Errorf("weir %s: err = %v, want an unknown command error", strings.Join(args, " "), err)
+		}
+	}
+	_, _, err := weir(t, "reconcile", "kustomizaton", "x")
+	if err == nil || !strings.Contains(err.Error(), "did you mean kustomization?") {
+		t.Errorf("weir reconcile kustomizaton: err = %v, want a suggestion", err)
+	}
+	if _, _, err := weir(t, "reconcile"); err != nil {
+		t.Errorf("weir reconcile with no argument: %v, want its help", err)
+	}
+}

@@ -13,6 +13,7 @@ import (
 	helmv2 "github.com/fluxcd/helm-controller/api/v2"
 	kustomizev1 "github.com/fluxcd/kustomize-controller/api/v1"
 	notificationv1 "github.com/fluxcd/notification-controller/api/v1"
+	notificationv1beta3 "github.com/fluxcd/notification-controller/api/v1beta3"
 	"github.com/fluxcd/pkg/apis/meta"
 	sourcev1 "github.com/fluxcd/source-controller/api/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -27,10 +28,18 @@ import (
 	controlplanev1 "github.com/weirhq/weir/api/controlplane/v1"
 )
 
-// Object is a Flux object: a Kubernetes object with Flux's status conditions.
+// Object is a Flux object. Most kinds carry Flux's status conditions (see
+// [Conditions]); Alerts and Providers of v1beta3 have no status at all.
 type Object interface {
 	client.Object
-	GetConditions() []metav1.Condition
+}
+
+// Conditions returns obj's status conditions, none for a kind without them.
+func Conditions(obj Object) []metav1.Condition {
+	if g, ok := obj.(interface{ GetConditions() []metav1.Condition }); ok {
+		return g.GetConditions()
+	}
+	return nil
 }
 
 // Kind describes one kind of Flux object and the names the command line
@@ -50,6 +59,10 @@ type Kind struct {
 	// kind (set to "disabled") instead of spec.suspend: a FluxInstance's
 	// fluxcd.controlplane.io/reconcile.
 	SuspendAnnotation string
+	// Static kinds have no status and no controller reconciling them (the
+	// v1beta3 Alert and Provider): a change to them takes effect at once,
+	// so the verbs that request or wait for a reconcile leave them out.
+	Static bool
 
 	newObject func() Object
 	newList   func() client.ObjectList
@@ -91,6 +104,16 @@ var kinds = []Kind{
 		Name: notificationv1.ReceiverKind, Use: "receiver", Aliases: []string{"rcv"},
 		newObject: func() Object { return &notificationv1.Receiver{} },
 		newList:   func() client.ObjectList { return &notificationv1.ReceiverList{} },
+	},
+	{
+		Name: notificationv1beta3.AlertKind, Use: "alert", Static: true,
+		newObject: func() Object { return &notificationv1beta3.Alert{} },
+		newList:   func() client.ObjectList { return &notificationv1beta3.AlertList{} },
+	},
+	{
+		Name: notificationv1beta3.ProviderKind, Use: "alert-provider", Aliases: []string{"provider"}, Static: true,
+		newObject: func() Object { return &notificationv1beta3.Provider{} },
+		newList:   func() client.ObjectList { return &notificationv1beta3.ProviderList{} },
 	},
 	{
 		Name: controlplanev1.FluxInstanceKind, Use: "instance", Aliases: []string{"fi", "fluxinstance"},
@@ -210,7 +233,7 @@ func List(ctx context.Context, c client.Client, k Kind, namespace string) ([]Obj
 	for _, item := range items {
 		obj, ok := item.(Object)
 		if !ok {
-			return nil, fmt.Errorf("a %s list holds a %T, which has no status conditions", k.Name, item)
+			return nil, fmt.Errorf("a %s list holds a %T, which is not an API object", k.Name, item)
 		}
 		objs = append(objs, obj)
 	}
@@ -251,7 +274,8 @@ func RequestReconcile(ctx context.Context, c client.Client, obj Object, extra ..
 // SetSuspend suspends or resumes obj with a merge patch of spec.suspend, as
 // `flux suspend` and `flux resume` do. Resuming also requests a reconcile in
 // the same patch, so that the object catches up at once; requestedAt is then
-// the time to pass to [WaitReconciled], and empty when suspending.
+// the time to pass to [WaitReconciled], and empty when suspending or when
+// the kind has no status (an Alert or a Provider: the change is read at once).
 func SetSuspend(ctx context.Context, c client.Client, obj Object, suspend bool) (requestedAt string, err error) {
 	patch := map[string]any{"spec": map[string]any{"suspend": suspend}}
 	annotations := map[string]string{}
@@ -265,8 +289,10 @@ func SetSuspend(ctx context.Context, c client.Client, obj Object, suspend bool) 
 	verb := "suspending"
 	if !suspend {
 		verb = "resuming"
-		requestedAt = time.Now().Format(time.RFC3339Nano)
-		annotations[meta.ReconcileRequestAnnotation] = requestedAt
+		if hasStatus(obj) {
+			requestedAt = time.Now().Format(time.RFC3339Nano)
+			annotations[meta.ReconcileRequestAnnotation] = requestedAt
+		}
 	}
 	if len(annotations) > 0 {
 		patch["metadata"] = map[string]any{"annotations": annotations}
@@ -275,6 +301,13 @@ func SetSuspend(ctx context.Context, c client.Client, obj Object, suspend bool) 
 		return "", fmt.Errorf("%s %s: %w", verb, describe(c, obj), err)
 	}
 	return requestedAt, nil
+}
+
+// hasStatus says whether obj's kind has a status its controller writes:
+// only then can a reconcile be requested and waited for.
+func hasStatus(obj Object) bool {
+	_, ok := obj.(interface{ GetConditions() []metav1.Condition })
+	return ok
 }
 
 // pollInterval is how often WaitReconciled reads the object: as often as
@@ -321,7 +354,7 @@ func reconciled(obj Object, k Kind, key client.ObjectKey, requestedAt string) (b
 	if requestedAt != "" && st.LastHandledReconcileAt != requestedAt {
 		return false, nil
 	}
-	ready := apimeta.FindStatusCondition(obj.GetConditions(), meta.ReadyCondition)
+	ready := apimeta.FindStatusCondition(Conditions(obj), meta.ReadyCondition)
 	if ready == nil || ready.Status == metav1.ConditionUnknown {
 		return false, nil
 	}
@@ -336,7 +369,7 @@ func reconciled(obj Object, k Kind, key client.ObjectKey, requestedAt string) (b
 	}
 	// A controller that will retry marks Reconciling with ProgressingWithRetry:
 	// that failure is the outcome. Any other Reconciling=True is work under way.
-	if r := apimeta.FindStatusCondition(obj.GetConditions(), meta.ReconcilingCondition); r != nil &&
+	if r := apimeta.FindStatusCondition(Conditions(obj), meta.ReconcilingCondition); r != nil &&
 		r.Status == metav1.ConditionTrue && r.Reason != meta.ProgressingWithRetryReason {
 		return false, nil
 	}
@@ -381,7 +414,7 @@ type Status struct {
 // way, so one reader of the object's JSON form serves them all.
 func StatusOf(obj Object) Status {
 	st := Status{Ready: string(metav1.ConditionUnknown), Message: "waiting to be reconciled"}
-	if ready := apimeta.FindStatusCondition(obj.GetConditions(), meta.ReadyCondition); ready != nil {
+	if ready := apimeta.FindStatusCondition(Conditions(obj), meta.ReadyCondition); ready != nil {
 		st.Ready, st.Reason, st.Message = string(ready.Status), ready.Reason, ready.Message
 	}
 	// A typed API object always converts; should one not, the fields stay

@@ -159,7 +159,7 @@ func describe(kind string, obj control.Object) Detail {
 			d.Node = summarizeSource(kind, obj)
 		}
 	}
-	for _, c := range obj.GetConditions() {
+	for _, c := range control.Conditions(obj) {
 		d.Conditions = append(d.Conditions, Condition{
 			Type: c.Type, Status: string(c.Status), Reason: c.Reason, Message: c.Message,
 			LastTransitionTime: c.LastTransitionTime.UTC(),

@@ -12,7 +12,6 @@ import (
 	helmv2 "github.com/fluxcd/helm-controller/api/v2"
 	kustomizev1 "github.com/fluxcd/kustomize-controller/api/v1"
 	"github.com/fluxcd/pkg/apis/meta"
-	"github.com/fluxcd/pkg/runtime/conditions"
 	sourcev1 "github.com/fluxcd/source-controller/api/v1"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -287,7 +286,7 @@ func summarize(kind string, obj control.Object) Node {
 		Namespace: obj.GetNamespace(), Name: obj.GetName(),
 		Ready: st.Ready, Suspended: st.Suspended, Revision: st.Revision,
 	}
-	ready := apimeta.FindStatusCondition(obj.GetConditions(), meta.ReadyCondition)
+	ready := apimeta.FindStatusCondition(control.Conditions(obj), meta.ReadyCondition)
 	if ready != nil {
 		n.Reason, n.Message = ready.Reason, ready.Message
 		if !ready.LastTransitionTime.IsZero() {
@@ -307,9 +306,9 @@ func state(obj control.Object, ready *metav1.Condition, st control.Status) (stri
 		return StateSuspended, "Suspended: weir leaves it as it is until it is resumed."
 	case ready == nil:
 		return StateProgressing, "Not reconciled yet: no controller has reported on it."
-	case conditions.IsStalled(obj):
+	case apimeta.IsStatusConditionTrue(control.Conditions(obj), meta.StalledCondition):
 		msg := ready.Message
-		if c := apimeta.FindStatusCondition(obj.GetConditions(), meta.StalledCondition); c != nil && c.Message != "" {
+		if c := apimeta.FindStatusCondition(control.Conditions(obj), meta.StalledCondition); c != nil && c.Message != "" {
 			msg = c.Message
 		}
 		return StateFailed, "Stalled, and not retried until it changes: " + msg
