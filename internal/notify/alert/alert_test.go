@@ -4,13 +4,18 @@ import (
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"encoding/pem"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -298,4 +303,77 @@ func TestEventsReachEveryOtherProvider(t *testing.T) {
 			t.Errorf("%s: %s", typ, msg)
 		}
 	}
+}
+
+// A Provider reaches a service with its own certificate authority through
+// certSecretRef, and a service behind a proxy through proxySecretRef; the
+// same service without the authority is refused and the Alert says why.
+func TestProviderCertificateAndProxy(t *testing.T) {
+	ns := env.Namespace(t)
+	var mu sync.Mutex
+	var tlsBodies [][]byte
+	tlsEP := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		tlsBodies = append(tlsBodies, b)
+		mu.Unlock()
+	}))
+	t.Cleanup(tlsEP.Close)
+	ca := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: tlsEP.Certificate().Raw})
+
+	// The proxy answers for the service: a request it receives names the
+	// service's absolute URL, which only a request sent through a proxy does.
+	target := newEndpoint(t)
+	var proxied atomic.Int32
+	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.IsAbs() && r.URL.Host == strings.TrimPrefix(target.URL, "http://") &&
+			r.Header.Get("Proxy-Authorization") == "Basic "+base64.StdEncoding.EncodeToString([]byte("squid:s3cret")) {
+			proxied.Add(1)
+		}
+		httputil.NewSingleHostReverseProxy(&url.URL{Scheme: "http", Host: r.URL.Host}).ServeHTTP(w, r)
+	}))
+	t.Cleanup(proxy.Close)
+
+	trusted := provider(ns, "trusted", notificationv1beta3.GenericProvider, tlsEP.URL, "")
+	trusted.Spec.CertSecretRef = &meta.LocalObjectReference{Name: "internal-ca"}
+	proxiedProvider := provider(ns, "proxied", notificationv1beta3.GenericProvider, target.URL, "")
+	proxiedProvider.Spec.ProxySecretRef = &meta.LocalObjectReference{Name: "proxy"}
+	create(t,
+		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "internal-ca"}, Data: map[string][]byte{"ca.crt": ca}},
+		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "proxy"}, StringData: map[string]string{
+			"address": proxy.URL, "username": "squid", "password": "s3cret"}},
+		trusted, proxiedProvider,
+		provider(ns, "untrusted", notificationv1beta3.GenericProvider, tlsEP.URL, ""),
+		alertFor(ns, "trusted", "trusted", "info", nil),
+		alertFor(ns, "proxied", "proxied", "info", nil),
+		alertFor(ns, "untrusted", "untrusted", "info", nil),
+	)
+	gitRepository(t, ns, "podinfo")
+	testenv.WaitFor(t, 30*time.Second, func() string {
+		mu.Lock()
+		n := len(tlsBodies)
+		mu.Unlock()
+		switch {
+		case n == 0:
+			return "the service with its own authority received nothing"
+		case proxied.Load() == 0:
+			return "nothing went through the proxy"
+		}
+		return ""
+	})
+	testenv.WaitFor(t, 30*time.Second, func() string {
+		events := &corev1.EventList{}
+		if err := env.Client.List(context.Background(), events, client.InNamespace(ns)); err != nil {
+			return err.Error()
+		}
+		for _, e := range events.Items {
+			if e.InvolvedObject.Name == "untrusted" && e.Reason == "DeliveryFailed" {
+				if !strings.Contains(e.Message, "certificate") || strings.Contains(e.Message, tlsEP.URL) {
+					return "DeliveryFailed says " + e.Message + "; want the certificate named and the address left out"
+				}
+				return ""
+			}
+		}
+		return "no DeliveryFailed event on the Alert whose Provider does not trust the service"
+	})
 }

@@ -12,10 +12,13 @@ package alert
 import (
 	"context"
 	"crypto/sha256"
+	"crypto/tls"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"path"
 	"regexp"
 	"strings"
@@ -32,6 +35,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/weirhq/weir/internal/notify/event"
+	"github.com/weirhq/weir/internal/secretconf"
 )
 
 // dedupWindow is how long an identical event to the same Alert is not
@@ -106,7 +110,11 @@ func (d *Dispatcher) dispatch(ctx context.Context, e event.Event, sem chan struc
 		d.wg.Add(1)
 		go func() {
 			defer func() { <-sem; d.wg.Done() }()
-			if err := send(ctx, d.httpClient(), t, ev); err != nil {
+			hc := d.httpClient()
+			if t.client != nil {
+				hc = t.client
+			}
+			if err := send(ctx, hc, t, ev); err != nil {
 				d.fail(a, fmt.Errorf("delivering the event of %s/%s/%s to Provider %s: %w",
 					ev.InvolvedObject.Kind, ev.InvolvedObject.Namespace, ev.InvolvedObject.Name, a.Spec.ProviderRef.Name, err))
 			}
@@ -266,12 +274,21 @@ func (d *Dispatcher) target(ctx context.Context, a *notificationv1beta3.Alert) (
 			t.address = v
 		}
 		t.token = strings.TrimSpace(string(s.Data["token"]))
+		if v := strings.TrimSpace(string(s.Data["username"])); v != "" {
+			t.username = v
+		}
+		t.password = strings.TrimSpace(string(s.Data["password"]))
 		h, err := parseHeaders(s.Data["headers"])
 		if err != nil {
 			return target{}, fmt.Errorf("Provider %s/%s: %w", p.Namespace, p.Name, err)
 		}
 		t.headers = h
 	}
+	hc, err := d.providerClient(ctx, p)
+	if err != nil {
+		return target{}, fmt.Errorf("Provider %s/%s: %w", p.Namespace, p.Name, err)
+	}
+	t.client = hc
 	if t.address == "" {
 		return target{}, fmt.Errorf("Provider %s/%s has no address (spec.address or the address key of its Secret)", p.Namespace, p.Name)
 	}
@@ -279,4 +296,53 @@ func (d *Dispatcher) target(ctx context.Context, a *notificationv1beta3.Alert) (
 		return target{}, fmt.Errorf("Provider %s/%s of type generic-hmac needs a token in its Secret", p.Namespace, p.Name)
 	}
 	return t, nil
+}
+
+// providerClient builds the HTTP client of a Provider with a certSecretRef
+// (its CA, or a client certificate) or a proxy (proxySecretRef, or the
+// deprecated spec.proxy), and nil for one with neither. A Provider's
+// settings never change another's: each gets its own transport.
+func (d *Dispatcher) providerClient(ctx context.Context, p *notificationv1beta3.Provider) (*http.Client, error) {
+	var tlsConfig *tls.Config
+	var proxy *url.URL
+	if p.Spec.CertSecretRef != nil && p.Spec.CertSecretRef.Name != "" {
+		s := &corev1.Secret{}
+		if err := d.Reader.Get(ctx, client.ObjectKey{Namespace: p.Namespace, Name: p.Spec.CertSecretRef.Name}, s); err != nil {
+			return nil, fmt.Errorf("reading its certSecretRef: %w", err)
+		}
+		cfg, err := secretconf.TLSConfig(s)
+		if err != nil {
+			return nil, fmt.Errorf("certSecretRef: %w", err)
+		}
+		tlsConfig = cfg
+	}
+	switch {
+	case p.Spec.ProxySecretRef != nil && p.Spec.ProxySecretRef.Name != "":
+		s := &corev1.Secret{}
+		if err := d.Reader.Get(ctx, client.ObjectKey{Namespace: p.Namespace, Name: p.Spec.ProxySecretRef.Name}, s); err != nil {
+			return nil, fmt.Errorf("reading its proxySecretRef: %w", err)
+		}
+		u, err := secretconf.ProxyURL(s)
+		if err != nil {
+			return nil, fmt.Errorf("proxySecretRef: %w", err)
+		}
+		proxy = u
+	case p.Spec.Proxy != "":
+		u, err := url.Parse(p.Spec.Proxy)
+		if err != nil || u.Host == "" {
+			return nil, errors.New("spec.proxy is not a proxy URL such as http://proxy:3128")
+		}
+		proxy = u
+	}
+	if tlsConfig == nil && proxy == nil {
+		return nil, nil
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	if tlsConfig != nil {
+		tr.TLSClientConfig = tlsConfig
+	}
+	if proxy != nil {
+		tr.Proxy = http.ProxyURL(proxy)
+	}
+	return &http.Client{Transport: tr}, nil
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -30,17 +31,23 @@ func Supported(typ string) error {
 	case notificationv1beta3.GenericProvider, notificationv1beta3.GenericHMACProvider, notificationv1beta3.SlackProvider,
 		notificationv1beta3.DiscordProvider, notificationv1beta3.AlertManagerProvider, notificationv1beta3.MSTeamsProvider,
 		notificationv1beta3.GoogleChatProvider, notificationv1beta3.TelegramProvider, notificationv1beta3.Matrix,
-		notificationv1beta3.GitHubProvider, notificationv1beta3.GitLabProvider:
+		notificationv1beta3.RocketProvider, notificationv1beta3.GrafanaProvider,
+		notificationv1beta3.GitHubProvider, notificationv1beta3.GitLabProvider, notificationv1beta3.GiteaProvider:
 		return nil
 	}
-	return fmt.Errorf("provider type %q is not supported by weir yet (it delivers to generic, generic-hmac, slack, discord, msteams, googlechat, telegram, matrix, alertmanager, and github and gitlab commit statuses)", typ)
+	return fmt.Errorf("provider type %q is not supported by weir yet (it delivers to generic, generic-hmac, slack, discord, rocket, msteams, googlechat, telegram, matrix, alertmanager, grafana, and github, gitlab and gitea commit statuses)", typ)
 }
 
 // target is where and how one provider delivers.
 type target struct {
 	typ, address, channel, username, token string
-	headers                                map[string]string
-	timeout                                time.Duration
+	// password is the Secret's password key: Grafana's basic auth.
+	password string
+	headers  map[string]string
+	timeout  time.Duration
+	// client carries the provider's own CA, client certificate or proxy;
+	// nil means the dispatcher's client.
+	client *http.Client
 }
 
 // maxMessage bounds the message a payload carries, as the services cap
@@ -84,7 +91,7 @@ func render(t target, e event.Event) (outgoing, error) {
 		}
 		out.body = b
 		return out, nil
-	case notificationv1beta3.SlackProvider, notificationv1beta3.DiscordProvider:
+	case notificationv1beta3.SlackProvider, notificationv1beta3.DiscordProvider, notificationv1beta3.RocketProvider:
 		color := "good"
 		if e.Severity == eventv1.EventSeverityError {
 			color = "danger"
@@ -100,6 +107,7 @@ func render(t target, e event.Event) (outgoing, error) {
 		if t.username != "" {
 			m["username"] = t.username
 		}
+		// Rocket.Chat's incoming webhooks take Slack's payload as is.
 		if t.token != "" && t.typ == notificationv1beta3.SlackProvider {
 			h["Authorization"] = "Bearer " + t.token
 		}
@@ -149,8 +157,21 @@ func render(t target, e event.Event) (outgoing, error) {
 			url.PathEscape(t.channel), hex.EncodeToString(sum[:8]))
 		h["Authorization"] = "Bearer " + t.token
 		p = map[string]any{"msgtype": "m.text", "body": subject + "\n" + msg + metadataText(e.Metadata)}
-	case notificationv1beta3.GitHubProvider, notificationv1beta3.GitLabProvider:
+	case notificationv1beta3.GitHubProvider, notificationv1beta3.GitLabProvider, notificationv1beta3.GiteaProvider:
 		return commitStatus(t, e, out, msg)
+	case notificationv1beta3.GrafanaProvider:
+		// An annotation (POST /api/annotations), tagged so that a
+		// dashboard can select Flux's and one object's.
+		tags := []string{"flux", e.Reason, e.InvolvedObject.Kind, e.InvolvedObject.Name, e.InvolvedObject.Namespace}
+		for _, f := range metadataFields(e.Metadata) {
+			tags = append(tags, fmt.Sprintf("%s: %s", f["title"], f["value"]))
+		}
+		if t.token != "" {
+			h["Authorization"] = "Bearer " + t.token
+		} else if t.username != "" || t.password != "" {
+			h["Authorization"] = "Basic " + base64.StdEncoding.EncodeToString([]byte(t.username+":"+t.password))
+		}
+		p = map[string]any{"time": e.Timestamp.UnixMilli(), "text": subject + ": " + msg, "tags": tags}
 	case notificationv1beta3.AlertManagerProvider:
 		labels := map[string]string{
 			"alertname": "Flux" + e.InvolvedObject.Kind + e.Reason,
@@ -178,7 +199,7 @@ func render(t target, e event.Event) (outgoing, error) {
 	return out, err
 }
 
-// commitStatus renders a GitHub or GitLab commit status for the commit of
+// commitStatus renders a GitHub, GitLab or Gitea commit status for the commit of
 // the event's revision (main@sha1:<sha>): success for info, failure for
 // error, named after the object. The provider's address is the
 // repository's URL; the API is derived from it as Flux does.
@@ -198,6 +219,16 @@ func commitStatus(t target, e event.Event, out outgoing, msg string) (outgoing, 
 	context := strings.ToLower(e.InvolvedObject.Kind) + "/" + e.InvolvedObject.Name
 	if len(msg) > 140 {
 		msg = msg[:139] + "…"
+	}
+	if t.typ == notificationv1beta3.GiteaProvider {
+		state := "success"
+		if e.Severity == eventv1.EventSeverityError {
+			state = "failure"
+		}
+		out.url = fmt.Sprintf("%s://%s/api/v1/repos/%s/statuses/%s", u.Scheme, u.Host, repoPath, sha)
+		out.headers["Authorization"] = "token " + t.token
+		out.body, err = json.Marshal(map[string]string{"state": state, "context": context, "description": msg})
+		return out, err
 	}
 	if t.typ == notificationv1beta3.GitHubProvider {
 		api := u.Scheme + "://" + u.Host + "/api/v3"

@@ -3,6 +3,7 @@ package alert
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -86,6 +87,30 @@ func TestRenderEachProvider(t *testing.T) {
 		t.Errorf("gitlab commit status %s %s", out.url, out.body)
 	}
 
+	out, _ = render(target{typ: notificationv1beta3.GiteaProvider, address: "https://gitea.example/owner/home-ops.git", token: "gt"}, failure)
+	if out.url != "https://gitea.example/api/v1/repos/owner/home-ops/statuses/"+commit || decode(t, out.body)["state"] != "failure" ||
+		out.headers["Authorization"] != "token gt" {
+		t.Errorf("gitea commit status %s %s %v", out.url, out.body, out.headers)
+	}
+
+	out, _ = render(target{typ: notificationv1beta3.RocketProvider, address: "https://rocket.example/hooks/x", channel: "#flux"}, failure)
+	rc := decode(t, out.body)
+	if out.url != "https://rocket.example/hooks/x" || rc["channel"] != "#flux" || out.headers["Authorization"] != "" ||
+		rc["attachments"].([]any)[0].(map[string]any)["color"] != "danger" {
+		t.Errorf("rocket request %s %s %v", out.url, out.body, out.headers)
+	}
+
+	out, _ = render(target{typ: notificationv1beta3.GrafanaProvider, address: "https://grafana.example/api/annotations", username: "admin", password: "pw"}, info)
+	gf := decode(t, out.body)
+	if out.headers["Authorization"] != "Basic YWRtaW46cHc=" || gf["time"] != float64(info.Timestamp.UnixMilli()) ||
+		!strings.Contains(fmt.Sprint(gf["tags"]), "flux") || !strings.HasPrefix(gf["text"].(string), "kustomization/apps.flux-system: ") {
+		t.Errorf("grafana request %s %v", out.body, out.headers)
+	}
+	out, _ = render(target{typ: notificationv1beta3.GrafanaProvider, address: "https://grafana.example/api/annotations", token: "glsa"}, info)
+	if out.headers["Authorization"] != "Bearer glsa" {
+		t.Errorf("grafana with a token: headers %v", out.headers)
+	}
+
 	oci := sample(eventv1.EventSeverityInfo)
 	oci.Metadata["revision"] = "latest@sha256:" + strings.Repeat("ab", 32)
 	if _, err := render(target{typ: notificationv1beta3.GitHubProvider, address: "https://github.com/o/r"}, oci); !errors.Is(err, errSkip) {
@@ -98,7 +123,7 @@ func TestRenderEachProvider(t *testing.T) {
 func FuzzRender(f *testing.F) {
 	f.Add("Kustomization", "apps", "info", "Reconciliation finished", "main@sha1:"+commit, "https://github.com/o/r")
 	f.Add("HelmRelease", "x", "error", strings.Repeat("é", 5000), "", "://bad")
-	types := []string{"generic", "generic-hmac", "slack", "discord", "msteams", "googlechat", "telegram", "matrix", "github", "gitlab", "alertmanager", "other"}
+	types := []string{"generic", "generic-hmac", "slack", "discord", "msteams", "googlechat", "telegram", "matrix", "github", "gitlab", "gitea", "rocket", "grafana", "alertmanager", "other"}
 	f.Fuzz(func(t *testing.T, kind, name, severity, message, revision, address string) {
 		e := sample(severity)
 		e.InvolvedObject.Kind, e.InvolvedObject.Name, e.Message = kind, name, message

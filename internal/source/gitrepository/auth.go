@@ -17,6 +17,8 @@ import (
 	"golang.org/x/crypto/ssh/knownhosts"
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/weirhq/weir/internal/secretconf"
 )
 
 // remote is where and how to reach a repository.
@@ -24,6 +26,8 @@ type remote struct {
 	url      string
 	auth     transport.AuthMethod
 	caBundle []byte
+	// proxy is proxySecretRef's proxy, for http(s) URLs.
+	proxy transport.ProxyOptions
 }
 
 // authError marks failures to build credentials (missing Secret, missing
@@ -77,6 +81,21 @@ func remoteFor(ctx context.Context, c client.Client, obj *sourcev1.GitRepository
 		r.auth = auth
 	default:
 		return nil, fmt.Errorf("invalid URL %q: scheme %q is not supported, use http, https or ssh", obj.Spec.URL, u.Scheme)
+	}
+	if ref := obj.Spec.ProxySecretRef; ref != nil && ref.Name != "" {
+		var secret corev1.Secret
+		key := client.ObjectKey{Namespace: obj.Namespace, Name: ref.Name}
+		if err := c.Get(ctx, key, &secret); err != nil {
+			return nil, &authError{fmt.Errorf("failed to get proxy secret '%s': %w", key, err)}
+		}
+		p, err := secretconf.ProxyURL(&secret)
+		if err != nil {
+			return nil, &authError{err}
+		}
+		r.proxy.Username = p.User.Username()
+		r.proxy.Password, _ = p.User.Password()
+		p.User = nil
+		r.proxy.URL = p.String()
 	}
 	return r, nil
 }

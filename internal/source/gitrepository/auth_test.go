@@ -1,7 +1,13 @@
 package gitrepository_test
 
 import (
+	"encoding/base64"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -94,5 +100,44 @@ func TestAuthenticationFailures(t *testing.T) {
 				t.Errorf("a password leaked into the status: %q", ready.Message)
 			}
 		})
+	}
+}
+
+// A GitRepository with proxySecretRef fetches through the proxy, which
+// sees the credentials of the proxy Secret; a missing proxy Secret is an
+// authentication failure, not a fetch that goes around the proxy.
+func TestProxySecretRef(t *testing.T) {
+	ns := env.Namespace(t)
+	git := newGitServer(t)
+	h := git.Repo(t, "proxied").Commit("main", map[string]string{"a.yaml": "a: 1\n"}, "first")
+	var proxied atomic.Int32
+	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !r.URL.IsAbs() || r.Header.Get("Proxy-Authorization") != "Basic "+base64.StdEncoding.EncodeToString([]byte("squid:s3cret")) {
+			http.Error(w, "proxy authentication required", http.StatusProxyAuthRequired)
+			return
+		}
+		proxied.Add(1)
+		httputil.NewSingleHostReverseProxy(&url.URL{Scheme: "http", Host: r.URL.Host}).ServeHTTP(w, r)
+	}))
+	t.Cleanup(proxy.Close)
+	createSecret(t, ns, "git-auth", map[string][]byte{"username": []byte(gitUser), "password": []byte(gitPassword)})
+	createSecret(t, ns, "proxy", map[string][]byte{"address": []byte(proxy.URL), "username": []byte("squid"), "password": []byte("s3cret")})
+
+	obj := newGitRepository(t, ns, "proxied", git.HTTPURL("proxied"), func(g *sourcev1.GitRepository) {
+		withSecret("git-auth")(g)
+		g.Spec.ProxySecretRef = &meta.LocalObjectReference{Name: "proxy"}
+	})
+	waitReady(t, obj, "main@sha1:"+h.String())
+	if proxied.Load() == 0 {
+		t.Error("the GitRepository was fetched without going through its proxy")
+	}
+
+	missing := newGitRepository(t, ns, "no-proxy-secret", git.HTTPURL("proxied"), func(g *sourcev1.GitRepository) {
+		withSecret("git-auth")(g)
+		g.Spec.ProxySecretRef = &meta.LocalObjectReference{Name: "absent"}
+	})
+	got := waitNotReady(t, missing, 30*time.Second)
+	if r := conditions.GetReason(got, meta.ReadyCondition); r != sourcev1.AuthenticationFailedReason {
+		t.Errorf("Ready reason with a missing proxy Secret = %s (%s), want AuthenticationFailed", r, conditions.GetMessage(got, meta.ReadyCondition))
 	}
 }

@@ -95,7 +95,7 @@ func resolve(ctx context.Context, r *remote, ref *sourcev1.GitRepositoryRef) (ta
 // listRefs is `git ls-remote`: the remote's refs with annotated tags peeled.
 func listRefs(ctx context.Context, r *remote) (map[plumbing.ReferenceName]plumbing.Hash, error) {
 	rem := git.NewRemote(memory.NewStorage(), &config.RemoteConfig{Name: "origin", URLs: []string{r.url}})
-	list, err := rem.ListContext(ctx, &git.ListOptions{Auth: r.auth, CABundle: r.caBundle, PeelingOption: git.AppendPeeled})
+	list, err := rem.ListContext(ctx, &git.ListOptions{Auth: r.auth, CABundle: r.caBundle, ProxyOptions: r.proxy, PeelingOption: git.AppendPeeled})
 	if err != nil {
 		return nil, fmt.Errorf("failed to list references of '%s': %w", r.url, describe(ctx, err))
 	}
@@ -165,6 +165,7 @@ func checkout(ctx context.Context, r *remote, t target, dir string) (*object.Com
 		URL:           r.url,
 		Auth:          r.auth,
 		CABundle:      r.caBundle,
+		ProxyOptions:  r.proxy,
 		ReferenceName: t.refName,
 		SingleBranch:  true,
 		Depth:         1,
@@ -195,7 +196,7 @@ func checkoutCommit(ctx context.Context, r *remote, t target, dir string) (*obje
 	if err != nil {
 		return nil, fmt.Errorf("configuring the remote: %w", err)
 	}
-	err = rem.FetchContext(ctx, &git.FetchOptions{Auth: r.auth, CABundle: r.caBundle, RefSpecs: specs, Tags: git.NoTags})
+	err = rem.FetchContext(ctx, &git.FetchOptions{Auth: r.auth, CABundle: r.caBundle, ProxyOptions: r.proxy, RefSpecs: specs, Tags: git.NoTags})
 	if err != nil && !errors.Is(err, git.NoErrAlreadyUpToDate) {
 		return nil, fmt.Errorf("failed to checkout and determine revision: unable to fetch '%s': %w", r.url, describe(ctx, err))
 	}
