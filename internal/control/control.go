@@ -154,6 +154,10 @@ func (k Kind) Noun() string { return strings.TrimSpace(k.Group + " " + k.Use) }
 // New returns an empty object of the kind.
 func (k Kind) New() Object { return k.newObject() }
 
+// NewList returns an empty list of the kind, for a caller that lists or
+// watches with options of its own.
+func (k Kind) NewList() client.ObjectList { return k.newList() }
+
 // Outcome says in the flux CLI's words what the last reconcile of obj
 // achieved: "fetched revision main@sha1:…" for a source, "applied revision
 // …" for the others. An object without a revision, such as a
@@ -213,11 +217,12 @@ func Get(ctx context.Context, c client.Client, k Kind, key client.ObjectKey) (Ob
 }
 
 // List reads the objects of kind k in namespace, or in every namespace when
-// namespace is empty, sorted by namespace and name.
-func List(ctx context.Context, c client.Client, k Kind, namespace string) ([]Object, error) {
+// namespace is empty, sorted by namespace and name. opts narrow the list
+// further, such as a label selector.
+func List(ctx context.Context, c client.Reader, k Kind, namespace string, opts ...client.ListOption) ([]Object, error) {
 	list := k.newList()
 	where := "in any namespace"
-	var opts []client.ListOption
+	opts = slices.Clone(opts)
 	if namespace != "" {
 		opts = append(opts, client.InNamespace(namespace))
 		where = "in namespace " + namespace

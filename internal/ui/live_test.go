@@ -41,8 +41,10 @@ func TestStatusChangeAppearsWithoutReload(t *testing.T) {
 	if c := colour("base"); c != "rgb(207, 34, 46)" {
 		t.Errorf("a failed node is drawn in %s, want red rgb(207, 34, 46)", c)
 	}
-	if why, want := b.text("#why"), "Waiting for Kustomization "+ns+"/base to be Ready (since "; !strings.Contains(why, want) {
-		t.Errorf("the detail pane says %q, want it to contain %q", why, want)
+	// The same words as `weir why`: the dependency, and why it holds.
+	if why, want := b.text("#why"), "Waiting for Kustomization "+ns+"/base to be Ready; it failed "; !strings.Contains(why, want) ||
+		!strings.Contains(why, "(BuildFailed): kustomization path not found") {
+		t.Errorf("the detail pane says %q, want it to contain %q and base's message", why, want)
 	}
 	if h := strings.Join(strings.Fields(b.text("#counts")), " "); !strings.Contains(h, "1 failed") || !strings.Contains(h, "1 progressing") {
 		t.Errorf("header %q, want 1 failed and 1 progressing", h)

@@ -14,11 +14,11 @@ import (
 	"github.com/fluxcd/pkg/apis/meta"
 	sourcev1 "github.com/fluxcd/source-controller/api/v1"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/weirhq/weir/internal/control"
 	"github.com/weirhq/weir/internal/dependency"
+	"github.com/weirhq/weir/internal/diagnose"
 )
 
 // Snapshot is what the page shows at one moment: the graph, the sources
@@ -40,14 +40,14 @@ type Snapshot struct {
 	ActingAs string `json:"actingAs,omitempty"`
 }
 
-// States of a node, which the page draws in colours.
+// States of a node, which the page draws in colours: diagnose's states.
 const (
-	StateReady       = "ready"       // Ready=True for the current generation: green
-	StateFailed      = "failed"      // Ready=False, or Stalled: red
-	StateWaiting     = "waiting"     // Ready=False because a dependency is not Ready: amber
-	StateProgressing = "progressing" // Ready=Unknown, not reconciled yet, or a new generation: amber
-	StateSuspended   = "suspended"   // spec.suspend: grey
-	StateMissing     = "missing"     // named by a dependsOn but does not exist
+	StateReady       = string(diagnose.Ready)       // Ready=True for the current generation: green
+	StateFailed      = string(diagnose.Failed)      // Ready=False, or Stalled: red
+	StateWaiting     = string(diagnose.Waiting)     // Ready=False because a dependency is not Ready: amber
+	StateProgressing = string(diagnose.Progressing) // Ready=Unknown, not reconciled yet, or a new generation: amber
+	StateSuspended   = string(diagnose.Suspended)   // spec.suspend: grey
+	StateMissing     = string(diagnose.Missing)     // named by a dependsOn but does not exist
 )
 
 // Node is one object: a node of the graph, or a source.
@@ -121,16 +121,18 @@ type graphObject struct {
 
 // build reads every watched object from the cache and makes a snapshot.
 func (s *Server) build(ctx context.Context) (*Snapshot, error) {
-	objs, sources, err := s.readAll(ctx)
+	objs, sources, raw, err := s.readAll(ctx)
 	if err != nil {
 		return nil, err
 	}
 	nodes, deps := s.graphNodes(ctx, objs)
 	markApplied(nodes, objs)
 	edges := graphEdges(nodes, deps)
-	for id, n := range nodes {
+	// What holds a waiting object is said as `weir why` says it.
+	g, now := diagnose.New(raw), time.Now()
+	for _, n := range nodes {
 		if n.State == StateWaiting {
-			n.Why = waitingFor(id, nodes, deps)
+			n.Why = g.Explain(diagnose.Ref{Kind: n.Kind, Namespace: n.Namespace, Name: n.Name}).WaitingText(now)
 		}
 	}
 	snap := &Snapshot{Nodes: []Node{}, Edges: edges, Sources: sources, Namespace: s.opts.Namespace, ActingAs: s.actingAs}
@@ -152,8 +154,9 @@ func (s *Server) build(ctx context.Context) (*Snapshot, error) {
 // readAll lists the Kustomizations and HelmReleases, and the sources in
 // the order the page lists them: by kind (Git repositories first), then by
 // namespace and name.
-func (s *Server) readAll(ctx context.Context) ([]graphObject, []Node, error) {
+func (s *Server) readAll(ctx context.Context) ([]graphObject, []Node, []control.Object, error) {
 	var objs []graphObject
+	var raw []control.Object
 	sources := []Node{}
 	for _, w := range watched {
 		if !s.present[w.kind] {
@@ -161,8 +164,9 @@ func (s *Server) readAll(ctx context.Context) ([]graphObject, []Node, error) {
 		}
 		items, err := s.list(ctx, w.kind, w.newList)
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
+		raw = append(raw, items...)
 		for _, o := range items {
 			switch o := o.(type) {
 			case *kustomizev1.Kustomization:
@@ -181,7 +185,7 @@ func (s *Server) readAll(ctx context.Context) ([]graphObject, []Node, error) {
 	slices.SortFunc(sources, func(a, b Node) int {
 		return cmp.Or(cmp.Compare(rank[a.Kind], rank[b.Kind]), strings.Compare(a.Namespace, b.Namespace), strings.Compare(a.Name, b.Name))
 	})
-	return objs, sources, nil
+	return objs, sources, raw, nil
 }
 
 // graphNodes makes a node of each object, and resolves its dependencies
@@ -294,90 +298,9 @@ func summarize(kind string, obj control.Object) Node {
 			n.Since = &t
 		}
 	}
-	n.State, n.Why = state(obj, ready, st)
+	state, why := diagnose.Classify(obj)
+	n.State, n.Why = string(state), why
 	return n
-}
-
-// state classifies an object and says why it is not Ready, except for
-// waiting on a dependency, which needs the graph (see waitingFor).
-func state(obj control.Object, ready *metav1.Condition, st control.Status) (string, string) {
-	switch {
-	case st.Suspended:
-		return StateSuspended, "Suspended: weir leaves it as it is until it is resumed."
-	case ready == nil:
-		return StateProgressing, "Not reconciled yet: no controller has reported on it."
-	case apimeta.IsStatusConditionTrue(control.Conditions(obj), meta.StalledCondition):
-		msg := ready.Message
-		if c := apimeta.FindStatusCondition(control.Conditions(obj), meta.StalledCondition); c != nil && c.Message != "" {
-			msg = c.Message
-		}
-		return StateFailed, "Stalled, and not retried until it changes: " + msg
-	case ready.Status == metav1.ConditionFalse && ready.Reason == meta.DependencyNotReadyReason:
-		return StateWaiting, "Waiting for its dependencies: " + ready.Message
-	case ready.Status == metav1.ConditionFalse:
-		return StateFailed, "Failed: " + ready.Message
-	case ready.Status == metav1.ConditionTrue && st.ObservedGeneration != 0 && st.ObservedGeneration != obj.GetGeneration():
-		return StateProgressing, fmt.Sprintf("Changed (generation %d) and not reconciled since: the last reconcile was of generation %d.", obj.GetGeneration(), st.ObservedGeneration)
-	case ready.Status == metav1.ConditionTrue:
-		return StateReady, ""
-	}
-	if ready.Message == "" {
-		return StateProgressing, "Reconciling."
-	}
-	return StateProgressing, "Reconciling: " + ready.Message
-}
-
-// waitingFor says which dependency holds a waiting node, and when that
-// dependency waits in turn, what holds the chain at its end.
-func waitingFor(id string, nodes map[string]*Node, deps map[string][]string) string {
-	var first *Node
-	for _, d := range deps[id] {
-		if n := nodes[d]; n != nil && n.State != StateReady {
-			first = n
-			break
-		}
-	}
-	if first == nil {
-		return nodes[id].Why
-	}
-	if first.State == StateMissing {
-		return fmt.Sprintf("Waiting for %s %s/%s, which does not exist.", first.Kind, first.Namespace, first.Name)
-	}
-	why := fmt.Sprintf("Waiting for %s %s/%s to be Ready", first.Kind, first.Namespace, first.Name)
-	// Follow the chain of waiting dependencies to what holds it all.
-	root, seen := first, map[string]bool{id: true}
-	for root.State == StateWaiting && !seen[root.ID] {
-		seen[root.ID] = true
-		var next *Node
-		for _, d := range deps[root.ID] {
-			if n := nodes[d]; n != nil && n.State != StateReady {
-				next = n
-				break
-			}
-		}
-		if next == nil {
-			break
-		}
-		root = next
-	}
-	if root == first {
-		return why + "."
-	}
-	what := "is reconciling"
-	switch root.State {
-	case StateFailed:
-		what = "failed"
-		if root.Message != "" {
-			what += ": " + root.Message
-		}
-	case StateSuspended:
-		what = "is suspended"
-	case StateMissing:
-		what = "does not exist"
-	case StateWaiting:
-		what = "is on a dependency cycle"
-	}
-	return fmt.Sprintf("%s; the chain is held by %s %s/%s, which %s.", why, root.Kind, root.Namespace, root.Name, what)
 }
 
 // watched are the kinds the dashboard watches, in the order it lists them.

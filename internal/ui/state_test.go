@@ -69,31 +69,3 @@ func TestStateOfAnObject(t *testing.T) {
 		})
 	}
 }
-
-func TestWaitingSaysWhatHoldsTheChain(t *testing.T) {
-	nodes := map[string]*Node{}
-	add := func(name, state, msg string) {
-		id := ks(name)
-		nodes[id] = &Node{ID: id, Kind: "Kustomization", Namespace: "flux-system", Name: name, State: state, Message: msg}
-	}
-	add("cilium", StateFailed, "health check failed after 5m0s")
-	add("coredns", StateWaiting, "")
-	add("apps", StateWaiting, "")
-	add("monitoring", StateReady, "")
-	add("ghost-user", StateWaiting, "")
-	add("ghost", StateMissing, "")
-	deps := map[string][]string{
-		ks("coredns"):    {ks("cilium")},
-		ks("apps"):       {ks("monitoring"), ks("coredns")},
-		ks("ghost-user"): {ks("ghost")},
-	}
-	for _, c := range []struct{ id, want string }{
-		{ks("coredns"), "Waiting for Kustomization flux-system/cilium to be Ready."},
-		{ks("apps"), "Waiting for Kustomization flux-system/coredns to be Ready; the chain is held by Kustomization flux-system/cilium, which failed: health check failed after 5m0s."},
-		{ks("ghost-user"), "Waiting for Kustomization flux-system/ghost, which does not exist."},
-	} {
-		if got := waitingFor(c.id, nodes, deps); got != c.want {
-			t.Errorf("%s:\n got %q\nwant %q", c.id, got, c.want)
-		}
-	}
-}
