@@ -4,10 +4,16 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	kustomizev1 "github.com/fluxcd/kustomize-controller/api/v1"
+	notificationv1 "github.com/fluxcd/notification-controller/api/v1"
+	notificationv1beta3 "github.com/fluxcd/notification-controller/api/v1beta3"
 	"github.com/fluxcd/pkg/apis/meta"
 	sourcev1 "github.com/fluxcd/source-controller/api/v1"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
@@ -212,7 +218,7 @@ func TestGetPrintsObjectsAsKubectl(t *testing.T) {
 
 func TestGetRefusesUnknownOutput(t *testing.T) {
 	fakeCluster(t)
-	if _, _, err := weir(t, "get", "sources", "git", "-o", "wide"); err == nil || !strings.Contains(err.Error(), `unknown output format "wide"`) {
+	if _, _, err := weir(t, "get", "sources", "git", "-o", "xml"); err == nil || !strings.Contains(err.Error(), `unknown output format "xml"`) {
 		t.Errorf("err = %v", err)
 	}
 }
@@ -246,4 +252,266 @@ func fakeController(t *testing.T, c client.Client, outcome repoOption) {
 			time.Sleep(20 * time.Millisecond)
 		}
 	}()
+}
+
+func labelled(key, value string) repoOption {
+	return func(r *sourcev1.GitRepository) {
+		if r.Labels == nil {
+			r.Labels = map[string]string{}
+		}
+		r.Labels[key] = value
+	}
+}
+
+// createdAgo sets the creation time and the Ready condition's transition
+// time of a GitRepository.
+func createdAgo(created, transitioned time.Duration) repoOption {
+	return func(r *sourcev1.GitRepository) {
+		r.CreationTimestamp = metav1.NewTime(time.Now().Add(-created))
+		for i := range r.Status.Conditions {
+			r.Status.Conditions[i].LastTransitionTime = metav1.NewTime(time.Now().Add(-transitioned))
+		}
+	}
+}
+
+func TestGetWideAddsReasonSinceAndAge(t *testing.T) {
+	fakeCluster(t,
+		gitRepo("podinfo", stored, createdAgo(72*time.Hour, 5*time.Minute)),
+		gitRepo("new"),
+	)
+
+	out, _, err := weir(t, "get", "sources", "git", "-o", "wide")
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	want := "" +
+		"NAME      REVISION             SUSPENDED   READY     REASON      SINCE   AGE   MESSAGE\n" +
+		"new                            False       Unknown   -           -       -     waiting to be reconciled\n" +
+		"podinfo   main@sha1:01234567   False       True      Succeeded   5m      3d    stored artifact for revision 'main@sha1:01234567'\n"
+	if out != want {
+		t.Errorf("got\n%s\nwant\n%s", out, want)
+	}
+}
+
+func TestGetStatusSelector(t *testing.T) {
+	fakeCluster(t,
+		gitRepo("podinfo", stored),
+		gitRepo("broken", failing("authentication required")),
+		gitRepo("new"),
+	)
+	tests := []struct {
+		selector string
+		want     []string
+	}{
+		{"ready=false", []string{"broken"}},
+		{"Ready=False", []string{"broken"}},
+		{"ready=true", []string{"podinfo"}},
+		{"ready=unknown", []string{"new"}},
+		{"ready!=true", []string{"broken", "new"}},
+		{"stalled=true", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.selector, func(t *testing.T) {
+			out, errOut, err := weir(t, "get", "sources", "git", "--status-selector", tt.selector)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := firstColumn(out); !slices.Equal(got, tt.want) {
+				t.Errorf("listed %v, want %v\n%s%s", got, tt.want, out, errOut)
+			}
+			if tt.want == nil && errOut != "no GitRepository objects found in flux-system namespace\n" {
+				t.Errorf("stderr %q", errOut)
+			}
+		})
+	}
+
+	_, _, err := weir(t, "get", "sources", "git", "--status-selector", "ready")
+	if err == nil || !strings.Contains(err.Error(), "want TYPE=STATUS") {
+		t.Errorf("--status-selector ready: err = %v", err)
+	}
+	_, _, err = weir(t, "get", "sources", "git", "--status-selector", "ready=maybe")
+	if err == nil || !strings.Contains(err.Error(), "true, false or unknown") {
+		t.Errorf("--status-selector ready=maybe: err = %v", err)
+	}
+}
+
+// firstColumn is the first field of each row of a table, after its header.
+func firstColumn(table string) []string {
+	var names []string
+	for i, line := range strings.Split(strings.TrimSpace(table), "\n") {
+		if f := strings.Fields(line); i > 0 && len(f) > 0 {
+			names = append(names, f[0])
+		}
+	}
+	return names
+}
+
+func TestGetLabelSelector(t *testing.T) {
+	fakeCluster(t,
+		gitRepo("payments", stored, labelled("team", "payments")),
+		gitRepo("search", stored, labelled("team", "search")),
+		gitRepo("shared", stored),
+	)
+	for _, args := range [][]string{
+		{"-l", "team=payments"},
+		{"--selector", "team=payments"},
+		{"--label-selector", "team=payments"}, // as flux spells it
+	} {
+		out, _, err := weir(t, append([]string{"get", "sources", "git"}, args...)...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := firstColumn(out); !slices.Equal(got, []string{"payments"}) {
+			t.Errorf("%v: listed %v, want [payments]", args, got)
+		}
+	}
+	out, _, err := weir(t, "get", "sources", "git", "-l", "team,team!=search")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := firstColumn(out); !slices.Equal(got, []string{"payments"}) {
+		t.Errorf("-l team,team!=search: listed %v, want [payments]", got)
+	}
+
+	if _, _, err := weir(t, "get", "sources", "git", "payments", "-l", "team=payments"); err == nil || err.Error() != "give a NAME or --selector, not both" {
+		t.Errorf("NAME with -l: err = %v", err)
+	}
+	if _, _, err := weir(t, "get", "sources", "git", "-l", "team in (payments"); err == nil || !strings.Contains(err.Error(), `--selector "team in (payments"`) {
+		t.Errorf("a broken selector: err = %v", err)
+	}
+}
+
+func TestGetAllPrintsATablePerKind(t *testing.T) {
+	fakeCluster(t,
+		gitRepo("podinfo", stored),
+		gitRepo("elsewhere", inNamespace("apps"), stored),
+		&kustomizev1.Kustomization{ObjectMeta: metav1.ObjectMeta{Name: "apps", Namespace: "flux-system"}},
+		&notificationv1beta3.Alert{
+			ObjectMeta: metav1.ObjectMeta{Name: "on-call", Namespace: "flux-system"},
+			Spec: notificationv1beta3.AlertSpec{
+				ProviderRef:  meta.LocalObjectReference{Name: "slack"},
+				EventSources: []notificationv1.CrossNamespaceObjectReference{{Kind: "Kustomization", Name: "*"}},
+			},
+		},
+	)
+
+	out, _, err := weir(t, "get", "all")
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	want := "" +
+		"NAME                    REVISION             SUSPENDED   READY   MESSAGE\n" +
+		"gitrepository/podinfo   main@sha1:01234567   False       True    stored artifact for revision 'main@sha1:01234567'\n" +
+		"\n" +
+		"NAME                 REVISION   SUSPENDED   READY     MESSAGE\n" +
+		"kustomization/apps              False       Unknown   waiting to be reconciled\n" +
+		"\n" +
+		"NAME            PROVIDER   SEVERITY   SUSPENDED   SOURCES\n" +
+		"alert/on-call   slack      info       false       Kustomization/*\n" +
+		"\n"
+	if out != want {
+		t.Errorf("got\n%s\nwant\n%s", out, want)
+	}
+
+	out, _, err = weir(t, "get", "all", "-A", "--status-selector", "ready=true")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(out, "NAMESPACE     NAME                      REVISION") ||
+		!strings.Contains(out, "\napps          gitrepository/elsewhere   ") ||
+		!strings.Contains(out, "\nflux-system   alert/on-call ") || strings.Contains(out, "kustomization/apps") {
+		t.Errorf("get all -A --status-selector ready=true printed\n%s", out)
+	}
+}
+
+func TestGetAlertsAsYAML(t *testing.T) {
+	fakeCluster(t, &notificationv1beta3.Alert{
+		ObjectMeta: metav1.ObjectMeta{Name: "on-call", Namespace: "flux-system"},
+		Spec:       notificationv1beta3.AlertSpec{ProviderRef: meta.LocalObjectReference{Name: "slack"}},
+	})
+
+	out, _, err := weir(t, "get", "alerts", "on-call", "-o", "yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	var a notificationv1beta3.Alert
+	if err := yaml.UnmarshalStrict([]byte(out), &a); err != nil {
+		t.Fatalf("not an Alert in YAML: %v\n%s", err, out)
+	}
+	if a.APIVersion != "notification.toolkit.fluxcd.io/v1beta3" || a.Kind != "Alert" || a.Spec.ProviderRef.Name != "slack" {
+		t.Errorf("got %s %s with provider %q", a.APIVersion, a.Kind, a.Spec.ProviderRef.Name)
+	}
+}
+
+func TestGetWatchPrintsALinePerChange(t *testing.T) {
+	c := fakeCluster(t, gitRepo("podinfo", stored), gitRepo("other", stored))
+	done := make(chan struct{})
+	go func() {
+		// Change podinfo until the watch ends: the first change may come
+		// before the watch is open.
+		defer close(done)
+		for ctx := t.Context(); ctx.Err() == nil; {
+			r := readRepo(t, c, "podinfo")
+			if r.Status.Conditions[0].Status == metav1.ConditionFalse {
+				return
+			}
+			time.Sleep(200 * time.Millisecond)
+			failing("authentication required")(r)
+			if err := c.Status().Update(ctx, r); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	}()
+
+	start := time.Now()
+	out, _, err := weir(t, "get", "sources", "git", "--watch", "--timeout", "2s")
+	<-done
+	if err != nil {
+		t.Fatalf("a watch that ends at its --timeout: %v", err)
+	}
+	if d := time.Since(start); d < 2*time.Second || d > 10*time.Second {
+		t.Errorf("the watch took %s, want its --timeout of 2s", d)
+	}
+
+	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+	want := []string{
+		"NAME      REVISION             SUSPENDED   READY   MESSAGE",
+		"other     main@sha1:01234567   False       True    stored artifact for revision 'main@sha1:01234567'",
+		"podinfo   main@sha1:01234567   False       True    stored artifact for revision 'main@sha1:01234567'",
+		"podinfo   main@sha1:01234567   False       False   authentication required",
+	}
+	if !slices.Equal(lines, want) {
+		t.Errorf("got\n%s\nwant\n%s", out, strings.Join(want, "\n"))
+	}
+}
+
+func TestImpersonation(t *testing.T) {
+	kubeconfig := filepath.Join(t.TempDir(), "config")
+	if err := os.WriteFile(kubeconfig, []byte(`apiVersion: v1
+kind: Config
+clusters: [{name: c, cluster: {server: "https://127.0.0.1:6443"}}]
+users: [{name: u, user: {token: t}}]
+contexts: [{name: c, context: {cluster: c, user: u}}]
+current-context: c
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	g := &globalOptions{kubeconfig: kubeconfig, asUser: "jane", asGroups: []string{"devs", "oncall"}}
+	cfg, err := g.restConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Impersonate.UserName != "jane" || !slices.Equal(cfg.Impersonate.Groups, []string{"devs", "oncall"}) {
+		t.Errorf("impersonating %+v, want jane in devs and oncall", cfg.Impersonate)
+	}
+
+	g = &globalOptions{kubeconfig: kubeconfig, asGroups: []string{"devs"}}
+	if _, err := g.restConfig(); err == nil || !strings.Contains(err.Error(), "--as-group needs --as") {
+		t.Errorf("--as-group alone: err = %v", err)
+	}
 }

@@ -18,6 +18,8 @@ type globalOptions struct {
 	kubeconfig string
 	context    string
 	namespace  string
+	asUser     string
+	asGroups   []string
 }
 
 // exitError carries a specific exit code (such as `local status`'s 3 for "stopped")
@@ -57,6 +59,8 @@ func newRootCommand() *cobra.Command {
 	pf.StringVar(&g.kubeconfig, "kubeconfig", "", "path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config, then in-cluster)")
 	pf.StringVar(&g.context, "context", "", "the kubeconfig context to use")
 	pf.StringVarP(&g.namespace, "namespace", "n", "flux-system", "the namespace of the objects")
+	pf.StringVar(&g.asUser, "as", "", "the user to impersonate for the operation, as kubectl's --as")
+	pf.StringArrayVar(&g.asGroups, "as-group", nil, "a group to impersonate for the operation (repeat for several; needs --as)")
 
 	root.AddCommand(
 		newVersionCommand(),
