@@ -80,6 +80,7 @@ func newRootCommand() *cobra.Command {
 		newSuspendCommand(g, true),
 		newSuspendCommand(g, false),
 		newTriggerCommand(g),
+		newLogsCommand(g),
 	)
 	refuseUnknownSubcommands(root)
 	return root

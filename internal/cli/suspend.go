@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"k8s.io/apimachinery/pkg/labels"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/weirhq/weir/internal/control"
@@ -15,10 +16,11 @@ import (
 
 type suspendOptions struct {
 	*globalOptions
-	suspend bool // false: resume
-	all     bool
-	wait    bool
-	timeout time.Duration
+	suspend  bool // false: resume
+	all      bool
+	selector string
+	wait     bool
+	timeout  time.Duration
 }
 
 // newSuspendCommand returns `weir suspend` when suspend is true, else
@@ -29,7 +31,8 @@ func newSuspendCommand(g *globalOptions, suspend bool) *cobra.Command {
 		Use:   "suspend",
 		Short: "Suspend the reconciliation of Flux objects",
 		Long: "suspend sets spec.suspend on objects, as `flux suspend` does: their controller leaves them,\n" +
-			"and what they applied, as they are until they are resumed.",
+			"and what they applied, as they are until they are resumed. Name the objects, or pick them with\n" +
+			"--all or a label selector (-l team=payments).",
 	}
 	verb := "Suspend"
 	if !suspend {
@@ -37,17 +40,19 @@ func newSuspendCommand(g *globalOptions, suspend bool) *cobra.Command {
 		cmd.Use = "resume"
 		cmd.Short = "Resume the reconciliation of suspended Flux objects"
 		cmd.Long = "resume clears spec.suspend on objects and asks for a reconcile, as `flux resume` does. With one\n" +
-			"name it waits for the reconcile and prints the revision; --wait waits with several too."
+			"name it waits for the reconcile and prints the revision; --wait waits with several too. Name the\n" +
+			"objects, or pick them with --all or a label selector (-l team=payments)."
 		cmd.PersistentFlags().BoolVar(&o.wait, "wait", false, "wait for each object to reconcile (the default with one name)")
 		cmd.PersistentFlags().DurationVar(&o.timeout, "timeout", 5*time.Minute, "how long to wait for the reconciles")
 	}
 	cmd.PersistentFlags().BoolVar(&o.all, "all", false, fmt.Sprintf("%s every object of the kind in the namespace", cmd.Use))
+	cmd.PersistentFlags().StringVarP(&o.selector, "selector", "l", "", fmt.Sprintf("%s the objects of the kind in the namespace whose labels match, such as team=payments", cmd.Use))
 	addKindCommands(cmd, newVerbGroupCommand(verb), func(k control.Kind) *cobra.Command {
 		return &cobra.Command{
 			Use:     k.Use + " [NAME...]",
 			Aliases: k.Aliases,
 			Short:   fmt.Sprintf("%s %s objects", verb, k.Name),
-			Args:    nameArgs(k, true),
+			Args:    o.args(k),
 			RunE: func(cmd *cobra.Command, args []string) error {
 				return o.run(cmd, k, args)
 			},
@@ -72,7 +77,11 @@ func (o *suspendOptions) run(cmd *cobra.Command, k control.Kind, names []string)
 		return err
 	}
 	if len(objs) == 0 {
-		fmt.Fprintf(cmd.ErrOrStderr(), "no %s objects found in %s namespace\n", k.Name, o.namespace)
+		matching := ""
+		if o.selector != "" {
+			matching = " matching " + o.selector
+		}
+		fmt.Fprintf(cmd.ErrOrStderr(), "no %s objects%s found in %s namespace\n", k.Name, matching, o.namespace)
 		return nil
 	}
 
@@ -109,9 +118,31 @@ func (o *suspendOptions) run(cmd *cobra.Command, k control.Kind, names []string)
 	return errors.Join(errs...)
 }
 
+// args takes names, --all, or a label selector (with or without --all),
+// but never names with either.
+func (o *suspendOptions) args(k control.Kind) cobra.PositionalArgs {
+	names := nameArgs(k, true)
+	return func(cmd *cobra.Command, args []string) error {
+		if o.selector == "" {
+			return names(cmd, args)
+		}
+		if len(args) > 0 {
+			return errors.New("give names or --selector, not both")
+		}
+		return nil
+	}
+}
+
 // objects reads the named objects, or with --all every object of the kind
-// in the namespace.
+// in the namespace, or with --selector those whose labels match.
 func (o *suspendOptions) objects(ctx context.Context, c client.Client, k control.Kind, names []string) ([]control.Object, error) {
+	if o.selector != "" {
+		sel, err := labels.Parse(o.selector)
+		if err != nil {
+			return nil, fmt.Errorf("--selector %q: %w", o.selector, err)
+		}
+		return control.List(ctx, c, k, o.namespace, client.MatchingLabelsSelector{Selector: sel})
+	}
 	if o.all {
 		return control.List(ctx, c, k, o.namespace)
 	}

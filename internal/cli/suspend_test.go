@@ -145,3 +145,48 @@ func TestUnknownSubcommandFails(t *testing.T) {
 		t.Errorf("weir reconcile with no argument: %v, want its help", err)
 	}
 }
+
+func TestSuspendBySelector(t *testing.T) {
+	c := fakeCluster(t,
+		gitRepo("payments", labelled("team", "payments")),
+		gitRepo("billing", labelled("team", "payments")),
+		gitRepo("search", labelled("team", "search")),
+	)
+
+	out, _, err := weir(t, "suspend", "source", "git", "-l", "team=payments")
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	want := "► suspending source git billing in flux-system namespace\n" +
+		"✔ source git suspended\n" +
+		"► suspending source git payments in flux-system namespace\n" +
+		"✔ source git suspended\n"
+	if out != want {
+		t.Errorf("got\n%s\nwant\n%s", out, want)
+	}
+	for name, want := range map[string]bool{"payments": true, "billing": true, "search": false} {
+		if got := readRepo(t, c, name).Spec.Suspend; got != want {
+			t.Errorf("%s: suspended = %v, want %v", name, got, want)
+		}
+	}
+
+	out, _, err = weir(t, "resume", "source", "git", "--selector", "team=payments", "--all")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Count(out, "✔ source git resumed") != 2 || readRepo(t, c, "payments").Spec.Suspend || readRepo(t, c, "billing").Spec.Suspend {
+		t.Errorf("resume -l team=payments --all printed\n%s", out)
+	}
+
+	_, errOut, err := weir(t, "suspend", "source", "git", "-l", "team=nobody")
+	if err != nil || errOut != "no GitRepository objects matching team=nobody found in flux-system namespace\n" {
+		t.Errorf("no match: err = %v, stderr %q", err, errOut)
+	}
+	if _, _, err := weir(t, "suspend", "source", "git", "search", "-l", "team=search"); err == nil || err.Error() != "give names or --selector, not both" {
+		t.Errorf("names with -l: err = %v", err)
+	}
+	if _, _, err := weir(t, "suspend", "source", "git", "-l", "team in ("); err == nil || !strings.Contains(err.Error(), "--selector") {
+		t.Errorf("a broken selector: err = %v", err)
+	}
+}
