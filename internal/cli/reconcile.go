@@ -26,9 +26,33 @@ func newReconcileCommand(g *globalOptions) *cobra.Command {
 		Short: "Reconcile a Flux object now and wait for the outcome",
 		Long: "reconcile asks an object's controller to reconcile it now, as `flux reconcile` does (the\n" +
 			"reconcile.fluxcd.io/requestedAt annotation), then waits until the controller has handled the\n" +
-			"request and prints the revision, or fails with the Ready message.",
+			"request and prints the revision, or fails with the Ready message.\n\n" +
+			"--all reconciles every GitRepository, OCIRepository and HelmRepository, then every Kustomization\n" +
+			"and HelmRelease in dependency order, several at once where the graph allows, one line each. An\n" +
+			"object whose dependency or source failed is not reconciled, and says so. It exits 1 if anything\n" +
+			"failed.",
 	}
+	var all bool
 	cmd.PersistentFlags().DurationVar(&timeout, "timeout", 5*time.Minute, "how long to wait for the reconcile")
+	cmd.Flags().BoolVar(&all, "all", false, "reconcile every source, then every Kustomization and HelmRelease in dependency order (every namespace unless -n is given)")
+	cmd.Args = cobra.ArbitraryArgs
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		switch {
+		case all && len(args) > 0:
+			return errors.New("--all reconciles everything: give no kind or name with it")
+		case !all:
+			return groupCommandRun(cmd, args)
+		}
+		c, err := objectClient(g)
+		if err != nil {
+			return err
+		}
+		ns := ""
+		if cmd.Flags().Changed("namespace") {
+			ns = g.namespace
+		}
+		return reconcileAll(cmd.Context(), cmd.OutOrStdout(), c, ns, timeout)
+	}
 	addKindCommands(cmd, newVerbGroupCommand("Reconcile"), func(k control.Kind) *cobra.Command {
 		if k.Static {
 			return nil // nothing reconciles them: a change takes effect at once

@@ -81,6 +81,8 @@ func newRootCommand() *cobra.Command {
 		newSuspendCommand(g, false),
 		newTriggerCommand(g),
 		newLogsCommand(g),
+		newWhyCommand(g),
+		newTraceCommand(g),
 	)
 	refuseUnknownSubcommands(root)
 	return root
@@ -99,17 +101,22 @@ func refuseUnknownSubcommands(cmd *cobra.Command) {
 		return
 	}
 	cmd.Args = cobra.ArbitraryArgs
+	cmd.RunE = groupCommandRun
+}
+
+// groupCommandRun is what a command that groups others does when run
+// itself: its help without arguments, an error naming the unknown word
+// (and what it may have meant) with one.
+func groupCommandRun(cmd *cobra.Command, args []string) error {
+	if len(args) == 0 {
+		return cmd.Help()
+	}
 	if cmd.SuggestionsMinimumDistance <= 0 {
 		cmd.SuggestionsMinimumDistance = 2
 	}
-	cmd.RunE = func(cmd *cobra.Command, args []string) error {
-		if len(args) == 0 {
-			return cmd.Help()
-		}
-		msg := fmt.Sprintf("unknown command %q for %q", args[0], cmd.CommandPath())
-		if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
-			msg += "; did you mean " + strings.Join(s, " or ") + "?"
-		}
-		return fmt.Errorf("%s (run '%s --help' for the list)", msg, cmd.CommandPath())
+	msg := fmt.Sprintf("unknown command %q for %q", args[0], cmd.CommandPath())
+	if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
+		msg += "; did you mean " + strings.Join(s, " or ") + "?"
 	}
+	return fmt.Errorf("%s (run '%s --help' for the list)", msg, cmd.CommandPath())
 }

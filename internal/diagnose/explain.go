@@ -101,6 +101,18 @@ func (g *Graph) Get(ref Ref) (control.Object, bool) {
 	return o, ok
 }
 
+// All lists the objects of kind, sorted by namespace and name.
+func (g *Graph) All(kind string) []Ref {
+	var refs []Ref
+	for ref := range g.objects {
+		if ref.Kind == kind {
+			refs = append(refs, ref)
+		}
+	}
+	sortRefs(refs)
+	return refs
+}
+
 // NotReady lists every object of the graph that is not Ready (suspended
 // ones included), Kustomizations and HelmReleases first, then sources,
 // each sorted by namespace and name.

@@ -154,6 +154,14 @@ func TestExplainMissingSuspendedAndCycle(t *testing.T) {
 }
 
 // A Ready object says so with its revision.
+// weir's own message for a missing path gets the path's fix.
+func TestFixForWeirsMissingPath(t *testing.T) {
+	s := Step{Ref: Ref{Kind: "Kustomization"}, State: Failed, Reason: "BuildFailed", Message: "path './infrastructure/controllers' not found in the source"}
+	if f := fixFor(s, true); !strings.HasPrefix(f, "spec.path does not exist") {
+		t.Errorf("fix %q", f)
+	}
+}
+
 func TestExplainReady(t *testing.T) {
 	k := ks("apps", "flux-system", ready("True", "ReconciliationSucceeded", "Applied revision: main@sha1:abc"))
 	k.Status.LastAppliedRevision = "main@sha1:abc"

@@ -42,7 +42,7 @@ var rules = []rule{
 		"The chart or version does not exist in the repository: check chart and version in the HelmRelease's spec.chart.spec (or the HelmChart), and the index of its HelmRepository."},
 	{nil, regexp.MustCompile(`(?i)sops|decrypt|age identit|no identity matched|failed to get the data key`),
 		"The files cannot be decrypted: verify the sops-age Secret named by spec.decryption.secretRef exists in the Kustomization's namespace and holds, as 'age.agekey', the age key the files were encrypted for (.sops.yaml)."},
-	{[]string{kustomizev1.KustomizationKind}, regexp.MustCompile(`(?i)path not found|no such file or directory|kustomization path`),
+	{[]string{kustomizev1.KustomizationKind}, regexp.MustCompile(`(?i)path not found|path '[^']*' not found|no such file or directory|kustomization path`),
 		"spec.path does not exist in the source's revision: correct spec.path, or commit the folder."},
 	{[]string{kustomizev1.KustomizationKind}, regexp.MustCompile(`(?i)substitut|variable`),
 		"A postBuild substitution failed: check the ConfigMaps and Secrets of spec.postBuild.substituteFrom and the ${VAR} references in the manifests."},

@@ -118,6 +118,7 @@ func TestDetachedUpConvergesFollowsEditsAndStopsCleanly(t *testing.T) {
 	})
 	c := clientFor(t, m[1])
 	count := waitAllReady(t, c, 5*time.Minute)
+	checkReconcileAll(t, c, weir(t, "reconcile", "--all", "--kubeconfig", m[1]))
 	dash := regexp.MustCompile(`(?m)^dashboard: (http://127\.0\.0\.1:\d+/)$`).FindStringSubmatch(out)
 	if dash == nil {
 		t.Fatalf("weir up --detach printed no dashboard URL on loopback:\n%s", out)
@@ -285,4 +286,90 @@ func get(t *testing.T, url string) string {
 		t.Fatalf("GET %s: %s %v", url, resp.Status, err)
 	}
 	return string(b)
+}
+
+// checkReconcileAll checks what `weir reconcile --all` printed on the
+// example: one ✔ line per Kustomization and HelmRelease, each after the
+// lines of its dependencies, and the sources before all of them.
+func checkReconcileAll(t *testing.T, c client.Client, out string) {
+	t.Helper()
+	lines := strings.Split(out, "\n")
+	at := func(kind, ns, name string) []int {
+		var found []int
+		for i, l := range lines {
+			if strings.HasPrefix(l, "✔ "+kind+" "+ns+"/"+name+": ") {
+				found = append(found, i)
+			}
+		}
+		return found
+	}
+	firstApplier := len(lines)
+	lastSource := -1
+	for i, l := range lines {
+		switch {
+		case strings.HasPrefix(l, "✔ Kustomization ") || strings.HasPrefix(l, "✔ HelmRelease "):
+			firstApplier = min(firstApplier, i)
+		case strings.HasPrefix(l, "✔ GitRepository ") || strings.HasPrefix(l, "✔ OCIRepository ") || strings.HasPrefix(l, "✔ HelmRepository "):
+			lastSource = i
+		case strings.HasPrefix(l, "✗ "):
+			t.Errorf("weir reconcile --all reported a failure on the example: %s", l)
+		}
+	}
+	if lastSource < 0 || lastSource > firstApplier {
+		t.Errorf("weir reconcile --all did not reconcile the sources first:\n%s", out)
+	}
+	var ks kustomizev1.KustomizationList
+	var hrs helmv2.HelmReleaseList
+	if err := c.List(context.Background(), &ks); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.List(context.Background(), &hrs); err != nil {
+		t.Fatal(err)
+	}
+	type obj struct {
+		kind, ns, name string
+		deps           []string // namespace/name
+	}
+	var objs []obj
+	kindOf := map[string]string{}
+	for _, k := range ks.Items {
+		o := obj{kind: "Kustomization", ns: k.Namespace, name: k.Name}
+		for _, d := range k.Spec.DependsOn {
+			o.deps = append(o.deps, cmpOr(d.Namespace, k.Namespace)+"/"+d.Name)
+		}
+		objs = append(objs, o)
+		kindOf[k.Namespace+"/"+k.Name] = "Kustomization"
+	}
+	for _, h := range hrs.Items {
+		o := obj{kind: "HelmRelease", ns: h.Namespace, name: h.Name}
+		for _, d := range h.Spec.DependsOn {
+			o.deps = append(o.deps, cmpOr(d.Namespace, h.Namespace)+"/"+d.Name)
+		}
+		objs = append(objs, o)
+		if kindOf[h.Namespace+"/"+h.Name] == "" {
+			kindOf[h.Namespace+"/"+h.Name] = "HelmRelease"
+		}
+	}
+	for _, o := range objs {
+		mine := at(o.kind, o.ns, o.name)
+		if len(mine) != 1 {
+			t.Errorf("%s %s/%s has %d lines in weir reconcile --all, want 1:\n%s", o.kind, o.ns, o.name, len(mine), out)
+			continue
+		}
+		for _, d := range o.deps {
+			ns, name, _ := strings.Cut(d, "/")
+			dep := at(kindOf[d], ns, name)
+			if len(dep) == 1 && dep[0] > mine[0] {
+				t.Errorf("%s %s/%s was reconciled before its dependency %s", o.kind, o.ns, o.name, d)
+			}
+		}
+	}
+	t.Logf("weir reconcile --all on the example:\n%s", out)
+}
+
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
 }
