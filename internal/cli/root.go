@@ -86,6 +86,7 @@ func newRootCommand() *cobra.Command {
 		newLogsCommand(g),
 		newWhyCommand(g),
 		newTraceCommand(g),
+		newCheckCommand(g),
 	)
 	refuseUnknownSubcommands(root)
 	return root
