@@ -7,7 +7,7 @@ export WEIR_CONTROLPLANE_DIR := $(CONTROLPLANE_DIR)
 
 CRD_PATHS := github.com/fluxcd/source-controller/api/v1;github.com/fluxcd/source-controller/api/v1beta2;github.com/fluxcd/kustomize-controller/api/v1;github.com/fluxcd/helm-controller/api/v2;github.com/fluxcd/notification-controller/api/v1;github.com/fluxcd/notification-controller/api/v1beta3;./api/controlplane/v1
 
-.PHONY: all build image generate check-generate controlplane test chaos fuzz vet fmt demo clean
+.PHONY: all build image generate check-generate clidocs controlplane test chaos fuzz vet fmt demo clean
 
 all: build
 
@@ -30,11 +30,17 @@ generate:
 	$(GO) tool controller-gen crd:crdVersions=v1 paths="$(CRD_PATHS)" output:crd:artifacts:config=config/crd
 	$(GO) run ./config/crd/addversions config/crd
 	$(GO) run ./tools/gatewayapi internal/gatewayapi/crds
+	$(MAKE) clidocs
 
-## check-generate: fail when the checked-in CRDs differ from what generate makes.
+## clidocs: write the command line's reference, one page per command, to docs/reference
+## from the commands' own help (the hand-written guide is docs/cli.md).
+clidocs:
+	$(GO) run ./tools/clidocs docs/reference
+
+## check-generate: fail when the checked-in CRDs or CLI reference differ from what generate makes.
 check-generate: generate
-	@git diff --exit-code -- config/crd internal/gatewayapi/crds api || (echo "generated files are stale: run 'make generate' and commit" >&2; exit 1)
-	@test -z "$$(git status --porcelain -- config/crd)" || (echo "config/crd has untracked files: run 'make generate' and commit" >&2; exit 1)
+	@git diff --exit-code -- config/crd internal/gatewayapi/crds api docs/reference || (echo "generated files are stale: run 'make generate' and commit" >&2; exit 1)
+	@test -z "$$(git status --porcelain -- config/crd docs/reference)" || (echo "config/crd or docs/reference has untracked files: run 'make generate' and commit" >&2; exit 1)
 
 ## controlplane: build etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok once.
 controlplane:

@@ -84,9 +84,11 @@ func newRootCommand() *cobra.Command {
 		newExportCommand(g),
 		newStatsCommand(g),
 		newLogsCommand(g),
+		newMCPCommand(g),
 		newWhyCommand(g),
 		newTraceCommand(g),
 		newCheckCommand(g),
+		newGraphCommand(g),
 	)
 	refuseUnknownSubcommands(root)
 	return root

@@ -107,6 +107,22 @@ func TestWhyNamesTheBottomOfTheChain(t *testing.T) {
 		t.Errorf("weir why explained the Ready GitRepository:\n%s", out)
 	}
 
+	// The same chain drawn: arrows from each dependency to its dependent,
+	// the failed bottom in red.
+	dot := mustRunWeir(t, "graph", "-n", ns)
+	for _, want := range []string{
+		`"Kustomization/` + ns + `/infra-controllers" -> "Kustomization/` + ns + `/infra-configs";`,
+		`"Kustomization/` + ns + `/infra-configs" -> "Kustomization/` + ns + `/apps";`,
+		`label="ks ` + ns + `/infra-controllers", color="#cf222e", tooltip="failed"`,
+	} {
+		if !strings.Contains(dot, want) {
+			t.Errorf("weir graph printed\n%s\nwant %s", dot, want)
+		}
+	}
+	if svg := mustRunWeir(t, "graph", "-n", ns, "-o", "svg"); !strings.HasPrefix(svg, "<svg ") || strings.Count(svg, `<g class="node`) != 3 {
+		t.Errorf("weir graph -o svg printed\n%s", svg)
+	}
+
 	code, _, stderr := runWeir(t, "why", "ks/nothing", "-n", ns)
 	if code != 1 || !strings.Contains(stderr, "Kustomization "+ns+"/nothing not found") {
 		t.Errorf("weir why of a missing object: exit %d, stderr %q", code, stderr)
