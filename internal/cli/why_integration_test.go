@@ -150,7 +150,13 @@ func TestTraceFromADeploymentToItsCommit(t *testing.T) {
 		return ""
 	})
 
-	out := mustRunWeir(t, "trace", "deployment/podinfo", "-n", ns)
+	code, out, stderr := runWeir(t, "trace", "deployment/podinfo", "-n", ns)
+	// No warning: the Deployment carries the labels `flux trace` reads
+	// (kustomize.toolkit.fluxcd.io/name and namespace), and the
+	// Kustomization's inventory lists it.
+	if code != 0 || stderr != "" {
+		t.Fatalf("weir trace exited %d, stderr %q", code, stderr)
+	}
 	links := strings.Split(out, "---\n")
 	if len(links) != 3 {
 		t.Fatalf("weir trace printed %d links, want the Deployment, the Kustomization and the GitRepository:\n%s", len(links), out)
@@ -178,7 +184,7 @@ func TestTraceFromADeploymentToItsCommit(t *testing.T) {
 		t.Errorf("weir trace --kind printed\n%s\nwant the same as deployment/podinfo", again)
 	}
 
-	code, _, stderr := runWeir(t, "trace", "serviceaccount/default", "-n", ns)
+	code, _, stderr = runWeir(t, "trace", "serviceaccount/default", "-n", ns)
 	if code != 1 || !strings.Contains(stderr, "not managed by Flux") {
 		t.Errorf("weir trace of an unmanaged object: exit %d, stderr %q", code, stderr)
 	}
