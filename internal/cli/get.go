@@ -353,6 +353,10 @@ func (o *getOptions) find(cmd *cobra.Command, c client.Client, q *getQuery) ([]k
 type columns struct {
 	header []string
 	row    func(obj control.Object, now time.Time) []string
+	// widest are the widest values of the columns whose values are few
+	// ("Unknown" for READY), empty for the others: a watch sizes its
+	// columns with them, so that a later line fits the first table.
+	widest []string
 }
 
 // heading is the table's header line.
@@ -362,6 +366,15 @@ func (cols columns) heading(withNamespace bool) []string {
 		h = append([]string{"NAMESPACE"}, h...)
 	}
 	return h
+}
+
+// widestRow sizes a table's columns for the values it may show later.
+func (cols columns) widestRow(withNamespace bool) []string {
+	row := append([]string{""}, cols.widest...)
+	if withNamespace {
+		row = append([]string{""}, row...)
+	}
+	return row
 }
 
 // cells is obj's row: its namespace with -A, its name (after its kind in
@@ -387,7 +400,10 @@ func columnsOf(k control.Kind, wide bool) columns {
 		return staticColumns(k, wide)
 	}
 	oneLine := strings.NewReplacer("\n", " ", "\t", " ")
-	cols := columns{header: []string{"REVISION", "SUSPENDED", "READY", "MESSAGE"}}
+	cols := columns{
+		header: []string{"REVISION", "SUSPENDED", "READY", "MESSAGE"},
+		widest: []string{"", "False", "Unknown"},
+	}
 	cols.row = func(obj control.Object, now time.Time) []string {
 		st := control.StatusOf(obj)
 		row := []string{control.AbbreviateHashes(st.Revision), titleBool(st.Suspended), st.Ready}

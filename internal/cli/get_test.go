@@ -446,6 +446,8 @@ func TestGetAlertsAsYAML(t *testing.T) {
 	}
 }
 
+// The first table leaves READY room for Unknown, so that the lines after it
+// keep its columns.
 func TestGetWatchPrintsALinePerChange(t *testing.T) {
 	c := fakeCluster(t, gitRepo("podinfo", stored), gitRepo("other", stored))
 	done := make(chan struct{})
@@ -479,10 +481,10 @@ func TestGetWatchPrintsALinePerChange(t *testing.T) {
 
 	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
 	want := []string{
-		"NAME      REVISION             SUSPENDED   READY   MESSAGE",
-		"other     main@sha1:01234567   False       True    stored artifact for revision 'main@sha1:01234567'",
-		"podinfo   main@sha1:01234567   False       True    stored artifact for revision 'main@sha1:01234567'",
-		"podinfo   main@sha1:01234567   False       False   authentication required",
+		"NAME      REVISION             SUSPENDED   READY     MESSAGE",
+		"other     main@sha1:01234567   False       True      stored artifact for revision 'main@sha1:01234567'",
+		"podinfo   main@sha1:01234567   False       True      stored artifact for revision 'main@sha1:01234567'",
+		"podinfo   main@sha1:01234567   False       False     authentication required",
 	}
 	if !slices.Equal(lines, want) {
 		t.Errorf("got\n%s\nwant\n%s", out, strings.Join(want, "\n"))

@@ -209,7 +209,7 @@ func (p *watchPrinter) first(k control.Kind, objs []control.Object) error {
 	for _, obj := range objs {
 		rows = append(rows, cols.cells(k, obj, now, p.o.allNamespaces, p.withKind))
 	}
-	t := newTable(rows)
+	t := newTable(append(rows, cols.widestRow(p.o.allNamespaces)))
 	p.tables[k.Name] = t
 	for _, row := range rows {
 		if _, err := fmt.Fprintln(p.out, t.line(row)); err != nil {
@@ -235,7 +235,7 @@ func (p *watchPrinter) print(k control.Kind, obj control.Object) error {
 	t, ok := p.tables[k.Name]
 	if !ok {
 		header := cols.heading(p.o.allNamespaces)
-		t = newTable([][]string{header, row})
+		t = newTable([][]string{header, row, cols.widestRow(p.o.allNamespaces)})
 		p.tables[k.Name] = t
 		if _, err := fmt.Fprintln(p.out, t.line(header)); err != nil {
 			return err
