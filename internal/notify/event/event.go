@@ -13,15 +13,27 @@ import (
 	"time"
 
 	eventv1 "github.com/fluxcd/pkg/apis/event/v1"
+	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/client-go/tools/reference"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 )
 
 // Event is Flux's event.
 type Event = eventv1.Event
+
+// droppedEvents counts, across the process, the events subscribers
+// missed: the metric an operator alerts on, since those events reached no
+// Provider.
+var droppedEvents = prometheus.NewCounter(prometheus.CounterOpts{
+	Name: "weir_event_bus_dropped_total",
+	Help: "Events an Alert dispatcher missed because its buffer was full; they were not sent to any Provider.",
+})
+
+func init() { ctrlmetrics.Registry.MustRegister(droppedEvents) }
 
 // Bus fans events out to its subscribers. Publishing never blocks: a
 // subscriber whose buffer is full misses the event, and the count of
@@ -51,6 +63,7 @@ func (b *Bus) Publish(e Event) {
 		case ch <- e:
 		default:
 			b.dropped++
+			droppedEvents.Inc()
 		}
 	}
 }
