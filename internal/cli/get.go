@@ -10,6 +10,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	notificationv1 "github.com/fluxcd/notification-controller/api/v1"
 	"github.com/fluxcd/pkg/apis/meta"
 	"github.com/spf13/cobra"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
@@ -418,6 +419,12 @@ func columnsOf(k control.Kind, wide bool) columns {
 	}
 	if wide {
 		cols.header = []string{"REVISION", "SUSPENDED", "READY", "REASON", "SINCE", "AGE", "MESSAGE"}
+	}
+	if k.Name == notificationv1.ReceiverKind {
+		// A Receiver has no revision: flux's columns start at SUSPENDED.
+		row := cols.row
+		cols.header, cols.widest = cols.header[1:], cols.widest[1:]
+		cols.row = func(obj control.Object, now time.Time) []string { return row(obj, now)[1:] }
 	}
 	return cols
 }

@@ -517,3 +517,23 @@ current-context: c
 		t.Errorf("--as-group alone: err = %v", err)
 	}
 }
+
+func TestGetReceiversHaveNoRevision(t *testing.T) {
+	fakeCluster(t, &notificationv1.Receiver{ObjectMeta: metav1.ObjectMeta{Name: "github", Namespace: "flux-system"}})
+
+	for _, output := range []string{"table", "wide"} {
+		out, _, err := weir(t, "get", "receivers", "-o", output)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := map[string]string{
+			"table": "NAME     SUSPENDED   READY     MESSAGE\n" +
+				"github   False       Unknown   waiting to be reconciled\n",
+			"wide": "NAME     SUSPENDED   READY     REASON   SINCE   AGE   MESSAGE\n" +
+				"github   False       Unknown   -        -       -     waiting to be reconciled\n",
+		}[output]
+		if out != want {
+			t.Errorf("-o %s: got\n%s\nwant\n%s", output, out, want)
+		}
+	}
+}
