@@ -85,7 +85,6 @@ func newRootCommand() *cobra.Command {
 		newStatsCommand(g),
 		newLogsCommand(g),
 		newMCPCommand(g),
-		newMCPCommand(g),
 		newWhyCommand(g),
 		newTraceCommand(g),
 		newCheckCommand(g),
