@@ -360,26 +360,7 @@ func apply(ctx context.Context, c client.Client, obj client.Object) ([]string, e
 	u := &unstructured.Unstructured{Object: m}
 	unstructured.RemoveNestedField(u.Object, "metadata", "creationTimestamp")
 	unstructured.RemoveNestedField(u.Object, "status")
-	name := u.GetKind() + " " + u.GetNamespace() + "/" + u.GetName()
-	before := version(ctx, c, u)
-	if err := c.Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.FieldOwner(FieldManager), client.ForceOwnership); err != nil {
-		return nil, fmt.Errorf("applying %s: %w", name, err)
-	}
-	if version(ctx, c, u) == before {
-		return nil, nil
-	}
-	return []string{name}, nil
-}
-
-func version(ctx context.Context, c client.Client, u *unstructured.Unstructured) string {
-	live := &unstructured.Unstructured{}
-	live.SetGroupVersionKind(u.GroupVersionKind())
-	if err := c.Get(ctx, client.ObjectKeyFromObject(u), live); err != nil {
-		return ""
-	}
-	// The generation, when there is one: weir writes the FluxInstance's
-	// status meanwhile, which is no change of what bootstrap applied.
-	return install.SpecVersion(live)
+	return install.ApplyTracked(ctx, c, FieldManager, []*unstructured.Unstructured{u})
 }
 
 // waitSynced waits until the Kustomization at key is Ready for its current

@@ -161,10 +161,18 @@ func installCRDs(ctx context.Context, c client.Client) ([]string, error) {
 // applyTracked applies objs with server-side apply and returns those whose
 // resourceVersion changed.
 func applyTracked(ctx context.Context, c client.Client, objs []*unstructured.Unstructured) ([]string, error) {
+	return ApplyTracked(ctx, c, FieldManager, objs)
+}
+
+// ApplyTracked applies objs with server-side apply as fieldManager, taking
+// ownership of their fields, and returns the names ("Kind namespace/name")
+// of those whose spec (or, without a generation, whose content) changed:
+// what `weir install` and `weir bootstrap` report as changed.
+func ApplyTracked(ctx context.Context, c client.Client, fieldManager string, objs []*unstructured.Unstructured) ([]string, error) {
 	var changed []string
 	for _, o := range objs {
 		before := liveVersion(ctx, c, o)
-		err := c.Apply(ctx, client.ApplyConfigurationFromUnstructured(o), client.FieldOwner(FieldManager), client.ForceOwnership)
+		err := c.Apply(ctx, client.ApplyConfigurationFromUnstructured(o), client.FieldOwner(fieldManager), client.ForceOwnership)
 		if err != nil {
 			return changed, fmt.Errorf("applying %s %s: %w", o.GetKind(), o.GetName(), err)
 		}
