@@ -46,6 +46,8 @@ var tools = []func(*Server){
 	getFluxEvents,
 	getFluxLogs,
 	getDependencyGraph,
+	explainNotReady,
+	traceFluxObject,
 	buildKustomization,
 	diffKustomization,
 	reconcileFluxKustomization,

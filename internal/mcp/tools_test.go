@@ -21,8 +21,8 @@ import (
 )
 
 var readTools = []string{
-	"build_kustomization", "diff_kustomization", "get_dependency_graph", "get_flux_events",
-	"get_flux_instance", "get_flux_logs", "get_flux_resources",
+	"build_kustomization", "diff_kustomization", "explain_not_ready", "get_dependency_graph", "get_flux_events",
+	"get_flux_instance", "get_flux_logs", "get_flux_resources", "trace_flux_object",
 }
 
 var writeTools = []string{
@@ -87,6 +87,45 @@ func TestEveryToolOnARealChain(t *testing.T) {
 		decode(t, run("get_flux_resources", map[string]any{"kind": "ks", "name": "app"}), &out)
 		if len(out.Resources) != 1 || out.Resources[0].Namespace != ns {
 			t.Errorf("ks app: %+v", out.Resources)
+		}
+	})
+
+	t.Run("explain_not_ready", func(t *testing.T) {
+		var out struct {
+			Explanations []struct {
+				Object, State, Text, Fix string
+				Chain                    []struct{ Object, Relation, State string }
+			}
+		}
+		decode(t, run("explain_not_ready", map[string]any{"kind": "ks", "name": "waiter", "namespace": ns}), &out)
+		if len(out.Explanations) != 1 {
+			t.Fatalf("explanations %+v", out.Explanations)
+		}
+		e := out.Explanations[0]
+		last := e.Chain[len(e.Chain)-1]
+		if e.State != "waiting" || last.Object != "Kustomization "+ns+"/ghost" || last.State != "missing" ||
+			!strings.Contains(e.Text, "which does not exist") || !strings.HasPrefix(e.Fix, "Create Kustomization "+ns+"/ghost") {
+			t.Errorf("explanation %+v", e)
+		}
+		decode(t, run("explain_not_ready", map[string]any{"namespace": ns}), &out)
+		if len(out.Explanations) != 1 || out.Explanations[0].Object != "Kustomization "+ns+"/waiter" {
+			t.Errorf("every object not Ready: %+v, want waiter alone", out.Explanations)
+		}
+		if r := call(t, cs, "explain_not_ready", map[string]any{"kind": "ks", "name": "nothing", "namespace": ns}); !r.isError {
+			t.Errorf("explaining a missing object is no tool error: %+v", r)
+		}
+	})
+
+	t.Run("trace_flux_object", func(t *testing.T) {
+		var out struct {
+			Managed  bool
+			Chain    []map[string]string
+			Warnings []string
+		}
+		decode(t, run("trace_flux_object", map[string]any{"kind": "configmap", "name": "settings", "namespace": ns}), &out)
+		if !out.Managed || len(out.Chain) != 3 || out.Chain[1]["Kustomization"] != "app" ||
+			out.Chain[2]["GitRepository"] != "repo" || out.Chain[2]["Revision"] != "main@sha1:"+c.commit || len(out.Warnings) != 0 {
+			t.Errorf("trace %+v", out)
 		}
 	})
 
