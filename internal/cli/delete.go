@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"io"
 	"strings"
@@ -60,7 +61,7 @@ func deleteObject(cmd *cobra.Command, g *globalOptions, k control.Kind, name str
 	}
 	if !silent {
 		question := fmt.Sprintf("Are you sure you want to delete %s %s? [y/N] ", k.Noun(), name)
-		if !confirm(cmd.InOrStdin(), cmd.ErrOrStderr(), question) {
+		if !confirm(ctx, cmd.InOrStdin(), cmd.ErrOrStderr(), question) {
 			return fmt.Errorf("%s %s was not deleted: not confirmed (answer y, or pass --silent)", k.Noun(), name)
 		}
 	}
@@ -74,14 +75,26 @@ func deleteObject(cmd *cobra.Command, g *globalOptions, k control.Kind, name str
 }
 
 // confirm asks question on out and reads one line of in: y or yes, in any
-// case, confirms; anything else, or no line at all, does not.
-func confirm(in io.Reader, out io.Writer, question string) bool {
+// case, confirms; anything else, no line at all, or ctx ending first (an
+// interrupt while the question waits) does not.
+func confirm(ctx context.Context, in io.Reader, out io.Writer, question string) bool {
 	fmt.Fprint(out, question)
-	line, err := bufio.NewReader(in).ReadString('\n')
-	if err != nil && line == "" {
+	answers := make(chan string, 1)
+	go func() {
+		// Left blocked on a terminal when ctx ends first; the process is
+		// about to exit then.
+		line, _ := bufio.NewReader(in).ReadString('\n')
+		answers <- line
+	}()
+	select {
+	case <-ctx.Done():
 		fmt.Fprintln(out)
 		return false
+	case line := <-answers:
+		if !strings.HasSuffix(line, "\n") {
+			fmt.Fprintln(out) // no newline was typed: end the question's line
+		}
+		answer := strings.ToLower(strings.TrimSpace(line))
+		return answer == "y" || answer == "yes"
 	}
-	answer := strings.ToLower(strings.TrimSpace(line))
-	return answer == "y" || answer == "yes"
 }

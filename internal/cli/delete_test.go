@@ -2,8 +2,11 @@ package cli
 
 import (
 	"bytes"
+	"context"
+	"io"
 	"strings"
 	"testing"
+	"time"
 
 	sourcev1 "github.com/fluxcd/source-controller/api/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -110,5 +113,24 @@ func TestDeleteServesEveryKind(t *testing.T) {
 		if err == nil || !strings.HasSuffix(err.Error(), " flux-system/x not found") {
 			t.Errorf("weir delete %s x: err = %v, want not found", strings.Join(args, " "), err)
 		}
+	}
+}
+
+func TestDeleteQuestionEndsOnInterrupt(t *testing.T) {
+	in, w := io.Pipe() // a terminal where nobody types
+	defer w.Close()
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan bool)
+	go func() { done <- confirm(ctx, in, io.Discard, "Are you sure? [y/N] ") }()
+
+	cancel()
+
+	select {
+	case ok := <-done:
+		if ok {
+			t.Error("an interrupted question confirmed the deletion")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the question still waits for an answer after the interrupt")
 	}
 }
