@@ -22,6 +22,21 @@ func Inventory(cs *ssa.ChangeSet) *kustomizev1.ResourceInventory {
 	return inv
 }
 
+// InventoryOf is the inventory applying objects would record, in the
+// order given: what `weir diff` and the MCP diff compare a Kustomization's
+// inventory with to find what prune would delete.
+func InventoryOf(objects []*unstructured.Unstructured) *kustomizev1.ResourceInventory {
+	inv := &kustomizev1.ResourceInventory{}
+	for _, o := range objects {
+		gvk := o.GroupVersionKind()
+		inv.Entries = append(inv.Entries, kustomizev1.ResourceRef{
+			ID:      object.ObjMetadata{Namespace: o.GetNamespace(), Name: o.GetName(), GroupKind: gvk.GroupKind()}.String(),
+			Version: gvk.Version,
+		})
+	}
+	return inv
+}
+
 // Objects returns the inventory's entries as objects that hold only their
 // identity, for pruning, health checks and `weir tree`.
 func Objects(inv *kustomizev1.ResourceInventory) ([]*unstructured.Unstructured, error) {

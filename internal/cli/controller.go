@@ -13,7 +13,6 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/weirhq/weir/internal/install"
-	"github.com/weirhq/weir/internal/kube"
 	"github.com/weirhq/weir/internal/manager"
 	"github.com/weirhq/weir/internal/ui"
 )
@@ -55,7 +54,7 @@ func newControllerCommand(g *globalOptions) *cobra.Command {
 				opts.InCluster = &install.Options{Namespace: ns}
 				opts.ManageInstallation = manageInstallation
 			}
-			cfg, err := kube.Config(g.kubeconfig, g.context)
+			cfg, err := g.restConfig()
 			if err != nil {
 				return err
 			}

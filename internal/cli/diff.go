@@ -11,7 +11,6 @@ import (
 	"github.com/fluxcd/pkg/ssa/jsondiff"
 	"github.com/spf13/cobra"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/weirhq/weir/internal/apply"
@@ -110,7 +109,7 @@ func diffKustomization(ctx context.Context, out io.Writer, g *globalOptions, nam
 		if err != nil {
 			return false, err
 		}
-		stale, err := apply.Stale(inv, inventoryOf(objects))
+		stale, err := apply.Stale(inv, apply.InventoryOf(objects))
 		if err != nil {
 			return false, err
 		}
@@ -141,19 +140,6 @@ func repoKustomization(root, rel, name, namespace string, offline offlineOptions
 		m.Kustomization.Namespace = namespace
 	}
 	return m.Kustomization, nil
-}
-
-// inventoryOf gives rendered objects the inventory IDs apply would record.
-func inventoryOf(objects []*unstructured.Unstructured) *kustomizev1.ResourceInventory {
-	inv := &kustomizev1.ResourceInventory{}
-	for _, o := range objects {
-		gvk := o.GroupVersionKind()
-		inv.Entries = append(inv.Entries, kustomizev1.ResourceRef{
-			ID:      fmt.Sprintf("%s_%s_%s_%s", o.GetNamespace(), o.GetName(), gvk.Group, gvk.Kind),
-			Version: gvk.Version,
-		})
-	}
-	return inv
 }
 
 func objectID(kind, namespace, name string) string {

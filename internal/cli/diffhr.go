@@ -14,7 +14,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/weirhq/weir/internal/helm"
-	"github.com/weirhq/weir/internal/kube"
 )
 
 func newDiffHelmReleaseCommand(g *globalOptions) *cobra.Command {
@@ -50,7 +49,7 @@ func newDiffHelmReleaseCommand(g *globalOptions) *cobra.Command {
 }
 
 func diffHelmRelease(ctx context.Context, out io.Writer, g *globalOptions, o helmRenderOptions) (bool, error) {
-	cfg, err := kube.Config(g.kubeconfig, g.context)
+	cfg, err := g.restConfig()
 	if err != nil {
 		return false, err
 	}

@@ -13,7 +13,7 @@ import (
 )
 
 func (g *globalOptions) client() (client.Client, error) {
-	cfg, err := kube.Config(g.kubeconfig, g.context)
+	cfg, err := g.restConfig()
 	if err != nil {
 		return nil, err
 	}

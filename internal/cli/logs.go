@@ -8,7 +8,6 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/weirhq/weir/internal/control"
-	"github.com/weirhq/weir/internal/kube"
 	"github.com/weirhq/weir/internal/logs"
 )
 
@@ -48,7 +47,7 @@ func newLogsCommand(g *globalOptions) *cobra.Command {
 				q.Since = time.Now().Add(-since)
 			}
 			src, err := logs.SourceFor(stateDir, g.kubeconfig, func() (kubernetes.Interface, error) {
-				cfg, err := kube.Config(g.kubeconfig, g.context)
+				cfg, err := g.restConfig()
 				if err != nil {
 					return nil, err
 				}

@@ -11,7 +11,6 @@ import (
 	"github.com/spf13/cobra"
 	"k8s.io/client-go/kubernetes"
 
-	"github.com/weirhq/weir/internal/kube"
 	"github.com/weirhq/weir/internal/logs"
 	"github.com/weirhq/weir/internal/mcp"
 	"github.com/weirhq/weir/internal/version"
@@ -45,7 +44,7 @@ func newMCPCommand(g *globalOptions) *cobra.Command {
 				return err
 			}
 			src, err := logs.SourceFor(stateDir, g.kubeconfig, func() (kubernetes.Interface, error) {
-				cfg, err := kube.Config(g.kubeconfig, g.context)
+				cfg, err := g.restConfig()
 				if err != nil {
 					return nil, err
 				}

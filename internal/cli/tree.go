@@ -21,7 +21,6 @@ import (
 
 	"github.com/weirhq/weir/internal/apply"
 	"github.com/weirhq/weir/internal/helm"
-	"github.com/weirhq/weir/internal/kube"
 )
 
 func newTreeCommand(g *globalOptions) *cobra.Command {
@@ -39,7 +38,7 @@ func newTreeCommand(g *globalOptions) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			cfg, err := kube.Config(g.kubeconfig, g.context)
+			cfg, err := g.restConfig()
 			if err != nil {
 				return err
 			}

@@ -59,7 +59,7 @@ func (p *progress) show(statuses []up.Status, now time.Time) {
 			fmt.Fprintf(&b, "\x1b[%dA", p.drawn)
 		}
 		for _, s := range statuses {
-			fmt.Fprintf(&b, "\x1b[2K  %s %-*s  %s\n", mark(s.Phase, true), width, s.ID(), p.tracker.Line(s, now))
+			fmt.Fprintf(&b, "\x1b[2K  %s %-*s  %s\n", mark(s.Phase, os.Getenv("NO_COLOR") == ""), width, s.ID(), p.tracker.Line(s, now))
 		}
 		p.drawn = len(statuses)
 		fmt.Fprint(p.out, b.String())

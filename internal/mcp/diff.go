@@ -9,7 +9,6 @@ import (
 	kustomizev1 "github.com/fluxcd/kustomize-controller/api/v1"
 	"github.com/fluxcd/pkg/ssa/jsondiff"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/weirhq/weir/internal/apply"
@@ -75,7 +74,7 @@ func diffKustomization(s *Server) {
 			if err != nil {
 				return nil, err
 			}
-			stale, err := apply.Stale(inv, inventoryOf(r.objects))
+			stale, err := apply.Stale(inv, apply.InventoryOf(r.objects))
 			if err != nil {
 				return nil, err
 			}
@@ -135,19 +134,6 @@ func repoKustomization(root, rel, name, namespace string) (*kustomizev1.Kustomiz
 		m.Kustomization.Namespace = namespace
 	}
 	return m.Kustomization, nil
-}
-
-// inventoryOf gives rendered objects the inventory IDs apply would record.
-func inventoryOf(objects []*unstructured.Unstructured) *kustomizev1.ResourceInventory {
-	inv := &kustomizev1.ResourceInventory{}
-	for _, o := range objects {
-		gvk := o.GroupVersionKind()
-		inv.Entries = append(inv.Entries, kustomizev1.ResourceRef{
-			ID:      fmt.Sprintf("%s_%s_%s_%s", o.GetNamespace(), o.GetName(), gvk.Group, gvk.Kind),
-			Version: gvk.Version,
-		})
-	}
-	return inv
 }
 
 func objectID(kind, namespace, name string) string {
