@@ -52,6 +52,9 @@ type Options struct {
 	Pre bool
 	// Namespace is weir's namespace; empty means flux-system.
 	Namespace string
+	// Outside names a weir found running outside the cluster without a
+	// leader lease, such as "weir up (pid 4242)"; empty when none is.
+	Outside string
 }
 
 // Run makes the checks and returns every result, failed ones included.
@@ -70,7 +73,7 @@ func Run(ctx context.Context, c client.Client, d discovery.ServerVersionInterfac
 	if o.Pre {
 		return out, nil
 	}
-	out = append(out, controller(ctx, c, ns)...)
+	out = append(out, controller(ctx, c, ns, o.Outside)...)
 	out = append(out, crds(ctx, c)...)
 	out = append(out, secrets(ctx, c)...)
 	return out, nil
@@ -95,7 +98,7 @@ func kubernetesVersion(gitVersion string) Result {
 // controller finds weir running: its Deployment in the cluster, or a
 // process outside it (weir up, weir local, weir controller) holding the
 // leader lease.
-func controller(ctx context.Context, c client.Client, ns string) []Result {
+func controller(ctx context.Context, c client.Client, ns, outside string) []Result {
 	var out []Result
 	dep := &appsv1.Deployment{}
 	err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: install.Name}, dep)
@@ -128,6 +131,8 @@ func controller(ctx context.Context, c client.Client, ns string) []Result {
 	switch {
 	case held && leaseAlive(lease):
 		out = append(out, Result{"controllers", true, fmt.Sprintf("leader %s renewed its lease %s ago", *lease.Spec.HolderIdentity, time.Since(lease.Spec.RenewTime.Time).Round(time.Second))})
+	case outside != "":
+		out = append(out, Result{"controllers", true, "weir runs outside the cluster: " + outside})
 	case held && !deployed:
 		out = append(out, Result{"controllers", false, fmt.Sprintf("no weir runs: the last leader, %s, renewed its lease %s ago (weir install, or weir controller)", *lease.Spec.HolderIdentity, time.Since(lease.Spec.RenewTime.Time).Round(time.Second))})
 	case !deployed:

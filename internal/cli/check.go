@@ -3,11 +3,15 @@ package cli
 import (
 	"errors"
 	"fmt"
+	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
 	"k8s.io/client-go/discovery"
 
 	"github.com/weirhq/weir/internal/check"
+	"github.com/weirhq/weir/internal/daemon"
+	"github.com/weirhq/weir/internal/logs"
 )
 
 func newCheckCommand(g *globalOptions) *cobra.Command {
@@ -36,7 +40,7 @@ func newCheckCommand(g *globalOptions) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			o := check.Options{Pre: pre}
+			o := check.Options{Pre: pre, Outside: localUpRun(g.kubeconfig)}
 			if cmd.Flags().Changed("namespace") {
 				o.Namespace = g.namespace
 			}
@@ -72,4 +76,22 @@ func newCheckCommand(g *globalOptions) *cobra.Command {
 	}
 	cmd.Flags().BoolVar(&pre, "pre", false, "check only the prerequisites of an installation")
 	return cmd
+}
+
+// localUpRun names the `weir up` whose cluster the kubeconfig (the flag,
+// else the first file of $KUBECONFIG) points at, when it still runs: it
+// reconciles without a leader lease, so only its recorded process says so.
+func localUpRun(kubeconfig string) string {
+	if kubeconfig == "" {
+		kubeconfig, _, _ = strings.Cut(os.Getenv("KUBECONFIG"), string(os.PathListSeparator))
+	}
+	stateDir, ok := logs.UpStateDir(kubeconfig)
+	if !ok {
+		return ""
+	}
+	pid, ok := upProcess(stateDir).PID()
+	if !ok || !daemon.Alive(pid) {
+		return ""
+	}
+	return fmt.Sprintf("weir up (pid %d, state %s)", pid, stateDir)
 }

@@ -64,6 +64,11 @@ func newUpCommand() *cobra.Command {
 			if once {
 				dash.addr = "0"
 			}
+			// Recorded as the detached run records itself, so that `weir
+			// check` and `weir down` find a foreground run too.
+			p := upProcess(opts.StateDir)
+			p.RecordPID(os.Getpid())
+			defer p.RemovePID()
 			return runUp(cmd, opts, dash, watch && !once, once, timeout, nil)
 		},
 	}

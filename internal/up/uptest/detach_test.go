@@ -67,6 +67,21 @@ func weir(t *testing.T, args ...string) string {
 }
 
 // tryDown runs `weir down repo` and returns its output and error.
+// weirAny runs weir and returns what it printed, whatever its exit code.
+func weirAny(t *testing.T, args ...string) string {
+	t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, exe, args...)
+	cmd.Env = append(os.Environ(), asWeir+"=1")
+	out, _ := cmd.CombinedOutput()
+	return string(out)
+}
+
 func tryDown(repo string) (string, error) {
 	exe, err := os.Executable()
 	if err != nil {
@@ -119,6 +134,12 @@ func TestDetachedUpConvergesFollowsEditsAndStopsCleanly(t *testing.T) {
 	c := clientFor(t, m[1])
 	count := waitAllReady(t, c, 5*time.Minute)
 	checkReconcileAll(t, c, weir(t, "reconcile", "--all", "--kubeconfig", m[1]))
+	// weir check finds the weir up run through its kubeconfig: it holds no
+	// leader lease.
+	if out := weirAny(t, "check", "--kubeconfig", m[1]); !strings.Contains(out, "✔ weir runs outside the cluster: weir up (pid ") ||
+		!strings.Contains(out, "✔ flux-system/sops-age: age key for Kustomizations") {
+		t.Errorf("weir check on the weir up cluster printed:\n%s", out)
+	}
 	dash := regexp.MustCompile(`(?m)^dashboard: (http://127\.0\.0\.1:\d+/)$`).FindStringSubmatch(out)
 	if dash == nil {
 		t.Fatalf("weir up --detach printed no dashboard URL on loopback:\n%s", out)
