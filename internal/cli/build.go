@@ -76,7 +76,7 @@ func newBuildCommand(g *globalOptions) *cobra.Command {
 	ks.Flags().StringVar(&path, "path", "", "local folder to render (the Kustomization's spec.path in your checkout)")
 	ks.Flags().StringVar(&root, "repo", "", "root of the repository (default: the Git root above --path)")
 	addOfflineFlags(ks, &offline, true)
-	cmd.AddCommand(ks, newBuildHelmReleaseCommand(g))
+	cmd.AddCommand(ks, newBuildHelmReleaseCommand(g), newBuildAllCommand())
 	return cmd
 }
 

@@ -1,0 +1,216 @@
+package cli
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"path"
+	"slices"
+	"strings"
+
+	kustomizev1 "github.com/fluxcd/kustomize-controller/api/v1"
+	"github.com/spf13/cobra"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/yaml"
+
+	"github.com/weirhq/weir/internal/render"
+	"github.com/weirhq/weir/internal/repo"
+)
+
+// builtKustomization is one Kustomization of `weir build all`.
+type builtKustomization struct {
+	Name      string `json:"name"`
+	Namespace string `json:"namespace"`
+	// File declares the Kustomization; Path is its spec.path.
+	File string `json:"file"`
+	Path string `json:"path"`
+	// Objects are what it would apply, Secret data masked.
+	Objects []*unstructured.Unstructured `json:"objects"`
+	// Unresolved are the variables left as written.
+	Unresolved []string `json:"unresolved,omitempty"`
+	// Skipped says why it was not rendered (its source is another
+	// repository); Error why it failed.
+	Skipped string `json:"skipped,omitempty"`
+	Error   string `json:"error,omitempty"`
+}
+
+// builtCluster is one cluster (sync root) of `weir build all`.
+type builtCluster struct {
+	Name           string               `json:"name"`
+	Path           string               `json:"path"`
+	Kustomizations []builtKustomization `json:"kustomizations"`
+}
+
+func newBuildAllCommand() *cobra.Command {
+	var offline offlineOptions
+	var root, output string
+	cmd := &cobra.Command{
+		Use:   "all [PATH]",
+		Short: "Render every Kustomization of a repository, offline, grouped by Kustomization",
+		Long: "build all finds the clusters of the repository at PATH (default: the current folder; its sync\n" +
+			"roots, as `weir build ks` and `weir up` find them), then renders every Flux Kustomization each\n" +
+			"cluster applies from this repository, as `weir build ks` renders one: with its cluster's values,\n" +
+			"Secret data masked, variables of sources not in the repository left as written (listed on standard\n" +
+			"error). Kustomizations whose source is another repository are listed as skipped. The objects come\n" +
+			"grouped by the Kustomization that owns them, as YAML (a comment heads each group) or as JSON.\n" +
+			"HelmReleases appear as objects of their Kustomization; `weir build hr` renders their charts.\n" +
+			"It exits 1 when any Kustomization fails to render, after rendering all of them.",
+		Example: "  weir build all\n  weir build all ~/home-ops --cluster main -o json",
+		Args:    cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			dir := "."
+			if len(args) == 1 {
+				dir = args[0]
+			}
+			if output != "yaml" && output != "json" {
+				return fmt.Errorf("--output %q: use yaml or json", output)
+			}
+			if root == "" {
+				if root = gitRoot(mustAbs(dir)); root == "" {
+					root = dir
+				}
+			}
+			keys, err := offline.ageKeys()
+			if err != nil {
+				return err
+			}
+			r, err := repo.Open(root)
+			if err != nil {
+				return err
+			}
+			clusters, err := buildAll(cmd, r, keys, offline)
+			if err != nil {
+				return err
+			}
+			if output == "json" {
+				enc := json.NewEncoder(cmd.OutOrStdout())
+				enc.SetIndent("", "  ")
+				if err := enc.Encode(map[string]any{"clusters": clusters}); err != nil {
+					return err
+				}
+			} else if err := writeBuildAll(cmd.OutOrStdout(), clusters); err != nil {
+				return err
+			}
+			failed := 0
+			for _, c := range clusters {
+				for _, k := range c.Kustomizations {
+					if k.Error != "" {
+						failed++
+						fmt.Fprintf(cmd.ErrOrStderr(), "✗ %s: Kustomization %s/%s (%s): %s\n", c.Name, k.Namespace, k.Name, k.File, k.Error)
+					}
+				}
+			}
+			if failed > 0 {
+				return errors.New(plural(failed, "Kustomization") + " failed to render")
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&root, "repo", "", "root of the repository (default: the Git root above PATH)")
+	cmd.Flags().StringVarP(&output, "output", "o", "yaml", "yaml or json")
+	addOfflineFlags(cmd, &offline, false)
+	return cmd
+}
+
+// buildAll renders the Kustomizations of every cluster, or of the one
+// --cluster names.
+func buildAll(cmd *cobra.Command, r *repo.Repository, keys *render.AgeKeys, offline offlineOptions) ([]builtCluster, error) {
+	all := r.Clusters()
+	if len(all) == 0 {
+		return nil, fmt.Errorf("no cluster found in %s: no flux-system Kustomization, FluxInstance or conventional sync folder", r.Root())
+	}
+	var out []builtCluster
+	for _, c := range all {
+		if offline.cluster != "" && offline.cluster != c.Name && offline.cluster != c.Path {
+			continue
+		}
+		bc := builtCluster{Name: c.Name, Path: c.Path, Kustomizations: []builtKustomization{}}
+		seen := map[string]bool{}
+		for _, o := range c.Objects {
+			if o.GetKind() != kustomizev1.KustomizationKind || !strings.HasPrefix(o.GetAPIVersion(), kustomizev1.GroupVersion.Group+"/") {
+				continue
+			}
+			key := o.File + "|" + o.Namespace + "|" + o.GetName()
+			if seen[key] {
+				continue
+			}
+			seen[key] = true
+			bc.Kustomizations = append(bc.Kustomizations, buildOne(cmd, r, c, o, keys, offline.strict))
+		}
+		slices.SortFunc(bc.Kustomizations, func(a, b builtKustomization) int {
+			return strings.Compare(a.Namespace+"/"+a.Name+"|"+a.File, b.Namespace+"/"+b.Name+"|"+b.File)
+		})
+		out = append(out, bc)
+	}
+	if len(out) == 0 {
+		names := make([]string, len(all))
+		for i, c := range all {
+			names[i] = c.Name + " (" + c.Path + ")"
+		}
+		return nil, fmt.Errorf("--cluster %q is none of the repository's clusters: %s", offline.cluster, strings.Join(names, ", "))
+	}
+	return out, nil
+}
+
+// buildOne renders one Kustomization of cluster c.
+func buildOne(cmd *cobra.Command, r *repo.Repository, c *repo.Cluster, o *repo.Object, keys *render.AgeKeys, strict bool) builtKustomization {
+	k := builtKustomization{Name: o.GetName(), Namespace: o.Namespace, File: o.File, Objects: []*unstructured.Unstructured{}}
+	src, _, _ := unstructured.NestedString(o.Object, "spec", "sourceRef", "name")
+	specPath, _, _ := unstructured.NestedString(o.Object, "spec", "path")
+	k.Path = specPath
+	if src != "" && src != c.Source {
+		k.Skipped = fmt.Sprintf("its source %s is another repository", src)
+		return k
+	}
+	rel := strings.TrimPrefix(path.Clean("/"+specPath), "/")
+	if rel == "" {
+		rel = "."
+	}
+	built, err := r.Build(cmd.Context(), repo.BuildOptions{
+		Query: repo.Query{Name: o.GetName(), Namespace: o.Namespace, File: o.File, Cluster: c.Path, Path: rel},
+		Keys:  keys, Strict: strict, DefaultNamespace: "flux-system",
+	})
+	if err != nil {
+		k.Error = err.Error()
+		return k
+	}
+	k.Namespace = built.Kustomization.Namespace
+	k.Objects = built.Objects
+	k.Unresolved = built.Report.Unresolved
+	for _, u := range built.Report.Unavailable {
+		fmt.Fprintf(cmd.ErrOrStderr(), "⚠ %s: Kustomization %s/%s: postBuild.substituteFrom %s: its variables are left as written\n", c.Name, k.Namespace, k.Name, u)
+	}
+	return k
+}
+
+// writeBuildAll prints the groups as YAML documents, a comment heading
+// each Kustomization's.
+func writeBuildAll(w io.Writer, clusters []builtCluster) error {
+	for _, c := range clusters {
+		fmt.Fprintf(w, "# cluster %s (%s)\n", c.Name, c.Path)
+		for _, k := range c.Kustomizations {
+			head := fmt.Sprintf("# Kustomization %s/%s (%s, path %s)", k.Namespace, k.Name, k.File, k.Path)
+			switch {
+			case k.Skipped != "":
+				fmt.Fprintf(w, "%s: skipped, %s\n", head, k.Skipped)
+				continue
+			case k.Error != "":
+				fmt.Fprintf(w, "%s: failed: %s\n", head, oneLine(k.Error))
+				continue
+			}
+			fmt.Fprintf(w, "%s: %s\n", head, plural(len(k.Objects), "object"))
+			for _, o := range k.Objects {
+				b, err := yaml.Marshal(o.Object)
+				if err != nil {
+					return fmt.Errorf("printing %s %s: %w", o.GetKind(), o.GetName(), err)
+				}
+				fmt.Fprintf(w, "---\n%s", b)
+			}
+		}
+	}
+	return nil
+}
+
+// oneLine keeps a message on one comment line.
+func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
