@@ -92,3 +92,72 @@ func TestBuildAllOnTheExample(t *testing.T) {
 	}
 	wantNotIn(t, "the example", out, "ENC[", ": failed: ")
 }
+
+// weir test on the example, then on the example with each kind of mistake
+// added: a missing dependency, a cycle, a source that is not defined, an
+// object applied by two Kustomizations, and a substituteFrom Secret that is
+// not in Git (a warning, a failure with --strict); each is reported on its
+// object, in the JUnit file too, and the run exits 1.
+func TestTestChecksTheRepository(t *testing.T) {
+	t.Setenv("SOPS_AGE_KEY_FILE", "")
+	t.Setenv("SOPS_AGE_KEY", "")
+	root := t.TempDir()
+	if err := os.CopyFS(root, os.DirFS(filepath.Join("..", "..", "examples", "cluster"))); err != nil {
+		t.Fatal(err)
+	}
+	out, stderr, err := runSplit(t, "test", root)
+	if err != nil {
+		t.Fatalf("weir test on the example: %v\n%s%s", err, out, stderr)
+	}
+	wantIn(t, "weir test on the example", out, "27 checked: 27 passed, 0 with warnings, 0 failed")
+
+	ks := func(name, path, extra string) string {
+		return "---\napiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata:\n  name: " + name + "\n  namespace: flux-system\n" +
+			"spec:\n  interval: 1h\n  path: " + path + "\n  prune: true\n  sourceRef:\n    kind: GitRepository\n    name: flux-system\n" + extra
+	}
+	cm := "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: shared\n  namespace: testing\ndata:\n  host: ${HOST}\n"
+	files := map[string]string{
+		"kubernetes/apps/testing/kustomization.yaml": "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - ./ks.yaml\n",
+		"kubernetes/apps/testing/ks.yaml": ks("needs-ghost", "./kubernetes/apps/testing/app", "  dependsOn:\n    - name: ghost\n") +
+			ks("loop-a", "./kubernetes/apps/testing/app", "  dependsOn:\n    - name: loop-b\n") +
+			ks("loop-b", "./kubernetes/apps/testing/app", "  dependsOn:\n    - name: loop-a\n") +
+			ks("elsewhere", "./kubernetes/apps/testing/app", "") +
+			ks("shared-one", "./kubernetes/apps/testing/shared", "") +
+			ks("shared-two", "./kubernetes/apps/testing/shared", "") +
+			ks("external", "./kubernetes/apps/testing/shared", "  postBuild:\n    substituteFrom:\n      - kind: Secret\n        name: made-by-external-secrets\n"),
+		"kubernetes/apps/testing/app/kustomization.yaml":    "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: []\n",
+		"kubernetes/apps/testing/shared/kustomization.yaml": "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - ./cm.yaml\n",
+		"kubernetes/apps/testing/shared/cm.yaml":            cm,
+	}
+	// elsewhere's source is a GitRepository nobody defines.
+	files["kubernetes/apps/testing/ks.yaml"] = strings.Replace(files["kubernetes/apps/testing/ks.yaml"],
+		"name: elsewhere\n  namespace: flux-system\nspec:\n  interval: 1h\n  path: ./kubernetes/apps/testing/app\n  prune: true\n  sourceRef:\n    kind: GitRepository\n    name: flux-system\n",
+		"name: elsewhere\n  namespace: flux-system\nspec:\n  interval: 1h\n  path: ./kubernetes/apps/testing/app\n  prune: true\n  sourceRef:\n    kind: OCIRepository\n    name: nowhere\n", 1)
+	for p, s := range files {
+		if err := writeTestFile(filepath.Join(root, filepath.FromSlash(p)), s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	junit := filepath.Join(t.TempDir(), "report.xml")
+	out, _, err = runSplit(t, "test", root, "--junit", junit)
+	if err == nil || !strings.Contains(err.Error(), "failed the checks") {
+		t.Errorf("weir test with mistakes: err = %v, want a failure", err)
+	}
+	wantIn(t, "weir test with mistakes", out,
+		"✗ kubernetes: Kustomization flux-system/needs-ghost\n    ✗ dependsOn flux-system/ghost, which this cluster does not define",
+		"✗ kubernetes: Kustomization flux-system/loop-a\n    ✗ dependency cycle: flux-system/loop-a -> flux-system/loop-b -> flux-system/loop-a",
+		"    ✗ its source OCIRepository flux-system/nowhere is not defined in this cluster",
+		"✗ kubernetes: Kustomization flux-system/shared-one\n    ✗ ConfigMap/testing/shared is also applied by Kustomization flux-system/external, flux-system/shared-two",
+		"✗ kubernetes: Kustomization flux-system/external\n    ✗ ConfigMap/testing/shared is also applied by Kustomization flux-system/shared-one, flux-system/shared-two",
+		"    ⚠ variables left as written (their substituteFrom source is not in the repository): HOST",
+		"✔ kubernetes: Kustomization flux-system/echo: 2 objects",
+	)
+	b, err := os.ReadFile(junit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantIn(t, "the JUnit report", string(b), `<testsuite name="kubernetes" tests="34" failures="`, `<testcase name="Kustomization flux-system/needs-ghost"`, `<failure message="dependsOn flux-system/ghost, which this cluster does not define">`)
+
+	out, _, _ = runSplit(t, "test", root, "--strict")
+	wantIn(t, "weir test --strict", out, "✗ kubernetes: Kustomization flux-system/external")
+}

@@ -89,6 +89,7 @@ func newRootCommand() *cobra.Command {
 		newTraceCommand(g),
 		newCheckCommand(g),
 		newGraphCommand(g),
+		newTestCommand(),
 	)
 	refuseUnknownSubcommands(root)
 	return root

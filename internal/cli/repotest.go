@@ -1,0 +1,352 @@
+package cli
+
+import (
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strings"
+
+	helmv2 "github.com/fluxcd/helm-controller/api/v2"
+	kustomizev1 "github.com/fluxcd/kustomize-controller/api/v1"
+	sourcev1 "github.com/fluxcd/source-controller/api/v1"
+	"github.com/spf13/cobra"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/weirhq/weir/internal/depgraph"
+	"github.com/weirhq/weir/internal/repo"
+)
+
+// testCase is one checked object of `weir test`: a Kustomization or a
+// HelmRelease, with what failed and what is only a warning.
+type testCase struct {
+	Cluster  string
+	Kind     string
+	ID       string // namespace/name
+	File     string
+	Objects  int
+	Failures []string
+	Warnings []string
+}
+
+func newTestCommand() *cobra.Command {
+	var offline offlineOptions
+	var root, junit string
+	cmd := &cobra.Command{
+		Use:   "test [PATH]",
+		Short: "Check a whole repository offline: every Kustomization builds, every reference resolves",
+		Long: "test checks the repository at PATH (default: the current folder) as a pull request check would,\n" +
+			"with no cluster: for each of its clusters (sync roots, or the one --cluster names) it renders every\n" +
+			"Kustomization as `weir build all` does, then checks the graph the controllers would see:\n" +
+			"  - every dependsOn names a Kustomization or HelmRelease the cluster defines;\n" +
+			"  - the dependsOn entries form no cycle;\n" +
+			"  - every Kustomization's sourceRef, and every HelmRelease's chartRef or chart sourceRef, names a\n" +
+			"    source the cluster defines (the sync root's own source counts as defined);\n" +
+			"  - no object is applied by two Kustomizations.\n" +
+			"A substituteFrom source that is not in the repository leaves its variables as written: a warning\n" +
+			"naming them, as the cluster may provide it (ExternalSecrets, bootstrap), and a failure with\n" +
+			"--strict. It prints one line per Kustomization and HelmRelease and a summary, writes JUnit XML with\n" +
+			"--junit FILE, and exits 1 when anything failed. HelmRelease charts are not rendered yet.",
+		Example: "  weir test\n  weir test ~/home-ops --cluster main --junit report.xml",
+		Args:    cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			dir := "."
+			if len(args) == 1 {
+				dir = args[0]
+			}
+			if root == "" {
+				root = gitRoot(mustAbs(dir))
+			}
+			keys, err := offline.ageKeys()
+			if err != nil {
+				return err
+			}
+			r, err := repo.Open(root)
+			if err != nil {
+				return err
+			}
+			strict := offline.strict
+			offline.strict = false // variables left as written are judged here
+			built, err := buildAll(cmd, r, keys, offline)
+			if err != nil {
+				return err
+			}
+			var cases []*testCase
+			for i, bc := range built {
+				cases = append(cases, checkCluster(r.Clusters(), bc, built[i].Name, strict)...)
+			}
+			failed := printTestCases(cmd.OutOrStdout(), cases)
+			if junit != "" {
+				if err := writeJUnit(junit, cases); err != nil {
+					return err
+				}
+			}
+			if failed > 0 {
+				return errors.New(plural(failed, "object") + " failed the checks")
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&root, "repo", "", "root of the repository (default: the Git root above PATH)")
+	cmd.Flags().StringVar(&junit, "junit", "", "write the results as JUnit XML to this file, for CI")
+	addOfflineFlags(cmd, &offline, false)
+	return cmd
+}
+
+// refKey names an object for the checks: Kind/namespace/name.
+func refKey(kind, namespace, name string) string { return kind + "/" + namespace + "/" + name }
+
+// checkCluster checks one built cluster.
+func checkCluster(all []*repo.Cluster, bc builtCluster, name string, strict bool) []*testCase {
+	var cluster *repo.Cluster
+	for _, c := range all {
+		if c.Name == bc.Name && c.Path == bc.Path {
+			cluster = c
+		}
+	}
+	// What the cluster defines: the Flux objects of its tree and every
+	// object its Kustomizations render.
+	defined := map[string]bool{}
+	if cluster != nil {
+		defined[refKey(sourcev1.GitRepositoryKind, "flux-system", cluster.Source)] = true
+		for _, o := range cluster.Objects {
+			defined[refKey(o.GetKind(), orDefault(o.Namespace, o.GetNamespace()), o.GetName())] = true
+		}
+	}
+	owner := map[string]string{}    // object -> the first Kustomization that applies it
+	owners := map[string][]string{} // object -> every Kustomization that applies it
+	var objectKeys []string
+	var cases []*testCase
+	var releases []*unstructured.Unstructured
+	byCase := map[string]*testCase{}
+	for _, k := range bc.Kustomizations {
+		tc := &testCase{Cluster: name, Kind: kustomizev1.KustomizationKind, ID: k.Namespace + "/" + k.Name, File: k.File, Objects: len(k.Objects)}
+		cases = append(cases, tc)
+		byCase[refKey(tc.Kind, k.Namespace, k.Name)] = tc
+		switch {
+		case k.Skipped != "":
+			tc.Warnings = append(tc.Warnings, "not rendered: "+k.Skipped)
+		case k.Error != "":
+			tc.Failures = append(tc.Failures, "does not build: "+k.Error)
+		}
+		if len(k.Unresolved) > 0 {
+			msg := "variables left as written (their substituteFrom source is not in the repository): " + strings.Join(k.Unresolved, ", ")
+			if strict {
+				tc.Failures = append(tc.Failures, msg)
+			} else {
+				tc.Warnings = append(tc.Warnings, msg)
+			}
+		}
+		for _, o := range k.Objects {
+			key := refKey(o.GetKind(), o.GetNamespace(), o.GetName())
+			defined[key] = true
+			if _, ok := owner[key]; !ok {
+				owner[key] = tc.ID
+				objectKeys = append(objectKeys, key)
+			}
+			if !slices.Contains(owners[key], tc.ID) {
+				owners[key] = append(owners[key], tc.ID)
+			}
+			if o.GetKind() == helmv2.HelmReleaseKind && strings.HasPrefix(o.GetAPIVersion(), helmv2.GroupVersion.Group+"/") {
+				releases = append(releases, o)
+			}
+		}
+	}
+	for _, key := range objectKeys {
+		if len(owners[key]) < 2 {
+			continue
+		}
+		for _, id := range owners[key] {
+			others := slices.DeleteFunc(slices.Clone(owners[key]), func(o string) bool { return o == id })
+			ns, nm, _ := strings.Cut(id, "/")
+			if tc := byCase[refKey(kustomizev1.KustomizationKind, ns, nm)]; tc != nil {
+				tc.Failures = append(tc.Failures, fmt.Sprintf("%s is also applied by Kustomization %s: they would fight over it, and each prune would delete it", key, strings.Join(others, ", ")))
+			}
+		}
+	}
+	for _, hr := range releases {
+		tc := &testCase{Cluster: name, Kind: helmv2.HelmReleaseKind, ID: hr.GetNamespace() + "/" + hr.GetName(), File: "applied by Kustomization " + owner[refKey(hr.GetKind(), hr.GetNamespace(), hr.GetName())]}
+		cases = append(cases, tc)
+		byCase[refKey(tc.Kind, hr.GetNamespace(), hr.GetName())] = tc
+	}
+
+	// References: dependsOn, sources, charts.
+	g := &depgraph.Graph{}
+	for key, tc := range byCase {
+		kind, ns, nm := splitRef(key)
+		var obj map[string]any
+		for _, k := range bc.Kustomizations {
+			if kind == kustomizev1.KustomizationKind && k.Namespace == ns && k.Name == nm && cluster != nil {
+				for _, o := range cluster.Objects {
+					if o.File == k.File && o.GetName() == nm && o.GetKind() == kind {
+						obj = o.Object
+					}
+				}
+			}
+		}
+		for _, hr := range releases {
+			if kind == helmv2.HelmReleaseKind && hr.GetNamespace() == ns && hr.GetName() == nm {
+				obj = hr.Object
+			}
+		}
+		if obj == nil {
+			continue
+		}
+		var deps []depgraph.Key
+		list, _, _ := unstructured.NestedSlice(obj, "spec", "dependsOn")
+		for _, d := range list {
+			m, _ := d.(map[string]any)
+			dn, _ := m["name"].(string)
+			dns, _ := m["namespace"].(string)
+			dns = orDefault(dns, ns)
+			dk := kind
+			if !defined[refKey(dk, dns, dn)] {
+				other := helmv2.HelmReleaseKind
+				if kind == helmv2.HelmReleaseKind {
+					other = kustomizev1.KustomizationKind
+				}
+				if defined[refKey(other, dns, dn)] {
+					dk = other
+				} else {
+					tc.Failures = append(tc.Failures, fmt.Sprintf("dependsOn %s/%s, which this cluster does not define", dns, dn))
+				}
+			}
+			deps = append(deps, depgraph.Key{Kind: dk, Namespace: dns, Name: dn})
+		}
+		g.Set(depgraph.Key{Kind: kind, Namespace: ns, Name: nm}, deps)
+		for _, ref := range sourceRefs(kind, ns, nm, obj) {
+			if !defined[ref] {
+				tc.Failures = append(tc.Failures, fmt.Sprintf("its source %s is not defined in this cluster", strings.Replace(ref, "/", " ", 1)))
+			}
+		}
+	}
+	for key, tc := range byCase {
+		kind, ns, nm := splitRef(key)
+		if cyc := g.Cycle(depgraph.Key{Kind: kind, Namespace: ns, Name: nm}); cyc != nil {
+			names := make([]string, len(cyc))
+			for i, k := range cyc {
+				names[i] = k.Namespace + "/" + k.Name
+			}
+			tc.Failures = append(tc.Failures, "dependency cycle: "+strings.Join(names, " -> "))
+		}
+	}
+	slices.SortFunc(cases, func(a, b *testCase) int {
+		return strings.Compare(a.Kind+" "+a.ID, b.Kind+" "+b.ID)
+	})
+	return cases
+}
+
+// sourceRefs are the sources an object needs, as Kind/namespace/name.
+func sourceRefs(kind, namespace, name string, obj map[string]any) []string {
+	ref := func(fields ...string) string {
+		k, _, _ := unstructured.NestedString(obj, append(fields, "kind")...)
+		n, _, _ := unstructured.NestedString(obj, append(fields, "name")...)
+		ns, _, _ := unstructured.NestedString(obj, append(fields, "namespace")...)
+		if k == "" || n == "" {
+			return ""
+		}
+		return refKey(k, orDefault(ns, namespace), n)
+	}
+	var out []string
+	switch kind {
+	case kustomizev1.KustomizationKind:
+		out = append(out, ref("spec", "sourceRef"))
+	case helmv2.HelmReleaseKind:
+		out = append(out, ref("spec", "chartRef"), ref("spec", "chart", "spec", "sourceRef"))
+	}
+	return slices.DeleteFunc(out, func(s string) bool { return s == "" })
+}
+
+func splitRef(key string) (kind, namespace, name string) {
+	kind, rest, _ := strings.Cut(key, "/")
+	namespace, name, _ = strings.Cut(rest, "/")
+	return kind, namespace, name
+}
+
+func orDefault(v, def string) string {
+	if v != "" {
+		return v
+	}
+	return def
+}
+
+// printTestCases prints a line per case and the summary, and returns how
+// many failed.
+func printTestCases(w io.Writer, cases []*testCase) int {
+	failed, warned := 0, 0
+	for _, tc := range cases {
+		mark := "✔"
+		switch {
+		case len(tc.Failures) > 0:
+			mark = "✗"
+			failed++
+		case len(tc.Warnings) > 0:
+			mark = "⚠"
+			warned++
+		}
+		what := ""
+		if tc.Kind == kustomizev1.KustomizationKind && len(tc.Failures) == 0 {
+			what = ": " + plural(tc.Objects, "object")
+		}
+		fmt.Fprintf(w, "%s %s: %s %s%s\n", mark, tc.Cluster, tc.Kind, tc.ID, what)
+		for _, f := range tc.Failures {
+			fmt.Fprintf(w, "    ✗ %s\n", f)
+		}
+		for _, m := range tc.Warnings {
+			fmt.Fprintf(w, "    ⚠ %s\n", m)
+		}
+	}
+	fmt.Fprintf(w, "%d checked: %d passed, %d with warnings, %d failed\n", len(cases), len(cases)-failed-warned, warned, failed)
+	return failed
+}
+
+// writeJUnit writes the cases as JUnit XML: a suite per cluster, a case
+// per object, a failure per object that failed.
+func writeJUnit(path string, cases []*testCase) error {
+	type failure struct {
+		Message string `xml:"message,attr"`
+		Text    string `xml:",chardata"`
+	}
+	type junitCase struct {
+		Name      string   `xml:"name,attr"`
+		ClassName string   `xml:"classname,attr"`
+		Failure   *failure `xml:"failure,omitempty"`
+		SystemOut string   `xml:"system-out,omitempty"`
+	}
+	type suite struct {
+		Name     string      `xml:"name,attr"`
+		Tests    int         `xml:"tests,attr"`
+		Failures int         `xml:"failures,attr"`
+		Cases    []junitCase `xml:"testcase"`
+	}
+	var suites []*suite
+	bySuite := map[string]*suite{}
+	for _, tc := range cases {
+		s := bySuite[tc.Cluster]
+		if s == nil {
+			s = &suite{Name: tc.Cluster}
+			bySuite[tc.Cluster] = s
+			suites = append(suites, s)
+		}
+		jc := junitCase{Name: tc.Kind + " " + tc.ID, ClassName: tc.File, SystemOut: strings.Join(tc.Warnings, "\n")}
+		if len(tc.Failures) > 0 {
+			jc.Failure = &failure{Message: tc.Failures[0], Text: strings.Join(tc.Failures, "\n")}
+			s.Failures++
+		}
+		s.Tests++
+		s.Cases = append(s.Cases, jc)
+	}
+	b, err := xml.MarshalIndent(struct {
+		XMLName xml.Name `xml:"testsuites"`
+		Suites  []*suite `xml:"testsuite"`
+	}{Suites: suites}, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(path, append([]byte(xml.Header), append(b, '\n')...), 0o644); err != nil {
+		return fmt.Errorf("writing --junit %s: %w", path, err)
+	}
+	return nil
+}
