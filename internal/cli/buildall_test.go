@@ -101,15 +101,20 @@ func TestBuildAllOnTheExample(t *testing.T) {
 func TestTestChecksTheRepository(t *testing.T) {
 	t.Setenv("SOPS_AGE_KEY_FILE", "")
 	t.Setenv("SOPS_AGE_KEY", "")
-	root := t.TempDir()
-	if err := os.CopyFS(root, os.DirFS(filepath.Join("..", "..", "examples", "cluster"))); err != nil {
-		t.Fatal(err)
+	work := t.TempDir()
+	root := filepath.Join(work, "cluster")
+	for _, d := range []string{"cluster", "charts"} {
+		if err := os.CopyFS(filepath.Join(work, d), os.DirFS(filepath.Join("..", "..", "examples", d))); err != nil {
+			t.Fatal(err)
+		}
 	}
 	out, stderr, err := runSplit(t, "test", root)
 	if err != nil {
 		t.Fatalf("weir test on the example: %v\n%s%s", err, out, stderr)
 	}
-	wantIn(t, "weir test on the example", out, "27 checked: 27 passed, 0 with warnings, 0 failed")
+	// The charts come from examples/charts, beside the repository, as
+	// weir up finds them.
+	wantIn(t, "weir test on the example", out, "27 checked: 27 passed, 0 with warnings, 0 failed", "✔ kubernetes: HelmRelease default/echo: 3 objects")
 
 	ks := func(name, path, extra string) string {
 		return "---\napiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata:\n  name: " + name + "\n  namespace: flux-system\n" +
@@ -119,20 +124,24 @@ func TestTestChecksTheRepository(t *testing.T) {
 	files := map[string]string{
 		"kubernetes/apps/testing/kustomization.yaml": "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - ./ks.yaml\n",
 		"kubernetes/apps/testing/ks.yaml": ks("needs-ghost", "./kubernetes/apps/testing/app", "  dependsOn:\n    - name: ghost\n") +
-			ks("loop-a", "./kubernetes/apps/testing/app", "  dependsOn:\n    - name: loop-b\n") +
-			ks("loop-b", "./kubernetes/apps/testing/app", "  dependsOn:\n    - name: loop-a\n") +
-			ks("elsewhere", "./kubernetes/apps/testing/app", "") +
+			ks("loop-a", "./kubernetes/apps/testing/empty", "  dependsOn:\n    - name: loop-b\n") +
+			ks("loop-b", "./kubernetes/apps/testing/empty", "  dependsOn:\n    - name: loop-a\n") +
+			ks("elsewhere", "./kubernetes/apps/testing/empty", "") +
 			ks("shared-one", "./kubernetes/apps/testing/shared", "") +
 			ks("shared-two", "./kubernetes/apps/testing/shared", "") +
 			ks("external", "./kubernetes/apps/testing/shared", "  postBuild:\n    substituteFrom:\n      - kind: Secret\n        name: made-by-external-secrets\n"),
-		"kubernetes/apps/testing/app/kustomization.yaml":    "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: []\n",
 		"kubernetes/apps/testing/shared/kustomization.yaml": "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - ./cm.yaml\n",
 		"kubernetes/apps/testing/shared/cm.yaml":            cm,
+		"kubernetes/apps/testing/empty/kustomization.yaml":  "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: []\n",
+		// A chart no folder holds: not rendered offline, a warning.
+		"kubernetes/apps/testing/app/kustomization.yaml": "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - ./hr.yaml\n",
+		"kubernetes/apps/testing/app/hr.yaml": "apiVersion: source.toolkit.fluxcd.io/v1\nkind: OCIRepository\nmetadata:\n  name: remote\n  namespace: flux-system\nspec:\n  interval: 1h\n  url: oci://ghcr.io/example/charts/remote\n  ref:\n    tag: 1.0.0\n" +
+			"---\napiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata:\n  name: remote\n  namespace: flux-system\nspec:\n  interval: 1h\n  chartRef:\n    kind: OCIRepository\n    name: remote\n",
 	}
 	// elsewhere's source is a GitRepository nobody defines.
 	files["kubernetes/apps/testing/ks.yaml"] = strings.Replace(files["kubernetes/apps/testing/ks.yaml"],
-		"name: elsewhere\n  namespace: flux-system\nspec:\n  interval: 1h\n  path: ./kubernetes/apps/testing/app\n  prune: true\n  sourceRef:\n    kind: GitRepository\n    name: flux-system\n",
-		"name: elsewhere\n  namespace: flux-system\nspec:\n  interval: 1h\n  path: ./kubernetes/apps/testing/app\n  prune: true\n  sourceRef:\n    kind: OCIRepository\n    name: nowhere\n", 1)
+		"name: elsewhere\n  namespace: flux-system\nspec:\n  interval: 1h\n  path: ./kubernetes/apps/testing/empty\n  prune: true\n  sourceRef:\n    kind: GitRepository\n    name: flux-system\n",
+		"name: elsewhere\n  namespace: flux-system\nspec:\n  interval: 1h\n  path: ./kubernetes/apps/testing/empty\n  prune: true\n  sourceRef:\n    kind: OCIRepository\n    name: nowhere\n", 1)
 	for p, s := range files {
 		if err := writeTestFile(filepath.Join(root, filepath.FromSlash(p)), s); err != nil {
 			t.Fatal(err)
@@ -151,12 +160,13 @@ func TestTestChecksTheRepository(t *testing.T) {
 		"✗ kubernetes: Kustomization flux-system/external\n    ✗ ConfigMap/testing/shared is also applied by Kustomization flux-system/shared-one, flux-system/shared-two",
 		"    ⚠ variables left as written (their substituteFrom source is not in the repository): HOST",
 		"✔ kubernetes: Kustomization flux-system/echo: 2 objects",
+		"⚠ kubernetes: HelmRelease flux-system/remote\n    ⚠ chart not rendered: HelmRelease flux-system/remote: its chart remote comes from",
 	)
 	b, err := os.ReadFile(junit)
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantIn(t, "the JUnit report", string(b), `<testsuite name="kubernetes" tests="34" failures="`, `<testcase name="Kustomization flux-system/needs-ghost"`, `<failure message="dependsOn flux-system/ghost, which this cluster does not define">`)
+	wantIn(t, "the JUnit report", string(b), `<testsuite name="kubernetes" tests="35" failures="`, `<testcase name="Kustomization flux-system/needs-ghost"`, `<failure message="dependsOn flux-system/ghost, which this cluster does not define">`)
 
 	out, _, _ = runSplit(t, "test", root, "--strict")
 	wantIn(t, "weir test --strict", out, "✗ kubernetes: Kustomization flux-system/external")

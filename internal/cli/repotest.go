@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path"
+	"path/filepath"
 	"slices"
 	"strings"
 
@@ -29,11 +31,13 @@ type testCase struct {
 	Objects  int
 	Failures []string
 	Warnings []string
+	// rendered is set for a HelmRelease whose chart was rendered.
+	rendered bool
 }
 
 func newTestCommand() *cobra.Command {
 	var offline offlineOptions
-	var root, junit string
+	var root, junit, charts string
 	cmd := &cobra.Command{
 		Use:   "test [PATH]",
 		Short: "Check a whole repository offline: every Kustomization builds, every reference resolves",
@@ -48,7 +52,9 @@ func newTestCommand() *cobra.Command {
 			"A substituteFrom source that is not in the repository leaves its variables as written: a warning\n" +
 			"naming them, as the cluster may provide it (ExternalSecrets, bootstrap), and a failure with\n" +
 			"--strict. It prints one line per Kustomization and HelmRelease and a summary, writes JUnit XML with\n" +
-			"--junit FILE, and exits 1 when anything failed. HelmRelease charts are not rendered yet.",
+			"--junit FILE, and exits 1 when anything failed. Each HelmRelease's chart is rendered with its values\n" +
+			"as `weir build hr` renders it, from the repository or --charts; a chart with no local copy is a\n" +
+			"warning (weir test does not fetch charts yet).",
 		Example: "  weir test\n  weir test ~/home-ops --cluster main --junit report.xml",
 		Args:    cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -74,8 +80,10 @@ func newTestCommand() *cobra.Command {
 				return err
 			}
 			var cases []*testCase
-			for i, bc := range built {
-				cases = append(cases, checkCluster(r.Clusters(), bc, built[i].Name, strict)...)
+			for _, bc := range built {
+				cs := checkCluster(r.Clusters(), bc, bc.Name, strict)
+				renderCharts(cmd, root, charts, bc, cs, offline)
+				cases = append(cases, cs...)
 			}
 			failed := printTestCases(cmd.OutOrStdout(), cases)
 			if junit != "" {
@@ -91,6 +99,7 @@ func newTestCommand() *cobra.Command {
 	}
 	cmd.Flags().StringVar(&root, "repo", "", "root of the repository (default: the Git root above PATH)")
 	cmd.Flags().StringVar(&junit, "junit", "", "write the results as JUnit XML to this file, for CI")
+	cmd.Flags().StringVar(&charts, "charts", "", "folder of chart folders for HelmReleases whose chart is not in the repository (default: the charts folder `weir up` pushes)")
 	addOfflineFlags(cmd, &offline, false)
 	return cmd
 }
@@ -167,6 +176,9 @@ func checkCluster(all []*repo.Cluster, bc builtCluster, name string, strict bool
 		}
 	}
 	for _, hr := range releases {
+		if byCase[refKey(helmv2.HelmReleaseKind, hr.GetNamespace(), hr.GetName())] != nil {
+			continue // applied by two Kustomizations: reported on them
+		}
 		tc := &testCase{Cluster: name, Kind: helmv2.HelmReleaseKind, ID: hr.GetNamespace() + "/" + hr.GetName(), File: "applied by Kustomization " + owner[refKey(hr.GetKind(), hr.GetNamespace(), hr.GetName())]}
 		cases = append(cases, tc)
 		byCase[refKey(tc.Kind, hr.GetNamespace(), hr.GetName())] = tc
@@ -287,7 +299,7 @@ func printTestCases(w io.Writer, cases []*testCase) int {
 			warned++
 		}
 		what := ""
-		if tc.Kind == kustomizev1.KustomizationKind && len(tc.Failures) == 0 {
+		if (tc.Kind == kustomizev1.KustomizationKind || tc.rendered) && len(tc.Failures) == 0 {
 			what = ": " + plural(tc.Objects, "object")
 		}
 		fmt.Fprintf(w, "%s %s: %s %s%s\n", mark, tc.Cluster, tc.Kind, tc.ID, what)
@@ -349,4 +361,46 @@ func writeJUnit(path string, cases []*testCase) error {
 		return fmt.Errorf("writing --junit %s: %w", path, err)
 	}
 	return nil
+}
+
+// renderCharts renders the chart of each HelmRelease of the cluster, as
+// `weir build hr` does, from the folder of the Kustomization that applies
+// it: a template error fails the HelmRelease, a chart with no local copy
+// is a warning.
+func renderCharts(cmd *cobra.Command, root, charts string, bc builtCluster, cases []*testCase, offline offlineOptions) {
+	paths := map[string]string{}
+	for _, k := range bc.Kustomizations {
+		paths[k.Namespace+"/"+k.Name] = k.Path
+	}
+	offline.cluster = bc.Path
+	for _, tc := range cases {
+		if tc.Kind != helmv2.HelmReleaseKind {
+			continue
+		}
+		by := strings.TrimPrefix(tc.File, "applied by Kustomization ")
+		specPath, ok := paths[by]
+		if !ok {
+			continue
+		}
+		ns, name, _ := strings.Cut(tc.ID, "/")
+		r, err := renderHelmRelease(cmd.Context(), helmRenderOptions{
+			name: name, namespace: ns, root: root, charts: charts, offline: offline,
+			path: filepath.Join(root, filepath.FromSlash(strings.TrimPrefix(path.Clean("/"+specPath), "/"))),
+		})
+		var unavailable *chartUnavailableError
+		switch {
+		case errors.As(err, &unavailable):
+			tc.Warnings = append(tc.Warnings, "chart not rendered: "+err.Error())
+		case err != nil:
+			tc.Failures = append(tc.Failures, "does not render: "+err.Error())
+		default:
+			objs, err := releaseObjects(r.release, true)
+			if err != nil {
+				tc.Failures = append(tc.Failures, "its manifest does not parse: "+err.Error())
+				continue
+			}
+			tc.Objects = len(objs)
+			tc.rendered = true
+		}
+	}
 }
