@@ -41,6 +41,9 @@ type helmRenderOptions struct {
 	values client.Reader
 	// offline picks the applying Kustomization's cluster and keys.
 	offline offlineOptions
+	// repository is root already opened (weir test renders every
+	// HelmRelease of one repository); nil opens root.
+	repository *repo.Repository
 }
 
 // renderedHelmRelease is a HelmRelease rendered from local files: its
@@ -73,9 +76,11 @@ func renderHelmRelease(ctx context.Context, o helmRenderOptions) (*renderedHelmR
 	if err != nil {
 		return nil, err
 	}
-	r, err := repo.Open(root)
-	if err != nil {
-		return nil, err
+	r := o.repository
+	if r == nil {
+		if r, err = repo.Open(root); err != nil {
+			return nil, err
+		}
 	}
 	spec, ns, cluster, found, err := applyingKustomization(r, filepath.ToSlash(rel), o.offline.cluster)
 	if err != nil {

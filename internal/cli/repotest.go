@@ -82,7 +82,7 @@ func newTestCommand() *cobra.Command {
 			var cases []*testCase
 			for _, bc := range built {
 				cs := checkCluster(r.Clusters(), bc, bc.Name, strict)
-				renderCharts(cmd, root, charts, bc, cs, offline)
+				renderCharts(cmd, r, charts, bc, cs, offline)
 				cases = append(cases, cs...)
 			}
 			failed := printTestCases(cmd.OutOrStdout(), cases)
@@ -367,7 +367,8 @@ func writeJUnit(path string, cases []*testCase) error {
 // `weir build hr` does, from the folder of the Kustomization that applies
 // it: a template error fails the HelmRelease, a chart with no local copy
 // is a warning.
-func renderCharts(cmd *cobra.Command, root, charts string, bc builtCluster, cases []*testCase, offline offlineOptions) {
+func renderCharts(cmd *cobra.Command, rp *repo.Repository, charts string, bc builtCluster, cases []*testCase, offline offlineOptions) {
+	root := rp.Root()
 	paths := map[string]string{}
 	for _, k := range bc.Kustomizations {
 		paths[k.Namespace+"/"+k.Name] = k.Path
@@ -384,7 +385,7 @@ func renderCharts(cmd *cobra.Command, root, charts string, bc builtCluster, case
 		}
 		ns, name, _ := strings.Cut(tc.ID, "/")
 		r, err := renderHelmRelease(cmd.Context(), helmRenderOptions{
-			name: name, namespace: ns, root: root, charts: charts, offline: offline,
+			name: name, namespace: ns, root: root, charts: charts, offline: offline, repository: rp,
 			path: filepath.Join(root, filepath.FromSlash(strings.TrimPrefix(path.Clean("/"+specPath), "/"))),
 		})
 		var unavailable *chartUnavailableError
