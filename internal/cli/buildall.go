@@ -66,16 +66,7 @@ func newBuildAllCommand() *cobra.Command {
 			if output != "yaml" && output != "json" {
 				return fmt.Errorf("--output %q: use yaml or json", output)
 			}
-			if root == "" {
-				if root = gitRoot(mustAbs(dir)); root == "" {
-					root = dir
-				}
-			}
-			keys, err := offline.ageKeys()
-			if err != nil {
-				return err
-			}
-			r, err := repo.Open(root)
+			r, keys, err := openRepository(dir, root, offline)
 			if err != nil {
 				return err
 			}
@@ -111,6 +102,23 @@ func newBuildAllCommand() *cobra.Command {
 	cmd.Flags().StringVarP(&output, "output", "o", "yaml", "yaml or json")
 	addOfflineFlags(cmd, &offline, false)
 	return cmd
+}
+
+// openRepository opens the repository of dir (its Git root, or root when
+// --repo gives it) and reads the age keys, for build all and test.
+func openRepository(dir, root string, offline offlineOptions) (*repo.Repository, *render.AgeKeys, error) {
+	if root == "" {
+		root = gitRoot(mustAbs(dir))
+	}
+	keys, err := offline.ageKeys()
+	if err != nil {
+		return nil, nil, err
+	}
+	r, err := repo.Open(root)
+	if err != nil {
+		return nil, nil, err
+	}
+	return r, keys, nil
 }
 
 // buildAll renders the Kustomizations of every cluster, or of the one

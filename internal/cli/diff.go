@@ -132,14 +132,7 @@ func repoKustomization(root, rel, name, namespace string, offline offlineOptions
 	if q.File, err = offline.kustomizationFileRel(r); err != nil {
 		return nil, err
 	}
-	m, err := r.FindKustomization(q)
-	if err != nil {
-		return nil, err
-	}
-	if m.Kustomization.Namespace == "" {
-		m.Kustomization.Namespace = namespace
-	}
-	return m.Kustomization, nil
+	return r.Kustomization(q, namespace)
 }
 
 func objectID(kind, namespace, name string) string {

@@ -62,14 +62,7 @@ func newTestCommand() *cobra.Command {
 			if len(args) == 1 {
 				dir = args[0]
 			}
-			if root == "" {
-				root = gitRoot(mustAbs(dir))
-			}
-			keys, err := offline.ageKeys()
-			if err != nil {
-				return err
-			}
-			r, err := repo.Open(root)
+			r, keys, err := openRepository(dir, root, offline)
 			if err != nil {
 				return err
 			}

@@ -103,7 +103,10 @@ func (s *Server) renderForDiff(ctx context.Context, in renderInput) (*rendered, 
 	ks := &kustomizev1.Kustomization{}
 	err = s.opts.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: in.Name}, ks)
 	if apierrors.IsNotFound(err) {
-		ks, err = repoKustomization(root, rel, in.Name, ns)
+		var r *repo.Repository
+		if r, err = repo.Open(root); err == nil {
+			ks, err = r.Kustomization(repo.Query{Name: in.Name, Namespace: ns, Path: filepath.ToSlash(rel)}, ns)
+		}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("Kustomization %s/%s: %w", ns, in.Name, err)
@@ -117,23 +120,6 @@ func (s *Server) renderForDiff(ctx context.Context, in renderInput) (*rendered, 
 	}
 	repo.SetOwnerLabels(r.objects, ks.Name, ks.Namespace)
 	return r, nil
-}
-
-// repoKustomization reads the Kustomization name from the repository at
-// root, its namespace defaulting to namespace.
-func repoKustomization(root, rel, name, namespace string) (*kustomizev1.Kustomization, error) {
-	r, err := repo.Open(root)
-	if err != nil {
-		return nil, err
-	}
-	m, err := r.FindKustomization(repo.Query{Name: name, Namespace: namespace, Path: filepath.ToSlash(rel)})
-	if err != nil {
-		return nil, err
-	}
-	if m.Kustomization.Namespace == "" {
-		m.Kustomization.Namespace = namespace
-	}
-	return m.Kustomization, nil
 }
 
 func objectID(kind, namespace, name string) string {

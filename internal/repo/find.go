@@ -126,6 +126,20 @@ func (r *Repository) FindKustomization(q Query) (*Match, error) {
 	return m, nil
 }
 
+// Kustomization returns the Kustomization q means (see FindKustomization),
+// its namespace defaulting to namespace when nothing in the repository
+// gives it one: what `weir diff ks` and the MCP diff render.
+func (r *Repository) Kustomization(q Query, namespace string) (*kustomizev1.Kustomization, error) {
+	m, err := r.FindKustomization(q)
+	if err != nil {
+		return nil, err
+	}
+	if m.Kustomization.Namespace == "" {
+		m.Kustomization.Namespace = namespace
+	}
+	return m.Kustomization, nil
+}
+
 // NotFoundError says that no Kustomization matches a Query.
 type NotFoundError struct{ msg string }
 
