@@ -33,6 +33,10 @@ type builtKustomization struct {
 	// repository); Error why it failed.
 	Skipped string `json:"skipped,omitempty"`
 	Error   string `json:"error,omitempty"`
+	// spec is the Kustomization's spec (prune and force for weir plan);
+	// fingerprints tell masked Secret values apart.
+	spec         kustomizev1.KustomizationSpec
+	fingerprints map[string]map[string]string
 }
 
 // builtCluster is one cluster (sync root) of `weir build all`.
@@ -184,6 +188,8 @@ func buildOne(cmd *cobra.Command, r *repo.Repository, c *repo.Cluster, o *repo.O
 		return k
 	}
 	k.Namespace = built.Kustomization.Namespace
+	k.spec = built.Kustomization.Spec
+	k.fingerprints = built.Report.SecretFingerprints
 	k.Objects = built.Objects
 	k.Unresolved = built.Report.Unresolved
 	for _, u := range built.Report.Unavailable {

@@ -323,6 +323,16 @@ func (f firstFound) List(ctx context.Context, list client.ObjectList, opts ...cl
 // releaseObjects are the objects of a release's manifest and, with hooks,
 // of its hooks other than tests, Secrets masked.
 func releaseObjects(rel *release.Release, hooks bool) ([]*unstructured.Unstructured, error) {
+	out := decodeRelease(rel, hooks)
+	if err := render.MaskSecrets(out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// decodeRelease is the objects of rel's manifest (and hooks but tests),
+// Secrets as the chart rendered them.
+func decodeRelease(rel *release.Release, hooks bool) []*unstructured.Unstructured {
 	docs := []string{rel.Manifest}
 	if hooks {
 		for _, h := range rel.Hooks {
@@ -335,10 +345,7 @@ func releaseObjects(rel *release.Release, hooks bool) ([]*unstructured.Unstructu
 	for _, d := range docs {
 		out = append(out, repo.Decode([]byte(d))...)
 	}
-	if err := render.MaskSecrets(out); err != nil {
-		return nil, err
-	}
-	return out, nil
+	return out
 }
 
 func isTestHook(h *release.Hook) bool {

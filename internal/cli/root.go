@@ -90,6 +90,7 @@ func newRootCommand() *cobra.Command {
 		newCheckCommand(g),
 		newGraphCommand(g),
 		newTestCommand(),
+		newPlanCommand(g),
 	)
 	refuseUnknownSubcommands(root)
 	return root

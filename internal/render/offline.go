@@ -44,6 +44,12 @@ type Report struct {
 	// Unresolved lists, sorted, the variables left as written because
 	// only an unavailable source could have set them.
 	Unresolved []string
+	// SecretFingerprints hold, with MaskSecrets, a keyed digest of each
+	// value of each Secret (by namespace/name, then key) before it was
+	// masked: two renderings of one process tell a changed value by them,
+	// and nobody can tell a value from them (the key is random and never
+	// leaves the process).
+	SecretFingerprints map[string]map[string]string
 }
 
 // ciphertext is how SOPS writes an encrypted value.

@@ -253,6 +253,9 @@ func Build(ctx context.Context, opts Options) ([]*unstructured.Unstructured, err
 		setCommonMetadata(objects, cm.Labels, cm.Annotations)
 	}
 	if opts.MaskSecrets {
+		if opts.Report != nil {
+			opts.Report.SecretFingerprints = FingerprintSecrets(objects)
+		}
 		if err := MaskSecrets(objects); err != nil {
 			return nil, fail(StepDecrypt, err)
 		}
