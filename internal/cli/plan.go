@@ -11,6 +11,7 @@ import (
 	helmv2 "github.com/fluxcd/helm-controller/api/v2"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
+	release "helm.sh/helm/v4/pkg/release/v1"
 
 	"github.com/weirhq/weir/internal/gitrev"
 	"github.com/weirhq/weir/internal/plan"
@@ -52,12 +53,17 @@ func newPlanCommand(g *globalOptions) *cobra.Command {
 			"An owner that fails to render at --to is reported and prunes nothing, as the controllers do.\n" +
 			"--from and --to are Git revisions (a branch, origin/main, a tag, a hash, HEAD~1); --to defaults to\n" +
 			"the working tree as it is, uncommitted changes included. Each HelmRelease's chart is rendered from\n" +
-			"local charts, as `weir build hr` does. Secret values are masked; a changed value still shows as an\n" +
+			"local charts, as `weir build hr` does. With --cluster, the plan starts from the live cluster instead\n" +
+			"of --from: the Kustomizations and HelmReleases it runs, their inventories and Helm releases; each\n" +
+			"object of the checkout is dry-run applied on the API server, so the diff is what the apply would\n" +
+			"change (defaults and other managers' fields do not show), and an object the server refuses fails\n" +
+			"its Kustomization, as the apply would. Secret values are masked; a changed value still shows as an\n" +
 			"update naming its key. Output: --format text (colours on a terminal), json, or markdown sized for a\n" +
 			"pull request comment (a summary table, a collapsed section per object, at most --limit characters).",
 		Example: "  weir plan --from origin/main\n" +
 			"  weir plan --from main --to my-branch ~/home-ops\n" +
-			"  weir plan --from origin/main --to HEAD --format markdown > plan.md",
+			"  weir plan --from origin/main --to HEAD --format markdown > plan.md\n" +
+			"  weir plan --cluster --context production",
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			dir := "."
@@ -76,6 +82,7 @@ func newPlanCommand(g *globalOptions) *cobra.Command {
 	f.IntVar(&o.limit, "limit", plan.CommentLimit, "the most characters --format markdown writes (GitHub's comment limit by default)")
 	f.StringVar(&o.charts, "charts", "", "folder of chart folders for HelmReleases whose chart is not in the repository (default: the charts folder `weir up` pushes)")
 	f.StringVar(&o.syncRoot, "sync-root", "", "plan only this cluster of the repository, by name (main) or sync root folder (kubernetes/clusters/main)")
+	f.BoolVar(&o.live, "cluster", false, "plan against the live cluster of the current kubeconfig context instead of --from: each object is dry-run applied on the API server and compared with what the cluster holds (its inventories, its Helm releases)")
 	f.BoolVar(&o.exitCode, "exit-code", false, "exit 2 when the plan changes something (0 when it changes nothing, 1 on errors)")
 	f.StringVar(&o.ageKeyFile, "age-key-file", "", "age key file to decrypt SOPS-encrypted values (default: $SOPS_AGE_KEY_FILE, $SOPS_AGE_KEY)")
 	return cmd
@@ -97,6 +104,9 @@ func runPlan(cmd *cobra.Command, g *globalOptions, dir string, o planOptions) er
 	if root == "" {
 		root = gitRoot(mustAbs(dir))
 	}
+	if o.live {
+		return runLivePlan(cmd, g, root, o, offline)
+	}
 	git, err := gitrev.Open(root)
 	if err != nil {
 		return err
@@ -116,7 +126,7 @@ func runPlan(cmd *cobra.Command, g *globalOptions, dir string, o planOptions) er
 	toLabel := "working tree"
 	var toOwners []*plan.Owner
 	if o.to == "" {
-		toOwners, err = planOwners(cmd, root, o, offline)
+		toOwners, err = planOwners(cmd, root, o, offline, nil)
 	} else {
 		var to *gitrev.Commit
 		if to, err = git.Resolve(o.to); err != nil {
@@ -130,6 +140,50 @@ func runPlan(cmd *cobra.Command, g *globalOptions, dir string, o planOptions) er
 	}
 	p := plan.Compare(fromOwners, toOwners)
 	p.From, p.To = o.from+" ("+from.Short()+")", toLabel
+	return writePlan(cmd, p, o)
+}
+
+// runLivePlan plans the working tree, or --to, against the live cluster.
+func runLivePlan(cmd *cobra.Command, g *globalOptions, root string, o planOptions, offline offlineOptions) error {
+	if cmd.Flags().Changed("from") {
+		return errors.New("--from and --cluster exclude each other: with --cluster, the cluster is what the plan starts from")
+	}
+	label := "working tree"
+	if o.to != "" {
+		git, err := gitrev.Open(root)
+		if err != nil {
+			return err
+		}
+		rel, err := git.Rel(root)
+		if err != nil {
+			return err
+		}
+		to, err := git.Resolve(o.to)
+		if err != nil {
+			return fmt.Errorf("--to: %w", err)
+		}
+		tmp, err := os.MkdirTemp("", "weir-plan-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(tmp)
+		if root, err = exportAt(git, to, rel, tmp); err != nil {
+			return err
+		}
+		label = o.to + " (" + to.Short() + ")"
+	}
+	p, err := livePlan(cmd, g, root, o, offline)
+	if err != nil {
+		return err
+	}
+	p.From, p.To = "the cluster", label
+	return writePlan(cmd, p, o)
+}
+
+// writePlan prints p in --format, and turns a change into exit code 2
+// with --exit-code.
+func writePlan(cmd *cobra.Command, p *plan.Plan, o planOptions) error {
+	var err error
 	out := cmd.OutOrStdout()
 	switch o.format {
 	case "json":
@@ -169,23 +223,34 @@ func ownersAt(cmd *cobra.Command, git *gitrev.Repository, c *gitrev.Commit, rel 
 		return nil, err
 	}
 	defer os.RemoveAll(tmp)
+	root, err := exportAt(git, c, rel, tmp)
+	if err != nil {
+		return nil, err
+	}
+	return planOwners(cmd, root, o, offline, nil)
+}
+
+// exportAt writes the files of commit c at rel, and beside it (where
+// `weir up` looks for charts), into tmp, and returns rel's folder there.
+func exportAt(git *gitrev.Repository, c *gitrev.Commit, rel, tmp string) (string, error) {
 	prefix := path.Dir(rel)
 	if rel == "." {
 		prefix = "."
 	}
 	if err := git.Export(c, prefix, tmp); err != nil {
-		return nil, err
+		return "", err
 	}
 	root := filepath.Join(tmp, filepath.FromSlash(rel))
 	if _, err := os.Stat(root); err != nil {
-		return nil, fmt.Errorf("%s has no folder %s", c.Short(), rel)
+		return "", fmt.Errorf("%s has no folder %s", c.Short(), rel)
 	}
-	return planOwners(cmd, root, o, offline)
+	return root, nil
 }
 
 // planOwners renders every Kustomization of the repository at root, and
-// the chart of every HelmRelease they apply, as plan owners.
-func planOwners(cmd *cobra.Command, root string, o planOptions, offline offlineOptions) ([]*plan.Owner, error) {
+// the chart of every HelmRelease they apply, as plan owners; releases,
+// when not nil, keeps each HelmRelease rendered.
+func planOwners(cmd *cobra.Command, root string, o planOptions, offline offlineOptions, releases map[*plan.Owner]*renderedHelmRelease) ([]*plan.Owner, error) {
 	r, keys, err := openRepository(root, root, offline)
 	if err != nil {
 		return nil, err
@@ -206,7 +271,11 @@ func planOwners(cmd *cobra.Command, root string, o planOptions, offline offlineO
 				if u.GetKind() != helmv2.HelmReleaseKind || !strings.HasPrefix(u.GetAPIVersion(), helmv2.GroupVersion.Group+"/") {
 					continue
 				}
-				owners = append(owners, releaseOwner(cmd, r, bc, k, u.GetNamespace(), u.GetName(), o, offline))
+				owner, rendered := releaseOwner(cmd, r, bc, k, u.GetNamespace(), u.GetName(), o, offline)
+				owners = append(owners, owner)
+				if releases != nil && rendered != nil {
+					releases[owner] = rendered
+				}
 			}
 		}
 	}
@@ -214,7 +283,7 @@ func planOwners(cmd *cobra.Command, root string, o planOptions, offline offlineO
 }
 
 // releaseOwner renders the HelmRelease namespace/name that k applies.
-func releaseOwner(cmd *cobra.Command, r *repo.Repository, bc builtCluster, k builtKustomization, namespace, name string, o planOptions, offline offlineOptions) *plan.Owner {
+func releaseOwner(cmd *cobra.Command, r *repo.Repository, bc builtCluster, k builtKustomization, namespace, name string, o planOptions, offline offlineOptions) (*plan.Owner, *renderedHelmRelease) {
 	owner := &plan.Owner{Cluster: bc.Name, Kind: plan.KindHelmRelease, Namespace: namespace, Name: name, Prune: true}
 	offline.cluster = bc.Path
 	rel := strings.TrimPrefix(path.Clean("/"+k.Path), "/")
@@ -226,20 +295,29 @@ func releaseOwner(cmd *cobra.Command, r *repo.Repository, bc builtCluster, k bui
 	switch {
 	case errors.As(err, &unavailable):
 		owner.Skipped = "its chart was not rendered: " + err.Error()
-		return owner
+		return owner, nil
 	case err != nil:
 		owner.Error = err.Error()
-		return owner
+		return owner, nil
 	}
 	if up := rendered.hr.Spec.Upgrade; up != nil {
 		owner.Force = up.Force
 	}
-	objects := decodeRelease(rendered.release, true)
+	if err := setReleaseObjects(owner, rendered.release); err != nil {
+		return owner, nil
+	}
+	return owner, rendered
+}
+
+// setReleaseObjects sets the owner's objects to the release's, Secrets
+// fingerprinted then masked (a failure is the owner's error).
+func setReleaseObjects(owner *plan.Owner, rel *release.Release) error {
+	objects := decodeRelease(rel, true)
 	owner.Fingerprints = render.FingerprintSecrets(objects)
 	if err := render.MaskSecrets(objects); err != nil {
 		owner.Error = err.Error()
-		return owner
+		return err
 	}
 	owner.Objects = objects
-	return owner
+	return nil
 }

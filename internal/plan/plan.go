@@ -337,16 +337,17 @@ func (r *removals) decide(key string) removal {
 	// The owner itself is gone: its objects go only if it is deleted.
 	self := ownerObjectKey(before.owner)
 	gone := removal{action: Prune, note: "its " + before.owner.Kind + " is deleted"}
-	if _, applied := r.fromObjects[self]; applied {
-		if _, still := r.toObjects[self]; !still {
-			parent := r.of(self)
-			switch {
-			case parent.skip:
-				return parent
-			case parent.action != Prune:
-				return kept("its " + before.owner.Kind + " is no longer in the repository but stays in the cluster (not pruned), and keeps it")
-			}
-		}
+	if _, applied := r.fromObjects[self]; !applied {
+		return kept("its " + before.owner.Kind + " is no longer rendered, but nothing rendered applied it: nothing deletes it, and it keeps its objects")
+	}
+	if _, still := r.toObjects[self]; still {
+		return removal{skip: true} // applied, yet not rendered: unknown
+	}
+	switch parent := r.of(self); {
+	case parent.skip:
+		return parent
+	case parent.action != Prune:
+		return kept("its " + before.owner.Kind + " is no longer in the repository but stays in the cluster (not pruned), and keeps it")
 	}
 	switch {
 	case before.owner.Kind == KindHelmRelease && keepPolicy(before.obj):
