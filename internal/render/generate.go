@@ -41,8 +41,15 @@ func writeOverlay(fs filesys.FileSystem, root, dir string, spec kustomizev1.Kust
 	// The generator names no file in its errors and drops the fields it
 	// does not know: read the folder's kustomization first, as kustomize
 	// reads it, so that a broken one is named and a misspelt field refused.
-	if _, _, err := readKustomization(fs, dir); err != nil {
+	k0, _, err := readKustomization(fs, dir)
+	if err != nil {
 		return ov, err
+	}
+	if k0 == nil {
+		// The generator lists the folder's manifests from the disk,
+		// below the file system the render records: every file under
+		// it counts.
+		noteTree(fs, dir)
 	}
 	obj, err := runtime.DefaultUnstructuredConverter.ToUnstructured(&kustomizev1.Kustomization{Spec: spec})
 	if err != nil {

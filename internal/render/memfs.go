@@ -35,6 +35,22 @@ type memFS struct {
 	unloaded map[string]bool        // folders whose entries are not read yet
 	fill     func(dir string) error // reads an unloaded folder's entries
 	fillErr  error                  // the first error fill returned
+
+	// used records what the render asked of the source (see Reads).
+	used accessLog
+}
+
+// accessLog records the paths a render asked about: files read and paths
+// whose existence was checked, folders listed, trees walked.
+type accessLog struct {
+	paths, listed, trees map[string]bool
+}
+
+func (a *accessLog) add(set *map[string]bool, p string) {
+	if *set == nil {
+		*set = map[string]bool{}
+	}
+	(*set)[p] = true
 }
 
 var _ filesys.FileSystem = (*memFS)(nil)
@@ -177,6 +193,7 @@ func (m *memFS) RemoveAll(path string) error {
 
 func (m *memFS) Open(path string) (filesys.File, error) {
 	p := memPath(path)
+	m.used.add(&m.used.paths, p)
 	m.touch(p)
 	if data, ok := m.files[p]; ok {
 		return &memFile{m: m, path: p, r: bytes.NewReader(data)}, nil
@@ -189,12 +206,14 @@ func (m *memFS) Open(path string) (filesys.File, error) {
 
 func (m *memFS) IsDir(path string) bool {
 	p := memPath(path)
+	m.used.add(&m.used.paths, p)
 	m.touch(p)
 	return m.dirs[p]
 }
 
 func (m *memFS) Exists(path string) bool {
 	p := memPath(path)
+	m.used.add(&m.used.paths, p)
 	m.touch(p)
 	_, ok := m.files[p]
 	return ok || m.dirs[p]
@@ -202,6 +221,7 @@ func (m *memFS) Exists(path string) bool {
 
 func (m *memFS) ReadDir(path string) ([]string, error) {
 	p := memPath(path)
+	m.used.add(&m.used.listed, p)
 	m.touch(p)
 	if !m.dirs[p] {
 		if _, ok := m.files[p]; ok {
@@ -229,6 +249,7 @@ func (m *memFS) ReadDir(path string) ([]string, error) {
 // folder and "" when path is one.
 func (m *memFS) CleanedAbs(path string) (filesys.ConfirmedDir, string, error) {
 	p := memPath(path)
+	m.used.add(&m.used.paths, p)
 	m.touch(p)
 	if m.dirs[p] {
 		return filesys.ConfirmedDir(p), "", nil
@@ -245,12 +266,14 @@ func (m *memFS) Glob(pattern string) ([]string, error) {
 		return nil, err
 	}
 	if dir := filepath.Dir(pat); !strings.ContainsAny(dir, `*?[\`) {
+		m.used.add(&m.used.listed, dir)
 		m.touch(dir)
 	} else {
 		fixed := dir
 		for strings.ContainsAny(fixed, `*?[\`) {
 			fixed = filepath.Dir(fixed)
 		}
+		m.used.add(&m.used.trees, fixed)
 		m.touchAll(fixed)
 	}
 	var matches []string
@@ -270,6 +293,7 @@ func (m *memFS) Glob(pattern string) ([]string, error) {
 
 func (m *memFS) ReadFile(path string) ([]byte, error) {
 	p := memPath(path)
+	m.used.add(&m.used.paths, p)
 	m.touch(p)
 	if data, ok := m.files[p]; ok {
 		return bytes.Clone(data), nil
@@ -307,6 +331,7 @@ func (m *memFS) stat(p string) (fs.FileInfo, error) {
 // Walk walks the tree at path in lexical order, as filepath.Walk does.
 func (m *memFS) Walk(path string, walkFn filepath.WalkFunc) error {
 	p := memPath(path)
+	m.used.add(&m.used.trees, p)
 	m.touchAll(p)
 	fi, err := m.stat(p)
 	if err != nil {

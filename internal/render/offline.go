@@ -50,6 +50,9 @@ type Report struct {
 	// and nobody can tell a value from them (the key is random and never
 	// leaves the process).
 	SecretFingerprints map[string]map[string]string
+	// Reads is what the render asked of the source, for `weir test
+	// --since` to tell whether a change can alter it.
+	Reads Reads
 }
 
 // ciphertext is how SOPS writes an encrypted value.

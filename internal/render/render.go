@@ -200,6 +200,9 @@ func Build(ctx context.Context, opts Options) ([]*unstructured.Unstructured, err
 		return nil, fail(StepBuild, fmt.Errorf("kustomize build failed: %w", err))
 	}
 	m, err := kustomizeBuild(fs, dir, custom)
+	if opts.Report != nil {
+		opts.Report.Reads = readsOf(fs, root)
+	}
 	if err != nil || sourceError(fs) != nil {
 		return nil, fail(StepBuild, fmt.Errorf("kustomize build failed: %w", err))
 	}
