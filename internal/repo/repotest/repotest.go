@@ -20,6 +20,30 @@ import (
 // cluster-settings. App a of namespace n is called app-n-a; Path gives
 // its folder.
 func HomeOps(dir string, namespaces, apps int) error {
+	return HomeOpsWith(dir, namespaces, apps, Options{})
+}
+
+// Options change what HomeOpsWith writes.
+type Options struct {
+	// Chart gives, for app a of namespace n, the OCI repository of its
+	// chart (oci://host/repo, tag 1.0.0); nil gives every app
+	// oci://ghcr.io/charts/app.
+	Chart func(n, a int) string
+	// Insecure sets insecure: true on the OCIRepositories (a registry
+	// served over plain HTTP).
+	Insecure bool
+}
+
+// HomeOpsWith is HomeOps with the charts opts gives.
+func HomeOpsWith(dir string, namespaces, apps int, opts Options) error {
+	chart := opts.Chart
+	if chart == nil {
+		chart = func(int, int) string { return "oci://ghcr.io/charts/app" }
+	}
+	insecure := ""
+	if opts.Insecure {
+		insecure = "  insecure: true\n"
+	}
 	files := map[string]string{
 		"kubernetes/flux/cluster/ks.yaml": `apiVersion: kustomize.toolkit.fluxcd.io/v1
 kind: Kustomization
@@ -80,7 +104,7 @@ spec:
         name: cluster-settings
 `, app, ns, base)
 			files[base+"/app/kustomization.yaml"] = "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - ./ocirepository.yaml\n  - ./helmrelease.yaml\n  - ./values.yaml\n"
-			files[base+"/app/ocirepository.yaml"] = fmt.Sprintf("apiVersion: source.toolkit.fluxcd.io/v1\nkind: OCIRepository\nmetadata:\n  name: %s\nspec:\n  interval: 12h\n  url: oci://ghcr.io/charts/app\n  ref:\n    tag: 1.0.0\n", app)
+			files[base+"/app/ocirepository.yaml"] = fmt.Sprintf("apiVersion: source.toolkit.fluxcd.io/v1\nkind: OCIRepository\nmetadata:\n  name: %s\nspec:\n  interval: 12h\n  url: %s\n%s  ref:\n    tag: 1.0.0\n", app, chart(n, a), insecure)
 			files[base+"/app/helmrelease.yaml"] = fmt.Sprintf(`apiVersion: helm.toolkit.fluxcd.io/v2
 kind: HelmRelease
 metadata:
