@@ -6,7 +6,9 @@ import (
 	"time"
 
 	"github.com/fluxcd/cli-utils/pkg/kstatus/polling"
+	kustomizev1 "github.com/fluxcd/kustomize-controller/api/v1"
 	"github.com/fluxcd/pkg/ssa"
+	"github.com/fluxcd/pkg/ssa/jsondiff"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -29,6 +31,29 @@ type Options struct {
 	Force bool
 	// Timeout bounds waiting for CRDs and Namespaces between stages.
 	Timeout time.Duration
+	// Ignore are the Kustomization's spec.ignore rules: the JSON pointers
+	// they name, on the objects they select, are left out of the apply of
+	// an object that exists, so that another actor owns them.
+	Ignore []kustomizev1.IgnoreRule
+}
+
+// IgnoreRules turns spec.ignore into the rules fluxcd/pkg/ssa applies,
+// as kustomize-controller does.
+func IgnoreRules(rules []kustomizev1.IgnoreRule) []jsondiff.IgnoreRule {
+	if len(rules) == 0 {
+		return nil
+	}
+	out := make([]jsondiff.IgnoreRule, len(rules))
+	for i, r := range rules {
+		out[i] = jsondiff.IgnoreRule{Paths: r.Paths}
+		if t := r.Target; t != nil {
+			out[i].Selector = &jsondiff.Selector{
+				Group: t.Group, Version: t.Version, Kind: t.Kind, Name: t.Name, Namespace: t.Namespace,
+				AnnotationSelector: t.AnnotationSelector, LabelSelector: t.LabelSelector,
+			}
+		}
+	}
+	return out
 }
 
 // cleanup takes over fields that kubectl (client-side or server-side with
@@ -83,6 +108,7 @@ func (a *Applier) Apply(ctx context.Context, owner Owner, objects []*unstructure
 	ao.IfNotPresentSelector = map[string]string{LabelGroup + "/ssa": "IfNotPresent"}
 	ao.ForceSelector = map[string]string{LabelGroup + "/force": "enabled"}
 	ao.Cleanup = cleanup
+	ao.DriftIgnoreRules = IgnoreRules(opts.Ignore)
 	cs, err := rm.ApplyAllStaged(ctx, objects, ao)
 	if err != nil {
 		return cs, rec.versions, fmt.Errorf("applying: %w", err)

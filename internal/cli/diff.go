@@ -85,7 +85,7 @@ func diffKustomization(ctx context.Context, out io.Writer, g *globalOptions, nam
 	repo.SetOwnerLabels(objects, ks.Name, ks.Namespace)
 	diffs, err := jsondiff.UnstructuredList(ctx, c, objects,
 		jsondiff.FieldOwner(apply.FieldManager), jsondiff.MaskSecrets(true), jsondiff.Rationalize(true),
-		jsondiff.ExclusionSelector{apply.LabelGroup + "/reconcile": "disabled"})
+		jsondiff.ExclusionSelector{apply.LabelGroup + "/reconcile": "disabled"}, jsondiff.IgnoreRules(apply.IgnoreRules(ks.Spec.Ignore)))
 	if err != nil {
 		return false, fmt.Errorf("dry-running the objects: %w", err)
 	}

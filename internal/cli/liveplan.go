@@ -8,6 +8,7 @@ import (
 
 	helmv2 "github.com/fluxcd/helm-controller/api/v2"
 	kustomizev1 "github.com/fluxcd/kustomize-controller/api/v1"
+	"github.com/fluxcd/pkg/ssa/jsondiff"
 	"github.com/spf13/cobra"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
@@ -46,8 +47,8 @@ func livePlan(cmd *cobra.Command, g *globalOptions, root string, o planOptions, 
 			return nil, err
 		}
 	}
-	releases := map[*plan.Owner]*renderedHelmRelease{}
-	to, err := planOwners(cmd, root, o, offline, releases)
+	kept := &renderedOwners{releases: map[*plan.Owner]*renderedHelmRelease{}, ignore: map[*plan.Owner][]kustomizev1.IgnoreRule{}}
+	to, err := planOwners(cmd, root, o, offline, kept)
 	if err != nil {
 		return nil, err
 	}
@@ -66,9 +67,9 @@ func livePlan(cmd *cobra.Command, g *globalOptions, root string, o planOptions, 
 		}
 		switch t.Kind {
 		case plan.KindKustomization:
-			lp.dryRun(t)
+			lp.dryRun(t, kept.ignore[t])
 		case plan.KindHelmRelease:
-			lp.matchChartVersion(t, releases[t])
+			lp.matchChartVersion(t, kept.releases[t])
 		}
 	}
 	return plan.Compare(from, to), nil
@@ -257,8 +258,15 @@ func (lp *livePlanner) matchChartVersion(t *plan.Owner, rendered *renderedHelmRe
 // the live object shows only what the apply would change; new objects
 // stay as rendered. An object the API server refuses fails t, as it
 // fails the Kustomization's apply; one refused for an immutable field
-// stays as rendered, and the plan shows it replaced.
-func (lp *livePlanner) dryRun(t *plan.Owner) {
+// stays as rendered, and the plan shows it replaced. The paths spec.ignore
+// names are left out of what is applied to an object that exists, as the
+// apply leaves them.
+func (lp *livePlanner) dryRun(t *plan.Owner, ignore []kustomizev1.IgnoreRule) {
+	rules, err := jsondiff.CompileIgnoreRules(apply.IgnoreRules(ignore))
+	if err != nil {
+		t.Error = "spec.ignore: " + err.Error()
+		return
+	}
 	var refused []string
 	out := make([]*unstructured.Unstructured, 0, len(t.Objects))
 	for _, u := range t.Objects {
@@ -274,6 +282,13 @@ func (lp *livePlanner) dryRun(t *plan.Owner) {
 			continue
 		}
 		dry := u.DeepCopy()
+		for sel, paths := range rules {
+			if sel.MatchUnstructured(dry) {
+				if err := jsondiff.ApplyPatchToUnstructured(dry, jsondiff.GenerateRemovePatch(paths...)); err != nil {
+					refused = append(refused, fmt.Sprintf("%s: spec.ignore: %v", objectID(u.GetKind(), u.GetNamespace(), u.GetName()), err))
+				}
+			}
+		}
 		if err := lp.c.Patch(lp.ctx, dry, client.Apply, client.DryRunAll, client.ForceOwnership, client.FieldOwner(apply.FieldManager)); err != nil {
 			if apierrors.IsInvalid(err) && strings.Contains(err.Error(), "immutable") {
 				out = append(out, u)

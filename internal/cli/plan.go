@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	helmv2 "github.com/fluxcd/helm-controller/api/v2"
+	kustomizev1 "github.com/fluxcd/kustomize-controller/api/v1"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 	release "helm.sh/helm/v4/pkg/release/v1"
@@ -247,10 +248,19 @@ func exportAt(git *gitrev.Repository, c *gitrev.Commit, rel, tmp string) (string
 	return root, nil
 }
 
+// renderedOwners keeps, for `weir plan --cluster`, what the plan owners
+// came from.
+type renderedOwners struct {
+	// releases are the HelmReleases rendered.
+	releases map[*plan.Owner]*renderedHelmRelease
+	// ignore are the Kustomizations' spec.ignore rules.
+	ignore map[*plan.Owner][]kustomizev1.IgnoreRule
+}
+
 // planOwners renders every Kustomization of the repository at root, and
-// the chart of every HelmRelease they apply, as plan owners; releases,
-// when not nil, keeps each HelmRelease rendered.
-func planOwners(cmd *cobra.Command, root string, o planOptions, offline offlineOptions, releases map[*plan.Owner]*renderedHelmRelease) ([]*plan.Owner, error) {
+// the chart of every HelmRelease they apply, as plan owners; kept, when
+// not nil, records what they came from.
+func planOwners(cmd *cobra.Command, root string, o planOptions, offline offlineOptions, kept *renderedOwners) ([]*plan.Owner, error) {
 	r, keys, err := openRepository(root, root, offline)
 	if err != nil {
 		return nil, err
@@ -262,19 +272,23 @@ func planOwners(cmd *cobra.Command, root string, o planOptions, offline offlineO
 	var owners []*plan.Owner
 	for _, bc := range built {
 		for _, k := range bc.Kustomizations {
-			owners = append(owners, &plan.Owner{
+			ks := &plan.Owner{
 				Cluster: bc.Name, Kind: plan.KindKustomization, Namespace: k.Namespace, Name: k.Name,
 				Prune: k.spec.Prune, Force: k.spec.Force, Objects: k.Objects, Fingerprints: k.fingerprints,
 				Error: k.Error, Skipped: k.Skipped,
-			})
+			}
+			owners = append(owners, ks)
+			if kept != nil && len(k.spec.Ignore) > 0 {
+				kept.ignore[ks] = k.spec.Ignore
+			}
 			for _, u := range k.Objects {
 				if u.GetKind() != helmv2.HelmReleaseKind || !strings.HasPrefix(u.GetAPIVersion(), helmv2.GroupVersion.Group+"/") {
 					continue
 				}
 				owner, rendered := releaseOwner(cmd, r, bc, k, u.GetNamespace(), u.GetName(), o, offline)
 				owners = append(owners, owner)
-				if releases != nil && rendered != nil {
-					releases[owner] = rendered
+				if kept != nil && rendered != nil {
+					kept.releases[owner] = rendered
 				}
 			}
 		}

@@ -8,13 +8,16 @@ import (
 	"time"
 
 	kustomizev1 "github.com/fluxcd/kustomize-controller/api/v1"
+	"github.com/fluxcd/pkg/apis/kustomize"
 	"github.com/fluxcd/pkg/apis/meta"
 	"github.com/fluxcd/pkg/runtime/conditions"
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 )
@@ -255,4 +258,51 @@ func TestHealthChecksFollowObjectsAppliedElsewhere(t *testing.T) {
 
 func yamlToUnstructured(text string, u *unstructured.Unstructured) error {
 	return yaml.Unmarshal([]byte(text), &u.Object)
+}
+
+// spec.ignore leaves the paths it names to another actor: a replica count
+// an autoscaler set survives the next apply, while the rest of the same
+// object is still corrected.
+func TestIgnoredPathsAreLeftToOthers(t *testing.T) {
+	f := newFixture(t, map[string]string{"app/deploy.yaml": fmt.Sprintf(deployment, "web")})
+	ks := f.kustomization("app", "./app", func(k *kustomizev1.Kustomization) {
+		k.Spec.Ignore = []kustomizev1.IgnoreRule{{
+			Paths:  []string{"/spec/replicas"},
+			Target: &kustomize.Selector{Kind: "Deployment"},
+		}}
+	})
+	f.waitApplied(ks, f.revision())
+	ctx := context.Background()
+	key := client.ObjectKey{Namespace: f.ns, Name: "web"}
+	dep := &appsv1.Deployment{}
+	// An autoscaler's write, and a hand edit of a field Git owns.
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		if err := env.Client.Get(ctx, key, dep); err != nil {
+			return err
+		}
+		replicas := int32(5)
+		dep.Spec.Replicas = &replicas
+		dep.Spec.Template.Spec.Containers[0].Image = "example.invalid/app:edited"
+		return env.Client.Update(ctx, dep, client.FieldOwner("autoscaler"))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	requestReconcile(t, ks)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if err := env.Client.Get(ctx, key, dep); err != nil {
+			t.Fatal(err)
+		}
+		if dep.Spec.Template.Spec.Containers[0].Image == "example.invalid/app:1" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the hand edit of the image was not reverted: %s", dep.Spec.Template.Spec.Containers[0].Image)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if dep.Spec.Replicas == nil || *dep.Spec.Replicas != 5 {
+		t.Errorf("spec.replicas is ignored, yet the apply set it back to %d", *dep.Spec.Replicas)
+	}
 }

@@ -171,7 +171,7 @@ func (r *Reconciler) reconcile(ctx context.Context, obj *kustomizev1.Kustomizati
 	if err != nil {
 		return r.fail(obj, err)
 	}
-	cs, versions, err := applier.Apply(ctx, apply.Owner{Name: obj.Name, Namespace: obj.Namespace}, objects, apply.Options{Force: obj.Spec.Force, Timeout: obj.GetTimeout()})
+	cs, versions, err := applier.Apply(ctx, apply.Owner{Name: obj.Name, Namespace: obj.Namespace}, objects, apply.Options{Force: obj.Spec.Force, Timeout: obj.GetTimeout(), Ignore: obj.Spec.Ignore})
 	if err != nil {
 		return r.fail(obj, &stepError{reason: meta.ReconciliationFailedReason, err: err})
 	}
