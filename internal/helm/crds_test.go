@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	helmv2 "github.com/fluxcd/helm-controller/api/v2"
 	"github.com/fluxcd/pkg/apis/meta"
@@ -161,5 +162,37 @@ func TestInstallCreateReplaceUpdatesAnExistingCRD(t *testing.T) {
 	f.waitReady(hr, "1.1.0")
 	if !crdColor(t, group) {
 		t.Error("install with CreateReplace left the existing CRD as it was")
+	}
+}
+
+// failingTestChart's test hook is refused by the API server (a ConfigMap
+// key kubectl would refuse too), so `helm test` fails.
+func failingTestChart() map[string]string {
+	return map[string]string{
+		"Chart.yaml":              "apiVersion: v2\nname: flaky\nversion: 1.0.0\n",
+		"templates/config.yaml":   "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}\ndata: {ok: \"yes\"}\n",
+		"templates/bad-test.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-test\n  annotations:\n    helm.sh/hook: test\ndata: {\"not a key\": \"x\"}\n",
+	}
+}
+
+// install.remediation.ignoreTestFailures keeps a release whose tests fail
+// Ready (TestSuccess False), where test.ignoreFailures alone (false)
+// would count the failure against the install.
+func TestRemediationIgnoresTestFailures(t *testing.T) {
+	f := newFixture(t)
+	f.push("1.0.0", failingTestChart())
+	yes := true
+	hr := f.release("flaky", "", func(h *helmv2.HelmRelease) {
+		h.Spec.Test = &helmv2.Test{Enable: true}
+		h.Spec.Install = &helmv2.Install{Remediation: &helmv2.InstallRemediation{IgnoreTestFailures: &yes}}
+	})
+	got := f.wait(hr, 60*time.Second, "Ready with its test failed", func(h *helmv2.HelmRelease) bool {
+		return conditions.IsReady(h) && conditions.IsFalse(h, helmv2.TestSuccessCondition)
+	})
+	if r := conditions.GetReason(got, meta.ReadyCondition); r != helmv2.TestFailedReason {
+		t.Errorf("Ready's reason is %q, want %s", r, helmv2.TestFailedReason)
+	}
+	if got.Status.InstallFailures != 0 || got.Status.Failures != 0 {
+		t.Errorf("an ignored test failure was counted: %d install failures, %d failures", got.Status.InstallFailures, got.Status.Failures)
 	}
 }

@@ -349,8 +349,17 @@ func (x *releaser) rollback(failed *release.Release) {
 	a.ForceReplace = spec.Force
 	a.CleanupOnFail = spec.CleanupOnFail
 	a.MaxHistory = x.hr.GetMaxHistory()
-	a.ServerSideApply = "auto"
-	a.ForceConflicts = !a.ForceReplace && failed.ApplyMethod == "ssa"
+	// rollback.serverSideApply: enabled, disabled, or auto (the default:
+	// as the target release was applied).
+	switch spec.ServerSideApply {
+	case helmv2.ServerSideApplyEnabled:
+		a.ServerSideApply = "true"
+	case helmv2.ServerSideApplyDisabled:
+		a.ServerSideApply = "false"
+	default:
+		a.ServerSideApply = "auto"
+	}
+	a.ForceConflicts = !a.ForceReplace && (a.ServerSideApply == "true" || (a.ServerSideApply == "auto" && failed.ApplyMethod == "ssa"))
 	// The target is the newest release before the failed one that was
 	// deployed, as helm-controller picks it: not merely the previous
 	// revision, which may have failed too.
@@ -485,7 +494,13 @@ func (x *releaser) test(ctx context.Context, rel *release.Release) error {
 		msg := fmt.Sprintf("Helm test failed for release %s with chart %s: %s", describe(rel), chartRef(rel), err)
 		conditions.MarkFalse(x.hr, helmv2.TestSuccessCondition, helmv2.TestFailedReason, "%s", msg)
 		x.r.event(x.hr, corev1.EventTypeWarning, helmv2.TestFailedReason, msg)
-		if spec.IgnoreFailures {
+		// remediation.ignoreTestFailures, of the action that made the
+		// release, overrides test.ignoreFailures.
+		ignore := spec.IgnoreFailures
+		if rem := x.hr.GetActiveRemediation(); rem != nil {
+			ignore = rem.MustIgnoreTestFailures(spec.IgnoreFailures)
+		}
+		if ignore {
 			x.markReady(rel, helmv2.TestFailedReason, msg)
 			return nil
 		}
