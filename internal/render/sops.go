@@ -109,6 +109,9 @@ type decryptor struct {
 	// Secret's (weir build --age-key-file).
 	keysFrom string
 	secrets  *redact.Secrets // records the keys and the decrypted values
+	// serviceAccount is spec.decryption.serviceAccountName: the identity
+	// Flux uses for cloud KMS, which weir does not reach.
+	serviceAccount string
 }
 
 // newDecryptor returns nil when the spec asks for no decryption.
@@ -121,6 +124,7 @@ func newDecryptor(opts Options) *decryptor {
 	if d.SecretRef != nil {
 		dec.secret = d.SecretRef.Name
 	}
+	dec.serviceAccount = d.ServiceAccountName
 	dec.skip = opts.Values == nil && opts.MaskSecrets
 	return dec
 }
@@ -263,6 +267,9 @@ func (d *decryptor) noKeyError(md sops.Metadata) error {
 		}
 	}
 	if len(recipients) == 0 {
+		if d.serviceAccount != "" {
+			return fmt.Errorf("it is encrypted for %s keys only, and weir decrypts with age keys: spec.decryption.serviceAccountName %q would reach a cloud KMS, which weir does not do", strings.Join(others, ", "), d.serviceAccount)
+		}
 		return fmt.Errorf("it is encrypted for %s keys only, and weir decrypts with age keys", strings.Join(others, ", "))
 	}
 	from := fmt.Sprintf("Secret '%s'", d.secret)

@@ -282,6 +282,9 @@ func TestSOPSErrors(t *testing.T) {
 			want: []string{"decrypting apps/db.yaml: a value that should be encrypted is not in SOPS's ENC[...] form"}, hidden: []string{"hunter2"}},
 		{name: "encrypted for PGP only", file: pgpOnly, values: keysFor(id), dec: decryption,
 			want: []string{"encrypted for pgp keys only"}},
+		{name: "a KMS service account", file: pgpOnly, values: keysFor(id),
+			dec:  &kustomizev1.Decryption{Provider: "sops", SecretRef: decryption.SecretRef, ServiceAccountName: "sops-kms"},
+			want: []string{"encrypted for pgp keys only", `spec.decryption.serviceAccountName "sops-kms" would reach a cloud KMS, which weir does not do`}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
