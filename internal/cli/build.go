@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 	"sigs.k8s.io/yaml"
 
+	"github.com/weirhq/weir/internal/helm"
 	"github.com/weirhq/weir/internal/repo"
 	"github.com/weirhq/weir/internal/up"
 )
@@ -94,10 +95,14 @@ func newBuildHelmReleaseCommand(g *globalOptions) *cobra.Command {
 			"folder of --charts (default: the charts folder `weir up` pushes) whose Chart.yaml has the name\n" +
 			"of the chart's source. Values are read only from what the HelmRelease's own cluster applies;\n" +
 			"SOPS-encrypted ones are decrypted with --age-key-file, never used as ciphertext. Secret values\n" +
-			"are masked; hooks are printed, tests are not.",
+			"are masked; hooks are printed, tests are not. The chart sees --kube-version as\n" +
+			".Capabilities.KubeVersion.",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.name = args[0]
+			if err := helm.ParseKubeVersion(o.caps.KubeVersion); err != nil {
+				return fmt.Errorf("--kube-version: %w", err)
+			}
 			if cmd.Flags().Changed("namespace") {
 				o.namespace = g.namespace
 			}
@@ -122,6 +127,7 @@ func newBuildHelmReleaseCommand(g *globalOptions) *cobra.Command {
 		},
 	}
 	addHelmRenderFlags(cmd, &o)
+	addKubeVersionFlag(cmd, &o.caps.KubeVersion)
 	return cmd
 }
 
