@@ -11,13 +11,15 @@ import (
 	"strings"
 )
 
-// DefaultCache is the cache folder of the user: <user cache dir>/weir/charts.
-func DefaultCache() (string, error) {
+// DefaultCache is the cache folder of the user, <user cache dir>/weir/charts
+// (such as ~/.cache/weir/charts), or weir-charts in the temporary folder
+// when the user has none (a CI job without $HOME).
+func DefaultCache() string {
 	dir, err := os.UserCacheDir()
 	if err != nil {
-		return "", fmt.Errorf("finding the user cache folder for charts (pass --chart-cache): %w", err)
+		return filepath.Join(os.TempDir(), "weir-charts")
 	}
-	return filepath.Join(dir, "weir", "charts"), nil
+	return filepath.Join(dir, "weir", "charts")
 }
 
 // cache is the folder of fetched content:

@@ -140,7 +140,8 @@ func (f *Fetcher) secret(ctx context.Context, namespace, name, field string) (*c
 		return nil, secretMissing(namespace, name, field)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("reading the Secret %s/%s of %s: %w", namespace, name, field, err)
+		// An encrypted Secret with no key, for one: not the chart's fault.
+		return nil, &UnavailableError{Msg: fmt.Sprintf("its %s, Secret %s/%s, could not be read", field, namespace, name), Err: err}
 	}
 	return &s, nil
 }

@@ -139,10 +139,7 @@ func (o *chartFetchOptions) fetcher() (*chartfetch.Fetcher, error) {
 	}
 	dir := o.cache
 	if dir == "" {
-		var err error
-		if dir, err = chartfetch.DefaultCache(); err != nil {
-			return nil, err
-		}
+		dir = chartfetch.DefaultCache()
 	}
 	return &chartfetch.Fetcher{Cache: dir, Offline: o.offline}, nil
 }
