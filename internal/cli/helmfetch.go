@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -10,11 +11,13 @@ import (
 	helmv2 "github.com/fluxcd/helm-controller/api/v2"
 	sourcev1 "github.com/fluxcd/source-controller/api/v1"
 	"github.com/spf13/cobra"
+	chart "helm.sh/helm/v4/pkg/chart/v2"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/weirhq/weir/internal/chartfetch"
 	"github.com/weirhq/weir/internal/helm"
+	"github.com/weirhq/weir/internal/repo"
 )
 
 // fetchChart fetches hr's chart from its source among objects: an
@@ -150,4 +153,26 @@ type chartSources struct {
 	charts      string // --charts
 	fetch       *chartfetch.Fetcher
 	kubeVersion string
+}
+
+// chartCRDs are the CustomResourceDefinitions in the crds/ folders of a
+// chart and of its subcharts.
+func chartCRDs(ch *chart.Chart) []*unstructured.Unstructured {
+	var out []*unstructured.Unstructured
+	for _, crd := range ch.CRDObjects() {
+		out = append(out, repo.Decode(crd.File.Data)...)
+	}
+	return out
+}
+
+// readsAPIVersions reports whether a chart's templates, or its subcharts',
+// read .Capabilities.APIVersions: only those render differently when more
+// API versions are known.
+func readsAPIVersions(ch *chart.Chart) bool {
+	for _, t := range ch.Templates {
+		if bytes.Contains(t.Data, []byte("APIVersions")) {
+			return true
+		}
+	}
+	return slices.ContainsFunc(ch.Dependencies(), readsAPIVersions)
 }

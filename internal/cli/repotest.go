@@ -65,7 +65,7 @@ func newTestCommand() *cobra.Command {
 			"cannot be had (offline and not cached, unreachable, credentials the repository does not hold) is a\n" +
 			"warning; a chart that does not render is a failure. Charts see --kube-version as\n" +
 			".Capabilities.KubeVersion, and in .Capabilities.APIVersions the API versions of every\n" +
-			"CustomResourceDefinition the cluster's Kustomizations render.",
+			"CustomResourceDefinition the cluster's Kustomizations or charts render.",
 		Example: "  weir test\n  weir test ~/home-ops --cluster main --junit report.xml",
 		Args:    cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -375,7 +375,10 @@ func writeJUnit(path string, cases []*testCase) error {
 // renderCharts renders the chart of each HelmRelease of the cluster, as
 // `weir build hr` does, from the folder of the Kustomization that applies
 // it: a template error fails the HelmRelease, a chart that cannot be had
-// (no local copy, not fetched) is a warning.
+// (no local copy, not fetched) is a warning. Charts see the API versions
+// of the CRDs the cluster's Kustomizations render; when charts bring more
+// CRDs (in crds/ or in templates), the charts that read
+// .Capabilities.APIVersions are rendered again with those too.
 func renderCharts(cmd *cobra.Command, rp *repo.Repository, charts chartSources, bc builtCluster, cases []*testCase, offline offlineOptions) {
 	root := rp.Root()
 	paths := map[string]string{}
@@ -386,14 +389,16 @@ func renderCharts(cmd *cobra.Command, rp *repo.Repository, charts chartSources, 
 	}
 	caps := helm.Capabilities{KubeVersion: charts.kubeVersion, APIVersions: crdAPIVersions(rendered)}
 	offline.cluster = bc.Path
-	for _, tc := range cases {
-		if tc.Kind != helmv2.HelmReleaseKind {
-			continue
-		}
+	type outcome struct {
+		r    *renderedHelmRelease
+		objs []*unstructured.Unstructured
+		err  error
+	}
+	renderOne := func(tc *testCase, caps helm.Capabilities) *outcome {
 		by := strings.TrimPrefix(tc.File, "applied by Kustomization ")
 		specPath, ok := paths[by]
 		if !ok {
-			continue
+			return nil
 		}
 		ns, name, _ := strings.Cut(tc.ID, "/")
 		r, err := renderHelmRelease(cmd.Context(), helmRenderOptions{
@@ -401,22 +406,55 @@ func renderCharts(cmd *cobra.Command, rp *repo.Repository, charts chartSources, 
 			fetch: charts.fetch, caps: caps,
 			path: filepath.Join(root, filepath.FromSlash(strings.TrimPrefix(path.Clean("/"+specPath), "/"))),
 		})
+		if err != nil {
+			return &outcome{err: err}
+		}
+		objs, err := releaseObjects(r.release, true)
+		if err != nil {
+			return &outcome{err: fmt.Errorf("its manifest does not parse: %w", err)}
+		}
+		return &outcome{r: r, objs: objs}
+	}
+	var releases []*testCase
+	outcomes := map[*testCase]*outcome{}
+	var fromCharts []*unstructured.Unstructured
+	for _, tc := range cases {
+		if tc.Kind != helmv2.HelmReleaseKind {
+			continue
+		}
+		o := renderOne(tc, caps)
+		if o == nil {
+			continue
+		}
+		releases = append(releases, tc)
+		outcomes[tc] = o
+		if o.r != nil {
+			fromCharts = append(fromCharts, o.objs...)
+			fromCharts = append(fromCharts, chartCRDs(o.r.chart)...)
+		}
+	}
+	all := slices.Compact(slices.Sorted(slices.Values(append(slices.Clone(caps.APIVersions), crdAPIVersions(fromCharts)...))))
+	if len(all) > len(caps.APIVersions) {
+		caps.APIVersions = all
+		for _, tc := range releases {
+			if o := outcomes[tc]; o.r != nil && readsAPIVersions(o.r.chart) {
+				outcomes[tc] = renderOne(tc, caps)
+			}
+		}
+	}
+	for _, tc := range releases {
+		o := outcomes[tc]
 		var unavailable *chartUnavailableError
 		switch {
-		case errors.As(err, &unavailable):
-			tc.Warnings = append(tc.Warnings, "chart not rendered: "+err.Error())
-		case err != nil:
-			tc.Failures = append(tc.Failures, "does not render: "+err.Error())
+		case errors.As(o.err, &unavailable):
+			tc.Warnings = append(tc.Warnings, "chart not rendered: "+o.err.Error())
+		case o.err != nil:
+			tc.Failures = append(tc.Failures, "does not render: "+o.err.Error())
 		default:
-			objs, err := releaseObjects(r.release, true)
-			if err != nil {
-				tc.Failures = append(tc.Failures, "its manifest does not parse: "+err.Error())
-				continue
-			}
-			tc.Objects = len(objs)
+			tc.Objects = len(o.objs)
 			tc.rendered = true
-			if r.stale != "" {
-				tc.Warnings = append(tc.Warnings, "chart rendered from the cache: "+r.stale)
+			if o.r.stale != "" {
+				tc.Warnings = append(tc.Warnings, "chart rendered from the cache: "+o.r.stale)
 			}
 		}
 	}

@@ -22,6 +22,12 @@ func configMaps(n int, extra map[string]string) map[string]string {
 	return files
 }
 
+// serviceMonitorCRD is the CustomResourceDefinition of the Prometheus
+// operator's ServiceMonitor, which charts gate their monitoring on.
+const serviceMonitorCRD = "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n  name: servicemonitors.monitoring.coreos.com\n" +
+	"spec:\n  group: monitoring.coreos.com\n  scope: Namespaced\n  names:\n    kind: ServiceMonitor\n    plural: servicemonitors\n    singular: servicemonitor\n    listKind: ServiceMonitorList\n" +
+	"  versions:\n    - name: v1\n      served: true\n      storage: true\n      schema:\n        openAPIV3Schema:\n          type: object\n          x-kubernetes-preserve-unknown-fields: true\n"
+
 // chartsRepository writes a repository with one cluster whose
 // HelmReleases take their charts from reg and helmRepo, and a
 // CustomResourceDefinition of monitoring.coreos.com/v1 ServiceMonitor.
@@ -48,18 +54,17 @@ func chartsRepository(t *testing.T, reg *testenv.Registry, helmRepo *testenv.Hel
 			"spec:\n  interval: 1h\n  chart:\n    spec:\n      chart: " + name + "\n      version: \"" + version + "\"\n      sourceRef:\n        kind: HelmRepository\n        name: " + repo + "\n"
 	}
 	files := map[string]string{
-		"kubernetes/flux/cluster/ks.yaml":         ks("cluster-apps", "./kubernetes/apps"),
-		"kubernetes/apps/kustomization.yaml":      kustomization("./ks.yaml"),
-		"kubernetes/apps/ks.yaml":                 ks("crds", "./kubernetes/apps/crds") + ks("charts", "./kubernetes/apps/charts"),
-		"kubernetes/apps/crds/kustomization.yaml": kustomization("./servicemonitor.yaml"),
-		"kubernetes/apps/crds/servicemonitor.yaml": "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n  name: servicemonitors.monitoring.coreos.com\n" +
-			"spec:\n  group: monitoring.coreos.com\n  scope: Namespaced\n  names:\n    kind: ServiceMonitor\n    plural: servicemonitors\n    singular: servicemonitor\n    listKind: ServiceMonitorList\n" +
-			"  versions:\n    - name: v1\n      served: true\n      storage: true\n      schema:\n        openAPIV3Schema:\n          type: object\n          x-kubernetes-preserve-unknown-fields: true\n",
+		"kubernetes/flux/cluster/ks.yaml":           ks("cluster-apps", "./kubernetes/apps"),
+		"kubernetes/apps/kustomization.yaml":        kustomization("./ks.yaml"),
+		"kubernetes/apps/ks.yaml":                   ks("crds", "./kubernetes/apps/crds") + ks("charts", "./kubernetes/apps/charts"),
+		"kubernetes/apps/crds/kustomization.yaml":   kustomization("./servicemonitor.yaml"),
+		"kubernetes/apps/crds/servicemonitor.yaml":  serviceMonitorCRD,
 		"kubernetes/apps/charts/kustomization.yaml": kustomization("./sources.yaml", "./releases.yaml"),
 		"kubernetes/apps/charts/sources.yaml": ociRepo("from-oci", reg.URL("charts/from-oci")) + ociRepo("gated", reg.URL("charts/gated")) + ociRepo("broken", reg.URL("charts/broken")) +
+			ociRepo("operator", reg.URL("charts/operator")) + ociRepo("widget-user", reg.URL("charts/widget-user")) +
 			"---\napiVersion: source.toolkit.fluxcd.io/v1\nkind: HelmRepository\nmetadata:\n  name: registry\n  namespace: flux-system\nspec:\n  interval: 1h\n  type: oci\n  url: " + reg.URL("helm") + "\n" +
 			"---\napiVersion: source.toolkit.fluxcd.io/v1\nkind: HelmRepository\nmetadata:\n  name: index\n  namespace: flux-system\nspec:\n  interval: 1h\n  url: " + helmRepo.URL + "\n",
-		"kubernetes/apps/charts/releases.yaml": chartRef("from-oci") + chartRef("gated") + chartRef("broken") +
+		"kubernetes/apps/charts/releases.yaml": chartRef("from-oci") + chartRef("gated") + chartRef("broken") + chartRef("operator") + chartRef("widget-user") +
 			chartSpec("from-registry", "registry", "1.x") + chartSpec("from-index", "index", ">=2.0.0 <3"),
 	}
 	for p, s := range files {
@@ -91,6 +96,13 @@ func TestTestFetchesCharts(t *testing.T) {
 			"metadata:\n  name: {{ .Release.Name }}\nspec:\n  endpoints: []\n{{- end }}\n",
 		"templates/new.yaml": "{{- if semverCompare \">=1.99.0-0\" .Capabilities.KubeVersion.Version }}\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-new\n{{- end }}\n",
 	}))
+	// A chart that brings a CRD in crds/, and one that uses it when known.
+	reg.PushChart(t, "charts/operator", "1.0.0", testenv.WriteChart(t, "operator", "1.0.0", map[string]string{
+		"crds/widget.yaml": strings.NewReplacer("monitoring.coreos.com", "example.com", "servicemonitor", "widget", "ServiceMonitor", "Widget", "name: v1", "name: v1alpha1").Replace(serviceMonitorCRD),
+	}))
+	reg.PushChart(t, "charts/widget-user", "1.0.0", testenv.WriteChart(t, "widget-user", "1.0.0", map[string]string{
+		"templates/widget.yaml": "{{- if .Capabilities.APIVersions.Has \"example.com/v1alpha1/Widget\" }}\napiVersion: example.com/v1alpha1\nkind: Widget\nmetadata:\n  name: {{ .Release.Name }}\n{{- end }}\n",
+	}))
 	reg.PushChart(t, "charts/broken", "1.0.0", testenv.WriteChart(t, "broken", "1.0.0", map[string]string{
 		"templates/broken.yaml": "{{ fail \"broken on purpose\" }}\n",
 	}))
@@ -106,6 +118,9 @@ func TestTestFetchesCharts(t *testing.T) {
 		"✔ kubernetes: HelmRelease flux-system/from-registry: 2 objects\n",
 		"✔ kubernetes: HelmRelease flux-system/from-index: 3 objects\n",
 		"✔ kubernetes: HelmRelease flux-system/gated: 2 objects\n",
+		// The CRD of operator's crds/ folder counts too.
+		"✔ kubernetes: HelmRelease flux-system/operator: 2 objects\n",
+		"✔ kubernetes: HelmRelease flux-system/widget-user: 2 objects\n",
 	}
 	wantIn(t, "weir test", out, append(rendered,
 		"✗ kubernetes: HelmRelease flux-system/broken\n    ✗ does not render: HelmRelease flux-system/broken: rendering chart broken:",
@@ -152,7 +167,7 @@ func TestTestFetchesCharts(t *testing.T) {
 		"⚠ kubernetes: HelmRelease flux-system/from-index\n    ⚠ chart not rendered: HelmRelease flux-system/from-index: its chart from-index comes from HelmRepository flux-system/index ("+helmRepo.URL+
 			"): the index of "+helmRepo.URL+"/ is not in the chart cache",
 		"⚠ kubernetes: HelmRelease flux-system/broken\n",
-		"8 checked: 3 passed, 5 with warnings, 0 failed")
+		"10 checked: 3 passed, 7 with warnings, 0 failed")
 
 	// Without the CRD, the gated object is not rendered.
 	if err := os.Remove(filepath.Join(root, "kubernetes", "apps", "crds", "servicemonitor.yaml")); err != nil {
