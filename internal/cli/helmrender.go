@@ -126,7 +126,10 @@ func renderHelmRelease(ctx context.Context, o helmRenderOptions) (*renderedHelmR
 	if o.values != nil {
 		values = o.values
 	}
-	vals, err := helm.ComposeValues(ctx, firstFound{repo.NewValues(out, keys, "the objects rendered from "+o.path), values}, hr)
+	// What the HelmRelease reads (valuesFrom, its source's secretRef):
+	// the objects rendered beside it, then those of its cluster.
+	reader := firstFound{repo.NewValues(out, keys, "the objects rendered from "+o.path), values}
+	vals, err := helm.ComposeValues(ctx, reader, hr)
 	if err != nil {
 		return nil, fmt.Errorf("HelmRelease %s/%s: %w", hr.Namespace, hr.Name, err)
 	}
@@ -141,7 +144,7 @@ func renderHelmRelease(ctx context.Context, o helmRenderOptions) (*renderedHelmR
 	stale := ""
 	if errors.As(err, &unavailable) && o.fetch != nil {
 		f := *o.fetch
-		f.Secrets = values
+		f.Secrets = reader
 		var fetched *chartfetch.Chart
 		if fetched, err = fetchChart(ctx, hr, sources, &f); err == nil {
 			chartPath, stale = fetched.Path, fetched.Stale
