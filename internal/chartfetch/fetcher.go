@@ -98,8 +98,9 @@ func unreachable(err error) bool {
 	return false
 }
 
-// fetchFailed words a failure to reach a source: an UnavailableError when
-// the source could not be talked to, else err as it is.
+// fetchFailed words a failure to fetch what: an UnavailableError when
+// the source could not be talked to; else, for a registry that has no such
+// tag or manifest, an error saying so (the cluster would fail the same).
 func fetchFailed(what string, err error) error {
 	if unreachable(err) {
 		var unavailable *UnavailableError
@@ -107,6 +108,10 @@ func fetchFailed(what string, err error) error {
 			return err
 		}
 		return &UnavailableError{Msg: "fetching " + what, Err: err}
+	}
+	var terr *transport.Error
+	if errors.As(err, &terr) && terr.StatusCode == http.StatusNotFound {
+		return fmt.Errorf("%s was not found in the registry: %w", what, err)
 	}
 	return err
 }

@@ -67,6 +67,20 @@ func TestOCIRepositoryChartIsFetchedOnceThenReadFromTheCache(t *testing.T) {
 	wantUnavailable(t, err, "is unreachable")
 }
 
+func TestOCIRepositoryTagNotInTheRegistryFails(t *testing.T) {
+	ctx := testContext(t)
+	reg := testenv.NewRegistry(t, "", "")
+	reg.PushChart(t, "charts/app", "1.0.0", testenv.WriteChart(t, "app", "1.0.0", nil))
+	_, err := (&chartfetch.Fetcher{Cache: t.TempDir()}).OCIRepository(ctx, ociRepository(reg.URL("charts/app"), sourcev1.OCIRepositoryRef{Tag: "9.9.9"}))
+	if err == nil || !contains(err.Error(), "the chart at "+reg.URL("charts/app")+" tag 9.9.9 was not found in the registry") {
+		t.Fatalf("err = %v", err)
+	}
+	var u *chartfetch.UnavailableError
+	if errorsAs(err, &u) {
+		t.Errorf("a tag the registry lacks is a failure, not unavailable: %v", err)
+	}
+}
+
 func TestOCIRepositoryDigestRefNeedsNoRequest(t *testing.T) {
 	ctx := testContext(t)
 	reg := testenv.NewRegistry(t, "", "")
