@@ -47,6 +47,15 @@ func TestCredentialsFromTheRepository(t *testing.T) {
 	}
 	load(t, ch, "app", "1.0.0")
 
+	// Offline, the cache needs no credentials.
+	off := &chartfetch.Fetcher{Cache: f.Cache, Offline: true}
+	if _, err := off.HelmRepository(ctx, helmRepo, "app", "1.0.0"); err != nil {
+		t.Errorf("offline, cached, Secret not at hand: %v", err)
+	}
+	if _, err := off.OCIRepository(ctx, oci); err != nil {
+		t.Errorf("offline, cached, Secret not at hand: %v", err)
+	}
+
 	none := &chartfetch.Fetcher{Cache: t.TempDir()}
 	_, err = none.HelmRepository(ctx, helmRepo, "app", "1.0.0")
 	wantUnavailable(t, err, "its secretRef, Secret flux-system/login, is not in the repository")

@@ -55,15 +55,17 @@ func (f *Fetcher) OCIRepository(ctx context.Context, obj *sourcev1.OCIRepository
 	}
 	s := registrySource{repo: repo, what: "the chart at " + obj.Spec.URL + " " + describeRef(ref), timeout: timeout(obj.Spec.Timeout), digest: ref.Digest,
 		key: fmt.Sprintf("oci %s semver=%s filter=%s tag=%s", repo, ref.SemVer, ref.SemverFilter, ref.Tag)}
-	switch {
-	case obj.Spec.Provider != "" && obj.Spec.Provider != sourcev1.GenericOCIProvider:
-		return nil, &UnavailableError{Msg: fmt.Sprintf("its provider %s logs in with a cloud identity, which weir does not use outside a cluster", obj.Spec.Provider)}
-	case obj.Spec.ServiceAccountName != "":
-		return nil, &UnavailableError{Msg: fmt.Sprintf("it logs in with the image pull secrets of service account %s, which weir does not read outside a cluster", obj.Spec.ServiceAccountName)}
-	case obj.Spec.CertSecretRef != nil || obj.Spec.ProxySecretRef != nil:
-		return nil, &UnavailableError{Msg: "it sets certSecretRef or proxySecretRef, which weir does not read outside a cluster"}
+	var unread []string
+	if obj.Spec.ServiceAccountName != "" {
+		unread = append(unread, "serviceAccountName")
 	}
-	if s.keychain, err = f.keychain(ctx, obj.Namespace, obj.Spec.SecretRef, repo.RegistryStr()); err != nil {
+	if obj.Spec.CertSecretRef != nil {
+		unread = append(unread, "certSecretRef")
+	}
+	if obj.Spec.ProxySecretRef != nil {
+		unread = append(unread, "proxySecretRef")
+	}
+	if s.keychain, err = f.login(ctx, obj.Namespace, obj.Spec.Provider, unread, obj.Spec.SecretRef, repo.RegistryStr()); err != nil {
 		return nil, err
 	}
 	mediaType := obj.GetLayerMediaType()
@@ -100,15 +102,13 @@ func (f *Fetcher) helmRegistry(ctx context.Context, obj *sourcev1.HelmRepository
 	if err != nil {
 		return nil, err
 	}
-	switch {
-	case obj.Spec.Provider != "" && obj.Spec.Provider != sourcev1.GenericOCIProvider:
-		return nil, &UnavailableError{Msg: fmt.Sprintf("its provider %s logs in with a cloud identity, which weir does not use outside a cluster", obj.Spec.Provider)}
-	case obj.Spec.CertSecretRef != nil:
-		return nil, &UnavailableError{Msg: "it sets certSecretRef, which weir does not read outside a cluster"}
-	}
 	s := registrySource{repo: repo, what: fmt.Sprintf("the chart %s version %s", url, orAny(ver)), timeout: timeout(obj.Spec.Timeout),
 		key: fmt.Sprintf("oci %s version=%s", repo, ver)}
-	if s.keychain, err = f.keychain(ctx, obj.Namespace, obj.Spec.SecretRef, repo.RegistryStr()); err != nil {
+	var unread []string
+	if obj.Spec.CertSecretRef != nil {
+		unread = append(unread, "certSecretRef")
+	}
+	if s.keychain, err = f.login(ctx, obj.Namespace, obj.Spec.Provider, unread, obj.Spec.SecretRef, repo.RegistryStr()); err != nil {
 		return nil, err
 	}
 	s.layer = func(m *v1.Manifest) (v1.Descriptor, error) {
@@ -141,10 +141,18 @@ func orAny(ver string) string {
 	return ver
 }
 
-// keychain is the registry login of a source's secretRef, anonymous
-// without one.
-func (f *Fetcher) keychain(ctx context.Context, namespace string, ref *meta.LocalObjectReference, host string) (authn.Keychain, error) {
-	if ref == nil || ref.Name == "" {
+// login is the registry login of a source: that of its secretRef,
+// anonymous without one, none offline. A cloud provider, or fields weir
+// does not read outside a cluster (unread), leave the chart unavailable.
+func (f *Fetcher) login(ctx context.Context, namespace, provider string, unread []string, ref *meta.LocalObjectReference, host string) (authn.Keychain, error) {
+	switch {
+	case f.Offline:
+		return authn.NewMultiKeychain(), nil
+	case provider != "" && provider != sourcev1.GenericOCIProvider:
+		return nil, &UnavailableError{Msg: fmt.Sprintf("its provider %s logs in with a cloud identity, which weir does not use outside a cluster", provider)}
+	case len(unread) > 0:
+		return nil, &UnavailableError{Msg: fmt.Sprintf("it sets %s, which weir does not read outside a cluster", strings.Join(unread, " and "))}
+	case ref == nil || ref.Name == "":
 		return authn.NewMultiKeychain(), nil
 	}
 	s, err := f.secret(ctx, namespace, ref.Name, "secretRef")
