@@ -2,11 +2,13 @@ package chartfetch_test
 
 import (
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	sourcev1 "github.com/fluxcd/source-controller/api/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -76,5 +78,48 @@ func TestIndexWithoutDigestsAndAbsoluteURLs(t *testing.T) {
 	}
 	if n := chartGets.Load(); n != 1 {
 		t.Errorf("the chart was downloaded %d times, want once", n)
+	}
+}
+
+// TestAHostDownIsWaitedForOnce serves a registry that accepts connections
+// and never answers: the first chart waits for its timeout, the next one
+// of the same host fails at once.
+func TestAHostDownIsWaitedForOnce(t *testing.T) {
+	ctx := testContext(t)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	var held []net.Conn
+	var mu sync.Mutex
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			held = append(held, c)
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range held {
+			c.Close()
+		}
+	})
+	f := (&chartfetch.Fetcher{Cache: t.TempDir()}).WithSecrets(nil)
+	for i, name := range []string{"one", "two"} {
+		obj := ociRepository("oci://"+l.Addr().String()+"/charts/"+name, sourcev1.OCIRepositoryRef{Tag: "1.0.0"})
+		obj.Spec.Timeout = &metav1.Duration{Duration: 300 * time.Millisecond}
+		start := time.Now()
+		_, err := f.WithSecrets(nil).OCIRepository(ctx, obj)
+		wantUnavailable(t, err, "")
+		if took := time.Since(start); i == 1 && took > 100*time.Millisecond {
+			t.Errorf("the second chart of a host found down took %v", took)
+		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
@@ -31,6 +32,53 @@ type Fetcher struct {
 	// Secrets reads the Secrets that sources name (secretRef), as the
 	// repository defines them; nil when there are none.
 	Secrets client.Reader
+
+	// down is what the run learnt of hosts that cannot be reached, shared
+	// with the copies WithSecrets makes.
+	down *downHosts
+}
+
+// WithSecrets returns a Fetcher like f that reads Secrets from r and
+// shares what f learns of hosts that cannot be reached: once a host is
+// found down, the other charts it serves are not waited for again. f must
+// not be used by another goroutine meanwhile.
+func (f *Fetcher) WithSecrets(r client.Reader) *Fetcher {
+	return &Fetcher{Cache: f.Cache, Offline: f.Offline, Secrets: r, down: f.hosts()}
+}
+
+// downHosts are hosts that could not be reached, with the error that said
+// so.
+type downHosts struct {
+	mu sync.Mutex
+	m  map[string]error
+}
+
+func (f *Fetcher) hosts() *downHosts {
+	if f.down == nil {
+		f.down = &downHosts{m: map[string]error{}}
+	}
+	return f.down
+}
+
+// reach returns the error that made host unreachable earlier in the run,
+// else calls fetch and, when it finds host down, remembers it.
+func (f *Fetcher) reach(host string, fetch func() error) error {
+	h := f.hosts()
+	h.mu.Lock()
+	err, known := h.m[host]
+	h.mu.Unlock()
+	if known {
+		return err
+	}
+	err = fetch()
+	var opErr *net.OpError
+	var dnsErr *net.DNSError
+	if errors.Is(err, context.DeadlineExceeded) || errors.As(err, &opErr) || errors.As(err, &dnsErr) {
+		h.mu.Lock()
+		h.m[host] = err
+		h.mu.Unlock()
+	}
+	return err
 }
 
 // Chart is a chart package in the cache.

@@ -129,7 +129,15 @@ func (f *Fetcher) index(ctx context.Context, getter *helmrepository.Getter, base
 			known.ETag, known.LastModified, _ = strings.Cut(string(v), "\n")
 		}
 	}
-	resp, err := getter.FetchIndex(ctx, known)
+	var resp *helmrepository.IndexResponse
+	host := base
+	if u, perr := url.Parse(base); perr == nil {
+		host = u.Host
+	}
+	err = f.reach(host, func() (err error) {
+		resp, err = getter.FetchIndex(ctx, known)
+		return err
+	})
 	switch {
 	case err != nil && cached != nil && unreachable(err):
 		return cached, err, nil

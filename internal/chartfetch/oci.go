@@ -184,7 +184,11 @@ func (f *Fetcher) pull(ctx context.Context, s registrySource) (*Chart, error) {
 				return nil, notCached(s.what)
 			}
 		} else {
-			d, err := resolve(s, opts)
+			var d string
+			err := f.reach(s.repo.RegistryStr(), func() (err error) {
+				d, err = resolve(s, opts)
+				return err
+			})
 			switch {
 			case err == nil:
 				digest = d

@@ -143,10 +143,8 @@ func renderHelmRelease(ctx context.Context, o helmRenderOptions) (*renderedHelmR
 	var unavailable *chartUnavailableError
 	stale := ""
 	if errors.As(err, &unavailable) && o.fetch != nil {
-		f := *o.fetch
-		f.Secrets = reader
 		var fetched *chartfetch.Chart
-		if fetched, err = fetchChart(ctx, hr, sources, &f); err == nil {
+		if fetched, err = fetchChart(ctx, hr, sources, o.fetch.WithSecrets(reader)); err == nil {
 			chartPath, stale = fetched.Path, fetched.Stale
 		}
 	}
