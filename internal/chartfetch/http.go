@@ -90,7 +90,11 @@ func (f *Fetcher) HelmRepository(ctx context.Context, obj *sourcev1.HelmReposito
 	if f.Offline {
 		return nil, notCached(what)
 	}
-	tgz, err := getter.FetchChart(ctx, cv.URLs[0])
+	var tgz []byte
+	err = f.reach(hostOf(ch.From), func() (err error) {
+		tgz, err = getter.FetchChart(ctx, cv.URLs[0])
+		return err
+	})
 	if err != nil {
 		return nil, fetchFailed(what, err)
 	}
@@ -130,11 +134,7 @@ func (f *Fetcher) index(ctx context.Context, getter *helmrepository.Getter, base
 		}
 	}
 	var resp *helmrepository.IndexResponse
-	host := base
-	if u, perr := url.Parse(base); perr == nil {
-		host = u.Host
-	}
-	err = f.reach(host, func() (err error) {
+	err = f.reach(hostOf(base), func() (err error) {
 		resp, err = getter.FetchIndex(ctx, known)
 		return err
 	})
@@ -166,6 +166,14 @@ func chartURL(base, ref string) string {
 		return ref
 	}
 	return helmrepository.RedactURL(b.ResolveReference(r).String())
+}
+
+// hostOf is the host:port of a URL, or the URL when it does not parse.
+func hostOf(raw string) string {
+	if u, err := url.Parse(raw); err == nil && u.Host != "" {
+		return u.Host
+	}
+	return raw
 }
 
 // timeout is a source's spec.timeout, or the default.
