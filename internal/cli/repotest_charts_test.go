@@ -179,3 +179,33 @@ func TestTestFetchesCharts(t *testing.T) {
 	out, _, _ = runSplit(t, "test", root, "--chart-cache", cache, "--offline")
 	wantIn(t, "weir test without the CRD", out, "✔ kubernetes: HelmRelease flux-system/gated: 1 object\n")
 }
+
+// TestBuildHelmReleaseFetchesItsChart renders a HelmRelease whose chart
+// has no local copy: fetched, then from the cache.
+func TestBuildHelmReleaseFetchesItsChart(t *testing.T) {
+	reg := testenv.NewRegistry(t, "", "")
+	reg.PushChart(t, "charts/app", "1.0.0", testenv.WriteChart(t, "app", "1.0.0", nil))
+	root := t.TempDir()
+	files := "apiVersion: source.toolkit.fluxcd.io/v1\nkind: OCIRepository\nmetadata:\n  name: app\n  namespace: default\nspec:\n  interval: 1h\n  url: " + reg.URL("charts/app") + "\n  ref:\n    tag: 1.0.0\n" +
+		"---\napiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata:\n  name: app\n  namespace: default\nspec:\n  interval: 1h\n  chartRef:\n    kind: OCIRepository\n    name: app\n"
+	if err := writeTestFile(filepath.Join(root, "app", "hr.yaml"), files); err != nil {
+		t.Fatal(err)
+	}
+	cache := t.TempDir()
+	build := func(flags ...string) (string, string, error) {
+		return runSplit(t, append([]string{"build", "hr", "app", "--path", filepath.Join(root, "app"), "--repo", root, "--charts", t.TempDir()}, flags...)...)
+	}
+	out, _, err := build("--chart-cache", cache)
+	if err != nil || !strings.Contains(out, "kind: ConfigMap") || !strings.Contains(out, "greeting: hello") {
+		t.Fatalf("build hr with the chart in a registry: %v\n%s", err, out)
+	}
+	reg.Stop()
+	out, stderr, err := build("--chart-cache", cache)
+	if err != nil || !strings.Contains(out, "greeting: hello") || !strings.Contains(stderr, "⚠ chart rendered from the cache: registry "+reg.Host+" could not be reached") {
+		t.Errorf("build hr with the registry down: %v\n%s%s", err, out, stderr)
+	}
+	_, _, err = build("--chart-cache", t.TempDir(), "--offline")
+	if err == nil || !strings.Contains(err.Error(), "is not in the chart cache, and --offline forbids fetching it; pass --chart with a local copy") {
+		t.Errorf("build hr --offline with an empty cache: err = %v", err)
+	}
+}
