@@ -126,7 +126,7 @@ type chartFetchOptions struct {
 
 func (o *chartFetchOptions) addFlags(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&o.cache, "chart-cache", "", "folder that keeps fetched charts, by digest (default: weir/charts in the user cache folder)")
-	cmd.Flags().BoolVar(&o.offline, "offline", false, "fetch no chart: render those with a local copy or in --chart-cache, warn about the others")
+	cmd.Flags().BoolVar(&o.offline, "offline", false, "fetch no chart: only local copies and --chart-cache are read")
 	cmd.Flags().StringVar(&o.kubeVersion, "kube-version", helm.DefaultKubeVersion(), "Kubernetes version charts see as .Capabilities.KubeVersion")
 }
 
