@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -82,6 +83,7 @@ func newBuildCommand(g *globalOptions) *cobra.Command {
 
 func newBuildHelmReleaseCommand(g *globalOptions) *cobra.Command {
 	var o helmRenderOptions
+	var fetch chartFetchOptions
 	cmd := &cobra.Command{
 		Use:     "helmrelease NAME --path DIR",
 		Aliases: []string{"hr"},
@@ -92,20 +94,34 @@ func newBuildHelmReleaseCommand(g *globalOptions) *cobra.Command {
 			"an install would: release name and namespace, post-renderers, commonMetadata and Flux's labels.\n" +
 			"The chart comes from --chart, from the repository for a GitRepository source, or from the\n" +
 			"folder of --charts (default: the charts folder `weir up` pushes) whose Chart.yaml has the name\n" +
-			"of the chart's source. Values are read only from what the HelmRelease's own cluster applies;\n" +
+			"of the chart's source, else it is fetched from its source into --chart-cache as `weir test` fetches\n" +
+			"it (not with --offline). Values are read only from what the HelmRelease's own cluster applies;\n" +
 			"SOPS-encrypted ones are decrypted with --age-key-file, never used as ciphertext. Secret values\n" +
-			"are masked; hooks are printed, tests are not.",
+			"are masked; hooks are printed, tests are not. The chart sees --kube-version as\n" +
+			".Capabilities.KubeVersion.",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.name = args[0]
+			var err error
+			if o.fetch, err = fetch.fetcher(); err != nil {
+				return err
+			}
+			o.caps.KubeVersion = fetch.kubeVersion
 			if cmd.Flags().Changed("namespace") {
 				o.namespace = g.namespace
 			}
 			r, err := renderHelmRelease(cmd.Context(), o)
+			var unavailable *chartUnavailableError
+			if errors.As(err, &unavailable) && !strings.Contains(err.Error(), "--chart ") {
+				return fmt.Errorf("%w; pass --chart with a local copy (for example from `helm pull`)", err)
+			}
 			if err != nil {
 				return err
 			}
 			defer warnUnresolved(cmd.ErrOrStderr(), r.report)
+			if r.stale != "" {
+				fmt.Fprintf(cmd.ErrOrStderr(), "⚠ chart rendered from the cache: %s\n", r.stale)
+			}
 			objects, err := releaseObjects(r.release, true)
 			if err != nil {
 				return err
@@ -122,6 +138,7 @@ func newBuildHelmReleaseCommand(g *globalOptions) *cobra.Command {
 		},
 	}
 	addHelmRenderFlags(cmd, &o)
+	fetch.addFlags(cmd)
 	return cmd
 }
 

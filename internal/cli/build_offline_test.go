@@ -66,6 +66,8 @@ func writeTestFile(p, s string) error {
 func runSplit(t *testing.T, args ...string) (stdout, stderr string, err error) {
 	t.Helper()
 	t.Setenv("KUBECONFIG", filepath.Join(t.TempDir(), "none"))
+	// Charts fetched by weir test go to a cache of the test's own.
+	t.Setenv("XDG_CACHE_HOME", t.TempDir())
 	root := newRootCommand()
 	var out, errOut bytes.Buffer
 	root.SetOut(&out)

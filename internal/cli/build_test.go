@@ -13,6 +13,7 @@ import (
 func runOffline(t *testing.T, args ...string) (string, error) {
 	t.Helper()
 	t.Setenv("KUBECONFIG", filepath.Join(t.TempDir(), "none"))
+	t.Setenv("XDG_CACHE_HOME", t.TempDir())
 	root := newRootCommand()
 	var out bytes.Buffer
 	root.SetOut(&out)
@@ -62,7 +63,7 @@ func TestBuildHelmReleaseRendersTheChartOffline(t *testing.T) {
 	}
 
 	empty := t.TempDir()
-	_, err = runOffline(t, "build", "hr", "cert-manager", "--path", filepath.Join(example, "kubernetes/apps/cert-manager/cert-manager/app"), "--charts", empty)
+	_, err = runOffline(t, "build", "hr", "cert-manager", "--path", filepath.Join(example, "kubernetes/apps/cert-manager/cert-manager/app"), "--charts", empty, "--offline")
 	if err == nil || !strings.Contains(err.Error(), "--chart") || !strings.Contains(err.Error(), "oci://ghcr.io/charts/cert-manager") {
 		t.Errorf("want an error naming the chart's origin and --chart, got %v", err)
 	}

@@ -148,7 +148,7 @@ func TestTestChecksTheRepository(t *testing.T) {
 		}
 	}
 	junit := filepath.Join(t.TempDir(), "report.xml")
-	out, _, err = runSplit(t, "test", root, "--junit", junit)
+	out, _, err = runSplit(t, "test", root, "--junit", junit, "--offline")
 	if err == nil || !strings.Contains(err.Error(), "failed the checks") {
 		t.Errorf("weir test with mistakes: err = %v, want a failure", err)
 	}
@@ -168,6 +168,6 @@ func TestTestChecksTheRepository(t *testing.T) {
 	}
 	wantIn(t, "the JUnit report", string(b), `<testsuite name="kubernetes" tests="35" failures="`, `<testcase name="Kustomization flux-system/needs-ghost"`, `<failure message="dependsOn flux-system/ghost, which this cluster does not define">`)
 
-	out, _, _ = runSplit(t, "test", root, "--strict")
+	out, _, _ = runSplit(t, "test", root, "--strict", "--offline")
 	wantIn(t, "weir test --strict", out, "✗ kubernetes: Kustomization flux-system/external")
 }

@@ -93,7 +93,7 @@ func diffHelmRelease(ctx context.Context, out io.Writer, g *globalOptions, o hel
 		// carries the artifact's digest: the local copy of that version is
 		// taken for it, and rendered as the controller renders it.
 		local.chart.Metadata.Version = lv
-		if local.release, err = helm.Template(ctx, local.hr, local.chart, local.values); err != nil {
+		if local.release, err = helm.Template(ctx, local.hr, local.chart, local.values, local.caps); err != nil {
 			return false, fmt.Errorf("HelmRelease %s/%s: %w", local.hr.Namespace, local.hr.Name, err)
 		}
 		if want, err = releaseObjects(local.release, false); err != nil {

@@ -20,6 +20,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/weirhq/weir/internal/chartfetch"
 	"github.com/weirhq/weir/internal/helm"
 	"github.com/weirhq/weir/internal/render"
 	"github.com/weirhq/weir/internal/repo"
@@ -44,6 +45,11 @@ type helmRenderOptions struct {
 	// repository is root already opened (weir test renders every
 	// HelmRelease of one repository); nil opens root.
 	repository *repo.Repository
+	// fetch fetches a chart with no local copy from its source; nil
+	// renders only local copies.
+	fetch *chartfetch.Fetcher
+	// caps are the capabilities of the cluster the chart is rendered for.
+	caps helm.Capabilities
 }
 
 // renderedHelmRelease is a HelmRelease rendered from local files: its
@@ -56,6 +62,11 @@ type renderedHelmRelease struct {
 	// report is what the applying Kustomization's substitutions left as
 	// written.
 	report *render.Report
+	// caps are the capabilities it was rendered with.
+	caps helm.Capabilities
+	// stale says why a fetched chart is the one its source gave last
+	// rather than the one it gives now; empty when it is current.
+	stale string
 }
 
 // renderHelmRelease renders path as the Kustomization that applies it
@@ -115,7 +126,10 @@ func renderHelmRelease(ctx context.Context, o helmRenderOptions) (*renderedHelmR
 	if o.values != nil {
 		values = o.values
 	}
-	vals, err := helm.ComposeValues(ctx, firstFound{repo.NewValues(out, keys, "the objects rendered from "+o.path), values}, hr)
+	// What the HelmRelease reads (valuesFrom, its source's secretRef):
+	// the objects rendered beside it, then those of its cluster.
+	reader := firstFound{repo.NewValues(out, keys, "the objects rendered from "+o.path), values}
+	vals, err := helm.ComposeValues(ctx, reader, hr)
 	if err != nil {
 		return nil, fmt.Errorf("HelmRelease %s/%s: %w", hr.Namespace, hr.Name, err)
 	}
@@ -126,6 +140,14 @@ func renderHelmRelease(ctx context.Context, o helmRenderOptions) (*renderedHelmR
 		}
 	}
 	chartPath, err := localChart(hr, sources, root, o)
+	var unavailable *chartUnavailableError
+	stale := ""
+	if errors.As(err, &unavailable) && o.fetch != nil {
+		var fetched *chartfetch.Chart
+		if fetched, err = fetchChart(ctx, hr, sources, o.fetch.WithSecrets(reader)); err == nil {
+			chartPath, stale = fetched.Path, fetched.Stale
+		}
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -133,11 +155,11 @@ func renderHelmRelease(ctx context.Context, o helmRenderOptions) (*renderedHelmR
 	if err != nil {
 		return nil, fmt.Errorf("loading the chart %s: %w", chartPath, err)
 	}
-	rls, err := helm.Template(ctx, hr, ch, vals)
+	rls, err := helm.Template(ctx, hr, ch, vals, o.caps)
 	if err != nil {
 		return nil, fmt.Errorf("HelmRelease %s/%s: %w", hr.Namespace, hr.Name, err)
 	}
-	return &renderedHelmRelease{hr: hr, chart: ch, values: vals, release: rls, report: report}, nil
+	return &renderedHelmRelease{hr: hr, chart: ch, values: vals, release: rls, report: report, caps: o.caps, stale: stale}, nil
 }
 
 // applyingKustomization is the spec (path set to rel, decryption off),
@@ -258,15 +280,7 @@ func (e *chartUnavailableError) Error() string { return e.msg }
 // repository when the source is a GitRepository.
 func chartOrigin(hr *helmv2.HelmRelease, objects []*unstructured.Unstructured) (name, version, from, inRepo string) {
 	lookup := func(kind, ns, n string) *unstructured.Unstructured {
-		if ns == "" {
-			ns = hr.Namespace
-		}
-		for _, u := range objects {
-			if u.GetKind() == kind && u.GetName() == n && (u.GetNamespace() == "" || u.GetNamespace() == ns) {
-				return u
-			}
-		}
-		return nil
+		return findObject(objects, kind, orDefault(ns, hr.Namespace), n)
 	}
 	switch {
 	case hr.HasChartRef() && hr.Spec.ChartRef.Kind == sourcev1.OCIRepositoryKind:
@@ -292,6 +306,18 @@ func chartOrigin(hr *helmv2.HelmRelease, objects []*unstructured.Unstructured) (
 		return chartFromSource(s.SourceRef.Kind, s.SourceRef.Name, s.Chart, s.Version)
 	}
 	return "", "", "", ""
+}
+
+// findObject is the object of kind called name in namespace among
+// objects; one without a namespace (the Kustomization applying it gives
+// it one) matches any.
+func findObject(objects []*unstructured.Unstructured, kind, namespace, name string) *unstructured.Unstructured {
+	for _, u := range objects {
+		if u.GetKind() == kind && u.GetName() == name && (u.GetNamespace() == "" || u.GetNamespace() == namespace) {
+			return u
+		}
+	}
+	return nil
 }
 
 func chartFromSource(kind, source, chartName, version string) (name, v, from, inRepo string) {

@@ -246,7 +246,7 @@ func (lp *livePlanner) matchChartVersion(t *plan.Owner, rendered *renderedHelmRe
 	md := *ch.Metadata
 	md.Version = lv
 	ch.Metadata = &md
-	rel, err := helm.Template(lp.ctx, rendered.hr, &ch, rendered.values)
+	rel, err := helm.Template(lp.ctx, rendered.hr, &ch, rendered.values, rendered.caps)
 	if err != nil {
 		return // the first render stands
 	}

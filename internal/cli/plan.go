@@ -13,8 +13,11 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 	release "helm.sh/helm/v4/pkg/release/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
+	"github.com/weirhq/weir/internal/chartfetch"
 	"github.com/weirhq/weir/internal/gitrev"
+	"github.com/weirhq/weir/internal/helm"
 	"github.com/weirhq/weir/internal/plan"
 	"github.com/weirhq/weir/internal/render"
 	"github.com/weirhq/weir/internal/repo"
@@ -32,6 +35,9 @@ type planOptions struct {
 	live       bool
 	exitCode   bool
 	ageKeyFile string
+	fetch      chartFetchOptions
+	// fetcher fetches charts with no local copy (set from fetch).
+	fetcher *chartfetch.Fetcher
 }
 
 func newPlanCommand(g *globalOptions) *cobra.Command {
@@ -54,8 +60,9 @@ func newPlanCommand(g *globalOptions) *cobra.Command {
 			"An owner that fails to render at --to is reported and prunes nothing, as the controllers do.\n" +
 			"--from and --to are Git revisions (a branch, origin/main, a tag, a hash, HEAD~1); --to defaults to\n" +
 			"the working tree as it is, uncommitted changes included. Each HelmRelease's chart is rendered from\n" +
-			"local charts, as `weir build hr` does. With --cluster, the plan starts from the live cluster instead\n" +
-			"of --from: the Kustomizations and HelmReleases it runs, their inventories and Helm releases; each\n" +
+			"a local copy or fetched into --chart-cache, as `weir test` does (--offline, --kube-version).\n" +
+			"With --cluster, the plan starts from the live cluster instead of --from: the Kustomizations and\n" +
+			"HelmReleases it runs, their inventories and Helm releases; each\n" +
 			"object of the checkout is dry-run applied on the API server, so the diff is what the apply would\n" +
 			"change (defaults and other managers' fields do not show), and an object the server refuses fails\n" +
 			"its Kustomization, as the apply would. Secret values are masked; a changed value still shows as an\n" +
@@ -86,6 +93,7 @@ func newPlanCommand(g *globalOptions) *cobra.Command {
 	f.BoolVar(&o.live, "cluster", false, "plan against the live cluster of the current kubeconfig context instead of --from: each object is dry-run applied on the API server and compared with what the cluster holds (its inventories, its Helm releases)")
 	f.BoolVar(&o.exitCode, "exit-code", false, "exit 2 when the plan changes something (0 when it changes nothing, 1 on errors)")
 	f.StringVar(&o.ageKeyFile, "age-key-file", "", "age key file to decrypt SOPS-encrypted values (default: $SOPS_AGE_KEY_FILE, $SOPS_AGE_KEY)")
+	o.fetch.addFlags(cmd)
 	return cmd
 }
 
@@ -101,6 +109,11 @@ func runPlan(cmd *cobra.Command, g *globalOptions, dir string, o planOptions) er
 		return fmt.Errorf("--color %q: use auto, always or never", o.colour)
 	}
 	offline := offlineOptions{cluster: o.syncRoot, ageKeyFile: o.ageKeyFile}
+	fetcher, err := o.fetch.fetcher()
+	if err != nil {
+		return err
+	}
+	o.fetcher = fetcher
 	root := o.root
 	if root == "" {
 		root = gitRoot(mustAbs(dir))
@@ -271,6 +284,11 @@ func planOwners(cmd *cobra.Command, root string, o planOptions, offline offlineO
 	}
 	var owners []*plan.Owner
 	for _, bc := range built {
+		var rendered []*unstructured.Unstructured
+		for _, k := range bc.Kustomizations {
+			rendered = append(rendered, k.Objects...)
+		}
+		caps := helm.Capabilities{KubeVersion: o.fetch.kubeVersion, APIVersions: crdAPIVersions(rendered)}
 		for _, k := range bc.Kustomizations {
 			ks := &plan.Owner{
 				Cluster: bc.Name, Kind: plan.KindKustomization, Namespace: k.Namespace, Name: k.Name,
@@ -285,7 +303,7 @@ func planOwners(cmd *cobra.Command, root string, o planOptions, offline offlineO
 				if u.GetKind() != helmv2.HelmReleaseKind || !strings.HasPrefix(u.GetAPIVersion(), helmv2.GroupVersion.Group+"/") {
 					continue
 				}
-				owner, rendered := releaseOwner(cmd, r, bc, k, u.GetNamespace(), u.GetName(), o, offline)
+				owner, rendered := releaseOwner(cmd, r, bc, k, u.GetNamespace(), u.GetName(), o, offline, caps)
 				owners = append(owners, owner)
 				if kept != nil && rendered != nil {
 					kept.releases[owner] = rendered
@@ -297,12 +315,13 @@ func planOwners(cmd *cobra.Command, root string, o planOptions, offline offlineO
 }
 
 // releaseOwner renders the HelmRelease namespace/name that k applies.
-func releaseOwner(cmd *cobra.Command, r *repo.Repository, bc builtCluster, k builtKustomization, namespace, name string, o planOptions, offline offlineOptions) (*plan.Owner, *renderedHelmRelease) {
+func releaseOwner(cmd *cobra.Command, r *repo.Repository, bc builtCluster, k builtKustomization, namespace, name string, o planOptions, offline offlineOptions, caps helm.Capabilities) (*plan.Owner, *renderedHelmRelease) {
 	owner := &plan.Owner{Cluster: bc.Name, Kind: plan.KindHelmRelease, Namespace: namespace, Name: name, Prune: true}
 	offline.cluster = bc.Path
 	rel := strings.TrimPrefix(path.Clean("/"+k.Path), "/")
 	rendered, err := renderHelmRelease(cmd.Context(), helmRenderOptions{
 		name: name, namespace: namespace, root: r.Root(), charts: o.charts, offline: offline, repository: r,
+		fetch: o.fetcher, caps: caps,
 		path: filepath.Join(r.Root(), filepath.FromSlash(rel)),
 	})
 	var unavailable *chartUnavailableError

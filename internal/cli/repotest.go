@@ -18,6 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/weirhq/weir/internal/depgraph"
+	"github.com/weirhq/weir/internal/helm"
 	"github.com/weirhq/weir/internal/repo"
 )
 
@@ -38,6 +39,7 @@ type testCase struct {
 func newTestCommand() *cobra.Command {
 	var offline offlineOptions
 	var root, junit, charts string
+	var fetch chartFetchOptions
 	cmd := &cobra.Command{
 		Use:   "test [PATH]",
 		Short: "Check a whole repository offline: every Kustomization builds, every reference resolves",
@@ -52,15 +54,28 @@ func newTestCommand() *cobra.Command {
 			"A substituteFrom source that is not in the repository leaves its variables as written: a warning\n" +
 			"naming them, as the cluster may provide it (ExternalSecrets, bootstrap), and a failure with\n" +
 			"--strict. It prints one line per Kustomization and HelmRelease and a summary, writes JUnit XML with\n" +
-			"--junit FILE, and exits 1 when anything failed. Each HelmRelease's chart is rendered with its values\n" +
-			"as `weir build hr` renders it, from the repository or --charts; a chart with no local copy is a\n" +
-			"warning (weir test does not fetch charts yet).",
+			"--junit FILE, and exits 1 when anything failed.\n" +
+			"Each HelmRelease's chart is rendered with its values as `weir build hr` renders it, from the\n" +
+			"repository or --charts, else fetched from its source: an OCIRepository chartRef (spec.ref and\n" +
+			"layerSelector as source-controller reads them) or a HelmRepository of type oci or default (the\n" +
+			"version spec.chart asks for, picked as source-controller picks it). Fetched charts are kept in\n" +
+			"--chart-cache by digest: a digest ref or a cached chart costs no download, a tag one HEAD request,\n" +
+			"an index a request answered 304 when it did not change. A source that cannot be reached falls back\n" +
+			"to what the cache holds, with a warning; with --offline only the cache is read. A chart that\n" +
+			"cannot be had (offline and not cached, unreachable, credentials the repository does not hold) is a\n" +
+			"warning; a chart that does not render is a failure. Charts see --kube-version as\n" +
+			".Capabilities.KubeVersion, and in .Capabilities.APIVersions the API versions of every\n" +
+			"CustomResourceDefinition the cluster's Kustomizations or charts render.",
 		Example: "  weir test\n  weir test ~/home-ops --cluster main --junit report.xml",
 		Args:    cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			dir := "."
 			if len(args) == 1 {
 				dir = args[0]
+			}
+			fetcher, err := fetch.fetcher()
+			if err != nil {
+				return err
 			}
 			r, keys, err := openRepository(dir, root, offline)
 			if err != nil {
@@ -75,7 +90,7 @@ func newTestCommand() *cobra.Command {
 			var cases []*testCase
 			for _, bc := range built {
 				cs := checkCluster(r.Clusters(), bc, bc.Name, strict)
-				renderCharts(cmd, r, charts, bc, cs, offline)
+				renderCharts(cmd, r, chartSources{charts: charts, fetch: fetcher, kubeVersion: fetch.kubeVersion}, bc, cs, offline)
 				cases = append(cases, cs...)
 			}
 			failed := printTestCases(cmd.OutOrStdout(), cases)
@@ -94,6 +109,7 @@ func newTestCommand() *cobra.Command {
 	cmd.Flags().StringVar(&junit, "junit", "", "write the results as JUnit XML to this file, for CI")
 	cmd.Flags().StringVar(&charts, "charts", "", "folder of chart folders for HelmReleases whose chart is not in the repository (default: the charts folder `weir up` pushes)")
 	addOfflineFlags(cmd, &offline, false)
+	fetch.addFlags(cmd)
 	return cmd
 }
 
@@ -358,43 +374,88 @@ func writeJUnit(path string, cases []*testCase) error {
 
 // renderCharts renders the chart of each HelmRelease of the cluster, as
 // `weir build hr` does, from the folder of the Kustomization that applies
-// it: a template error fails the HelmRelease, a chart with no local copy
-// is a warning.
-func renderCharts(cmd *cobra.Command, rp *repo.Repository, charts string, bc builtCluster, cases []*testCase, offline offlineOptions) {
+// it: a template error fails the HelmRelease, a chart that cannot be had
+// (no local copy, not fetched) is a warning. Charts see the API versions
+// of the CRDs the cluster's Kustomizations render; when charts bring more
+// CRDs (in crds/ or in templates), the charts that read
+// .Capabilities.APIVersions are rendered again with those too.
+func renderCharts(cmd *cobra.Command, rp *repo.Repository, charts chartSources, bc builtCluster, cases []*testCase, offline offlineOptions) {
 	root := rp.Root()
 	paths := map[string]string{}
+	var rendered []*unstructured.Unstructured
 	for _, k := range bc.Kustomizations {
 		paths[k.Namespace+"/"+k.Name] = k.Path
+		rendered = append(rendered, k.Objects...)
 	}
+	caps := helm.Capabilities{KubeVersion: charts.kubeVersion, APIVersions: crdAPIVersions(rendered)}
 	offline.cluster = bc.Path
+	type outcome struct {
+		r    *renderedHelmRelease
+		objs []*unstructured.Unstructured
+		err  error
+	}
+	renderOne := func(tc *testCase, caps helm.Capabilities) *outcome {
+		by := strings.TrimPrefix(tc.File, "applied by Kustomization ")
+		specPath, ok := paths[by]
+		if !ok {
+			return nil
+		}
+		ns, name, _ := strings.Cut(tc.ID, "/")
+		r, err := renderHelmRelease(cmd.Context(), helmRenderOptions{
+			name: name, namespace: ns, root: root, charts: charts.charts, offline: offline, repository: rp,
+			fetch: charts.fetch, caps: caps,
+			path: filepath.Join(root, filepath.FromSlash(strings.TrimPrefix(path.Clean("/"+specPath), "/"))),
+		})
+		if err != nil {
+			return &outcome{err: err}
+		}
+		objs, err := releaseObjects(r.release, true)
+		if err != nil {
+			return &outcome{err: fmt.Errorf("its manifest does not parse: %w", err)}
+		}
+		return &outcome{r: r, objs: objs}
+	}
+	var releases []*testCase
+	outcomes := map[*testCase]*outcome{}
+	var fromCharts []*unstructured.Unstructured
 	for _, tc := range cases {
 		if tc.Kind != helmv2.HelmReleaseKind {
 			continue
 		}
-		by := strings.TrimPrefix(tc.File, "applied by Kustomization ")
-		specPath, ok := paths[by]
-		if !ok {
+		o := renderOne(tc, caps)
+		if o == nil {
 			continue
 		}
-		ns, name, _ := strings.Cut(tc.ID, "/")
-		r, err := renderHelmRelease(cmd.Context(), helmRenderOptions{
-			name: name, namespace: ns, root: root, charts: charts, offline: offline, repository: rp,
-			path: filepath.Join(root, filepath.FromSlash(strings.TrimPrefix(path.Clean("/"+specPath), "/"))),
-		})
+		releases = append(releases, tc)
+		outcomes[tc] = o
+		if o.r != nil {
+			fromCharts = append(fromCharts, o.objs...)
+			fromCharts = append(fromCharts, chartCRDs(o.r.chart)...)
+		}
+	}
+	all := slices.Compact(slices.Sorted(slices.Values(append(slices.Clone(caps.APIVersions), crdAPIVersions(fromCharts)...))))
+	if len(all) > len(caps.APIVersions) {
+		caps.APIVersions = all
+		for _, tc := range releases {
+			if o := outcomes[tc]; o.r != nil && readsAPIVersions(o.r.chart) {
+				outcomes[tc] = renderOne(tc, caps)
+			}
+		}
+	}
+	for _, tc := range releases {
+		o := outcomes[tc]
 		var unavailable *chartUnavailableError
 		switch {
-		case errors.As(err, &unavailable):
-			tc.Warnings = append(tc.Warnings, "chart not rendered: "+err.Error())
-		case err != nil:
-			tc.Failures = append(tc.Failures, "does not render: "+err.Error())
+		case errors.As(o.err, &unavailable):
+			tc.Warnings = append(tc.Warnings, "chart not rendered: "+o.err.Error())
+		case o.err != nil:
+			tc.Failures = append(tc.Failures, "does not render: "+o.err.Error())
 		default:
-			objs, err := releaseObjects(r.release, true)
-			if err != nil {
-				tc.Failures = append(tc.Failures, "its manifest does not parse: "+err.Error())
-				continue
-			}
-			tc.Objects = len(objs)
+			tc.Objects = len(o.objs)
 			tc.rendered = true
+			if o.r.stale != "" {
+				tc.Warnings = append(tc.Warnings, "chart rendered from the cache: "+o.r.stale)
+			}
 		}
 	}
 }

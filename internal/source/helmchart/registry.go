@@ -28,8 +28,8 @@ import (
 // Media types of the chart layer `helm push` writes, and of the one older
 // Helm versions wrote.
 const (
-	helmChartLayerType       = "application/vnd.cncf.helm.chart.content.v1.tar+gzip"
-	legacyHelmChartLayerType = "application/tar+gzip"
+	ChartLayerType       = "application/vnd.cncf.helm.chart.content.v1.tar+gzip"
+	LegacyChartLayerType = "application/tar+gzip"
 )
 
 // registry is how to reach the charts of a HelmRepository of type oci: the
@@ -46,10 +46,10 @@ type registry struct {
 	puller      *remote.Puller
 }
 
-// newRegistry reads the HelmRepository's Secrets (secretRef: a
-// dockerconfigjson, or username and password; certSecretRef: TLS) and
-// builds the client of chart chartName.
-func newRegistry(ctx context.Context, c client.Reader, repo *sourcev1.HelmRepository, chartName string) (*registry, error) {
+// ChartRepository is the registry repository of chart chartName in a
+// HelmRepository of type oci, oci://<spec.url>/<chart>, and its address
+// for messages.
+func ChartRepository(repo *sourcev1.HelmRepository, chartName string) (name.Repository, string, error) {
 	base := strings.TrimSuffix(strings.TrimPrefix(repo.Spec.URL, sourcev1.OCIRepositoryPrefix), "/")
 	var opts []name.Option
 	if repo.Spec.Insecure {
@@ -57,9 +57,20 @@ func newRegistry(ctx context.Context, c client.Reader, repo *sourcev1.HelmReposi
 	}
 	ref, err := name.NewRepository(base+"/"+chartName, opts...)
 	if err != nil {
-		return nil, &buildError{reason: errChartReference, err: fmt.Errorf("invalid OCI registry URL '%s' for chart '%s': %w", repo.Spec.URL, chartName, err)}
+		return name.Repository{}, "", fmt.Errorf("invalid OCI registry URL '%s' for chart '%s': %w", repo.Spec.URL, chartName, err)
 	}
-	g := &registry{repo: ref, url: sourcev1.OCIRepositoryPrefix + base + "/" + chartName}
+	return ref, sourcev1.OCIRepositoryPrefix + base + "/" + chartName, nil
+}
+
+// newRegistry reads the HelmRepository's Secrets (secretRef: a
+// dockerconfigjson, or username and password; certSecretRef: TLS) and
+// builds the client of chart chartName.
+func newRegistry(ctx context.Context, c client.Reader, repo *sourcev1.HelmRepository, chartName string) (*registry, error) {
+	ref, url, err := ChartRepository(repo, chartName)
+	if err != nil {
+		return nil, &buildError{reason: errChartReference, err: err}
+	}
+	g := &registry{repo: ref, url: url}
 
 	keychain := authn.Keychain(authn.NewMultiKeychain())
 	if sr := repo.Spec.SecretRef; sr != nil && sr.Name != "" {
@@ -67,7 +78,7 @@ func newRegistry(ctx context.Context, c client.Reader, repo *sourcev1.HelmReposi
 		if err != nil {
 			return nil, fmt.Errorf("failed to get authentication secret '%s/%s': %w", repo.Namespace, sr.Name, err)
 		}
-		if keychain, err = keychainFromSecret(s, ref.RegistryStr()); err != nil {
+		if keychain, err = KeychainFromSecret(s, ref.RegistryStr()); err != nil {
 			return nil, err
 		}
 		g.credentials = fmt.Sprintf("secret '%s'", sr.Name)
@@ -127,15 +138,9 @@ func (g *registry) pull(ctx context.Context, tag string) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading the manifest of '%s:%s': %w", g.url, tag, err)
 	}
-	var desc *v1.Descriptor
-	for i, l := range m.Layers {
-		if l.MediaType == helmChartLayerType || l.MediaType == legacyHelmChartLayerType {
-			desc = &m.Layers[i]
-			break
-		}
-	}
+	desc := ChartLayer(m)
 	if desc == nil {
-		return nil, fmt.Errorf("'%s:%s' is not a Helm chart: its manifest has no layer of type %s", g.url, tag, helmChartLayerType)
+		return nil, fmt.Errorf("'%s:%s' is not a Helm chart: its manifest has no layer of type %s", g.url, tag, ChartLayerType)
 	}
 	if desc.Size > helmrepository.MaxChartSize {
 		return nil, fmt.Errorf("the chart '%s:%s' is %d bytes, over the %d bytes limit", g.url, tag, desc.Size, helmrepository.MaxChartSize)
@@ -158,6 +163,18 @@ func (g *registry) pull(ctx context.Context, tag string) ([]byte, error) {
 		return nil, fmt.Errorf("the chart '%s:%s' is over the %d bytes limit", g.url, tag, helmrepository.MaxChartSize)
 	}
 	return b, nil
+}
+
+// ChartLayer is the layer of a chart's manifest that holds the chart
+// package, as `helm push` writes it (or older Helm versions did); nil when
+// the manifest has none.
+func ChartLayer(m *v1.Manifest) *v1.Descriptor {
+	for i, l := range m.Layers {
+		if l.MediaType == ChartLayerType || l.MediaType == LegacyChartLayerType {
+			return &m.Layers[i]
+		}
+	}
+	return nil
 }
 
 // describe words a registry failure for the user, naming the chart and,
@@ -186,7 +203,7 @@ func (g *registry) describe(ctx context.Context, err error, tag string) error {
 			if tag == "" {
 				return fmt.Errorf("no chart at '%s': the repository does not exist in the registry", g.url)
 			}
-			return fmt.Errorf("no version '%s' of the chart at '%s': tag '%s' not found", tagVersion(tag), g.url, tag)
+			return fmt.Errorf("no version '%s' of the chart at '%s': tag '%s' not found", TagVersion(tag), g.url, tag)
 		}
 	}
 	var opErr *net.OpError
@@ -200,10 +217,10 @@ func (g *registry) describe(ctx context.Context, err error, tag string) error {
 // source-controller reports with reason AuthenticationFailed.
 var errAuth = errors.New("authentication failed")
 
-// keychainFromSecret reads registry logins from a HelmRepository's
+// KeychainFromSecret reads registry logins from a HelmRepository's
 // secretRef, as source-controller does: a kubernetes.io/dockerconfigjson
 // Secret, or 'username' and 'password' for the registry of the URL.
-func keychainFromSecret(s *corev1.Secret, registryHost string) (authn.Keychain, error) {
+func KeychainFromSecret(s *corev1.Secret, registryHost string) (authn.Keychain, error) {
 	if raw, ok := s.Data[corev1.DockerConfigJsonKey]; ok {
 		var cfg struct {
 			Auths map[string]authn.AuthConfig `json:"auths"`

@@ -150,7 +150,7 @@ func (r *Reconciler) buildFromIndex(ctx context.Context, obj *sourcev1.HelmChart
 	if u, err := helmrepository.NormalizeURL(repo.Spec.URL); err == nil {
 		repoURL = helmrepository.RedactURL(u)
 	}
-	cv, err := pickFromIndex(idx, obj.Spec.Chart, obj.Spec.Version, repoURL)
+	cv, err := PickFromIndex(idx, obj.Spec.Chart, obj.Spec.Version, repoURL)
 	if err != nil {
 		return nil, failBuild(errChartReference, "failed to get chart version for remote reference: %w", err)
 	}
@@ -207,19 +207,19 @@ func (r *Reconciler) buildFromRegistry(ctx context.Context, obj *sourcev1.HelmCh
 	defer cancel()
 
 	var tag string
-	if _, err := parseVersion(obj.Spec.Version); err == nil {
-		tag = versionTag(obj.Spec.Version)
+	if _, err := ParseVersion(obj.Spec.Version); err == nil {
+		tag = VersionTag(obj.Spec.Version)
 	} else {
 		tags, err := reg.tags(fetchCtx)
 		if err != nil {
 			return nil, registryError(fmt.Errorf("failed to get chart version for remote reference: %w", err))
 		}
-		if tag, err = pickTag(tags, obj.Spec.Chart, obj.Spec.Version, reg.url); err != nil {
+		if tag, err = PickTag(tags, obj.Spec.Chart, obj.Spec.Version, reg.url); err != nil {
 			return nil, failBuild(errChartPull, "failed to get chart version for remote reference: %w", err)
 		}
 	}
 	meta := generationMetadata(obj, "")
-	version, err := withMetadata(tagVersion(tag), meta)
+	version, err := withMetadata(TagVersion(tag), meta)
 	if err != nil {
 		return nil, err
 	}

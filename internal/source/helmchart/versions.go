@@ -9,9 +9,9 @@ import (
 	repo "helm.sh/helm/v4/pkg/repo/v1"
 )
 
-// parseVersion accepts strict semantic versions, with or without a leading
+// ParseVersion accepts strict semantic versions, with or without a leading
 // "v", as source-controller does: "1.2" or "latest" are not versions.
-func parseVersion(s string) (*semver.Version, error) {
+func ParseVersion(s string) (*semver.Version, error) {
 	if _, err := semver.StrictNewVersion(strings.TrimPrefix(s, "v")); err != nil {
 		return nil, err
 	}
@@ -27,11 +27,11 @@ func constraint(ver string) (*semver.Constraints, error) {
 	return semver.NewConstraint(ver)
 }
 
-// pickFromIndex returns the entry of chart name that spec.version selects
+// PickFromIndex returns the entry of chart name that spec.version selects
 // in a repository's index, as source-controller does: an exact match of
 // the version string first, else the highest version within the range
 // (the newest entry when two differ only by build metadata).
-func pickFromIndex(idx *repo.IndexFile, name, ver, repoURL string) (*repo.ChartVersion, error) {
+func PickFromIndex(idx *repo.IndexFile, name, ver, repoURL string) (*repo.ChartVersion, error) {
 	cvs, ok := idx.Entries[name]
 	if !ok || len(cvs) == 0 {
 		return nil, fmt.Errorf("no chart named '%s' in the index of '%s'", name, repoURL)
@@ -54,7 +54,7 @@ func pickFromIndex(idx *repo.IndexFile, name, ver, repoURL string) (*repo.ChartV
 	var matches []candidate
 	var all []string
 	for _, cv := range cvs {
-		v, err := parseVersion(cv.Version)
+		v, err := ParseVersion(cv.Version)
 		if err != nil {
 			continue
 		}
@@ -76,14 +76,14 @@ func pickFromIndex(idx *repo.IndexFile, name, ver, repoURL string) (*repo.ChartV
 	return matches[0].cv, nil
 }
 
-// pickTag returns the tag that spec.version selects among a registry's
+// PickTag returns the tag that spec.version selects among a registry's
 // tags, as source-controller does for OCI charts: an exact match first,
 // else the highest version within the range. Tags carry "_" where the
 // version has "+", as `helm push` writes them.
-func pickTag(tags []string, name, ver, repoURL string) (string, error) {
+func PickTag(tags []string, name, ver, repoURL string) (string, error) {
 	if ver != "" {
 		for _, t := range tags {
-			if tagVersion(t) == ver {
+			if TagVersion(t) == ver {
 				return t, nil
 			}
 		}
@@ -96,11 +96,11 @@ func pickTag(tags []string, name, ver, repoURL string) (string, error) {
 	bestTag := ""
 	var all []string
 	for _, t := range tags {
-		v, err := parseVersion(tagVersion(t))
+		v, err := ParseVersion(TagVersion(t))
 		if err != nil {
 			continue
 		}
-		all = append(all, tagVersion(t))
+		all = append(all, TagVersion(t))
 		if c.Check(v) && (best == nil || v.GreaterThan(best)) {
 			best, bestTag = v, t
 		}
@@ -111,11 +111,11 @@ func pickTag(tags []string, name, ver, repoURL string) (string, error) {
 	return bestTag, nil
 }
 
-// tagVersion is the chart version an OCI tag stands for.
-func tagVersion(tag string) string { return strings.ReplaceAll(tag, "_", "+") }
+// TagVersion is the chart version an OCI tag stands for.
+func TagVersion(tag string) string { return strings.ReplaceAll(tag, "_", "+") }
 
-// versionTag is the OCI tag of a chart version.
-func versionTag(version string) string { return strings.ReplaceAll(version, "+", "_") }
+// VersionTag is the OCI tag of a chart version.
+func VersionTag(version string) string { return strings.ReplaceAll(version, "+", "_") }
 
 // available lists a few of the highest versions there are, to end a
 // "not found" message with what could be asked for instead.

@@ -33,7 +33,7 @@ func TestPickFromIndex(t *testing.T) {
 		{"not a range", "", "version 'not a range' is not a semver version or range"},
 	}
 	for _, c := range cases {
-		cv, err := pickFromIndex(idx, "app", c.version, "https://charts/")
+		cv, err := PickFromIndex(idx, "app", c.version, "https://charts/")
 		switch {
 		case c.err != "":
 			if err == nil || !strings.Contains(err.Error(), c.err) {
@@ -43,7 +43,7 @@ func TestPickFromIndex(t *testing.T) {
 			t.Errorf("version %q: %v, %v; want %s", c.version, cv, err, c.want)
 		}
 	}
-	if _, err := pickFromIndex(idx, "nope", "", "https://charts/"); err == nil || err.Error() != "no chart named 'nope' in the index of 'https://charts/'" {
+	if _, err := PickFromIndex(idx, "nope", "", "https://charts/"); err == nil || err.Error() != "no chart named 'nope' in the index of 'https://charts/'" {
 		t.Errorf("a missing chart: %v", err)
 	}
 }
@@ -58,11 +58,11 @@ func TestPickTag(t *testing.T) {
 		{"^0.9", "v0.9.0"},
 	}
 	for _, c := range cases {
-		if got, err := pickTag(tags, "app", c.version, "oci://r/app"); err != nil || got != c.want {
+		if got, err := PickTag(tags, "app", c.version, "oci://r/app"); err != nil || got != c.want {
 			t.Errorf("version %q: %q, %v; want %q", c.version, got, err, c.want)
 		}
 	}
-	if _, err := pickTag(tags, "app", ">=3", "oci://r/app"); err == nil || !strings.Contains(err.Error(), "no 'app' chart with version matching '>=3' found in 'oci://r/app'") {
+	if _, err := PickTag(tags, "app", ">=3", "oci://r/app"); err == nil || !strings.Contains(err.Error(), "no 'app' chart with version matching '>=3' found in 'oci://r/app'") {
 		t.Errorf("no match: %v", err)
 	}
 }

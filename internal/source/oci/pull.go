@@ -90,28 +90,34 @@ func (r *Reconciler) pull(ctx context.Context, obj *sourcev1.OCIRepository, g *r
 	return art, nil
 }
 
-// selectLayer returns the first layer of spec.layerSelector.mediaType, or
-// the first layer when no media type is given, as source-controller does.
+// selectLayer returns the layer spec.layerSelector.mediaType selects (see
+// SelectLayer).
 func selectLayer(obj *sourcev1.OCIRepository, m *v1.Manifest, img v1.Image) (v1.Descriptor, v1.Layer, error) {
-	if len(m.Layers) == 0 {
-		return v1.Descriptor{}, nil, fmt.Errorf("no layers found in artifact")
-	}
-	desc := m.Layers[0]
-	if want := obj.GetLayerMediaType(); want != "" {
-		found := false
-		for _, l := range m.Layers {
-			if string(l.MediaType) == want {
-				desc, found = l, true
-				break
-			}
-		}
-		if !found {
-			return v1.Descriptor{}, nil, fmt.Errorf("failed to find layer with media type '%s' in artifact", want)
-		}
+	desc, err := SelectLayer(m, obj.GetLayerMediaType())
+	if err != nil {
+		return v1.Descriptor{}, nil, err
 	}
 	layer, err := img.LayerByDigest(desc.Digest)
 	if err != nil {
 		return v1.Descriptor{}, nil, fmt.Errorf("failed to find layer %s in artifact: %w", desc.Digest, err)
 	}
 	return desc, layer, nil
+}
+
+// SelectLayer returns the first layer of mediaType in a manifest, or its
+// first layer when mediaType is empty, as source-controller does for
+// spec.layerSelector.
+func SelectLayer(m *v1.Manifest, mediaType string) (v1.Descriptor, error) {
+	if len(m.Layers) == 0 {
+		return v1.Descriptor{}, fmt.Errorf("no layers found in artifact")
+	}
+	if mediaType == "" {
+		return m.Layers[0], nil
+	}
+	for _, l := range m.Layers {
+		if string(l.MediaType) == mediaType {
+			return l, nil
+		}
+	}
+	return v1.Descriptor{}, fmt.Errorf("failed to find layer with media type '%s' in artifact", mediaType)
 }

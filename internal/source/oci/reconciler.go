@@ -107,7 +107,7 @@ func (r *Reconciler) reconcile(ctx context.Context, obj *sourcev1.OCIRepository)
 	if reason, err := unsupported(obj); err != nil {
 		return r.stall(obj, sourcev1.FetchFailedCondition, reason, err)
 	}
-	repo, err := parseURL(obj)
+	repo, err := ParseURL(obj.Spec.URL, obj.Spec.Insecure)
 	if err != nil {
 		return r.stall(obj, sourcev1.FetchFailedCondition, sourcev1.URLInvalidReason, err)
 	}

@@ -66,16 +66,17 @@ func unsupported(obj *sourcev1.OCIRepository) (reason string, err error) {
 	return "", nil
 }
 
-// parseURL checks spec.url as source-controller does and returns the
-// repository it names.
-func parseURL(obj *sourcev1.OCIRepository) (name.Repository, error) {
+// ParseURL checks an OCIRepository's spec.url as source-controller does
+// and returns the repository it names; insecure (spec.insecure) allows
+// plain HTTP.
+func ParseURL(rawURL string, insecure bool) (name.Repository, error) {
 	invalid := func(err error) error {
-		return fmt.Errorf("URL validation failed for '%s': %w", obj.Spec.URL, err)
+		return fmt.Errorf("URL validation failed for '%s': %w", rawURL, err)
 	}
-	if !strings.HasPrefix(obj.Spec.URL, sourcev1.OCIRepositoryPrefix) {
+	if !strings.HasPrefix(rawURL, sourcev1.OCIRepositoryPrefix) {
 		return name.Repository{}, invalid(fmt.Errorf("URL must be in format 'oci://<domain>/<org>/<repo>'"))
 	}
-	u := strings.TrimPrefix(obj.Spec.URL, sourcev1.OCIRepositoryPrefix)
+	u := strings.TrimPrefix(rawURL, sourcev1.OCIRepositoryPrefix)
 	if _, repoPath, ok := strings.Cut(u, "/"); ok {
 		if _, digest, ok := strings.Cut(repoPath, "@"); ok {
 			return name.Repository{}, invalid(fmt.Errorf("URL must not contain a digest; remove '@%s' and set spec.ref.digest", digest))
@@ -85,7 +86,7 @@ func parseURL(obj *sourcev1.OCIRepository) (name.Repository, error) {
 		}
 	}
 	var opts []name.Option
-	if obj.Spec.Insecure {
+	if insecure {
 		opts = append(opts, name.Insecure)
 	}
 	repo, err := name.NewRepository(u, opts...)

@@ -40,50 +40,78 @@ type invalidRefError struct{ err error }
 func (e *invalidRefError) Error() string { return e.err.Error() }
 func (e *invalidRefError) Unwrap() error { return e.err }
 
-// reference turns spec.ref into a reference to pull, listing the
-// repository's tags for a semver range. Precedence is Flux's: digest, then
-// semver, then tag, then "latest".
+// reference turns spec.ref into a reference to pull (see Reference),
+// wording a failure to list the tags for the user.
 func (g *registry) reference(ctx context.Context, ref *sourcev1.OCIRepositoryRef) (name.Reference, error) {
+	r, err := Reference(g.repo, ref, g.options(ctx)...)
+	var inv *invalidRefError
+	if err != nil && !errors.As(err, &inv) {
+		return nil, g.describe(ctx, err, nil)
+	}
+	return r, err
+}
+
+// Reference turns an OCIRepository's spec.ref into a reference to pull in
+// repo, listing the repository's tags with opts for a semver range.
+// Precedence is Flux's: digest, then semver, then tag, then "latest". Only
+// a semver range makes a request.
+func Reference(repo name.Repository, ref *sourcev1.OCIRepositoryRef, opts ...remote.Option) (name.Reference, error) {
 	if ref == nil {
 		ref = &sourcev1.OCIRepositoryRef{}
 	}
 	switch {
 	case ref.Digest != "":
-		d, err := name.NewDigest(g.repo.String() + "@" + ref.Digest)
+		d, err := name.NewDigest(repo.String() + "@" + ref.Digest)
 		if err != nil {
 			return nil, &invalidRefError{fmt.Errorf("digest '%s' is not a valid sha256:<hex> digest", ref.Digest)}
 		}
 		return d, nil
 	case ref.SemVer != "":
-		return g.highestTag(ctx, ref.SemVer, ref.SemverFilter)
+		if _, _, err := semverFilter(ref.SemVer, ref.SemverFilter); err != nil {
+			return nil, err
+		}
+		tags, err := remote.List(repo, opts...)
+		if err != nil {
+			return nil, err
+		}
+		tag, err := HighestTag(tags, ref.SemVer, ref.SemverFilter)
+		if err != nil {
+			return nil, err
+		}
+		return repo.Tag(tag), nil
 	case ref.Tag != "":
-		t, err := name.NewTag(g.repo.String() + ":" + ref.Tag)
+		t, err := name.NewTag(repo.String() + ":" + ref.Tag)
 		if err != nil {
 			return nil, &invalidRefError{fmt.Errorf("tag '%s' is not a valid tag: %w", ref.Tag, err)}
 		}
 		return t, nil
 	default:
-		return g.repo.Tag(name.DefaultTag), nil
+		return repo.Tag(name.DefaultTag), nil
 	}
 }
 
-// highestTag lists the repository's tags and picks the highest version
-// within the range, among those matching filter (a regular expression)
-// when one is given.
-func (g *registry) highestTag(ctx context.Context, rng, filter string) (name.Reference, error) {
+// semverFilter parses spec.ref.semver and spec.ref.semverFilter.
+func semverFilter(rng, filter string) (*semver.Constraints, *regexp.Regexp, error) {
 	constraint, err := semver.NewConstraint(rng)
 	if err != nil {
-		return nil, &invalidRefError{fmt.Errorf("semver '%s' parse error: %w", rng, err)}
+		return nil, nil, &invalidRefError{fmt.Errorf("semver '%s' parse error: %w", rng, err)}
 	}
 	var match *regexp.Regexp
 	if filter != "" {
 		if match, err = regexp.Compile(filter); err != nil {
-			return nil, &invalidRefError{fmt.Errorf("semverFilter '%s' is not a regular expression: %w", filter, err)}
+			return nil, nil, &invalidRefError{fmt.Errorf("semverFilter '%s' is not a regular expression: %w", filter, err)}
 		}
 	}
-	tags, err := remote.List(g.repo, g.options(ctx)...)
+	return constraint, match, nil
+}
+
+// HighestTag picks among tags the highest version within rng (a semver
+// range), among those matching filter (a regular expression) when one is
+// given, as source-controller does for spec.ref.semver.
+func HighestTag(tags []string, rng, filter string) (string, error) {
+	constraint, match, err := semverFilter(rng, filter)
 	if err != nil {
-		return nil, g.describe(ctx, err, nil)
+		return "", err
 	}
 	var versions []*semver.Version
 	for _, tag := range tags {
@@ -98,12 +126,12 @@ func (g *registry) highestTag(ctx context.Context, rng, filter string) (name.Ref
 	}
 	if len(versions) == 0 {
 		if filter != "" {
-			return nil, fmt.Errorf("no match found for semver: %s with semverFilter '%s'", rng, filter)
+			return "", fmt.Errorf("no match found for semver: %s with semverFilter '%s'", rng, filter)
 		}
-		return nil, fmt.Errorf("no match found for semver: %s", rng)
+		return "", fmt.Errorf("no match found for semver: %s", rng)
 	}
 	sort.Sort(sort.Reverse(semver.Collection(versions)))
-	return g.repo.Tag(versions[0].Original()), nil
+	return versions[0].Original(), nil
 }
 
 // parseVersion accepts strict semantic versions, with or without a leading
@@ -115,9 +143,8 @@ func parseVersion(tag string) (*semver.Version, error) {
 	return semver.NewVersion(tag)
 }
 
-// resolve finds the manifest digest of ref. A digest ref needs no request;
-// a tag costs one HEAD request, and a GET only when the registry does not
-// answer HEAD properly.
+// resolve finds the manifest digest of ref (see ResolveTag). A digest ref
+// needs no request.
 func (g *registry) resolve(ctx context.Context, ref name.Reference) (target, error) {
 	switch ref := ref.(type) {
 	case name.Digest:
@@ -127,21 +154,31 @@ func (g *registry) resolve(ctx context.Context, ref name.Reference) (target, err
 		}
 		return target{digest: h}, nil
 	case name.Tag:
-		desc, err := remote.Head(ref, g.options(ctx)...)
-		if err == nil {
-			return target{tag: ref.TagStr(), digest: desc.Digest}, nil
+		h, err := ResolveTag(ref, g.options(ctx)...)
+		if err != nil {
+			return target{}, g.describe(ctx, err, ref)
 		}
-		if !headIsEnough(err) {
-			d, getErr := remote.Get(ref, g.options(ctx)...)
-			if getErr == nil {
-				return target{tag: ref.TagStr(), digest: d.Digest}, nil
-			}
-			err = getErr
-		}
-		return target{}, g.describe(ctx, err, ref)
+		return target{tag: ref.TagStr(), digest: h}, nil
 	default:
 		return target{}, fmt.Errorf("unsupported reference type %T", ref)
 	}
+}
+
+// ResolveTag finds the manifest digest a tag points to: one HEAD request,
+// and a GET only when the registry does not answer HEAD properly.
+func ResolveTag(ref name.Tag, opts ...remote.Option) (v1.Hash, error) {
+	desc, err := remote.Head(ref, opts...)
+	if err == nil {
+		return desc.Digest, nil
+	}
+	if !headIsEnough(err) {
+		d, getErr := remote.Get(ref, opts...)
+		if getErr == nil {
+			return d.Digest, nil
+		}
+		err = getErr
+	}
+	return v1.Hash{}, err
 }
 
 // headIsEnough says whether a failed HEAD already tells the whole story:
