@@ -17,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/yaml"
 
+	"github.com/weirhq/weir/internal/depgraph"
 	"github.com/weirhq/weir/internal/render"
 	"github.com/weirhq/weir/internal/repo"
 )
@@ -39,6 +40,8 @@ type builtKustomization struct {
 	// unavailable are the substituteFrom sources not in the repository,
 	// for the warnings printed once every render is done.
 	unavailable []*render.UnavailableError
+	// dependsOn are the Kustomizations it waits for.
+	dependsOn []depgraph.Key
 }
 
 // builtCluster is one cluster (sync root) of `weir build all`.
@@ -214,6 +217,13 @@ func buildOne(ctx context.Context, r *repo.Repository, c *repo.Cluster, o *repo.
 	k.Objects = built.Objects
 	k.Unresolved = built.Report.Unresolved
 	k.unavailable = built.Report.Unavailable
+	deps, _, _ := unstructured.NestedSlice(o.Object, "spec", "dependsOn")
+	for _, d := range deps {
+		m, _ := d.(map[string]any)
+		name, _ := m["name"].(string)
+		ns, _ := m["namespace"].(string)
+		k.dependsOn = append(k.dependsOn, depgraph.Key{Kind: kustomizev1.KustomizationKind, Namespace: orDefault(ns, k.Namespace), Name: name})
+	}
 	return k
 }
 

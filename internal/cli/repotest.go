@@ -35,9 +35,10 @@ type testCase struct {
 	rendered bool
 }
 
-func newTestCommand() *cobra.Command {
+func newTestCommand(g *globalOptions) *cobra.Command {
 	var offline offlineOptions
 	var root, junit, charts string
+	var server, local bool
 	cmd := &cobra.Command{
 		Use:   "test [PATH]",
 		Short: "Check a whole repository offline: every Kustomization builds, every reference resolves",
@@ -62,6 +63,9 @@ func newTestCommand() *cobra.Command {
 			if len(args) == 1 {
 				dir = args[0]
 			}
+			if server && local {
+				return errDryRunFlags
+			}
 			r, keys, err := openRepository(dir, root, offline)
 			if err != nil {
 				return err
@@ -78,6 +82,11 @@ func newTestCommand() *cobra.Command {
 				renderCharts(cmd, r, charts, bc, cs, offline)
 				cases = append(cases, cs...)
 			}
+			if server || local {
+				if err := dryRunClusters(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), g, local, built, cases); err != nil {
+					return err
+				}
+			}
 			failed := printTestCases(cmd.OutOrStdout(), cases)
 			if junit != "" {
 				if err := writeJUnit(junit, cases); err != nil {
@@ -92,6 +101,8 @@ func newTestCommand() *cobra.Command {
 	}
 	cmd.Flags().StringVar(&root, "repo", "", "root of the repository (default: the Git root above PATH)")
 	cmd.Flags().StringVar(&junit, "junit", "", "write the results as JUnit XML to this file, for CI")
+	cmd.Flags().BoolVar(&server, "server", false, "also dry-run every rendered object on the cluster of your kubeconfig (server-side apply, nothing changes)")
+	cmd.Flags().BoolVar(&local, "local", false, "also dry-run every rendered object on a throwaway local control plane, the repository's CRDs and Namespaces applied to it first")
 	cmd.Flags().StringVar(&charts, "charts", "", "folder of chart folders for HelmReleases whose chart is not in the repository (default: the charts folder `weir up` pushes)")
 	addOfflineFlags(cmd, &offline, false)
 	return cmd
