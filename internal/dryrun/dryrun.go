@@ -95,7 +95,7 @@ func (d *Checker) DryRun(ctx context.Context, objects []*unstructured.Unstructur
 			}
 		case missingNamespace(err, o.GetNamespace()):
 			if d.Defined.Namespaces[o.GetNamespace()] {
-				r.Skipped = fmt.Sprintf("its Namespace %s is only in the repository: the cluster cannot check the object before the Namespace is applied", o.GetNamespace())
+				r.Skipped = fmt.Sprintf("its Namespace %s is only in the repository, and the cluster checks nothing in it before it is applied", o.GetNamespace())
 			} else {
 				r.Err = fmt.Errorf("%w (and no Namespace in the repository creates it)", err)
 			}
