@@ -55,8 +55,18 @@ func newTestCommand(g *globalOptions) *cobra.Command {
 			"--strict. It prints one line per Kustomization and HelmRelease and a summary, writes JUnit XML with\n" +
 			"--junit FILE, and exits 1 when anything failed. Each HelmRelease's chart is rendered with its values\n" +
 			"as `weir build hr` renders it, from the repository or --charts; a chart with no local copy is a\n" +
-			"warning (weir test does not fetch charts yet).",
-		Example: "  weir test\n  weir test ~/home-ops --cluster main --junit report.xml",
+			"warning (weir test does not fetch charts yet).\n\n" +
+			"With --server or --local it then sends every object each Kustomization renders to an API server as a\n" +
+			"server-side apply dry run (nothing changes; Secret values stay masked), the Kustomizations in dependsOn\n" +
+			"order and each one's objects in the order of weir's apply (CRDs and Namespaces first): what the server\n" +
+			"refuses (schema, defaulting, admission) fails the Kustomization, naming the object and the server's\n" +
+			"reason. --server uses the cluster of your kubeconfig, for one cluster of the repository (--cluster):\n" +
+			"a custom resource whose CRD, or an object whose Namespace, is only in the repository cannot be checked\n" +
+			"there yet and is a warning. --local starts a throwaway local control plane per cluster (no nodes),\n" +
+			"installs Flux's CRDs and applies the repository's CRDs and Namespaces to it first, so that they are\n" +
+			"checked too, and stops it at the end, also on Ctrl-C. A kind that neither the cluster nor the\n" +
+			"repository defines (a chart may install its CRD) is a warning with both.",
+		Example: "  weir test\n  weir test ~/home-ops --cluster main --junit report.xml\n  weir test --local\n  weir test --server --cluster main --context prod",
 		Args:    cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			dir := "."
