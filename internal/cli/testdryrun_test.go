@@ -1,6 +1,11 @@
 package cli
 
 import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -194,4 +199,54 @@ func TestTestServerDryRunsOnTheCluster(t *testing.T) {
 		"containerPort: expected numeric",
 		"5 checked: 2 passed, 2 with warnings, 1 failed")
 	wantNotIn(t, "weir test --server", out+stderr, "hunter2")
+}
+
+// cancelOn is a writer that cancels a context once what was written to it
+// holds a word.
+type cancelOn struct {
+	word   string
+	cancel context.CancelFunc
+	text   strings.Builder
+}
+
+func (w *cancelOn) Write(p []byte) (int, error) {
+	w.text.Write(p)
+	if strings.Contains(w.text.String(), w.word) {
+		w.cancel()
+	}
+	return len(p), nil
+}
+
+// Ctrl-C while weir test --local starts its control plane, or while it
+// dry-runs, stops the control plane: no process of it is left, and its
+// folder is removed.
+func TestTestLocalStopsItsControlPlaneOnCtrlC(t *testing.T) {
+	root := dryRunRepo(t, dryRunApp{name: "crds", objects: widgetCRD})
+	for _, when := range []string{"starting a local control plane", "ready in"} {
+		t.Run(when, func(t *testing.T) {
+			tmp := t.TempDir()
+			t.Setenv("TMPDIR", tmp)
+			t.Setenv("KUBECONFIG", filepath.Join(tmp, "none"))
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			progress := &cancelOn{word: when, cancel: cancel}
+			cmd := newRootCommand()
+			cmd.SetOut(io.Discard)
+			cmd.SetErr(progress)
+			cmd.SetArgs([]string{"test", root, "--local"})
+			err := cmd.ExecuteContext(ctx)
+			if !errors.Is(err, context.Canceled) {
+				t.Errorf("weir test --local stopped by Ctrl-C: err = %v, want context.Canceled\n%s", err, progress.text.String())
+			}
+			if left, _ := os.ReadDir(tmp); len(left) > 0 {
+				t.Errorf("the control plane's folder is left behind: %v", left)
+			}
+			procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+			for _, p := range procs {
+				if b, err := os.ReadFile(p); err == nil && bytes.Contains(b, []byte(tmp)) {
+					t.Errorf("a process of the control plane still runs: %s", bytes.ReplaceAll(b, []byte{0}, []byte{' '}))
+				}
+			}
+		})
+	}
 }
