@@ -7,8 +7,13 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/weirhq/weir/internal/depgraph"
 )
 
 // dryRunApp is one Kustomization of the repository of the dry-run tests:
@@ -178,24 +183,27 @@ func TestTestLocalDryRunsOnAThrowawayControlPlane(t *testing.T) {
 // weir test --server dry-runs on the cluster of the kubeconfig: what
 // it cannot check there yet, a custom resource whose CRD and a Deployment
 // whose Namespace is only in the repository, is a warning that says why;
-// what the API server refuses fails.
+// what the API server refuses fails, as does a namespaced object with no
+// namespace.
 func TestTestServerDryRunsOnTheCluster(t *testing.T) {
 	root := dryRunRepo(t,
 		dryRunApp{name: "crds", objects: widgetCRD},
 		dryRunApp{name: "widgets", dependsOn: "crds", objects: widget},
 		dryRunApp{name: "web", dependsOn: "crds", objects: goodDeployment},
-		dryRunApp{name: "bad", objects: strings.Replace(badDeployment, "NAMESPACE", "default", 1)},
+		dryRunApp{name: "bad", objects: strings.Replace(badDeployment, "NAMESPACE", "default", 1) +
+			"---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: loose\ndata:\n  a: b\n"},
 	)
 	out, stderr, err := runSplit(t, "test", root, "--server", "--kubeconfig", env.Cluster.Kubeconfig)
 	if err == nil || !strings.Contains(err.Error(), "1 object failed the checks") {
 		t.Errorf("weir test --server: err = %v, want a failure\n%s%s", err, out, stderr)
 	}
 	wantIn(t, "weir test --server", out,
-		"dev: server dry run on the cluster of your kubeconfig: 8 accepted, 1 refused, 3 not checked",
+		"dev: server dry run on the cluster of your kubeconfig: 8 accepted, 2 refused, 3 not checked",
 		"✔ dev: Kustomization flux-system/crds: 2 objects",
 		"⚠ dev: Kustomization flux-system/widgets: 1 object\n    ⚠ not dry-run: Widget/shop/w1: the cluster does not serve Widget (dryrun.example.com/v1) yet: its CustomResourceDefinition is only in the repository",
 		"⚠ dev: Kustomization flux-system/web: 2 objects\n    ⚠ not dry-run: Secret/shop/web, Deployment/shop/web: its Namespace shop is only in the repository, and the cluster checks nothing in it before it is applied",
-		"✗ dev: Kustomization flux-system/bad\n    ✗ the API server refuses Deployment/default/bad: ",
+		"✗ dev: Kustomization flux-system/bad\n    ✗ the API server refuses ConfigMap/loose: it has no namespace, and ConfigMap objects live in one: set metadata.namespace or the Kustomization's targetNamespace (",
+		"    ✗ the API server refuses Deployment/default/bad: ",
 		"containerPort: expected numeric",
 		"5 checked: 2 passed, 2 with warnings, 1 failed")
 	wantNotIn(t, "weir test --server", out+stderr, "hunter2")
@@ -248,5 +256,29 @@ func TestTestLocalStopsItsControlPlaneOnCtrlC(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// The Kustomizations are dry-run each after those it depends on, those on
+// a cycle last; those with nothing rendered are left out.
+func TestDryRunOrderFollowsDependsOn(t *testing.T) {
+	obj := []*unstructured.Unstructured{{Object: map[string]any{}}}
+	dep := func(name string) []depgraph.Key {
+		return []depgraph.Key{{Kind: "Kustomization", Namespace: "flux-system", Name: name}}
+	}
+	kss := []builtKustomization{
+		{Name: "apps", Namespace: "flux-system", Objects: obj, dependsOn: dep("infra")},
+		{Name: "crds", Namespace: "flux-system", Objects: obj},
+		{Name: "empty", Namespace: "flux-system"},
+		{Name: "infra", Namespace: "flux-system", Objects: obj, dependsOn: dep("crds")},
+		{Name: "loop-a", Namespace: "flux-system", Objects: obj, dependsOn: dep("loop-b")},
+		{Name: "loop-b", Namespace: "flux-system", Objects: obj, dependsOn: dep("loop-a")},
+	}
+	var got []string
+	for _, k := range kustomizationOrder(kss) {
+		got = append(got, k.Name)
+	}
+	if want := []string{"crds", "infra", "apps", "loop-a", "loop-b"}; !slices.Equal(got, want) {
+		t.Errorf("dry-run order = %v, want %v", got, want)
 	}
 }

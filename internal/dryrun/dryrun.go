@@ -93,6 +93,8 @@ func (d *Checker) DryRun(ctx context.Context, objects []*unstructured.Unstructur
 			} else {
 				r.Skipped = d.unknownKind(o)
 			}
+		case apierrors.IsNotFound(err) && o.GetNamespace() == "" && d.namespaced(o):
+			r.Err = fmt.Errorf("it has no namespace, and %s objects live in one: set metadata.namespace or the Kustomization's targetNamespace (%w)", o.GetKind(), err)
 		case missingNamespace(err, o.GetNamespace()):
 			if d.Defined.Namespaces[o.GetNamespace()] {
 				r.Skipped = fmt.Sprintf("its Namespace %s is only in the repository, and the cluster checks nothing in it before it is applied", o.GetNamespace())
@@ -131,6 +133,13 @@ func (d *Checker) servedVersions(o *unstructured.Unstructured) string {
 		versions = append(versions, m.GroupVersionKind.GroupVersion().String())
 	}
 	return strings.Join(versions, ", ")
+}
+
+// namespaced tells whether the object's kind lives in namespaces.
+func (d *Checker) namespaced(o *unstructured.Unstructured) bool {
+	gvk := o.GroupVersionKind()
+	m, err := d.Client.RESTMapper().RESTMapping(gvk.GroupKind(), gvk.Version)
+	return err == nil && m.Scope.Name() == meta.RESTScopeNameNamespace
 }
 
 // missingNamespace tells whether err says that namespace does not exist.
