@@ -39,24 +39,33 @@ func dryRunClusters(ctx context.Context, out, progress io.Writer, g *globalOptio
 	for _, bc := range built {
 		var t dryRunTally
 		var err error
+		where := "a local control plane"
 		if local {
 			t, err = dryRunLocally(ctx, progress, bc, cases)
 		} else {
-			var c client.Client
-			if c, err = objectClient(g); err == nil {
-				t, err = dryRunCluster(ctx, c, nil, bc, cases)
-			}
+			where, err = dryRunServer(ctx, g, bc, cases, &t)
 		}
 		if err != nil {
 			return fmt.Errorf("cluster %s: %w", bc.Name, err)
 		}
-		where := "the cluster of your kubeconfig"
-		if local {
-			where = "a local control plane"
-		}
 		fmt.Fprintf(out, "%s: server dry run on %s: %d accepted, %d refused, %d not checked\n", bc.Name, where, t.accepted, t.refused, t.skipped)
 	}
 	return nil
+}
+
+// dryRunServer dry-runs the objects of bc on the cluster of the
+// kubeconfig, and returns its address.
+func dryRunServer(ctx context.Context, g *globalOptions, bc builtCluster, cases []*testCase, t *dryRunTally) (string, error) {
+	cfg, err := g.restConfig()
+	if err != nil {
+		return "", err
+	}
+	c, err := objectClient(g)
+	if err != nil {
+		return "", err
+	}
+	*t, err = dryRunCluster(ctx, c, nil, bc, cases)
+	return cfg.Host, err
 }
 
 // dryRunLocally starts a throwaway control plane, applies Flux's CRDs and

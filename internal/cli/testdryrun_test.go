@@ -198,7 +198,7 @@ func TestTestServerDryRunsOnTheCluster(t *testing.T) {
 		t.Errorf("weir test --server: err = %v, want a failure\n%s%s", err, out, stderr)
 	}
 	wantIn(t, "weir test --server", out,
-		"dev: server dry run on the cluster of your kubeconfig: 8 accepted, 2 refused, 3 not checked",
+		"dev: server dry run on "+env.Cluster.Server+": 8 accepted, 2 refused, 3 not checked",
 		"✔ dev: Kustomization flux-system/crds: 2 objects",
 		"⚠ dev: Kustomization flux-system/widgets: 1 object\n    ⚠ not dry-run: Widget/shop/w1: the cluster does not serve Widget (dryrun.example.com/v1) yet: its CustomResourceDefinition is only in the repository",
 		"⚠ dev: Kustomization flux-system/web: 2 objects\n    ⚠ not dry-run: Secret/shop/web, Deployment/shop/web: its Namespace shop is only in the repository, and the cluster checks nothing in it before it is applied",
@@ -207,6 +207,13 @@ func TestTestServerDryRunsOnTheCluster(t *testing.T) {
 		"containerPort: expected numeric",
 		"5 checked: 2 passed, 2 with warnings, 1 failed")
 	wantNotIn(t, "weir test --server", out+stderr, "hunter2")
+
+	// One cluster of the kubeconfig checks one cluster of the repository.
+	multi, _ := multicluster(t)
+	_, _, err = runSplit(t, "test", multi, "--server", "--kubeconfig", env.Cluster.Kubeconfig)
+	if err == nil || !strings.Contains(err.Error(), "--server checks the objects of one cluster against the cluster of your kubeconfig: name it with --cluster") {
+		t.Errorf("weir test --server on a repository of several clusters: err = %v", err)
+	}
 }
 
 // cancelOn is a writer that cancels a context once what was written to it
