@@ -127,6 +127,7 @@ func dryRunCluster(ctx context.Context, c client.Client, establish func() (clien
 		return &testCase{} // not checked: nowhere to report
 	}
 	var t dryRunTally
+	refused := map[string]bool{} // by Establish: its dry run would say it again
 	if establish != nil {
 		for _, k := range order {
 			results, err := d.Establish(ctx, k.Objects)
@@ -136,7 +137,9 @@ func dryRunCluster(ctx context.Context, c client.Client, establish func() (clien
 			tc := caseOf(k)
 			for _, r := range results {
 				if r.Err != nil {
-					tc.Failures = append(tc.Failures, fmt.Sprintf("applying %s to the local control plane: %v", r.Object, r.Err))
+					t.refused++
+					refused[r.Object] = true
+					tc.Failures = append(tc.Failures, fmt.Sprintf("the API server refuses %s: %v", r.Object, r.Err))
 				}
 			}
 		}
@@ -155,6 +158,7 @@ func dryRunCluster(ctx context.Context, c client.Client, establish func() (clien
 		var reasons []string
 		for _, r := range results {
 			switch {
+			case refused[r.Object]:
 			case r.Err != nil:
 				t.refused++
 				tc.Failures = append(tc.Failures, fmt.Sprintf("the API server refuses %s: %v", r.Object, r.Err))

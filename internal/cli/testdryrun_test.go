@@ -164,20 +164,28 @@ func TestTestLocalDryRunsOnAThrowawayControlPlane(t *testing.T) {
 		"4 checked: 4 passed, 0 with warnings, 0 failed")
 	wantNotIn(t, "weir test --local", out+stderr, "hunter2")
 
-	root = dryRunRepo(t, append(apps, dryRunApp{name: "bad", dependsOn: "crds", objects: strings.Replace(badDeployment, "NAMESPACE", "shop", 1)})...)
+	// A CRD the API server refuses is reported once, though it is both
+	// applied and dry-run.
+	badCRD := strings.NewReplacer("widgets", "gadgets", "Widget", "Gadget", "widget", "gadget", "Namespaced", "Galaxy").Replace(strings.Split(widgetCRD, "---")[0])
+	root = dryRunRepo(t, append(apps, dryRunApp{name: "bad", dependsOn: "crds", objects: strings.Replace(badDeployment, "NAMESPACE", "shop", 1) + "---\n" + badCRD})...)
 	out, stderr, err = runSplit(t, "test", root)
 	if err != nil {
 		t.Fatalf("weir test without a dry run: %v\n%s%s", err, out, stderr)
 	}
-	wantIn(t, "weir test", out, "✔ dev: Kustomization flux-system/bad: 1 object")
+	wantIn(t, "weir test", out, "✔ dev: Kustomization flux-system/bad: 2 objects")
 	out, stderr, err = runSplit(t, "test", root, "--local")
 	if err == nil || !strings.Contains(err.Error(), "1 object failed the checks") {
 		t.Errorf("weir test --local with a bad Deployment: err = %v, want a failure\n%s%s", err, out, stderr)
 	}
 	wantIn(t, "weir test --local", out,
-		"✗ dev: Kustomization flux-system/bad\n    ✗ the API server refuses Deployment/shop/bad: ",
+		"✗ dev: Kustomization flux-system/bad\n    ✗ the API server refuses CustomResourceDefinition/gadgets.dryrun.example.com: ",
+		"spec.scope: Unsupported value: \"Galaxy\"",
+		"    ✗ the API server refuses Deployment/shop/bad: ",
 		"containerPort: expected numeric",
 		"✔ dev: Kustomization flux-system/web: 2 objects")
+	if n := strings.Count(out, "refuses CustomResourceDefinition/gadgets"); n != 1 {
+		t.Errorf("the refused CRD is reported %d times, want once:\n%s", n, out)
+	}
 }
 
 // weir test --server dry-runs on the cluster of the kubeconfig: what
