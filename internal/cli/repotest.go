@@ -36,10 +36,11 @@ type testCase struct {
 	rendered bool
 }
 
-func newTestCommand() *cobra.Command {
+func newTestCommand(g *globalOptions) *cobra.Command {
 	var offline offlineOptions
 	var root, junit, charts string
 	var fetch chartFetchOptions
+	var server, local bool
 	cmd := &cobra.Command{
 		Use:   "test [PATH]",
 		Short: "Check a whole repository offline: every Kustomization builds, every reference resolves",
@@ -65,13 +66,26 @@ func newTestCommand() *cobra.Command {
 			"cannot be had (offline and not cached, unreachable, credentials the repository does not hold) is a\n" +
 			"warning; a chart that does not render is a failure. Charts see --kube-version as\n" +
 			".Capabilities.KubeVersion, and in .Capabilities.APIVersions the API versions of every\n" +
-			"CustomResourceDefinition the cluster's Kustomizations or charts render.",
-		Example: "  weir test\n  weir test ~/home-ops --cluster main --junit report.xml",
+			"CustomResourceDefinition the cluster's Kustomizations or charts render.\n\n" +
+			"With --server or --local it then sends every object each Kustomization renders to an API server as a\n" +
+			"server-side apply dry run (nothing changes; Secret values stay masked), the Kustomizations in dependsOn\n" +
+			"order and each one's objects in the order of weir's apply (CRDs and Namespaces first): what the server\n" +
+			"refuses (schema, defaulting, admission) fails the Kustomization, naming the object and the server's\n" +
+			"reason. --server uses the cluster of your kubeconfig, for one cluster of the repository (--cluster):\n" +
+			"a custom resource whose CRD, or an object whose Namespace, is only in the repository cannot be checked\n" +
+			"there yet and is a warning. --local starts a throwaway local control plane per cluster (no nodes),\n" +
+			"installs Flux's CRDs and applies the repository's CRDs and Namespaces to it first, so that they are\n" +
+			"checked too, and stops it at the end, also on Ctrl-C. A kind that neither the cluster nor the\n" +
+			"repository defines (a chart may install its CRD) is a warning with both.",
+		Example: "  weir test\n  weir test ~/home-ops --cluster main --junit report.xml\n  weir test --local\n  weir test --server --cluster main --context prod",
 		Args:    cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			dir := "."
 			if len(args) == 1 {
 				dir = args[0]
+			}
+			if server && local {
+				return errDryRunFlags
 			}
 			fetcher, err := fetch.fetcher()
 			if err != nil {
@@ -93,6 +107,11 @@ func newTestCommand() *cobra.Command {
 				renderCharts(cmd, r, chartSources{charts: charts, fetch: fetcher, kubeVersion: fetch.kubeVersion}, bc, cs, offline)
 				cases = append(cases, cs...)
 			}
+			if server || local {
+				if err := dryRunClusters(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), g, local, built, cases); err != nil {
+					return err
+				}
+			}
 			failed := printTestCases(cmd.OutOrStdout(), cases)
 			if junit != "" {
 				if err := writeJUnit(junit, cases); err != nil {
@@ -107,6 +126,8 @@ func newTestCommand() *cobra.Command {
 	}
 	cmd.Flags().StringVar(&root, "repo", "", "root of the repository (default: the Git root above PATH)")
 	cmd.Flags().StringVar(&junit, "junit", "", "write the results as JUnit XML to this file, for CI")
+	cmd.Flags().BoolVar(&server, "server", false, "also dry-run every rendered object on the cluster of your kubeconfig (server-side apply, nothing changes)")
+	cmd.Flags().BoolVar(&local, "local", false, "also dry-run every rendered object on a throwaway local control plane, the repository's CRDs and Namespaces applied to it first")
 	cmd.Flags().StringVar(&charts, "charts", "", "folder of chart folders for HelmReleases whose chart is not in the repository (default: the charts folder `weir up` pushes)")
 	addOfflineFlags(cmd, &offline, false)
 	fetch.addFlags(cmd)

@@ -89,7 +89,7 @@ func newRootCommand() *cobra.Command {
 		newTraceCommand(g),
 		newCheckCommand(g),
 		newGraphCommand(g),
-		newTestCommand(),
+		newTestCommand(g),
 		newPlanCommand(g),
 	)
 	refuseUnknownSubcommands(root)

@@ -151,7 +151,7 @@ func installCRDs(ctx context.Context, c client.Client) ([]string, error) {
 		if o.GetKind() != "CustomResourceDefinition" {
 			continue
 		}
-		if err := waitEstablished(ctx, c, o.GetName()); err != nil {
+		if err := WaitEstablished(ctx, c, o.GetName()); err != nil {
 			return changed, err
 		}
 	}
@@ -215,7 +215,9 @@ func describeObject(o client.Object) string {
 	return kind + " " + o.GetNamespace() + "/" + o.GetName()
 }
 
-func waitEstablished(ctx context.Context, c client.Client, name string) error {
+// WaitEstablished waits, a minute at most, until the CRD name is
+// Established: objects of its kind can be created.
+func WaitEstablished(ctx context.Context, c client.Client, name string) error {
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	for {

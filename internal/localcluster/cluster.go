@@ -38,6 +38,11 @@ type Options struct {
 	// EtcdMaxRequestBytes is the largest request etcd accepts, and so the
 	// largest object it stores; 0 means etcd's default, 1.5 MiB.
 	EtcdMaxRequestBytes int
+	// NoNodes starts etcd, the API server and the controller manager
+	// only (it makes the service accounts that admission of Pods needs):
+	// no scheduler, no kwok, no nodes. Such a cluster stores and checks
+	// objects and runs nothing, as a dry run needs, and starts sooner.
+	NoNodes bool
 }
 
 // Cluster is a running local control plane.
@@ -184,6 +189,15 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 	)...); err != nil {
 		return nil, err
 	}
+	if opts.NoNodes {
+		if err := c.loadRESTConfig(); err != nil {
+			return nil, err
+		}
+		if err := c.checkAlive(); err != nil {
+			return nil, err
+		}
+		return c, nil
+	}
 	if err := c.run(bin, "kube-scheduler", common...); err != nil {
 		return nil, err
 	}
@@ -205,12 +219,10 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 		return nil, err
 	}
 
-	cfg, err := clientcmd.BuildConfigFromFlags("", c.Kubeconfig)
-	if err != nil {
-		return nil, fmt.Errorf("loading the local kubeconfig: %w", err)
+	if err := c.loadRESTConfig(); err != nil {
+		return nil, err
 	}
-	cfg.QPS, cfg.Burst = 200, 400
-	c.rest = cfg
+	cfg := c.rest
 	kwokLog := func() string { return tail(c.StateDir, "kwok", 15) }
 	kwokRestarts := 0
 	alive := func() error {
@@ -232,6 +244,17 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 		return nil, err
 	}
 	return c, nil
+}
+
+// loadRESTConfig loads the admin client configuration the cluster wrote.
+func (c *Cluster) loadRESTConfig() error {
+	cfg, err := clientcmd.BuildConfigFromFlags("", c.Kubeconfig)
+	if err != nil {
+		return fmt.Errorf("loading the local kubeconfig: %w", err)
+	}
+	cfg.QPS, cfg.Burst = 200, 400
+	c.rest = cfg
+	return nil
 }
 
 // RESTConfig returns a client configuration with admin rights.
