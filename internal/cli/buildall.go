@@ -46,6 +46,9 @@ type builtKustomization struct {
 	unavailable []*render.UnavailableError
 	// dependsOn are the Kustomizations it waits for.
 	dependsOn []depgraph.Key
+	// reads is what its render read of the repository (weir test
+	// --since).
+	reads render.Reads
 }
 
 // builtCluster is one cluster (sync root) of `weir build all`.
@@ -222,6 +225,7 @@ func buildOne(ctx context.Context, r *repo.Repository, c *repo.Cluster, o *repo.
 	k.Namespace = built.Kustomization.Namespace
 	k.spec = built.Kustomization.Spec
 	k.fingerprints = built.Report.SecretFingerprints
+	k.reads = built.Report.Reads
 	k.Objects = built.Objects
 	k.Unresolved = built.Report.Unresolved
 	k.unavailable = built.Report.Unavailable

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -183,4 +184,56 @@ func keysOf[V any](m map[string]V) []string {
 		out = append(out, k)
 	}
 	return out
+}
+
+// weir test --since checks exactly what the changes can alter and what
+// depends on it: a values edit of one app checks its Kustomization and
+// HelmRelease; an edit of an app others depend on checks those too; an
+// edit no render reads checks nothing.
+func TestTestSinceChecksWhatTheChangesReach(t *testing.T) {
+	root, commit := exampleGit(t)
+	commit("the example")
+	checked := func() []string {
+		t.Helper()
+		out, stderr, err := runSplit(t, "test", root, "--since", "HEAD", "--offline")
+		if err != nil {
+			t.Fatalf("weir test --since: %v\n%s%s", err, out, stderr)
+		}
+		var got []string
+		for _, l := range strings.Split(out, "\n") {
+			if strings.HasPrefix(l, "✔ ") || strings.HasPrefix(l, "✗ ") || strings.HasPrefix(l, "⚠ ") {
+				got = append(got, strings.SplitN(strings.TrimPrefix(l[4:], "kubernetes: "), ":", 2)[0])
+			}
+		}
+		return got
+	}
+	apps := filepath.Join(root, "kubernetes", "apps")
+	editFile(t, filepath.Join(apps, "kube-system", "spegel", "app", "helmrelease.yaml"), `domain: "spegel.${CLUSTER_DOMAIN:=cluster.local}"`, `domain: "spegel.example.org"`)
+	if got, want := checked(), []string{"HelmRelease kube-system/spegel", "Kustomization flux-system/spegel"}; !slices.Equal(got, want) {
+		t.Errorf("a values edit checked %v, want %v", got, want)
+	}
+	commit("spegel")
+
+	// envoy-gateway's dependents are checked with it.
+	b, err := os.ReadFile(filepath.Join(apps, "network", "envoy-gateway", "app", "helmrelease.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(apps, "network", "envoy-gateway", "app", "helmrelease.yaml"), append(b, "# reviewed\n"...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"HelmRelease network/envoy-gateway", "Kustomization flux-system/cloudflare-tunnel", "Kustomization flux-system/echo",
+		"Kustomization flux-system/envoy-gateway", "Kustomization flux-system/external-dns", "Kustomization flux-system/k8s-gateway"}
+	if got := checked(); !slices.Equal(got, want) {
+		t.Errorf("an edit of envoy-gateway checked %v, want %v", got, want)
+	}
+	commit("envoy")
+
+	// A file no render reads.
+	if err := os.WriteFile(filepath.Join(root, "NOTES.md"), []byte("notes\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if got := checked(); len(got) != 0 {
+		t.Errorf("a new NOTES.md checked %v, want nothing", got)
+	}
 }

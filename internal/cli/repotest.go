@@ -34,6 +34,8 @@ type testCase struct {
 	Warnings []string
 	// rendered is set for a HelmRelease whose chart was rendered.
 	rendered bool
+	// dependsOn are the refKeys of what it depends on.
+	dependsOn []string
 }
 
 func newTestCommand(g *globalOptions) *cobra.Command {
@@ -41,6 +43,7 @@ func newTestCommand(g *globalOptions) *cobra.Command {
 	var root, junit, charts string
 	var fetch chartFetchOptions
 	var server, local bool
+	var since string
 	cmd := &cobra.Command{
 		Use:   "test [PATH]",
 		Short: "Check a whole repository offline: every Kustomization builds, every reference resolves",
@@ -76,7 +79,13 @@ func newTestCommand(g *globalOptions) *cobra.Command {
 			"there yet and is a warning. --local starts a throwaway local control plane per cluster (no nodes),\n" +
 			"installs Flux's CRDs and applies the repository's CRDs and Namespaces to it first, so that they are\n" +
 			"checked too, and stops it at the end, also on Ctrl-C. A kind that neither the cluster nor the\n" +
-			"repository defines (a chart may install its CRD) is a warning with both.",
+			"repository defines (a chart may install its CRD) is a warning with both.\n\n" +
+			"--since REV checks only what the files changed since REV (to the working tree, uncommitted changes\n" +
+			"included) can alter: the Kustomizations whose render read a changed file (or listed the folder one\n" +
+			"was added to), whose declaration changed, or whose substituteFrom names a ConfigMap or Secret of a\n" +
+			"changed file; the HelmReleases they apply, and all of them when a local chart changed; then whatever\n" +
+			"depends on those. Every Kustomization is still rendered (that is how weir knows what each reads);\n" +
+			"only the affected ones are checked, their charts rendered and dry-run.",
 		Example: "  weir test\n  weir test ~/home-ops --cluster main --junit report.xml\n  weir test --local\n  weir test --server --cluster main --context prod",
 		Args:    cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -101,11 +110,26 @@ func newTestCommand(g *globalOptions) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			var changed []string
+			if since != "" {
+				if changed, err = changedSince(r.Root(), since); err != nil {
+					return err
+				}
+			}
 			var cases []*testCase
+			total := 0
 			for _, bc := range built {
 				cs := checkCluster(r.Clusters(), bc, bc.Name, strict)
+				total += len(cs)
+				if since != "" {
+					cs = onlyAffected(r, bc, cs, changed, charts)
+				}
 				renderCharts(cmd, r, chartSources{charts: charts, fetch: fetcher, kubeVersion: fetch.kubeVersion}, bc, cs, offline)
 				cases = append(cases, cs...)
+			}
+			if since != "" {
+				fmt.Fprintf(cmd.OutOrStdout(), "--since %s: %s changed; %d of the %d Kustomizations and HelmReleases can be altered by them or depend on one that can\n",
+					since, plural(len(changed), "file"), len(cases), total)
 			}
 			if server || local {
 				if err := dryRunClusters(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), g, local, built, cases); err != nil {
@@ -126,6 +150,7 @@ func newTestCommand(g *globalOptions) *cobra.Command {
 	}
 	cmd.Flags().StringVar(&root, "repo", "", "root of the repository (default: the Git root above PATH)")
 	cmd.Flags().StringVar(&junit, "junit", "", "write the results as JUnit XML to this file, for CI")
+	cmd.Flags().StringVar(&since, "since", "", "check only what the changes since this Git revision (to the working tree) can alter, and what depends on it")
 	cmd.Flags().BoolVar(&server, "server", false, "also dry-run every rendered object on the cluster of your kubeconfig (server-side apply, nothing changes)")
 	cmd.Flags().BoolVar(&local, "local", false, "also dry-run every rendered object on a throwaway local control plane, the repository's CRDs and Namespaces applied to it first")
 	cmd.Flags().StringVar(&charts, "charts", "", "folder of chart folders for HelmReleases whose chart is not in the repository (default: the charts folder `weir up` pushes)")
@@ -256,6 +281,7 @@ func checkCluster(all []*repo.Cluster, bc builtCluster, name string, strict bool
 				}
 			}
 			deps = append(deps, depgraph.Key{Kind: dk, Namespace: dns, Name: dn})
+			tc.dependsOn = append(tc.dependsOn, refKey(dk, dns, dn))
 		}
 		g.Set(depgraph.Key{Kind: kind, Namespace: ns, Name: nm}, deps)
 		for _, ref := range sourceRefs(kind, ns, nm, obj) {

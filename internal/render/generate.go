@@ -47,9 +47,8 @@ func writeOverlay(fs filesys.FileSystem, root, dir string, spec kustomizev1.Kust
 	}
 	if k0 == nil {
 		// The generator lists the folder's manifests from the disk,
-		// below the file system the render records: every file under
-		// it counts.
-		noteTree(fs, dir)
+		// below the file system the render records.
+		noteGenerated(fs, dir)
 	}
 	obj, err := runtime.DefaultUnstructuredConverter.ToUnstructured(&kustomizev1.Kustomization{Spec: spec})
 	if err != nil {

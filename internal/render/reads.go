@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 
+	"sigs.k8s.io/kustomize/api/konfig"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 )
 
@@ -67,12 +68,41 @@ func readsOf(fsys filesys.FileSystem, root string) Reads {
 	return Reads{Paths: rel(m.used.paths), Listed: rel(m.used.listed), Trees: rel(m.used.trees)}
 }
 
-// noteTree records that the render reads every file under dir, which it
-// does outside fsys.
-func noteTree(fsys filesys.FileSystem, dir string) {
-	if s, ok := fsys.(sourceFS); ok {
-		if m, ok := s.FileSystem.(*memFS); ok {
-			m.used.add(&m.used.trees, memPath(dir))
+// noteGenerated records what Flux's generator reads of dir, which it
+// reads from the disk, below the file system the render records: it
+// lists dir and its sub-folders, takes every file in them, and stops at a
+// sub-folder that holds a kustomization file (kustomize reads that one
+// through fsys).
+func noteGenerated(fsys filesys.FileSystem, dir string) {
+	s, ok := fsys.(sourceFS)
+	if !ok {
+		return
+	}
+	m, ok := s.FileSystem.(*memFS)
+	if !ok {
+		return
+	}
+	var walk func(d string, top bool)
+	walk = func(d string, top bool) {
+		if !top {
+			for _, name := range konfig.RecognizedKustomizationFileNames() {
+				if m.Exists(filepath.Join(d, name)) {
+					return
+				}
+			}
+		}
+		names, err := m.ReadDir(d)
+		if err != nil {
+			return
+		}
+		for _, n := range names {
+			p := filepath.Join(d, n)
+			if m.IsDir(p) {
+				walk(p, false)
+			} else {
+				m.used.add(&m.used.paths, memPath(p))
+			}
 		}
 	}
+	walk(dir, true)
 }
