@@ -36,6 +36,12 @@ type testCase struct {
 	rendered bool
 	// dependsOn are the refKeys of what it depends on.
 	dependsOn []string
+	// For a HelmRelease whose chart was rendered: the objects it
+	// installs, the CRDs of the chart's crds/ folders, and the release's
+	// namespace (for `--server` and `--local`).
+	chartObjects     []*unstructured.Unstructured
+	chartCRDs        []*unstructured.Unstructured
+	releaseNamespace string
 }
 
 func newTestCommand(g *globalOptions) *cobra.Command {
@@ -74,7 +80,8 @@ func newTestCommand(g *globalOptions) *cobra.Command {
 			"server-side apply dry run (nothing changes; Secret values stay masked), the Kustomizations in dependsOn\n" +
 			"order and each one's objects in the order of weir's apply (CRDs and Namespaces first): what the server\n" +
 			"refuses (schema, defaulting, admission) fails the Kustomization, naming the object and the server's\n" +
-			"reason. --server uses the cluster of your kubeconfig, for one cluster of the repository (--cluster):\n" +
+			"reason; then what each rendered chart installs, in its release's namespace, on its HelmRelease.\n" +
+			"--server uses the cluster of your kubeconfig, for one cluster of the repository (--cluster):\n" +
 			"a custom resource whose CRD, or an object whose Namespace, is only in the repository cannot be checked\n" +
 			"there yet and is a warning. --local starts a throwaway local control plane per cluster (no nodes),\n" +
 			"installs Flux's CRDs and applies the repository's CRDs and Namespaces to it first, so that they are\n" +
@@ -500,6 +507,7 @@ func renderCharts(cmd *cobra.Command, rp *repo.Repository, charts chartSources, 
 		default:
 			tc.Objects = len(o.objs)
 			tc.rendered = true
+			tc.chartObjects, tc.chartCRDs, tc.releaseNamespace = o.objs, chartCRDs(o.r.chart), o.r.hr.GetReleaseNamespace()
 			if o.r.stale != "" {
 				tc.Warnings = append(tc.Warnings, "chart rendered from the cache: "+o.r.stale)
 			}

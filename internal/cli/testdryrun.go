@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	helmv2 "github.com/fluxcd/helm-controller/api/v2"
 	kustomizev1 "github.com/fluxcd/kustomize-controller/api/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -116,6 +117,13 @@ func dryRunCluster(ctx context.Context, c client.Client, establish func() (clien
 	for _, k := range bc.Kustomizations {
 		all = append(all, k.Objects...)
 	}
+	var releases []*testCase // the HelmReleases of bc whose charts rendered
+	for _, tc := range cases {
+		if tc.Cluster == bc.Name && tc.Kind == helmv2.HelmReleaseKind && tc.rendered {
+			releases = append(releases, tc)
+			all = append(all, tc.chartCRDs...)
+		}
+	}
 	d := &dryrun.Checker{Client: c, Defined: dryrun.DefinedBy(all)}
 	order := kustomizationOrder(bc.Kustomizations)
 	findCase := func(k builtKustomization) (*testCase, bool) {
@@ -147,6 +155,21 @@ func dryRunCluster(ctx context.Context, c client.Client, establish func() (clien
 				}
 			}
 		}
+		// The CRDs of the charts, as helm-controller installs them
+		// before the release.
+		for _, tc := range releases {
+			results, err := d.Establish(ctx, tc.chartCRDs)
+			if err != nil {
+				return t, err
+			}
+			for _, r := range results {
+				if r.Err != nil {
+					t.refused++
+					refused[r.Object] = true
+					tc.Failures = append(tc.Failures, fmt.Sprintf("the API server refuses %s: %v", r.Object, r.Err))
+				}
+			}
+		}
 		var err error
 		if d.Client, err = establish(); err != nil {
 			return t, err
@@ -161,29 +184,48 @@ func dryRunCluster(ctx context.Context, c client.Client, establish func() (clien
 		if err != nil {
 			return t, err
 		}
-		skipped := map[string][]string{} // reason -> objects
-		var reasons []string
-		for _, r := range results {
-			switch {
-			case refused[r.Object]:
-			case r.Err != nil:
-				t.refused++
-				tc.Failures = append(tc.Failures, fmt.Sprintf("the API server refuses %s: %v", r.Object, r.Err))
-			case r.Skipped != "":
-				t.skipped++
-				if skipped[r.Skipped] == nil {
-					reasons = append(reasons, r.Skipped)
-				}
-				skipped[r.Skipped] = append(skipped[r.Skipped], r.Object)
-			default:
-				t.accepted++
-			}
+		t.record(tc, results, refused)
+	}
+	// Then what the HelmReleases' charts install, in their namespaces.
+	for _, tc := range releases {
+		objects := make([]*unstructured.Unstructured, len(tc.chartObjects))
+		for i, o := range tc.chartObjects {
+			objects[i] = o.DeepCopy()
 		}
-		for _, why := range reasons {
-			tc.Warnings = append(tc.Warnings, fmt.Sprintf("not dry-run: %s: %s", listSome(skipped[why], 5), why))
+		d.SetNamespace(objects, tc.releaseNamespace)
+		results, err := d.DryRun(ctx, objects)
+		if err != nil {
+			return t, err
 		}
+		t.record(tc, results, refused)
 	}
 	return t, nil
+}
+
+// record counts the results of a dry run and reports them on tc; an
+// object already refused when it was established is not reported twice.
+func (t *dryRunTally) record(tc *testCase, results []dryrun.Result, refused map[string]bool) {
+	skipped := map[string][]string{} // reason -> objects
+	var reasons []string
+	for _, r := range results {
+		switch {
+		case refused[r.Object]:
+		case r.Err != nil:
+			t.refused++
+			tc.Failures = append(tc.Failures, fmt.Sprintf("the API server refuses %s: %v", r.Object, r.Err))
+		case r.Skipped != "":
+			t.skipped++
+			if skipped[r.Skipped] == nil {
+				reasons = append(reasons, r.Skipped)
+			}
+			skipped[r.Skipped] = append(skipped[r.Skipped], r.Object)
+		default:
+			t.accepted++
+		}
+	}
+	for _, why := range reasons {
+		tc.Warnings = append(tc.Warnings, fmt.Sprintf("not dry-run: %s: %s", listSome(skipped[why], 5), why))
+	}
 }
 
 // kustomizationOrder returns the rendered Kustomizations, each after those

@@ -297,3 +297,48 @@ func TestDryRunOrderFollowsDependsOn(t *testing.T) {
 		t.Errorf("dry-run order = %v, want %v", got, want)
 	}
 }
+
+// weir test --local dry-runs what a HelmRelease's chart installs too, in
+// the release's namespace: a chart whose Deployment the API server
+// refuses fails its HelmRelease.
+func TestTestLocalDryRunsChartObjects(t *testing.T) {
+	release := `apiVersion: helm.toolkit.fluxcd.io/v2
+kind: HelmRelease
+metadata:
+  name: store
+  namespace: shop
+spec:
+  interval: 1h
+  chart:
+    spec:
+      chart: ./charts/store
+      sourceRef: {kind: GitRepository, name: flux-system, namespace: flux-system}
+`
+	root := dryRunRepo(t,
+		dryRunApp{name: "crds", objects: widgetCRD},
+		dryRunApp{name: "store", dependsOn: "crds", objects: release},
+	)
+	chart := map[string]string{
+		"charts/store/Chart.yaml":            "apiVersion: v2\nname: store\nversion: 1.0.0\n",
+		"charts/store/templates/config.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}\ndata: {a: b}\n",
+		"charts/store/templates/deploy.yaml": strings.Replace(strings.Replace(badDeployment, "  namespace: NAMESPACE\n", "", 1), "name: bad\n", "name: {{ .Release.Name }}-bad\n", 1),
+	}
+	for p, s := range chart {
+		if err := writeTestFile(filepath.Join(root, filepath.FromSlash(p)), s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out, stderr, err := runSplit(t, "test", root, "--offline")
+	if err != nil {
+		t.Fatalf("weir test without a dry run: %v\n%s%s", err, out, stderr)
+	}
+	wantIn(t, "weir test", out, "✔ dev: HelmRelease shop/store: 2 objects")
+	out, stderr, err = runSplit(t, "test", root, "--offline", "--local")
+	if err == nil {
+		t.Fatalf("weir test --local with a chart the API server refuses passed\n%s%s", out, stderr)
+	}
+	wantIn(t, "weir test --local", out,
+		"✗ dev: HelmRelease shop/store\n    ✗ the API server refuses Deployment/shop/store-bad: ",
+		"containerPort: expected numeric")
+	wantNotIn(t, "weir test --local", out, "ConfigMap/shop/store")
+}

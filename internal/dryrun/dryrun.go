@@ -135,6 +135,18 @@ func (d *Checker) servedVersions(o *unstructured.Unstructured) string {
 	return strings.Join(versions, ", ")
 }
 
+// SetNamespace puts in namespace each object of a namespaced kind that
+// has none, as Helm installs a chart's objects into the release's
+// namespace; objects of a kind the cluster does not serve are left as
+// they are.
+func (d *Checker) SetNamespace(objects []*unstructured.Unstructured, namespace string) {
+	for _, o := range objects {
+		if o.GetNamespace() == "" && d.namespaced(o) {
+			o.SetNamespace(namespace)
+		}
+	}
+}
+
 // namespaced tells whether the object's kind lives in namespaces.
 func (d *Checker) namespaced(o *unstructured.Unstructured) bool {
 	gvk := o.GroupVersionKind()
