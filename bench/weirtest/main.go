@@ -33,12 +33,16 @@ import (
 func main() {
 	runs := flag.Int("runs", 5, "how many runs to time on each repository")
 	weir := flag.String("weir", "", "the weir binary (default: built from this checkout)")
+	flag.BoolVar(&show, "show", false, "print the tail of each repository's first run, to see what weir test reported")
 	flag.Parse()
 	if err := run(*runs, *weir); err != nil {
 		fmt.Fprintln(os.Stderr, "weirtest:", err)
 		os.Exit(1)
 	}
 }
+
+// show prints the tail of each repository's first run.
+var show bool
 
 func run(runs int, weir string) error {
 	tmp, err := os.MkdirTemp("", "weir-weirtest-")
@@ -82,7 +86,7 @@ func chartsRuns(runs int, weir, tmp string) error {
 	defer reg.Stop()
 	const charts = 10
 	for i := range charts {
-		dir := filepath.Join(tmp, "charts", fmt.Sprintf("chart-%d", i))
+		dir := filepath.Join(tmp, "chart-sources", fmt.Sprintf("chart-%d", i)) // not "charts" beside the repository, which weir test would read as local copies
 		if err := copyChart(filepath.Join("examples", "charts", "app"), dir, fmt.Sprintf("chart-%d", i)); err != nil {
 			return err
 		}
@@ -167,6 +171,10 @@ func timeRuns(runs int, weir, path string, extra func() []string) (time.Duration
 			return 0, 0, fmt.Errorf("%s: %w\n%s", cmd, err, out)
 		}
 		if i < 0 {
+			if show {
+				lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+				fmt.Println(strings.Join(lines[max(0, len(lines)-4):], "\n"))
+			}
 			continue
 		}
 		times = append(times, took)

@@ -96,6 +96,7 @@ spec:
   sourceRef:
     kind: GitRepository
     name: flux-system
+    namespace: flux-system
   postBuild:
     substitute:
       APP: %[1]s
