@@ -121,11 +121,7 @@ func runPlan(cmd *cobra.Command, g *globalOptions, dir string, o planOptions) er
 	if o.live {
 		return runLivePlan(cmd, g, root, o, offline)
 	}
-	git, err := gitrev.Open(root)
-	if err != nil {
-		return err
-	}
-	rel, err := git.Rel(root)
+	git, rel, err := gitrev.OpenAt(root)
 	if err != nil {
 		return err
 	}
@@ -164,11 +160,7 @@ func runLivePlan(cmd *cobra.Command, g *globalOptions, root string, o planOption
 	}
 	label := "working tree"
 	if o.to != "" {
-		git, err := gitrev.Open(root)
-		if err != nil {
-			return err
-		}
-		rel, err := git.Rel(root)
+		git, rel, err := gitrev.OpenAt(root)
 		if err != nil {
 			return err
 		}

@@ -19,7 +19,7 @@ import (
 // the working tree of the repository at root, as slash paths relative to
 // root ("../charts/app/values.yaml" for a file beside it).
 func changedSince(root, since string) ([]string, error) {
-	git, err := gitrev.Open(root)
+	git, rel, err := gitrev.OpenAt(root)
 	if err != nil {
 		return nil, fmt.Errorf("--since: %w", err)
 	}
@@ -30,10 +30,6 @@ func changedSince(root, since string) ([]string, error) {
 	files, err := git.Changed(c)
 	if err != nil {
 		return nil, fmt.Errorf("--since: %w", err)
-	}
-	rel, err := git.Rel(root)
-	if err != nil {
-		return nil, err
 	}
 	out := make([]string, 0, len(files))
 	for _, f := range files {

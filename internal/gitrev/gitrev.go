@@ -44,6 +44,20 @@ func Open(dir string) (*Repository, error) {
 	return &Repository{git: r, top: top}, nil
 }
 
+// OpenAt opens the Git repository that holds dir and returns dir's slash
+// path in it ("." for the top).
+func OpenAt(dir string) (*Repository, string, error) {
+	r, err := Open(dir)
+	if err != nil {
+		return nil, "", err
+	}
+	rel, err := r.Rel(dir)
+	if err != nil {
+		return nil, "", err
+	}
+	return r, rel, nil
+}
+
 // Top is the folder of the working tree.
 func (r *Repository) Top() string { return r.top }
 
