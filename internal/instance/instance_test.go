@@ -140,15 +140,19 @@ func TestSeedInstanceSyncs(t *testing.T) {
 	if rep.Spec.Cluster == nil || rep.Spec.Cluster.Nodes < 1 || !strings.HasPrefix(rep.Spec.Cluster.ServerVersion, "v1.") {
 		t.Errorf("FluxReport cluster = %+v, want the server version and the nodes", rep.Spec.Cluster)
 	}
-	found := false
-	for _, s := range rep.Spec.ReconcilersStatus {
-		if s.Kind == "Kustomization" && s.Stats.Running >= 1 {
-			found = true
+	// The report is refreshed after the objects it counts change: the
+	// sync's Kustomization turning Ready reaches it a moment later.
+	testenv.WaitFor(t, 30*time.Second, func() string {
+		if err := env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "flux"}, rep); err != nil {
+			return err.Error()
 		}
-	}
-	if !found {
-		t.Errorf("FluxReport reconcilers = %+v, want Ready Kustomizations counted", rep.Spec.ReconcilersStatus)
-	}
+		for _, s := range rep.Spec.ReconcilersStatus {
+			if s.Kind == "Kustomization" && s.Stats.Running >= 1 {
+				return ""
+			}
+		}
+		return fmt.Sprintf("FluxReport reconcilers = %+v, want Ready Kustomizations counted", rep.Spec.ReconcilersStatus)
+	})
 
 	// Moving the sync's path moves what the cluster applies.
 	fi.Spec.Sync.Path = "kubernetes/flux/other"
