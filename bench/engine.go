@@ -19,9 +19,9 @@ import (
 type engine interface {
 	name() string
 	// start runs the engine against the cluster of kubeconfig, keeping its
-	// files and logs under state. It returns the processes and the
-	// addresses of their readiness probes.
-	start(ctx context.Context, kubeconfig, state string) ([]*exec.Cmd, []string, error)
+	// files and logs under state. It returns the processes, the addresses
+	// of their readiness probes and those of their metrics endpoints.
+	start(ctx context.Context, kubeconfig, state string) ([]*exec.Cmd, []string, []string, error)
 }
 
 // weirEngine is `weir controller`, built from this checkout.
@@ -29,17 +29,17 @@ type weirEngine struct{ bin string }
 
 func (weirEngine) name() string { return "weir" }
 
-func (w weirEngine) start(ctx context.Context, kubeconfig, state string) ([]*exec.Cmd, []string, error) {
-	health := "127.0.0.1:" + freePort()
+func (w weirEngine) start(ctx context.Context, kubeconfig, state string) ([]*exec.Cmd, []string, []string, error) {
+	health, metrics := "127.0.0.1:"+freePort(), "127.0.0.1:"+freePort()
 	p, err := spawn(ctx, state, "weir", nil, w.bin, "controller",
 		"--kubeconfig", kubeconfig,
 		"--storage-path", filepath.Join(state, "weir-artifacts"),
 		"--storage-addr", "127.0.0.1:"+freePort(),
-		"--metrics-addr", "0", "--health-addr", health, "--receiver-addr", "0")
+		"--metrics-addr", metrics, "--health-addr", health, "--receiver-addr", "0")
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	return []*exec.Cmd{p}, []string{health}, nil
+	return []*exec.Cmd{p}, []string{health}, []string{metrics}, nil
 }
 
 // fluxEngine is Flux's source-controller, kustomize-controller and
@@ -64,35 +64,36 @@ func fluxFrom(dir string) (fluxEngine, error) {
 
 func (fluxEngine) name() string { return "Flux" }
 
-func (f fluxEngine) start(ctx context.Context, kubeconfig, state string) ([]*exec.Cmd, []string, error) {
+func (f fluxEngine) start(ctx context.Context, kubeconfig, state string) ([]*exec.Cmd, []string, []string, error) {
 	env := []string{"RUNTIME_NAMESPACE=flux-system"}
 	storage := "127.0.0.1:" + freePort()
 	health := []string{"127.0.0.1:" + freePort(), "127.0.0.1:" + freePort(), "127.0.0.1:" + freePort()}
+	metrics := []string{"127.0.0.1:" + freePort(), "127.0.0.1:" + freePort(), "127.0.0.1:" + freePort()}
 	src, err := spawn(ctx, state, "source-controller", env, f.source,
 		"--kubeconfig="+kubeconfig, "--watch-all-namespaces=true", "--log-level=info", "--log-encoding=json",
 		"--enable-leader-election", "--storage-path="+filepath.Join(state, "flux-artifacts"),
 		"--storage-addr="+storage, "--storage-adv-addr="+storage,
-		"--metrics-addr=127.0.0.1:"+freePort(), "--health-addr="+health[0])
+		"--metrics-addr="+metrics[0], "--health-addr="+health[0])
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	ks, err := spawn(ctx, state, "kustomize-controller", env, f.kustomize,
 		"--kubeconfig="+kubeconfig, "--watch-all-namespaces=true", "--log-level=info", "--log-encoding=json",
 		"--enable-leader-election",
-		"--metrics-addr=127.0.0.1:"+freePort(), "--health-addr="+health[1])
+		"--metrics-addr="+metrics[1], "--health-addr="+health[1])
 	if err != nil {
 		stopAll([]*exec.Cmd{src})
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	helm, err := spawn(ctx, state, "helm-controller", env, f.helm,
 		"--kubeconfig="+kubeconfig, "--watch-all-namespaces=true", "--log-level=info", "--log-encoding=json",
 		"--enable-leader-election",
-		"--metrics-addr=127.0.0.1:"+freePort(), "--health-addr="+health[2])
+		"--metrics-addr="+metrics[2], "--health-addr="+health[2])
 	if err != nil {
 		stopAll([]*exec.Cmd{src, ks})
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	return []*exec.Cmd{src, ks, helm}, health, nil
+	return []*exec.Cmd{src, ks, helm}, health, metrics, nil
 }
 
 // spawn starts one process with its output in state/<name>.log.

@@ -9,6 +9,7 @@
 //	go run ./bench -scaled 200,1000         # more scaled variants
 //	go run ./bench -helm-scaled ""          # no HelmRelease variant
 //	go run ./bench -peers DIR               # also Flux's controllers from DIR
+//	go run ./bench -restart 1000 -scaled "" -helm-scaled ""  # restart cost only
 //
 // Every engine runs as its own processes on a fresh control plane: weir as
 // `weir controller`, built from this checkout; Flux as source-controller,
@@ -59,6 +60,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/weirhq/weir/internal/gatewayapi"
 	"github.com/weirhq/weir/internal/gitserver"
 	"github.com/weirhq/weir/internal/install"
 	"github.com/weirhq/weir/internal/kube"
@@ -77,9 +79,10 @@ func main() {
 	helmScaled := flag.String("helm-scaled", "200", "comma-separated sizes of the flat HelmRelease variant; empty skips it")
 	peers := flag.String("peers", "", "folder holding Flux's source-controller, kustomize-controller and helm-controller binaries, run side by side with weir")
 	idle := flag.Duration("idle", 10*time.Second, "how long the engine sits idle after converging before its RSS is read")
+	restarts := flag.String("restart", "", "comma-separated sizes of the restart variant (N independent apps converged, then the engine restarted); empty skips it")
 	flag.Parse()
 	ctrl.SetLogger(logr.Discard())
-	if err := run(*example, *scaled, *helmScaled, *peers, *idle); err != nil {
+	if err := run(*example, *scaled, *helmScaled, *restarts, *peers, *idle); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
@@ -94,6 +97,9 @@ type scenario struct {
 	// helmReleases > 0 for the HelmRelease variant: that many must be
 	// Ready, and the floor is the Helm SDK installing them.
 	helmReleases int
+	// restart: once converged, the engine is restarted and what that
+	// costs is measured (see restart).
+	restart bool
 }
 
 // result is one engine's run of one scenario.
@@ -103,9 +109,11 @@ type result struct {
 	count        int
 	peakRSS, rss int64 // bytes, summed over the engine's processes
 	cpu          time.Duration
+	// restarted is the restart variant's measure.
+	restarted *restartResult
 }
 
-func run(example, scaled, helmScaled, peers string, idle time.Duration) error {
+func run(example, scaled, helmScaled, restarts, peers string, idle time.Duration) error {
 	ctx := context.Background()
 	tmp, err := os.MkdirTemp("", "weir-bench-")
 	if err != nil {
@@ -172,6 +180,33 @@ func run(example, scaled, helmScaled, peers string, idle time.Duration) error {
 		scenarios = append(scenarios, scenario{name: fmt.Sprintf("%d independent HelmReleases", n), repo: dir, levels: 1, helmReleases: n})
 	}
 
+	for _, f := range strings.Split(restarts, ",") {
+		if strings.TrimSpace(f) == "" {
+			continue
+		}
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n <= 0 {
+			return fmt.Errorf("-restart: %q is not a positive number", f)
+		}
+		dir := filepath.Join(tmp, fmt.Sprintf("restart-%d", n))
+		if err := generate(dir, n); err != nil {
+			return err
+		}
+		scenarios = append(scenarios, scenario{name: fmt.Sprintf("restart over %d independent apps", n), repo: dir, levels: 1, apps: n, restart: true})
+	}
+
+	var restarted []string
+	defer func() {
+		if len(restarted) == 0 {
+			return
+		}
+		fmt.Println()
+		fmt.Println("| scenario | engine | objects | time until each is reconciled again | API writes meanwhile |")
+		fmt.Println("| --- | --- | --- | --- | --- |")
+		for _, l := range restarted {
+			fmt.Println(l)
+		}
+	}()
 	fmt.Println("| scenario | engine | objects Ready | time to all Ready | floor | ratio to floor | peak RSS | RSS idle | CPU |")
 	fmt.Println("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
 	for _, sc := range scenarios {
@@ -193,6 +228,9 @@ func run(example, scaled, helmScaled, peers string, idle time.Duration) error {
 			}
 			fmt.Printf("| %s | %s | %d | %.2f s%s | %s | %.1fx | %s | %s | %.1f s |\n", sc.name, e.name(), r.count,
 				r.took.Seconds(), vs, floor, r.took.Seconds()/r.floor.Seconds(), mib(r.peakRSS), mib(r.rss), r.cpu.Seconds())
+			if rr := r.restarted; rr != nil {
+				restarted = append(restarted, fmt.Sprintf("| %s | %s | %d | %.2f s | %d: %s |", sc.name, e.name(), r.count, rr.took.Seconds(), rr.total(), rr))
+			}
 		}
 	}
 	return nil
@@ -233,6 +271,11 @@ func measure(ctx context.Context, stateRoot, registryHost string, appChart *char
 	if err := install.Install(ctx, c); err != nil {
 		return nil, err
 	}
+	// The Gateway API's CRDs, which weir up installs too: the example
+	// routes its webhook Receiver with an HTTPRoute.
+	if err := gatewayapi.Install(ctx, c); err != nil {
+		return nil, err
+	}
 	if err := up.WriteRegistryConfigMap(ctx, c, registryHost); err != nil {
 		return nil, err
 	}
@@ -264,11 +307,11 @@ func measure(ctx context.Context, stateRoot, registryHost string, appChart *char
 		return nil, err
 	}
 
-	procs, probes, err := e.start(ctx, cluster.Kubeconfig, state)
+	procs, probes, _, err := e.start(ctx, cluster.Kubeconfig, state)
 	if err != nil {
 		return nil, err
 	}
-	defer stopAll(procs)
+	defer func() { stopAll(procs) }()
 	if err := waitReady(ctx, probes, time.Minute); err != nil {
 		return nil, err
 	}
@@ -305,6 +348,14 @@ func measure(ctx context.Context, stateRoot, registryHost string, appChart *char
 		res.peakRSS += peak
 		res.rss += rss
 		res.cpu += cpu
+	}
+	if sc.restart {
+		rr, again, err := restart(ctx, cluster.RESTConfig(), e, cluster.Kubeconfig, state, procs, res.count)
+		procs = again
+		if err != nil {
+			return nil, fmt.Errorf("restarting: %w", err)
+		}
+		res.restarted = &rr
 	}
 	return res, nil
 }

@@ -237,7 +237,12 @@ func (r *Reconciler) checkHealth(ctx context.Context, obj *kustomizev1.Kustomiza
 			}
 			return ctrl.Result{RequeueAfter: next}, nil
 		}
-		conditions.MarkTrue(obj, meta.HealthyCondition, meta.SucceededReason, "Health check passed in %s", time.Since(w.since).Round(time.Millisecond))
+		// A check that passes again keeps the condition as it was, its
+		// duration included: an unchanged Kustomization (an interval's
+		// reconcile, a restart) then writes no status at all.
+		if !conditions.IsTrue(obj, meta.HealthyCondition) || conditions.GetReason(obj, meta.HealthyCondition) != meta.SucceededReason {
+			conditions.MarkTrue(obj, meta.HealthyCondition, meta.SucceededReason, "Health check passed in %s", time.Since(w.since).Round(time.Millisecond))
+		}
 	} else {
 		conditions.Delete(obj, meta.HealthyCondition)
 	}

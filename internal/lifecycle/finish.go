@@ -30,9 +30,15 @@ type Retry struct {
 }
 
 // PatchStatus writes the status a reconcile computed, as a merge patch
-// from orig: the one step every reconciler ends with.
+// from orig: the one step every reconciler ends with. A status that did
+// not change costs no request: a restart over objects that are up to date
+// writes nothing.
 func PatchStatus(ctx context.Context, c client.Client, obj, orig client.Object) error {
-	if err := c.Status().Patch(ctx, obj, client.MergeFrom(orig)); err != nil {
+	patch := client.MergeFrom(orig)
+	if data, err := patch.Data(obj); err == nil && string(data) == "{}" {
+		return nil
+	}
+	if err := c.Status().Patch(ctx, obj, patch); err != nil {
 		return fmt.Errorf("updating the status: %w", err)
 	}
 	return nil
