@@ -11,6 +11,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -139,10 +140,20 @@ func (e *Env) Stop() {
 // it when the test ends.
 func (e *Env) Namespace(t testing.TB) string {
 	t.Helper()
-	name := "test-" + RandomName(6)
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}
-	if err := e.Client.Create(context.Background(), ns); err != nil {
-		t.Fatalf("creating namespace %s: %v", name, err)
+	var name string
+	var ns *corev1.Namespace
+	for attempt := 0; ; attempt++ {
+		name = "test-" + RandomName(10)
+		ns = &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}
+		err := e.Client.Create(context.Background(), ns)
+		if err == nil {
+			break
+		}
+		// A name taken, by a namespace still being deleted among others:
+		// draw another.
+		if !apierrors.IsAlreadyExists(err) || attempt == 4 {
+			t.Fatalf("creating namespace %s: %v", name, err)
+		}
 	}
 	t.Cleanup(func() {
 		_ = e.Client.Delete(context.Background(), ns)
