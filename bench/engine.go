@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -24,22 +25,61 @@ type engine interface {
 	start(ctx context.Context, kubeconfig, state string) ([]*exec.Cmd, []string, []string, error)
 }
 
-// weirEngine is `weir controller`, built from this checkout.
-type weirEngine struct{ bin string }
+// weirEngine is `weir controller`, built from this checkout. With shards
+// > 0 it is a main process (objects without a shard key) and one process
+// per shard key shard0, shard1, ..., as a sharded install runs.
+type weirEngine struct {
+	bin    string
+	shards int
+}
 
 func (weirEngine) name() string { return "weir" }
 
 func (w weirEngine) start(ctx context.Context, kubeconfig, state string) ([]*exec.Cmd, []string, []string, error) {
-	health, metrics := "127.0.0.1:"+freePort(), "127.0.0.1:"+freePort()
-	p, err := spawn(ctx, state, "weir", nil, w.bin, "controller",
-		"--kubeconfig", kubeconfig,
-		"--storage-path", filepath.Join(state, "weir-artifacts"),
-		"--storage-addr", "127.0.0.1:"+freePort(),
-		"--metrics-addr", metrics, "--health-addr", health, "--receiver-addr", "0")
-	if err != nil {
-		return nil, nil, nil, err
+	selectors := []string{""}
+	if w.shards > 0 {
+		selectors[0] = "!sharding.fluxcd.io/key"
+		for k := range w.shards {
+			selectors = append(selectors, fmt.Sprintf("sharding.fluxcd.io/key in (shard%d)", k))
+		}
 	}
-	return []*exec.Cmd{p}, []string{health}, []string{metrics}, nil
+	var procs []*exec.Cmd
+	var probes, metrics []string
+	for i, sel := range selectors {
+		health, metric := "127.0.0.1:"+freePort(), "127.0.0.1:"+freePort()
+		args := []string{"controller",
+			"--kubeconfig", kubeconfig,
+			"--storage-path", filepath.Join(state, fmt.Sprintf("weir-artifacts-%d", i)),
+			"--storage-addr", "127.0.0.1:" + freePort(),
+			"--metrics-addr", metric, "--health-addr", health, "--receiver-addr", "0",
+			"--pprof-addr", pprofFor(metric)}
+		if sel != "" {
+			args = append(args, "--watch-label-selector", sel)
+		}
+		name := "weir"
+		if i > 0 {
+			name = fmt.Sprintf("weir-shard%d", i-1)
+		}
+		p, err := spawn(ctx, state, name, nil, w.bin, args...)
+		if err != nil {
+			stopAll(procs)
+			return nil, nil, nil, err
+		}
+		procs, probes, metrics = append(procs, p), append(probes, health), append(metrics, metric)
+	}
+	return procs, probes, metrics, nil
+}
+
+// pprofAddrs maps the metrics address of each weir process started to the
+// address of its profiles.
+var pprofAddrs sync.Map
+
+// pprofFor picks the profiling address of the weir process whose metrics
+// are at metricsAddr.
+func pprofFor(metricsAddr string) string {
+	a := "127.0.0.1:" + freePort()
+	pprofAddrs.Store(metricsAddr, a)
+	return a
 }
 
 // fluxEngine is Flux's source-controller, kustomize-controller and

@@ -87,26 +87,28 @@ func loadAppChart(chartsDir string) (*chart.Chart, error) {
 	return ch, nil
 }
 
-// generateHelmReleases writes a repository of n independent HelmReleases
-// of the app chart, from one OCIRepository, applied by one Kustomization
-// that substitutes the local registry's address, as the example's are.
+// generateHelmReleases writes n independent HelmReleases (rel-0 ...) of
+// the app chart, from one OCIRepository, applied by one Kustomization
+// (helm-apps, over ./helm) that substitutes the local registry's address,
+// as the example's are. It leaves the rest of dir alone, so that it can
+// sit beside the flat apps of generate.
 func generateHelmReleases(dir string, n int) error {
 	write := func(path, text string) error { return writeFile(dir, path, text) }
 	root := `apiVersion: kustomize.toolkit.fluxcd.io/v1
 kind: Kustomization
 metadata:
-  name: apps
+  name: helm-apps
   namespace: flux-system
 spec:
   interval: 1h
-  path: ./apps
+  path: ./helm
   prune: true
   sourceRef: {kind: GitRepository, name: flux-system}
   postBuild:
     substituteFrom:
     - {kind: ConfigMap, name: weir-up, optional: true}
 `
-	if err := write("kubernetes/flux/cluster/ks.yaml", root); err != nil {
+	if err := write("kubernetes/flux/cluster/helm.yaml", root); err != nil {
 		return err
 	}
 	src := `apiVersion: source.toolkit.fluxcd.io/v1
@@ -120,11 +122,27 @@ spec:
   ref: {tag: 1.0.0}
   layerSelector: {mediaType: application/vnd.cncf.helm.chart.content.v1.tar+gzip, operation: copy}
 `
-	if err := write("apps/ocirepository.yaml", src); err != nil {
+	if err := write("helm/ocirepository.yaml", src); err != nil {
 		return err
 	}
 	for i := range n {
-		hr := strings.ReplaceAll(`apiVersion: helm.toolkit.fluxcd.io/v2
+		name := "rel-" + strconv.Itoa(i)
+		if err := write("helm/"+name+".yaml", helmReleaseManifest(name, "")); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// helmReleaseManifest is one HelmRelease of generateHelmReleases; a
+// revision other than "" is added to its values, as a change the churn
+// scenario commits.
+func helmReleaseManifest(name, revision string) string {
+	values := "    config: {name: " + name + "}\n"
+	if revision != "" {
+		values = "    config: {name: " + name + ", revision: \"" + revision + "\"}\n"
+	}
+	return strings.ReplaceAll(`apiVersion: helm.toolkit.fluxcd.io/v2
 kind: HelmRelease
 metadata:
   name: APP
@@ -133,11 +151,5 @@ spec:
   interval: 1h
   chartRef: {kind: OCIRepository, name: app, namespace: flux-system}
   values:
-    config: {name: APP}
-`, "APP", "app-"+strconv.Itoa(i))
-		if err := write("apps/app-"+strconv.Itoa(i)+".yaml", hr); err != nil {
-			return err
-		}
-	}
-	return nil
+`, "APP", name) + values
 }

@@ -5,11 +5,13 @@
 // independent apps and of N independent HelmReleases, against floors
 // measured on the same control plane in the same run, with the controllers' peak RSS, RSS when idle and CPU time.
 //
-//	go run ./bench                          # example graph, 200 apps, 200 HelmReleases
-//	go run ./bench -scaled 200,1000         # more scaled variants
-//	go run ./bench -helm-scaled ""          # no HelmRelease variant
-//	go run ./bench -peers DIR               # also Flux's controllers from DIR
-//	go run ./bench -restart 1000 -scaled "" -helm-scaled ""  # restart cost only
+//	go run ./bench                                  # example, flat-ks-200, flat-hr-200
+//	go run ./bench -scenarios flat-ks-1000,flat-hr-1000
+//	go run ./bench -scenarios mixed-home-ops,restart-1000,idle-1000,churn-1000
+//	go run ./bench -scenarios flat-ks-1000 -shards 2  # weir as 3 processes
+//	go run ./bench -peers DIR                       # also Flux's controllers from DIR
+//
+// The scenarios are listed in scenarios.go.
 //
 // Every engine runs as its own processes on a fresh control plane: weir as
 // `weir controller`, built from this checkout; Flux as source-controller,
@@ -30,7 +32,8 @@
 //     workers as the engines use (4) and waiting until every Deployment is
 //     Available;
 //   - HelmReleases: the harness itself installing the N releases with the
-//     Helm SDK, with 4 workers.
+//     Helm SDK, with 4 workers;
+//   - both: the two above at once, as one engine runs both kinds at once.
 package main
 
 import (
@@ -50,6 +53,7 @@ import (
 	kustomizev1 "github.com/fluxcd/kustomize-controller/api/v1"
 	"github.com/fluxcd/pkg/runtime/conditions"
 	sourcev1 "github.com/fluxcd/source-controller/api/v1"
+	"github.com/go-git/go-git/v5"
 	"github.com/go-logr/logr"
 	chart "helm.sh/helm/v4/pkg/chart/v2"
 	appsv1 "k8s.io/api/apps/v1"
@@ -74,15 +78,30 @@ import (
 const workers = 4
 
 func main() {
-	example := flag.String("example", "examples/cluster", "the example repository")
-	scaled := flag.String("scaled", "200", "comma-separated sizes of the flat variant; empty skips it")
-	helmScaled := flag.String("helm-scaled", "200", "comma-separated sizes of the flat HelmRelease variant; empty skips it")
-	peers := flag.String("peers", "", "folder holding Flux's source-controller, kustomize-controller and helm-controller binaries, run side by side with weir")
-	idle := flag.Duration("idle", 10*time.Second, "how long the engine sits idle after converging before its RSS is read")
-	restarts := flag.String("restart", "", "comma-separated sizes of the restart variant (N independent apps converged, then the engine restarted); empty skips it")
+	var o options
+	flag.StringVar(&o.example, "example", "examples/cluster", "the example repository")
+	flag.StringVar(&o.scenarios, "scenarios", "example,flat-ks-200,flat-hr-200", "comma-separated scenarios: "+strings.Join(scenarioNames, ", "))
+	flag.StringVar(&o.peers, "peers", "", "folder holding Flux's source-controller, kustomize-controller and helm-controller binaries, run side by side with weir")
+	flag.DurationVar(&o.settle, "idle", 10*time.Second, "how long the engine sits idle after converging before its RSS is read")
+	flag.DurationVar(&o.idleFor, "idle-for", 10*time.Minute, "how long the idle scenario leaves the converged engine alone")
+	flag.IntVar(&o.shards, "shards", 0, "run weir as a main process and this many shards (--watch-label-selector), the flat-ks apps spread over them")
+	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of weir's first -profile-for of each scenario's convergence to FILE.<scenario>[.<process>] (weir only)")
+	flag.DurationVar(&o.profileFor, "profile-for", 30*time.Second, "how long -cpuprofile samples")
+	generateOnly := flag.String("generate", "", "only write the scenarios' repositories under this folder, one folder each, and exit")
 	flag.Parse()
 	ctrl.SetLogger(logr.Discard())
-	if err := run(*example, *scaled, *helmScaled, *restarts, *peers, *idle); err != nil {
+	if *generateOnly != "" {
+		for _, name := range strings.Split(o.scenarios, ",") {
+			if name = strings.TrimSpace(name); name != "" && name != "example" {
+				if _, err := parseScenario(name, o.example, *generateOnly, o.shards, o.idleFor); err != nil {
+					fmt.Fprintln(os.Stderr, "bench:", err)
+					os.Exit(1)
+				}
+			}
+		}
+		return
+	}
+	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
@@ -97,9 +116,28 @@ type scenario struct {
 	// helmReleases > 0 for the HelmRelease variant: that many must be
 	// Ready, and the floor is the Helm SDK installing them.
 	helmReleases int
+	// wantKs > 0: at least that many Kustomizations must be Ready.
+	wantKs int
 	// restart: once converged, the engine is restarted and what that
 	// costs is measured (see restart).
 	restart bool
+	// idleFor > 0: once converged, the engine is left alone that long and
+	// its CPU, memory and API writes are read at the start and the end.
+	idleFor time.Duration
+	// churn: once converged, a commit changes 10% of the apps.
+	churn bool
+	// shards > 0: weir runs as a main process and that many shards.
+	shards int
+	// homeOps: the repository substitutes from the cluster; its floor is
+	// the Helm SDK installing its releases.
+	homeOps bool
+}
+
+// options are the command's flags.
+type options struct {
+	example, scenarios, peers, cpuProfile string
+	settle, idleFor, profileFor           time.Duration
+	shards                                int
 }
 
 // result is one engine's run of one scenario.
@@ -111,9 +149,13 @@ type result struct {
 	cpu          time.Duration
 	// restarted is the restart variant's measure.
 	restarted *restartResult
+	// idled is the idle variant's measure.
+	idled *idleResult
+	// churned is the churn variant's measure.
+	churned *churnResult
 }
 
-func run(example, scaled, helmScaled, restarts, peers string, idle time.Duration) error {
+func run(o options) error {
 	ctx := context.Background()
 	tmp, err := os.MkdirTemp("", "weir-bench-")
 	if err != nil {
@@ -127,84 +169,59 @@ func run(example, scaled, helmScaled, restarts, peers string, idle time.Duration
 	if err := build.Run(); err != nil {
 		return fmt.Errorf("building weir: %w", err)
 	}
-	engines := []engine{weirEngine{bin: weirBin}}
-	if peers != "" {
-		f, err := fluxFrom(peers)
+	engines := []engine{weirEngine{bin: weirBin, shards: o.shards}}
+	if o.peers != "" {
+		f, err := fluxFrom(o.peers)
 		if err != nil {
 			return err
 		}
 		engines = append(engines, f)
 	}
 
-	reg, err := startRegistry(ctx, up.FindCharts(example))
+	reg, err := startRegistry(ctx, up.FindCharts(o.example))
 	if err != nil {
 		return err
 	}
 	defer reg.Stop()
-	appChart, err := loadAppChart(up.FindCharts(example))
+	appChart, err := loadAppChart(up.FindCharts(o.example))
 	if err != nil {
 		return err
 	}
 
 	exampleCopy := filepath.Join(tmp, "example")
-	if err := os.CopyFS(exampleCopy, os.DirFS(example)); err != nil {
-		return fmt.Errorf("copying %s: %w", example, err)
+	if err := os.CopyFS(exampleCopy, os.DirFS(o.example)); err != nil {
+		return fmt.Errorf("copying %s: %w", o.example, err)
 	}
-	scenarios := []scenario{{name: "example (seed chain)", repo: exampleCopy, levels: 7}}
-	for _, f := range strings.Split(scaled, ",") {
-		if strings.TrimSpace(f) == "" {
+	var scenarios []scenario
+	for _, name := range strings.Split(o.scenarios, ",") {
+		if name = strings.TrimSpace(name); name == "" {
 			continue
 		}
-		n, err := strconv.Atoi(strings.TrimSpace(f))
-		if err != nil || n <= 0 {
-			return fmt.Errorf("-scaled: %q is not a positive number", f)
-		}
-		dir := filepath.Join(tmp, fmt.Sprintf("flat-%d", n))
-		if err := generate(dir, n); err != nil {
+		sc, err := parseScenario(name, exampleCopy, tmp, o.shards, o.idleFor)
+		if err != nil {
 			return err
 		}
-		scenarios = append(scenarios, scenario{name: fmt.Sprintf("%d independent apps", n), repo: dir, levels: 1, apps: n})
-	}
-	for _, f := range strings.Split(helmScaled, ",") {
-		if strings.TrimSpace(f) == "" {
-			continue
-		}
-		n, err := strconv.Atoi(strings.TrimSpace(f))
-		if err != nil || n <= 0 {
-			return fmt.Errorf("-helm-scaled: %q is not a positive number", f)
-		}
-		dir := filepath.Join(tmp, fmt.Sprintf("helm-%d", n))
-		if err := generateHelmReleases(dir, n); err != nil {
-			return err
-		}
-		scenarios = append(scenarios, scenario{name: fmt.Sprintf("%d independent HelmReleases", n), repo: dir, levels: 1, helmReleases: n})
+		scenarios = append(scenarios, sc)
 	}
 
-	for _, f := range strings.Split(restarts, ",") {
-		if strings.TrimSpace(f) == "" {
-			continue
-		}
-		n, err := strconv.Atoi(strings.TrimSpace(f))
-		if err != nil || n <= 0 {
-			return fmt.Errorf("-restart: %q is not a positive number", f)
-		}
-		dir := filepath.Join(tmp, fmt.Sprintf("restart-%d", n))
-		if err := generate(dir, n); err != nil {
-			return err
-		}
-		scenarios = append(scenarios, scenario{name: fmt.Sprintf("restart over %d independent apps", n), repo: dir, levels: 1, apps: n, restart: true})
-	}
-
-	var restarted []string
+	var restarted, idled, churned []string
 	defer func() {
-		if len(restarted) == 0 {
-			return
-		}
-		fmt.Println()
-		fmt.Println("| scenario | engine | objects | time until each is reconciled again | API writes meanwhile |")
-		fmt.Println("| --- | --- | --- | --- | --- |")
-		for _, l := range restarted {
-			fmt.Println(l)
+		for _, t := range []struct {
+			head  string
+			lines []string
+		}{
+			{"| scenario | engine | objects | time until each is reconciled again | API writes meanwhile |\n| --- | --- | --- | --- | --- |", restarted},
+			{"| scenario | engine | objects | idle for | RSS at start | RSS at end | CPU seconds per minute | API writes meanwhile |\n| --- | --- | --- | --- | --- | --- | --- | --- |", idled},
+			{"| scenario | engine | apps changed | time until applied | objects of the unchanged apps written | API writes meanwhile |\n| --- | --- | --- | --- | --- | --- |", churned},
+		} {
+			if len(t.lines) == 0 {
+				continue
+			}
+			fmt.Println()
+			fmt.Println(t.head)
+			for _, l := range t.lines {
+				fmt.Println(l)
+			}
 		}
 	}()
 	fmt.Println("| scenario | engine | objects Ready | time to all Ready | floor | ratio to floor | peak RSS | RSS idle | CPU |")
@@ -212,7 +229,10 @@ func run(example, scaled, helmScaled, restarts, peers string, idle time.Duration
 	for _, sc := range scenarios {
 		var first *result
 		for _, e := range engines {
-			r, err := measure(ctx, filepath.Join(tmp, "state"), reg.Host, appChart, sc, e, idle)
+			if sc.shards > 0 && e.name() != "weir" {
+				continue
+			}
+			r, err := measure(ctx, filepath.Join(tmp, "state"), reg.Host, appChart, sc, e, o)
 			if err != nil {
 				return fmt.Errorf("%s with %s: %w", sc.name, e.name(), err)
 			}
@@ -226,10 +246,18 @@ func run(example, scaled, helmScaled, restarts, peers string, idle time.Duration
 			if r.deployFloor > 0 {
 				floor += fmt.Sprintf(" (Deployments only: %.2f s)", r.deployFloor.Seconds())
 			}
-			fmt.Printf("| %s | %s | %d | %.2f s%s | %s | %.1fx | %s | %s | %.1f s |\n", sc.name, e.name(), r.count,
+			fmt.Printf("| %s | %s | %d | %.2f s%s | %s | %.2fx | %s | %s | %.1f s |\n", sc.name, e.name(), r.count,
 				r.took.Seconds(), vs, floor, r.took.Seconds()/r.floor.Seconds(), mib(r.peakRSS), mib(r.rss), r.cpu.Seconds())
 			if rr := r.restarted; rr != nil {
 				restarted = append(restarted, fmt.Sprintf("| %s | %s | %d | %.2f s | %d: %s |", sc.name, e.name(), r.count, rr.took.Seconds(), rr.total(), rr))
+			}
+			if ir := r.idled; ir != nil {
+				idled = append(idled, fmt.Sprintf("| %s | %s | %d | %s | %s | %s | %.2f | %d: %s |", sc.name, e.name(), r.count, ir.took,
+					mib(ir.rssStart), mib(ir.rssEnd), ir.cpu.Seconds()/ir.took.Minutes(), ir.writes.total(), ir.writes))
+			}
+			if cr := r.churned; cr != nil {
+				churned = append(churned, fmt.Sprintf("| %s | %s | %d | %.2f s | %d | %d: %s |", sc.name, e.name(), cr.changed, cr.took.Seconds(),
+					cr.untouchedWritten, cr.writes.total(), cr.writes))
 			}
 		}
 	}
@@ -256,7 +284,7 @@ func startRegistry(ctx context.Context, dir string) (*ociregistry.Registry, erro
 
 // measure runs one scenario with one engine on a fresh control plane,
 // whose charts come from the registry at registryHost.
-func measure(ctx context.Context, stateRoot, registryHost string, appChart *chart.Chart, sc scenario, e engine, idle time.Duration) (*result, error) {
+func measure(ctx context.Context, stateRoot, registryHost string, appChart *chart.Chart, sc scenario, e engine, o options) (*result, error) {
 	state := filepath.Join(stateRoot, strconv.FormatInt(time.Now().UnixNano(), 36))
 	defer os.RemoveAll(state)
 	cluster, err := localcluster.Start(ctx, localcluster.Options{StateDir: filepath.Join(state, "cluster")})
@@ -279,7 +307,7 @@ func measure(ctx context.Context, stateRoot, registryHost string, appChart *char
 	if err := up.WriteRegistryConfigMap(ctx, c, registryHost); err != nil {
 		return nil, err
 	}
-	url, stopGit, err := serve(sc.repo)
+	url, gitRepo, stopGit, err := serve(sc.repo)
 	if err != nil {
 		return nil, err
 	}
@@ -287,9 +315,15 @@ func measure(ctx context.Context, stateRoot, registryHost string, appChart *char
 	if err := ageSecret(ctx, c, sc.repo); err != nil {
 		return nil, err
 	}
+	if err := c.Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "flux-system", Name: "bench-git"},
+		Data: map[string]string{"BENCH_GIT_URL": url}}); err != nil {
+		return nil, err
+	}
 
 	res := &result{}
 	switch {
+	case sc.apps > 0 && sc.helmReleases > 0:
+		res.floor, err = bothFloor(ctx, cluster.RESTConfig(), c, appChart, sc.apps, sc.helmReleases)
 	case sc.apps > 0:
 		res.floor, err = throughputFloor(ctx, c, sc.apps)
 	case sc.helmReleases > 0:
@@ -307,7 +341,7 @@ func measure(ctx context.Context, stateRoot, registryHost string, appChart *char
 		return nil, err
 	}
 
-	procs, probes, _, err := e.start(ctx, cluster.Kubeconfig, state)
+	procs, probes, metricsAddrs, err := e.start(ctx, cluster.Kubeconfig, state)
 	if err != nil {
 		return nil, err
 	}
@@ -331,23 +365,49 @@ func measure(ctx context.Context, stateRoot, registryHost string, appChart *char
 			SourceRef: kustomizev1.CrossNamespaceSourceReference{Kind: sourcev1.GitRepositoryKind, Name: "flux-system"}},
 	}
 	start := time.Now()
+	var profiled chan error
+	if o.cpuProfile != "" {
+		profiled = make(chan error, 1)
+		go func() {
+			profiled <- cpuProfile(ctx, metricsAddrs, o.profileFor, o.cpuProfile+"."+strings.ReplaceAll(sc.name, " ", "-"))
+		}()
+	}
 	if err := c.Create(ctx, src); err != nil {
 		return nil, err
 	}
 	if err := c.Create(ctx, root); err != nil {
 		return nil, err
 	}
-	res.count, err = waitAllReady(ctx, c, sc.helmReleases, 30*time.Minute)
+	res.count, err = waitAllReady(ctx, c, sc.wantKs, sc.helmReleases, 30*time.Minute)
 	if err != nil {
 		return nil, err
 	}
 	res.took = time.Since(start)
-	time.Sleep(idle)
+	if profiled != nil {
+		if err := <-profiled; err != nil {
+			return nil, err
+		}
+	}
+	time.Sleep(o.settle)
 	for _, p := range procs {
 		peak, rss, cpu := usage(p.Process.Pid)
 		res.peakRSS += peak
 		res.rss += rss
 		res.cpu += cpu
+	}
+	if sc.idleFor > 0 {
+		ir, err := idleFor(ctx, cluster.RESTConfig(), procs, sc.idleFor)
+		if err != nil {
+			return nil, fmt.Errorf("idling: %w", err)
+		}
+		res.idled = &ir
+	}
+	if sc.churn {
+		cr, err := churn(ctx, cluster.RESTConfig(), c, gitRepo, sc)
+		if err != nil {
+			return nil, fmt.Errorf("churning: %w", err)
+		}
+		res.churned = &cr
 	}
 	if sc.restart {
 		rr, again, err := restart(ctx, cluster.RESTConfig(), e, cluster.Kubeconfig, state, procs, res.count)
@@ -360,10 +420,11 @@ func measure(ctx context.Context, stateRoot, registryHost string, appChart *char
 	return res, nil
 }
 
-// waitAllReady waits until more than one Kustomization, or at least
-// helmReleases HelmReleases, exist and every Kustomization and HelmRelease
-// is Ready at its generation; it returns how many there are.
-func waitAllReady(ctx context.Context, c client.Client, helmReleases int, timeout time.Duration) (int, error) {
+// waitAllReady waits until more than one Kustomization (at least wantKs
+// when it is positive), or at least helmReleases HelmReleases, exist and
+// every Kustomization and HelmRelease is Ready at its generation; it
+// returns how many there are.
+func waitAllReady(ctx context.Context, c client.Client, wantKs, helmReleases int, timeout time.Duration) (int, error) {
 	deadline := time.Now().Add(timeout)
 	for {
 		var ks kustomizev1.KustomizationList
@@ -372,7 +433,7 @@ func waitAllReady(ctx context.Context, c client.Client, helmReleases int, timeou
 		if err == nil {
 			err = c.List(ctx, &hrs)
 		}
-		if err == nil && (len(ks.Items) > 1 || helmReleases > 0) && len(hrs.Items) >= helmReleases {
+		if err == nil && (len(ks.Items) > 1 || helmReleases > 0) && len(ks.Items) >= wantKs && len(hrs.Items) >= helmReleases {
 			total, ready := len(ks.Items)+len(hrs.Items), 0
 			for i := range ks.Items {
 				if k := &ks.Items[i]; conditions.IsReady(k) && k.Status.ObservedGeneration == k.Generation {
@@ -421,11 +482,12 @@ func waitLeaders(ctx context.Context, c client.Client, n int, timeout time.Durat
 	}
 }
 
-// serve serves the repository folder from an in-process Git server.
-func serve(dir string) (string, func(), error) {
+// serve serves the repository folder from an in-process Git server; a
+// later gitserver.Snapshot of the returned repository pushes a commit.
+func serve(dir string) (string, *git.Repository, func(), error) {
 	repo := gitserver.NewMemoryRepository()
 	if _, err := gitserver.Snapshot(repo, "main", dir, "bench"); err != nil {
-		return "", nil, err
+		return "", nil, nil, err
 	}
 	srv := gitserver.New()
 	srv.Add("cluster", repo)
@@ -433,9 +495,9 @@ func serve(dir string) (string, func(), error) {
 	base, err := srv.Start(ctx, "127.0.0.1:0")
 	if err != nil {
 		cancel()
-		return "", nil, err
+		return "", nil, nil, err
 	}
-	return base + "/cluster.git", cancel, nil
+	return base + "/cluster.git", repo, cancel, nil
 }
 
 // ageSecret loads the repository's demo age key into flux-system/sops-age.
@@ -562,25 +624,49 @@ func waitAvailable(ctx context.Context, c client.Client, ns string, names []stri
 }
 
 // generate writes a repository of n apps, each a Kustomization with
-// wait: true over a Deployment, a Service and a ConfigMap.
-func generate(dir string, n int) error {
+// wait: true over a Deployment, a Service and a ConfigMap. With shards > 0
+// the apps are spread over that many shards (label sharding.fluxcd.io/key:
+// shard<k>), each shard with its own GitRepository of the same repository,
+// whose URL the harness hands over in the ConfigMap bench-git.
+func generate(dir string, n, shards int) error {
 	write := func(path, text string) error { return writeFile(dir, path, text) }
 	root := "apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata:\n  name: apps\n  namespace: flux-system\nspec:\n  interval: 1h\n  path: ./apps\n  prune: true\n  sourceRef: {kind: GitRepository, name: flux-system}\n"
+	if shards > 0 {
+		root += "  postBuild:\n    substituteFrom:\n    - {kind: ConfigMap, name: bench-git}\n"
+		var srcs []string
+		for k := range shards {
+			srcs = append(srcs, fmt.Sprintf("apiVersion: source.toolkit.fluxcd.io/v1\nkind: GitRepository\nmetadata:\n  name: flux-system-shard%d\n  namespace: flux-system\n  labels: {sharding.fluxcd.io/key: shard%d}\nspec:\n  interval: 1h\n  url: ${BENCH_GIT_URL}\n  ref: {branch: main}\n", k, k))
+		}
+		if err := write("apps/sources.yaml", strings.Join(srcs, "---\n")); err != nil {
+			return err
+		}
+	}
 	if err := write("kubernetes/flux/cluster/ks.yaml", root); err != nil {
 		return err
 	}
 	for i := range n {
 		app := "app-" + strconv.Itoa(i)
-		ks := strings.NewReplacer("APP", app).Replace("apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata:\n  name: APP\n  namespace: flux-system\nspec:\n  interval: 1h\n  path: ./src/APP\n  prune: true\n  wait: true\n  targetNamespace: default\n  sourceRef: {kind: GitRepository, name: flux-system}\n")
-		manifests := strings.NewReplacer("APP", app).Replace("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: APP}\ndata: {k: v}\n---\napiVersion: v1\nkind: Service\nmetadata: {name: APP}\nspec:\n  selector: {app: APP}\n  ports: [{port: 80}]\n---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {name: APP}\nspec:\n  replicas: 1\n  selector: {matchLabels: {app: APP}}\n  template:\n    metadata: {labels: {app: APP}}\n    spec: {containers: [{name: app, image: example.invalid/app:1}]}\n")
+		labels, source := "", "flux-system"
+		if shards > 0 {
+			labels = fmt.Sprintf("  labels: {sharding.fluxcd.io/key: shard%d}\n", i%shards)
+			source = fmt.Sprintf("flux-system-shard%d", i%shards)
+		}
+		ks := strings.NewReplacer("APP", app, "LABELS", labels, "SOURCE", source).Replace("apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata:\n  name: APP\n  namespace: flux-system\nLABELS" +
+			"spec:\n  interval: 1h\n  path: ./src/APP\n  prune: true\n  wait: true\n  targetNamespace: default\n  sourceRef: {kind: GitRepository, name: SOURCE}\n")
 		if err := write("apps/"+app+".yaml", ks); err != nil {
 			return err
 		}
-		if err := write("src/"+app+"/all.yaml", manifests); err != nil {
+		if err := write("src/"+app+"/all.yaml", appManifests(app, "v")); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// appManifests are the objects of one app of the flat variant; value is
+// its ConfigMap's data, which the churn scenario changes.
+func appManifests(app, value string) string {
+	return strings.NewReplacer("APP", app, "VALUE", value).Replace("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: APP}\ndata: {k: VALUE}\n---\napiVersion: v1\nkind: Service\nmetadata: {name: APP}\nspec:\n  selector: {app: APP}\n  ports: [{port: 80}]\n---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {name: APP}\nspec:\n  replicas: 1\n  selector: {matchLabels: {app: APP}}\n  template:\n    metadata: {labels: {app: APP}}\n    spec: {containers: [{name: app, image: example.invalid/app:1}]}\n")
 }
 
 func mib(b int64) string { return fmt.Sprintf("%d MiB", b>>20) }

@@ -72,6 +72,7 @@ func newControllerCommand(g *globalOptions) *cobra.Command {
 	f := cmd.Flags()
 	f.StringVar(&opts.MetricsAddr, "metrics-addr", opts.MetricsAddr, "address of the Prometheus metrics endpoint; 0 turns it off")
 	f.StringVar(&opts.HealthAddr, "health-addr", opts.HealthAddr, "address of the /healthz and /readyz probes; 0 turns them off")
+	f.StringVar(&opts.PprofAddr, "pprof-addr", "", "loopback address serving Go's profiles at /debug/pprof/, such as 127.0.0.1:6060; empty turns it off")
 	f.BoolVar(&opts.LeaderElect, "leader-elect", opts.LeaderElect, "elect a leader among replicas before reconciling")
 	f.StringVar(&opts.LeaderElectionNamespace, "leader-election-namespace", "", "namespace of the leader election lease (default: the runtime namespace, or flux-system)")
 	f.StringVar(&opts.LeaderElectionID, "leader-election-id", opts.LeaderElectionID, "name of the leader election lease; with --watch-label-selector a hash of the selector is appended")

@@ -63,6 +63,9 @@ type Options struct {
 	MetricsAddr string
 	// HealthAddr serves /healthz and /readyz; "0" turns it off.
 	HealthAddr string
+	// PprofAddr serves Go's profiles at /debug/pprof/ on a loopback
+	// address; empty turns it off.
+	PprofAddr string
 	// LeaderElect makes replicas elect one leader that reconciles.
 	LeaderElect bool
 	// LeaderElectionNamespace holds the lease; empty means the namespace
@@ -213,6 +216,9 @@ func New(cfg *rest.Config, opts Options) (*Manager, error) {
 			&helmv2.HelmRelease{}:        {Label: sel},
 		}
 	}
+	if err := checkLoopback(opts.PprofAddr); err != nil {
+		return nil, err
+	}
 	leNamespace := opts.LeaderElectionNamespace
 	if leNamespace == "" {
 		leNamespace = runtimeNamespace()
@@ -229,6 +235,7 @@ func New(cfg *rest.Config, opts Options) (*Manager, error) {
 		Client:                        client.Options{Cache: &client.CacheOptions{DisableFor: []client.Object{&corev1.Secret{}, &corev1.ConfigMap{}}}},
 		Metrics:                       metricsserver.Options{BindAddress: opts.MetricsAddr},
 		HealthProbeBindAddress:        opts.HealthAddr,
+		PprofBindAddress:              opts.PprofAddr,
 		LeaderElection:                opts.LeaderElect,
 		LeaderElectionID:              leaseName(opts.LeaderElectionID, opts.WatchLabelSelector),
 		LeaderElectionNamespace:       leNamespace,
@@ -438,6 +445,25 @@ func sharedMetrics() *metrics.Recorder {
 		}
 	})
 	return metricsRec
+}
+
+// checkLoopback refuses a profiling address that is not on loopback:
+// profiles show the process's memory and code paths to whoever reads them.
+func checkLoopback(addr string) error {
+	if addr == "" {
+		return nil
+	}
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("--pprof-addr %q is not host:port: %w", addr, err)
+	}
+	if host == "localhost" {
+		return nil
+	}
+	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
+		return fmt.Errorf("--pprof-addr %q: profiles are served on loopback only (127.0.0.1:PORT or [::1]:PORT)", addr)
+	}
+	return nil
 }
 
 // leaseName gives each shard its own lease.
