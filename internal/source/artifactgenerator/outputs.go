@@ -54,7 +54,9 @@ func (r *Reconciler) publish(ctx context.Context, obj *swapi.ArtifactGenerator, 
 	ea := &sourcev1.ExternalArtifact{}
 	key := client.ObjectKey{Namespace: obj.Namespace, Name: out.Name}
 	exists := true
-	if err := r.Get(ctx, key, ea); apierrors.IsNotFound(err) {
+	// Read from the API server: the artifact it holds decides whether to
+	// store again, and the cache may not have the one created moments ago.
+	if err := r.fresh.Get(ctx, r.Client, key, ea); apierrors.IsNotFound(err) {
 		exists = false
 		ea = &sourcev1.ExternalArtifact{ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name}}
 	} else if err != nil {
