@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fluxcd/pkg/apis/meta"
 	sourcev1 "github.com/fluxcd/source-controller/api/v1"
 	swapi "github.com/fluxcd/source-watcher/api/v2/v1beta1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -110,5 +111,43 @@ func TestGeneratorLeavesOthersExternalArtifacts(t *testing.T) {
 	})
 	if f.externalArtifact("taken") == nil {
 		t.Error("deleting the generator deleted an ExternalArtifact it did not make")
+	}
+}
+
+// A generator reads another's ExternalArtifact as a source, and builds
+// again as soon as that artifact changes.
+func TestGeneratorReadsAnExternalArtifact(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, map[string]string{"base/app.yaml": "v: 1\n", "overlay/patch.yaml": "p: 1\n"})
+	f.generator("first", swapi.OutputArtifact{Name: "base", Copy: []swapi.CopyOperation{copyOp("@repo/base/**", "@artifact/")}})
+	second := &swapi.ArtifactGenerator{}
+	second.Namespace, second.Name = f.ns, "second"
+	second.Spec = swapi.ArtifactGeneratorSpec{
+		Sources: []swapi.SourceReference{
+			{Alias: "base", Kind: sourcev1.ExternalArtifactKind, Name: "base"},
+			{Alias: "repo", Kind: sourcev1.GitRepositoryKind, Name: "repo"},
+		},
+		OutputArtifacts: []swapi.OutputArtifact{{Name: "composed", Revision: "@base", Copy: []swapi.CopyOperation{
+			copyOp("@base/", "@artifact/"),
+			copyOp("@repo/overlay/patch.yaml", "@artifact/"),
+		}}},
+	}
+	if err := env.Client.Create(ctx, second); err != nil {
+		t.Fatal(err)
+	}
+	base, _ := f.waitArtifact("base", anyArtifact)
+	composed, files := f.waitArtifact("composed", func(a *meta.Artifact) bool { return a.Revision == base.Status.Artifact.Revision })
+	if files["app.yaml"] != "v: 1\n" || files["patch.yaml"] != "p: 1\n" {
+		t.Fatalf("composed holds %s", names(files))
+	}
+
+	f.commit(map[string]string{"base/app.yaml": "v: 2\n"}, "base v2")
+	base, _ = f.waitArtifact("base", func(a *meta.Artifact) bool { return a.Digest != base.Status.Artifact.Digest })
+	_, files = f.waitArtifact("composed", func(a *meta.Artifact) bool { return a.Digest != composed.Status.Artifact.Digest })
+	if files["app.yaml"] != "v: 2\n" {
+		t.Errorf("composed holds app.yaml %q after the base changed", files["app.yaml"])
+	}
+	if got := f.externalArtifact("composed").Status.Artifact.Revision; got != base.Status.Artifact.Revision {
+		t.Errorf("composed revision %s, want the base's %s (revision: '@base')", got, base.Status.Artifact.Revision)
 	}
 }
