@@ -5,7 +5,7 @@ GO ?= go
 CONTROLPLANE_DIR ?= $(CURDIR)/.cache/controlplane/bin
 export WEIR_CONTROLPLANE_DIR := $(CONTROLPLANE_DIR)
 
-CRD_PATHS := github.com/fluxcd/source-controller/api/v1;github.com/fluxcd/source-controller/api/v1beta2;github.com/fluxcd/kustomize-controller/api/v1;github.com/fluxcd/helm-controller/api/v2;github.com/fluxcd/notification-controller/api/v1;github.com/fluxcd/notification-controller/api/v1beta3;./api/controlplane/v1
+CRD_PATHS := github.com/fluxcd/source-controller/api/v1;github.com/fluxcd/source-controller/api/v1beta2;github.com/fluxcd/kustomize-controller/api/v1;github.com/fluxcd/helm-controller/api/v2;github.com/fluxcd/notification-controller/api/v1;github.com/fluxcd/notification-controller/api/v1beta3;github.com/fluxcd/source-watcher/api/v2/v1beta1;./api/controlplane/v1
 
 .PHONY: all build image generate check-generate clidocs controlplane test chaos fuzz vet fmt demo clean
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 
 	helmv2 "github.com/fluxcd/helm-controller/api/v2"
 	"github.com/fluxcd/pkg/apis/meta"
@@ -24,8 +25,9 @@ type loadedChart struct {
 	// Source is "Kind/namespace/name" of the source object.
 	Source string
 	// OCIDigest is what status.lastAttemptedRevisionDigest and the
-	// history's ociDigest record for a chart from an OCIRepository (see
-	// trackChartDigest); empty for other sources.
+	// history's ociDigest record for a chart from an OCIRepository or an
+	// ExternalArtifact with a digest revision (see trackChartDigest);
+	// empty for other sources.
 	OCIDigest string
 }
 
@@ -80,9 +82,15 @@ func (r *Reconciler) loadChart(ctx context.Context, hr *helmv2.HelmRelease) (*lo
 			return nil, sourceGetError(ref, err)
 		}
 		art, srcReady = src.Status.Artifact, conditions.Get(&src, meta.ReadyCondition)
+	case sourcev1.ExternalArtifactKind:
+		var src sourcev1.ExternalArtifact
+		if err := r.Get(ctx, key, &src); err != nil {
+			return nil, sourceGetError(ref, err)
+		}
+		art, srcReady = src.Status.Artifact, conditions.Get(&src, meta.ReadyCondition)
 	default:
 		return nil, &stepError{reason: "InvalidChartReference", stalled: true,
-			err: fmt.Errorf("chartRef kind '%s' is not supported (OCIRepository and HelmChart are)", kind)}
+			err: fmt.Errorf("chartRef kind '%s' is not supported (OCIRepository, HelmChart and ExternalArtifact are)", kind)}
 	}
 	if art == nil || !r.Store.Has(art) {
 		// The source's own failure (a registry that cannot be reached, a
@@ -102,14 +110,20 @@ func (r *Reconciler) loadChart(ctx context.Context, hr *helmv2.HelmRelease) (*lo
 	ch, err := loader.LoadArchive(f)
 	if err != nil {
 		hint := ""
-		if kind == sourcev1.OCIRepositoryKind {
+		switch kind {
+		case sourcev1.OCIRepositoryKind:
 			hint = " (an OCIRepository used as chartRef needs layerSelector mediaType application/vnd.cncf.helm.chart.content.v1.tar+gzip with operation copy)"
+		case sourcev1.ExternalArtifactKind:
+			hint = " (an ExternalArtifact used as chartRef holds a chart tarball, or a chart folder at its root: Chart.yaml in <chart name>/, e.g. copied to '@artifact/<chart name>/')"
 		}
 		return nil, &stepError{reason: helmv2.ArtifactFailedReason, stalled: true,
 			err: fmt.Errorf("the artifact of '%s' is not a Helm chart%s: %w", ref, hint, err)}
 	}
 	loaded := &loadedChart{Chart: ch, Source: ref}
-	if kind == sourcev1.OCIRepositoryKind {
+	// As helm-controller: the chart of an OCIRepository, or of an
+	// ExternalArtifact whose revision holds a digest, gets the digest in
+	// its version.
+	if kind == sourcev1.OCIRepositoryKind || kind == sourcev1.ExternalArtifactKind && strings.Contains(art.Revision, ":") {
 		if loaded.OCIDigest, err = trackChartDigest(ch, art.Revision, r.DisableChartDigestTracking); err != nil {
 			// Only another artifact can fix it, and it queues this object.
 			return nil, &stepError{reason: "ChartMutateError", stalled: true,

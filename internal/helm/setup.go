@@ -67,6 +67,7 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager, opts Options) error {
 		Watches(&kustomizev1.Kustomization{}, handler.EnqueueRequestsFromMapFunc(r.dependents), builder.WithPredicates(dependency.ReadyChanged{})).
 		Watches(&sourcev1.OCIRepository{}, handler.EnqueueRequestsFromMapFunc(r.consumers), builder.WithPredicates(artifact.Changed{})).
 		Watches(&sourcev1.HelmChart{}, handler.EnqueueRequestsFromMapFunc(r.consumers), builder.WithPredicates(artifact.Changed{})).
+		Watches(&sourcev1.ExternalArtifact{}, handler.EnqueueRequestsFromMapFunc(r.consumers), builder.WithPredicates(artifact.Changed{})).
 		WithOptions(opts.Controller(time.Second)).
 		Complete(r)
 }
@@ -85,6 +86,8 @@ func (r *Reconciler) consumers(ctx context.Context, o client.Object) []reconcile
 		kind = sourcev1.OCIRepositoryKind
 	case *sourcev1.HelmChart:
 		kind = sourcev1.HelmChartKind
+	case *sourcev1.ExternalArtifact:
+		kind = sourcev1.ExternalArtifactKind
 	default:
 		return nil
 	}

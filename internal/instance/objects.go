@@ -44,7 +44,10 @@ const (
 
 // weirComponents are the Flux controllers whose reconcilers weir has; the
 // others an instance lists are reported as not run.
-var weirComponents = []string{v1.SourceController, v1.KustomizeController, v1.HelmController, v1.NotificationController}
+var weirComponents = []string{v1.SourceController, v1.KustomizeController, v1.HelmController, v1.NotificationController, v1.SourceWatcher}
+
+// fluxDefaults are the components Flux Operator installs by default.
+var fluxDefaults = weirComponents[:4]
 
 // SyncName is the name of the sync's source and Kustomization:
 // spec.sync.name, else the instance's namespace.
@@ -68,9 +71,10 @@ func ComponentOptions(fi *v1.FluxInstance, base install.Options) install.Options
 	o.NoNetworkPolicy = !c.NetworkPolicy
 	o.ClusterDomain = c.Domain
 	o.Components = Components(fi)
-	if len(o.Components) == len(weirComponents) {
-		// All of them: the Deployment says nothing, as `weir install`
-		// writes it.
+	if !slices.ContainsFunc(fluxDefaults, func(c string) bool { return !slices.Contains(o.Components, c) }) {
+		// Flux's default four, with or without source-watcher (which
+		// idles without ArtifactGenerators): the Deployment says
+		// nothing, as `weir install` writes it.
 		o.Components = nil
 	}
 	return o

@@ -20,6 +20,7 @@ import (
 	kustomizev1 "github.com/fluxcd/kustomize-controller/api/v1"
 	"github.com/fluxcd/pkg/runtime/metrics"
 	sourcev1 "github.com/fluxcd/source-controller/api/v1"
+	swapi "github.com/fluxcd/source-watcher/api/v2/v1beta1"
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -50,6 +51,7 @@ import (
 	"github.com/weirhq/weir/internal/notify/event"
 	"github.com/weirhq/weir/internal/notify/receiver"
 	"github.com/weirhq/weir/internal/render"
+	"github.com/weirhq/weir/internal/source/artifactgenerator"
 	"github.com/weirhq/weir/internal/source/gitrepository"
 	"github.com/weirhq/weir/internal/source/helmchart"
 	"github.com/weirhq/weir/internal/source/helmrepository"
@@ -111,7 +113,7 @@ type Options struct {
 	DisableChartDigestTracking bool
 	// Components are the Flux controllers whose reconcilers run
 	// (source-controller, kustomize-controller, helm-controller,
-	// notification-controller); empty runs all. The FluxInstance
+	// notification-controller, source-watcher); empty runs all. The FluxInstance
 	// controller always runs.
 	Components []string
 	// InCluster, when not nil, says weir runs in the cluster as installed
@@ -133,7 +135,7 @@ func (o Options) runs(component string) bool {
 }
 
 // KnownComponents are the Flux controllers weir has the reconcilers of.
-var KnownComponents = []string{"source-controller", "kustomize-controller", "helm-controller", "notification-controller"}
+var KnownComponents = []string{"source-controller", "kustomize-controller", "helm-controller", "notification-controller", "source-watcher"}
 
 // Feature gates of `weir controller --feature-gates`, named as Flux's.
 const (
@@ -214,6 +216,7 @@ func New(cfg *rest.Config, opts Options) (*Manager, error) {
 			&sourcev1.HelmChart{}:        {Label: sel},
 			&kustomizev1.Kustomization{}: {Label: sel},
 			&helmv2.HelmRelease{}:        {Label: sel},
+			&swapi.ArtifactGenerator{}:   {Label: sel},
 		}
 	}
 	if err := checkLoopback(opts.PprofAddr); err != nil {
@@ -349,6 +352,16 @@ func New(cfg *rest.Config, opts Options) (*Manager, error) {
 			Metrics:  sharedMetrics(),
 		}).SetupWithManager(mgr, helmchart.Options{Concurrent: opts.Concurrent, Outage: outage}); err != nil {
 			return nil, fmt.Errorf("setting up the HelmChart controller: %w", err)
+		}
+	}
+	if opts.runs("source-watcher") {
+		if err := (&artifactgenerator.Reconciler{
+			Client:               mgr.GetClient(),
+			Store:                store,
+			Recorder:             recorder(artifactgenerator.ControllerName),
+			NoCrossNamespaceRefs: opts.NoCrossNamespaceRefs,
+		}).SetupWithManager(mgr, artifactgenerator.Options{Concurrent: opts.Concurrent, Outage: outage}); err != nil {
+			return nil, fmt.Errorf("setting up the ArtifactGenerator controller: %w", err)
 		}
 	}
 	graph := &depgraph.Graph{}
