@@ -19,7 +19,7 @@ type sourceArtifact struct {
 }
 
 // artifactSource is a source object that publishes an artifact:
-// GitRepository, OCIRepository.
+// GitRepository, OCIRepository, Bucket.
 type artifactSource interface {
 	client.Object
 	GetArtifact() *meta.Artifact
@@ -55,9 +55,11 @@ func (r *Reconciler) fetchSource(ctx context.Context, obj *kustomizev1.Kustomiza
 		src = &sourcev1.GitRepository{}
 	case sourcev1.OCIRepositoryKind:
 		src = &sourcev1.OCIRepository{}
+	case sourcev1.BucketKind:
+		src = &sourcev1.Bucket{}
 	default:
 		return nil, &waitError{reason: meta.ArtifactFailedReason, stalled: true,
-			err: fmt.Errorf("source kind '%s' is not supported yet (GitRepository and OCIRepository are)", obj.Spec.SourceRef.Kind)}
+			err: fmt.Errorf("source kind '%s' is not supported yet (GitRepository, OCIRepository and Bucket are)", obj.Spec.SourceRef.Kind)}
 	}
 	if err := r.Get(ctx, client.ObjectKey{Namespace: ns, Name: obj.Spec.SourceRef.Name}, src); err != nil {
 		if apierrors.IsNotFound(err) {
