@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"crypto/subtle"
+	"encoding/pem"
 	"encoding/xml"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -32,7 +34,7 @@ const S3Region = "us-east-1"
 // requests).
 type S3Server struct {
 	// Endpoint is the server's host:port, as a Bucket's spec.endpoint
-	// gives it (with spec.insecure: the server speaks plain HTTP).
+	// gives it (with spec.insecure, unless the server was started with TLS).
 	Endpoint string
 	// AccessKey and SecretKey are the credentials the server admits.
 	AccessKey, SecretKey string
@@ -46,6 +48,19 @@ type S3Server struct {
 // credentials only. It stops when the test ends.
 func NewS3Server(t testing.TB, accessKey, secretKey string) *S3Server {
 	t.Helper()
+	return newS3Server(t, accessKey, secretKey, false)
+}
+
+// NewTLSS3Server is NewS3Server over HTTPS, with a certificate for
+// 127.0.0.1 signed by a test authority that clients must be given
+// (CACertPEM).
+func NewTLSS3Server(t testing.TB, accessKey, secretKey string) *S3Server {
+	t.Helper()
+	return newS3Server(t, accessKey, secretKey, true)
+}
+
+func newS3Server(t testing.TB, accessKey, secretKey string, useTLS bool) *S3Server {
+	t.Helper()
 	backend, err := s3afero.MultiBucket(afero.NewBasePathFs(afero.NewOsFs(), t.TempDir()))
 	if err != nil {
 		t.Fatalf("starting the S3 backend: %v", err)
@@ -53,20 +68,40 @@ func NewS3Server(t testing.TB, accessKey, secretKey string) *S3Server {
 	fake := gofakes3.New(backend, gofakes3.WithoutVersioning(), gofakes3.WithLogger(gofakes3.DiscardLog()))
 	s := &S3Server{AccessKey: accessKey, SecretKey: secretKey}
 	check := &sigV4Check{accessKey: accessKey, secretKey: secretKey, next: fake.Server()}
-	s.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	s.srv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.requests.Add(1)
 		check.ServeHTTP(w, r)
 	}))
+	if useTLS {
+		s.srv.StartTLS()
+	} else {
+		s.srv.Start()
+	}
 	t.Cleanup(s.srv.Close)
-	s.Endpoint = strings.TrimPrefix(s.srv.URL, "http://")
+	u, err := url.Parse(s.srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Endpoint = u.Host
 	s.client, err = minio.New(s.Endpoint, &minio.Options{
-		Creds:  credentials.NewStaticV4(accessKey, secretKey, ""),
-		Region: S3Region,
+		Creds:     credentials.NewStaticV4(accessKey, secretKey, ""),
+		Region:    S3Region,
+		Secure:    useTLS,
+		Transport: s.srv.Client().Transport,
 	})
 	if err != nil {
 		t.Fatalf("creating the S3 test client: %v", err)
 	}
 	return s
+}
+
+// CACertPEM is the PEM certificate of the authority that signed a TLS
+// server's certificate, for a certSecretRef's ca.crt; nil over HTTP.
+func (s *S3Server) CACertPEM() []byte {
+	if s.srv.Certificate() == nil {
+		return nil
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: s.srv.Certificate().Raw})
 }
 
 // Requests is the number of requests the server has received.

@@ -3,6 +3,7 @@ package bucket
 import (
 	"context"
 	"crypto/sha256"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -280,6 +281,10 @@ func isNotFound(err error) bool {
 func (b *bucketClient) describe(ctx context.Context, err error) error {
 	if errors.Is(err, context.DeadlineExceeded) || errors.Is(ctx.Err(), context.DeadlineExceeded) {
 		return fmt.Errorf("timed out talking to '%s' (raise spec.timeout if it is slow): %w", b.endpoint, err)
+	}
+	var certErr *tls.CertificateVerificationError
+	if errors.As(err, &certErr) {
+		return fmt.Errorf("the certificate of '%s' is not trusted (%v): give its authority as 'ca.crt' in spec.certSecretRef", b.endpoint, certErr.Err)
 	}
 	var opErr *net.OpError
 	if errors.As(err, &opErr) {
