@@ -110,9 +110,10 @@ func TestWhatWeirDoesNotSupportStalls(t *testing.T) {
 			sourcev1.InvalidProviderConfigurationReason, "provider 'azure' is not supported by weir yet"},
 		{"aws-identity", func(b *sourcev1.Bucket) { b.Spec.Provider = sourcev1.BucketProviderAmazon; b.Spec.SecretRef = nil },
 			sourcev1.InvalidProviderConfigurationReason, "provider 'aws' without spec.secretRef"},
-		{"sts-mismatch", func(b *sourcev1.Bucket) {
+		{"sts-aws", func(b *sourcev1.Bucket) {
+			b.Spec.Provider = sourcev1.BucketProviderAmazon
 			b.Spec.STS = &sourcev1.BucketSTSSpec{Provider: sourcev1.STSProviderAmazon, Endpoint: "https://sts.amazonaws.com"}
-		}, sourcev1.InvalidSTSConfigurationReason, "STS provider 'aws' is not supported for 'generic' bucket provider"},
+		}, sourcev1.InvalidSTSConfigurationReason, "STS provider 'aws' (a role assumed with the controller's cloud identity) is not supported by weir yet"},
 		{"endpoint-url", func(b *sourcev1.Bucket) { b.Spec.Endpoint = "http://" + b.Spec.Endpoint },
 			sourcev1.URLInvalidReason, "without a scheme"},
 	} {

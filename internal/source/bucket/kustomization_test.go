@@ -14,7 +14,7 @@ import (
 )
 
 func configMap(name, value string) string {
-	return "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: " + name + "\ndata:\n  value: " + value + "\n"
+	return "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: " + name + "\ndata:\n  value: \"" + value + "\"\n"
 }
 
 func TestAKustomizationAppliesFromABucketAndPrunesRemovedObjects(t *testing.T) {

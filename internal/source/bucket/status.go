@@ -44,10 +44,15 @@ func (r *Reconciler) markOutdated(ctx context.Context, obj *sourcev1.Bucket, rev
 	r.patchStatus(ctx, obj, orig)
 }
 
+// patchStatus writes the conditions changed since orig. The patch
+// refreshes obj from the server, which would drop a reconcile request
+// handled in this reconcile but not written yet: it is kept.
 func (r *Reconciler) patchStatus(ctx context.Context, obj *sourcev1.Bucket, orig *sourcev1.Bucket) {
+	handled := obj.Status.LastHandledReconcileAt
 	if err := r.Status().Patch(ctx, obj, client.MergeFrom(orig)); err != nil {
 		ctrl.LoggerFrom(ctx).V(1).Info("could not record progress", "error", err.Error())
 	}
+	obj.Status.LastHandledReconcileAt = handled
 }
 
 // storedMessage is source-controller's message for a Bucket artifact in
