@@ -83,4 +83,3 @@ func TestASourceThatDoesNotExistYetIsWaitedFor(t *testing.T) {
 	newHelmRepository(t, ns, "later", hr.URL, nil)
 	waitRevision(t, obj, "1.0.0")
 }
-
