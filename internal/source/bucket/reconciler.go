@@ -123,6 +123,9 @@ func (r *Reconciler) reconcile(ctx context.Context, obj *sourcev1.Bucket) (ctrl.
 		return r.fail(obj, sourcev1.FetchFailedCondition, sourcev1.BucketOperationFailedReason, err)
 	}
 	if r.upToDate(obj, idx.revision()) {
+		// New ignore rules that leave the same objects give the same
+		// artifact: it was built with them as much as with the old ones.
+		obj.Status.ObservedIgnore = obj.Spec.Ignore
 		r.markReady(obj)
 		return ctrl.Result{RequeueAfter: obj.GetRequeueAfter()}, nil
 	}
