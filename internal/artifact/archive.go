@@ -76,6 +76,13 @@ func NewIgnore(dir string, spec *string) (Ignore, error) {
 	return Ignore{matcher: sourceignore.NewMatcher(append(sourceignore.VCSPatterns(nil), ps...))}, nil
 }
 
+// KeepAll returns rules that leave nothing out, not even Flux's default
+// exclusions: a Bucket's objects are filtered by its own rules as they are
+// listed, and Flux archives what it downloaded as it is.
+func KeepAll() Ignore {
+	return Ignore{matcher: gitignore.NewMatcher(nil)}
+}
+
 // rules returns the matcher to apply, Flux's defaults for the zero value.
 // It takes paths relative to the tree's root, split on "/".
 func (i Ignore) rules() gitignore.Matcher {

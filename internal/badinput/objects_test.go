@@ -172,8 +172,9 @@ func TestBadObjects(t *testing.T) {
 		// Kustomizations whose spec points nowhere.
 		{name: "a source that does not exist", obj: kustomization("no-source", "./good", func(k *kustomizev1.Kustomization) { k.Spec.SourceRef.Name = "nope" }),
 			reason: meta.ArtifactFailedReason, want: []string{"nope", "not found"}},
-		{name: "a source kind weir does not serve", obj: kustomization("bucket-source", "./good", func(k *kustomizev1.Kustomization) { k.Spec.SourceRef.Kind = "Bucket" }),
-			stalled: true, want: []string{"source kind 'Bucket' is not supported"}},
+		{name: "an ExternalArtifact source that does not exist", obj: kustomization("external-source", "./good", func(k *kustomizev1.Kustomization) {
+			k.Spec.SourceRef = kustomizev1.CrossNamespaceSourceReference{Kind: "ExternalArtifact", Name: "nope"}
+		}), reason: meta.ArtifactFailedReason, want: []string{"ExternalArtifact", "nope", "not found"}},
 		{name: "spec.path that does not exist", obj: kustomization("no-path", "./nope", nil),
 			reason: "BuildFailed", want: []string{"path './nope' not found"}},
 		{name: "spec.path out of the source", obj: kustomization("path-out", "../../etc", nil),

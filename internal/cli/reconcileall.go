@@ -33,7 +33,7 @@ const (
 )
 
 // reconcileAll reconciles every source (GitRepository, OCIRepository,
-// HelmRepository), then every Kustomization and HelmRelease in dependency
+// Bucket, HelmRepository), then every Kustomization and HelmRelease in dependency
 // order, each as soon as what it depends on has succeeded, and prints one
 // line per object. A failure stops the objects that depend on it, which
 // say so. It fails when anything failed.
@@ -45,7 +45,7 @@ func reconcileAll(ctx context.Context, out io.Writer, c client.Client, namespace
 	r := &allReconciler{c: c, out: out, graph: graph, timeout: timeout, done: map[diagnose.Ref]chan struct{}{}, result: map[diagnose.Ref]outcome{}}
 
 	var sources, appliers []diagnose.Ref
-	for _, kind := range []string{sourcev1.GitRepositoryKind, sourcev1.OCIRepositoryKind, sourcev1.HelmRepositoryKind} {
+	for _, kind := range []string{sourcev1.GitRepositoryKind, sourcev1.OCIRepositoryKind, sourcev1.BucketKind, sourcev1.HelmRepositoryKind} {
 		sources = append(sources, graph.All(kind)...)
 	}
 	for _, kind := range []string{kustomizev1.KustomizationKind, helmv2.HelmReleaseKind} {

@@ -81,6 +81,11 @@ var kinds = []Kind{
 		newList:   func() client.ObjectList { return &sourcev1.OCIRepositoryList{} },
 	},
 	{
+		Name: sourcev1.BucketKind, Group: "source", Use: "bucket",
+		newObject: func() Object { return &sourcev1.Bucket{} },
+		newList:   func() client.ObjectList { return &sourcev1.BucketList{} },
+	},
+	{
 		Name: sourcev1.HelmRepositoryKind, Group: "source", Use: "helm",
 		newObject: func() Object { return &sourcev1.HelmRepository{} },
 		newList:   func() client.ObjectList { return &sourcev1.HelmRepositoryList{} },

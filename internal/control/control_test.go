@@ -358,6 +358,7 @@ func TestLookupKind(t *testing.T) {
 	for name, want := range map[string]string{
 		"source helm": "HelmRepository", "helmrepository": "HelmRepository",
 		"source chart": "HelmChart", "HelmChart": "HelmChart",
+		"source bucket": "Bucket", "bucket": "Bucket",
 	} {
 		if k, ok := control.LookupKind(name); !ok || k.Name != want {
 			t.Errorf("LookupKind(%q) = %v, %v; want %s", name, k.Name, ok, want)

@@ -40,7 +40,7 @@ type Graph struct {
 // HelmRelease can wait for.
 var graphKinds = []string{
 	kustomizev1.KustomizationKind, helmv2.HelmReleaseKind,
-	sourcev1.GitRepositoryKind, sourcev1.OCIRepositoryKind, sourcev1.HelmRepositoryKind, sourcev1.HelmChartKind,
+	sourcev1.GitRepositoryKind, sourcev1.OCIRepositoryKind, sourcev1.BucketKind, sourcev1.HelmRepositoryKind, sourcev1.HelmChartKind,
 }
 
 // Load reads every Kustomization, HelmRelease and source in namespace
@@ -87,6 +87,8 @@ func kindOf(obj control.Object) string {
 		return sourcev1.GitRepositoryKind
 	case *sourcev1.OCIRepository:
 		return sourcev1.OCIRepositoryKind
+	case *sourcev1.Bucket:
+		return sourcev1.BucketKind
 	case *sourcev1.HelmRepository:
 		return sourcev1.HelmRepositoryKind
 	case *sourcev1.HelmChart:

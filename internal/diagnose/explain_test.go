@@ -204,3 +204,22 @@ func TestExplainOwnFailureBeforeTheSource(t *testing.T) {
 		t.Errorf("explanation %s", e.Text(now))
 	}
 }
+
+// A Kustomization whose Bucket's credentials are refused is held by the
+// Bucket, and the fix is the Secret's keys.
+func TestExplainFollowsABucketSource(t *testing.T) {
+	k := ks("cluster", "manifests", ready("False", "ArtifactFailed", "Source artifact not found, retrying when 'Bucket/flux-system/manifests' has one"))
+	k.Spec.SourceRef.Kind = sourcev1.BucketKind
+	b := &sourcev1.Bucket{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "flux-system", Name: "manifests", Generation: 1},
+		Status: sourcev1.BucketStatus{ObservedGeneration: 1, Conditions: ready("False", sourcev1.BucketOperationFailedReason,
+			"failed to confirm existence of 'manifests' bucket: The request signature we calculated does not match the signature you provided. (the credentials of secret 's3' were refused: check its 'accesskey' and 'secretkey')")},
+	}
+	e := New([]control.Object{b, k}).Explain(Ref{Kind: "Kustomization", Namespace: "flux-system", Name: "cluster"})
+	if c := e.Cause(); c.Kind != sourcev1.BucketKind || c.Relation != "its source" {
+		t.Fatalf("cause %+v, want the Bucket as its source", c)
+	}
+	if !strings.HasPrefix(e.Fix, "The S3 server refused the credentials") {
+		t.Errorf("fix %q", e.Fix)
+	}
+}

@@ -20,7 +20,7 @@ type rule struct {
 }
 
 var (
-	sources  = []string{sourcev1.GitRepositoryKind, sourcev1.OCIRepositoryKind, sourcev1.HelmRepositoryKind, sourcev1.HelmChartKind}
+	sources  = []string{sourcev1.GitRepositoryKind, sourcev1.OCIRepositoryKind, sourcev1.BucketKind, sourcev1.HelmRepositoryKind, sourcev1.HelmChartKind}
 	appliers = []string{kustomizev1.KustomizationKind, helmv2.HelmReleaseKind}
 )
 
@@ -36,6 +36,8 @@ var rules = []rule{
 		"The branch, tag or commit of spec.ref does not exist in the repository: push it, or correct spec.ref."},
 	{sources, regexp.MustCompile(`(?i)no such host|connection refused|i/o timeout|deadline exceeded|network is unreachable|tls: |x509`),
 		"The server cannot be reached or its certificate is not trusted: check spec.url, the network from the cluster, a proxy (spec.proxySecretRef) or the authority in spec.certSecretRef."},
+	{[]string{sourcev1.BucketKind}, regexp.MustCompile(`(?i)were refused|anonymous access|secret data|signature|access key|denied`),
+		"The S3 server refused the credentials: check 'accesskey' and 'secretkey' in the Secret of spec.secretRef, and that they may read the bucket."},
 	{[]string{sourcev1.OCIRepositoryKind, sourcev1.HelmRepositoryKind}, regexp.MustCompile(`(?i)unauthorized|denied|authentication`),
 		"The registry refused the credentials: check the Secret of spec.secretRef (a dockerconfigjson, or username and password)."},
 	{[]string{sourcev1.HelmChartKind}, regexp.MustCompile(`(?i)no chart version|no chart name found|chart .* not found|invalid chart reference|no matching version`),
@@ -73,6 +75,8 @@ func fixFor(s Step, self bool) string {
 		verb = "source git"
 	case sourcev1.OCIRepositoryKind:
 		verb = "source oci"
+	case sourcev1.BucketKind:
+		verb = "source bucket"
 	case sourcev1.HelmRepositoryKind:
 		verb = "source helm"
 	case sourcev1.HelmChartKind:

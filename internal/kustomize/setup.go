@@ -61,6 +61,7 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager, opts Options) error {
 		Watches(&sourcev1.GitRepository{}, handler.EnqueueRequestsFromMapFunc(r.consumers), builder.WithPredicates(artifact.Changed{})).
 		Watches(&sourcev1.OCIRepository{}, handler.EnqueueRequestsFromMapFunc(r.consumers), builder.WithPredicates(artifact.Changed{})).
 		Watches(&sourcev1.ExternalArtifact{}, handler.EnqueueRequestsFromMapFunc(r.consumers), builder.WithPredicates(artifact.Changed{})).
+		Watches(&sourcev1.Bucket{}, handler.EnqueueRequestsFromMapFunc(r.consumers), builder.WithPredicates(artifact.Changed{})).
 		WatchesRawSource(source.Channel(r.requeue, &handler.EnqueueRequestForObject{})).
 		WithOptions(opts.Controller(750 * time.Millisecond)).
 		Build(r)
@@ -87,6 +88,8 @@ func (r *Reconciler) consumers(ctx context.Context, o client.Object) []reconcile
 		kind = sourcev1.OCIRepositoryKind
 	case *sourcev1.ExternalArtifact:
 		kind = sourcev1.ExternalArtifactKind
+	case *sourcev1.Bucket:
+		kind = sourcev1.BucketKind
 	default:
 		return nil
 	}

@@ -19,7 +19,7 @@ type sourceArtifact struct {
 }
 
 // artifactSource is a source object that publishes an artifact:
-// GitRepository, OCIRepository, ExternalArtifact.
+// GitRepository, OCIRepository, Bucket, ExternalArtifact.
 type artifactSource interface {
 	client.Object
 	GetArtifact() *meta.Artifact
@@ -57,9 +57,11 @@ func (r *Reconciler) fetchSource(ctx context.Context, obj *kustomizev1.Kustomiza
 		src = &sourcev1.OCIRepository{}
 	case sourcev1.ExternalArtifactKind:
 		src = &sourcev1.ExternalArtifact{}
+	case sourcev1.BucketKind:
+		src = &sourcev1.Bucket{}
 	default:
 		return nil, &waitError{reason: meta.ArtifactFailedReason, stalled: true,
-			err: fmt.Errorf("source kind '%s' is not supported yet (GitRepository, OCIRepository and ExternalArtifact are)", obj.Spec.SourceRef.Kind)}
+			err: fmt.Errorf("source kind '%s' is not supported (GitRepository, OCIRepository, Bucket and ExternalArtifact are)", obj.Spec.SourceRef.Kind)}
 	}
 	if err := r.Get(ctx, client.ObjectKey{Namespace: ns, Name: obj.Spec.SourceRef.Name}, src); err != nil {
 		if apierrors.IsNotFound(err) {

@@ -52,6 +52,7 @@ import (
 	"github.com/weirhq/weir/internal/notify/receiver"
 	"github.com/weirhq/weir/internal/render"
 	"github.com/weirhq/weir/internal/source/artifactgenerator"
+	"github.com/weirhq/weir/internal/source/bucket"
 	"github.com/weirhq/weir/internal/source/gitrepository"
 	"github.com/weirhq/weir/internal/source/helmchart"
 	"github.com/weirhq/weir/internal/source/helmrepository"
@@ -212,6 +213,7 @@ func New(cfg *rest.Config, opts Options) (*Manager, error) {
 		cacheOpts.ByObject = map[client.Object]cache.ByObject{
 			&sourcev1.GitRepository{}:    {Label: sel},
 			&sourcev1.OCIRepository{}:    {Label: sel},
+			&sourcev1.Bucket{}:           {Label: sel},
 			&sourcev1.HelmRepository{}:   {Label: sel},
 			&sourcev1.HelmChart{}:        {Label: sel},
 			&kustomizev1.Kustomization{}: {Label: sel},
@@ -336,6 +338,14 @@ func New(cfg *rest.Config, opts Options) (*Manager, error) {
 			Metrics:  sharedMetrics(),
 		}).SetupWithManager(mgr, oci.Options{Concurrent: opts.Concurrent, Outage: outage}); err != nil {
 			return nil, fmt.Errorf("setting up the OCIRepository controller: %w", err)
+		}
+		if err := (&bucket.Reconciler{
+			Client:   mgr.GetClient(),
+			Store:    store,
+			Recorder: recorder(bucket.ControllerName),
+			Metrics:  sharedMetrics(),
+		}).SetupWithManager(mgr, bucket.Options{Concurrent: opts.Concurrent, Outage: outage}); err != nil {
+			return nil, fmt.Errorf("setting up the Bucket controller: %w", err)
 		}
 		if err := (&helmrepository.Reconciler{
 			Client:   mgr.GetClient(),

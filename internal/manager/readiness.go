@@ -26,6 +26,7 @@ var reconciledKinds = []struct {
 }{
 	{"gitrepositories", &sourcev1.GitRepository{}},
 	{"ocirepositories", &sourcev1.OCIRepository{}},
+	{"buckets", &sourcev1.Bucket{}},
 	{"helmrepositories", &sourcev1.HelmRepository{}},
 	{"helmcharts", &sourcev1.HelmChart{}},
 	{"kustomizations", &kustomizev1.Kustomization{}},

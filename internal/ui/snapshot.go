@@ -313,6 +313,7 @@ var watched = []struct {
 	{helmv2.HelmReleaseKind, false, func() client.ObjectList { return &helmv2.HelmReleaseList{} }},
 	{sourcev1.GitRepositoryKind, true, func() client.ObjectList { return &sourcev1.GitRepositoryList{} }},
 	{sourcev1.OCIRepositoryKind, true, func() client.ObjectList { return &sourcev1.OCIRepositoryList{} }},
+	{sourcev1.BucketKind, true, func() client.ObjectList { return &sourcev1.BucketList{} }},
 	{sourcev1.HelmRepositoryKind, true, func() client.ObjectList { return &sourcev1.HelmRepositoryList{} }},
 	{sourcev1.HelmChartKind, true, func() client.ObjectList { return &sourcev1.HelmChartList{} }},
 }
@@ -367,6 +368,11 @@ func summarizeSource(kind string, obj control.Object) Node {
 			case r.Tag != "":
 				n.URL += ":" + r.Tag
 			}
+		}
+	case *sourcev1.Bucket:
+		n.URL = o.Spec.Endpoint + "/" + o.Spec.BucketName
+		if o.Spec.Prefix != "" {
+			n.URL += " (prefix " + o.Spec.Prefix + ")"
 		}
 	case *sourcev1.HelmRepository:
 		n.URL = o.Spec.URL

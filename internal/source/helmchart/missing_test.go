@@ -83,11 +83,3 @@ func TestASourceThatDoesNotExistYetIsWaitedFor(t *testing.T) {
 	newHelmRepository(t, ns, "later", hr.URL, nil)
 	waitRevision(t, obj, "1.0.0")
 }
-
-func TestABucketSourceIsRefused(t *testing.T) {
-	ns := env.Namespace(t)
-	got := waitNotReady(t, newHelmChart(t, ns, "app", sourcev1.LocalHelmChartSourceReference{Kind: sourcev1.BucketKind, Name: "b"}, "app", "", nil))
-	if r := conditions.Get(got, meta.ReadyCondition); r.Reason != "UnsupportedSourceKind" || !conditions.IsStalled(got) {
-		t.Errorf("Ready %s %q", r.Reason, r.Message)
-	}
-}

@@ -50,6 +50,7 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager, opts Options) error {
 		For(&sourcev1.HelmChart{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicates.ReconcileRequestedPredicate{}))).
 		Watches(&sourcev1.HelmRepository{}, handler.EnqueueRequestsFromMapFunc(r.consumers), builder.WithPredicates(sourceChanged{})).
 		Watches(&sourcev1.GitRepository{}, handler.EnqueueRequestsFromMapFunc(r.consumers), builder.WithPredicates(sourceChanged{})).
+		Watches(&sourcev1.Bucket{}, handler.EnqueueRequestsFromMapFunc(r.consumers), builder.WithPredicates(sourceChanged{})).
 		WithOptions(opts.Controller(750 * time.Millisecond)).
 		Complete(r)
 }
@@ -65,6 +66,8 @@ func (r *Reconciler) consumers(ctx context.Context, o client.Object) []reconcile
 		kind, art = sourcev1.HelmRepositoryKind, s.Status.Artifact
 	case *sourcev1.GitRepository:
 		kind, art = sourcev1.GitRepositoryKind, s.Status.Artifact
+	case *sourcev1.Bucket:
+		kind, art = sourcev1.BucketKind, s.Status.Artifact
 	default:
 		return nil
 	}
@@ -106,6 +109,9 @@ func (sourceChanged) Update(e event.UpdateEvent) bool {
 		return artifact.Stored(o.Status.Artifact, n.Status.Artifact)
 	case *sourcev1.GitRepository:
 		o, ok := e.ObjectOld.(*sourcev1.GitRepository)
+		return ok && artifact.Stored(o.Status.Artifact, n.Status.Artifact)
+	case *sourcev1.Bucket:
+		o, ok := e.ObjectOld.(*sourcev1.Bucket)
 		return ok && artifact.Stored(o.Status.Artifact, n.Status.Artifact)
 	}
 	return false

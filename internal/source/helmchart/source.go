@@ -20,6 +20,7 @@ import (
 type source struct {
 	helmRepo *sourcev1.HelmRepository
 	gitRepo  *sourcev1.GitRepository
+	bucket   *sourcev1.Bucket
 	// current is true when the source's artifact is the one the last
 	// good build came from and the spec did not change since: there is
 	// nothing to do.
@@ -64,8 +65,11 @@ func (r *Reconciler) fetchSource(ctx context.Context, obj *sourcev1.HelmChart) (
 		}
 		art = src.gitRepo.Status.Artifact
 	case sourcev1.BucketKind:
-		return nil, &sourceError{reason: "UnsupportedSourceKind", stall: true,
-			err: fmt.Errorf("source kind '%s' is not supported by weir: use a GitRepository or a HelmRepository", ref.Kind)}
+		src.bucket = &sourcev1.Bucket{}
+		if err := r.Get(ctx, key, src.bucket); err != nil {
+			return nil, getSourceError(ref.Kind, key, err)
+		}
+		art = src.bucket.Status.Artifact
 	default:
 		return nil, &sourceError{reason: "UnsupportedSourceKind", stall: true,
 			err: fmt.Errorf("unsupported source kind '%s', must be one of: %v", ref.Kind,
@@ -109,7 +113,9 @@ func (r *Reconciler) builtFrom(obj *sourcev1.HelmChart, revision string) bool {
 func (r *Reconciler) buildChart(ctx context.Context, obj *sourcev1.HelmChart, src *source) (*build, error) {
 	switch {
 	case src.gitRepo != nil:
-		return r.buildFromGit(ctx, obj, src.gitRepo)
+		return r.buildFromTarball(ctx, obj, sourcev1.GitRepositoryKind, src.gitRepo.Name, src.gitRepo.Status.Artifact)
+	case src.bucket != nil:
+		return r.buildFromTarball(ctx, obj, sourcev1.BucketKind, src.bucket.Name, src.bucket.Status.Artifact)
 	case src.helmRepo.Spec.Type == sourcev1.HelmRepositoryTypeOCI:
 		return r.buildFromRegistry(ctx, obj, src.helmRepo)
 	default:
@@ -241,14 +247,15 @@ func registryError(err error) error {
 	return &buildError{reason: errChartPull, err: err}
 }
 
-// buildFromGit unpacks the GitRepository's artifact and builds the chart
-// at spec.chart in it. With reconcileStrategy Revision, the version gets
-// the commit as build metadata (<version>+<12 hex digits>), so that each
-// commit is a new chart version.
-func (r *Reconciler) buildFromGit(ctx context.Context, obj *sourcev1.HelmChart, repo *sourcev1.GitRepository) (*build, error) {
+// buildFromTarball unpacks the artifact of a GitRepository or a Bucket and
+// builds the chart at spec.chart in it. With reconcileStrategy Revision,
+// the version gets the source's revision as build metadata (<version>+<12
+// hex digits> of the commit or of the Bucket's digest), so that each
+// revision is a new chart version.
+func (r *Reconciler) buildFromTarball(ctx context.Context, obj *sourcev1.HelmChart, kind, name string, art *meta.Artifact) (*build, error) {
 	meta := ""
 	if obj.Spec.ReconcileStrategy == sourcev1.ReconcileStrategyRevision {
-		meta = shortRevision(repo.Status.Artifact.Revision)
+		meta = shortRevision(art.Revision)
 	}
 	meta = generationMetadata(obj, meta)
 	dir, err := os.MkdirTemp("", "helmchart-source-")
@@ -256,8 +263,8 @@ func (r *Reconciler) buildFromGit(ctx context.Context, obj *sourcev1.HelmChart, 
 		return nil, failBuild(errChartPull, "failed to create temporary working directory: %w", err)
 	}
 	defer os.RemoveAll(dir)
-	if err := r.Store.Extract(ctx, repo.Status.Artifact, dir); err != nil {
-		return nil, failBuild(errChartPull, "failed to unpack the artifact of GitRepository '%s': %w", repo.Name, err)
+	if err := r.Store.Extract(ctx, art, dir); err != nil {
+		return nil, failBuild(errChartPull, "failed to unpack the artifact of %s '%s': %w", kind, name, err)
 	}
 	return r.buildLocal(ctx, obj, dir, meta)
 }
