@@ -62,6 +62,13 @@ func fetchSubmodule(ctx context.Context, root string, sub *git.Submodule, r *rem
 	if err != nil {
 		return fmt.Errorf("reading its commit: %w", err)
 	}
+	if status.Expected.IsZero() {
+		// In .gitmodules but not in the tree: git passes it over too.
+		return nil
+	}
+	if err := noLinkOnPath(root, sub.Config().Path); err != nil {
+		return err
+	}
 	subRepo, err := sub.Repository()
 	if err != nil {
 		return fmt.Errorf("preparing its repository: %w", err)
@@ -77,6 +84,9 @@ func fetchSubmodule(ctx context.Context, root string, sub *git.Submodule, r *rem
 	}
 	opts := &git.FetchOptions{Auth: auth, CABundle: r.caBundle, ProxyOptions: r.proxy, Tags: git.NoTags}
 	if err := subRepo.FetchContext(ctx, opts); err != nil && !errors.Is(err, git.NoErrAlreadyUpToDate) {
+		if auth == nil && r.auth != nil && errors.Is(err, transport.ErrAuthenticationRequired) {
+			return fmt.Errorf("unable to fetch '%s': authentication required, and the credentials of secretRef are sent only to the parent repository's host: %w", redactURL(subURL), err)
+		}
 		return fmt.Errorf("unable to fetch '%s': %w", redactURL(subURL), describe(ctx, err))
 	}
 	if _, err := subRepo.CommitObject(status.Expected); err != nil {
@@ -152,4 +162,24 @@ func inFolders(p string, folders []string) bool {
 		}
 	}
 	return false
+}
+
+// noLinkOnPath refuses a submodule path that goes through a symlink of the
+// tree, which could lead the checkout out of the work folder.
+func noLinkOnPath(root, p string) error {
+	cur := root
+	for _, part := range strings.Split(p, "/") {
+		cur = filepath.Join(cur, part)
+		fi, err := os.Lstat(cur)
+		if errors.Is(err, os.ErrNotExist) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if fi.Mode()&os.ModeSymlink != 0 {
+			return fmt.Errorf("its path '%s' goes through a symlink", p)
+		}
+	}
+	return nil
 }

@@ -17,9 +17,10 @@ import (
 func TestRecurseSubmodules(t *testing.T) {
 	ns := env.Namespace(t)
 	git := newGitServer(t)
-	common := git.Repo(t, "common").Commit("main", map[string]string{"deploy/cm.yaml": "common: 1\n"}, "common")
+	commonRepo := git.Repo(t, "common")
+	common := commonRepo.Commit("main", map[string]string{"deploy/cm.yaml": "common: 1\n"}, "common")
 	// A later commit on common's branch: the artifact holds the recorded one.
-	git.Repo(t, "common").Commit("main", map[string]string{"deploy/cm.yaml": "common: 2\n"}, "common moved on")
+	commonRepo.Commit("main", map[string]string{"deploy/cm.yaml": "common: 2\n"}, "common moved on")
 	parent := git.Repo(t, "parent")
 	parent.Submodule("libs/common", "../common.git", common)
 	h := parent.Commit("main", map[string]string{"apps/app.yaml": "app: 1\n"}, "with a submodule")

@@ -78,9 +78,9 @@ func TestSignedCommitFromATrustedKeyIsStored(t *testing.T) {
 	createBasicAuthSecret(t, ns, "git-auth")
 	createSecret(t, ns, "pgp-keys", map[string][]byte{"alice.asc": armoredPublicKey(t, alice)})
 
-	for _, mode := range []sourcev1.GitVerificationMode{sourcev1.ModeGitHEAD, "head"} {
-		t.Run(string(mode), func(t *testing.T) {
-			obj := newGitRepository(t, ns, "signed-"+strings.ToLower(string(mode)), git.HTTPURL("signed"), func(g *sourcev1.GitRepository) {
+	for name, mode := range map[string]sourcev1.GitVerificationMode{"mode-head": sourcev1.ModeGitHEAD, "legacy-head": "head"} {
+		t.Run(name, func(t *testing.T) {
+			obj := newGitRepository(t, ns, name, git.HTTPURL("signed"), func(g *sourcev1.GitRepository) {
 				withSecret("git-auth")(g)
 				withVerify(mode, "pgp-keys")(g)
 			})
@@ -321,6 +321,37 @@ func TestVerificationSecretErrors(t *testing.T) {
 				t.Errorf("artifact stored without verification: %s", got.Status.Artifact.Revision)
 			}
 		})
+	}
+}
+
+// Adding verify to a Ready object checks its current commit at once, even
+// though the remote did not move: an unsigned one is refused, and the
+// artifact it had is still served.
+func TestAddingVerifyChecksTheCurrentCommit(t *testing.T) {
+	ns := env.Namespace(t)
+	git := newGitServer(t)
+	alice := newKey(t, "Alice")
+	h := git.Repo(t, "app").Commit("main", map[string]string{"a.yaml": "a: 1\n"}, "unsigned")
+	createBasicAuthSecret(t, ns, "git-auth")
+	createSecret(t, ns, "pgp-keys", map[string][]byte{"alice.asc": armoredPublicKey(t, alice)})
+	obj := newGitRepository(t, ns, "app", git.HTTPURL("app"), withSecret("git-auth"))
+	stored := waitReady(t, obj, "main@sha1:"+h.String()).Status.Artifact
+
+	latest := &sourcev1.GitRepository{}
+	if err := env.Client.Get(context.Background(), client.ObjectKeyFromObject(obj), latest); err != nil {
+		t.Fatal(err)
+	}
+	patch := client.MergeFrom(latest.DeepCopy())
+	withVerify(sourcev1.ModeGitHEAD, "pgp-keys")(latest)
+	if err := env.Client.Patch(context.Background(), latest, patch); err != nil {
+		t.Fatal(err)
+	}
+	got := waitRefused(t, obj, "InvalidCommitSignature")
+	if got.Status.Artifact == nil || got.Status.Artifact.Digest != stored.Digest || !conditions.IsTrue(got, sourcev1.ArtifactInStorageCondition) {
+		t.Errorf("the previous artifact is not served any more: %s", describe(got))
+	}
+	if got.Status.SourceVerificationMode != nil {
+		t.Errorf("status.sourceVerificationMode = %s for a commit that did not verify", *got.Status.SourceVerificationMode)
 	}
 }
 
