@@ -8,6 +8,8 @@ import (
 	"encoding/pem"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -63,6 +65,29 @@ func (a *githubAPI) Calls() []string {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return append([]string(nil), a.calls...)
+}
+
+// newRecordingProxy starts a forward HTTP proxy that records the requests
+// it passes on, as "METHOD host/path".
+func newRecordingProxy(t *testing.T) (address string, seen func() []string) {
+	var mu sync.Mutex
+	var requests []string
+	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !r.URL.IsAbs() {
+			http.Error(w, "not a proxy request", http.StatusBadRequest)
+			return
+		}
+		mu.Lock()
+		requests = append(requests, r.Method+" "+r.URL.Host+r.URL.Path)
+		mu.Unlock()
+		httputil.NewSingleHostReverseProxy(&url.URL{Scheme: "http", Host: r.URL.Host}).ServeHTTP(w, r)
+	}))
+	t.Cleanup(proxy.Close)
+	return proxy.URL, func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]string(nil), requests...)
+	}
 }
 
 func rsaKeyPEM(t *testing.T) (*rsa.PrivateKey, []byte) {
@@ -121,6 +146,31 @@ func TestGitHubAppProvider(t *testing.T) {
 		calls := strings.Join(api.Calls(), ",")
 		if !strings.Contains(calls, "GET /api/v3/orgs/acme/installation,GET /api/v3/users/acme/installation,POST /api/v3/app/installations/42/access_tokens") {
 			t.Errorf("API calls = %s, want the organisation, then the user looked up, then the token", calls)
+		}
+	})
+
+	t.Run("through-the-proxy", func(t *testing.T) {
+		// The token exchange and the fetch both go through proxySecretRef.
+		proxy, seen := newRecordingProxy(t)
+		createSecret(t, ns, "proxy", map[string][]byte{"address": []byte(proxy)})
+		// Another app ID, so that no cached token is reused.
+		proxiedAPI := newGitHubAPI(t, "456", &key.PublicKey, 42, token)
+		createSecret(t, ns, "github-app-proxied", map[string][]byte{
+			"githubAppID":             []byte("456"),
+			"githubAppInstallationID": []byte("42"),
+			"githubAppPrivateKey":     keyPEM,
+			"githubAppBaseURL":        []byte(proxiedAPI.URL + "/api/v3"),
+		})
+		obj := newGitRepository(t, ns, "proxied", git.HTTPURL("app"), func(g *sourcev1.GitRepository) {
+			withSecret("github-app-proxied")(g)
+			g.Spec.Provider = sourcev1.GitProviderGitHub
+			g.Spec.ProxySecretRef = &meta.LocalObjectReference{Name: "proxy"}
+		})
+		waitReady(t, obj, "main@sha1:"+second.String())
+		all := strings.Join(seen(), ",")
+		apiHost := strings.TrimPrefix(proxiedAPI.URL, "http://")
+		if !strings.Contains(all, "POST "+apiHost+"/api/v3/app/installations/42/access_tokens") || !strings.Contains(all, "/app.git/git-upload-pack") {
+			t.Errorf("the proxy saw %s, want the token exchange and the fetch", all)
 		}
 	})
 

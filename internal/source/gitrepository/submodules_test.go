@@ -44,6 +44,22 @@ func TestRecurseSubmodules(t *testing.T) {
 		t.Error("status.observedRecurseSubmodules is not set")
 	}
 
+	// Through proxySecretRef, the submodule is fetched through the proxy too.
+	proxy, seen := newRecordingProxy(t)
+	createSecret(t, ns, "proxy", map[string][]byte{"address": []byte(proxy)})
+	proxied := newGitRepository(t, ns, "proxied-submodules", git.HTTPURL("parent"), func(g *sourcev1.GitRepository) {
+		withSecret("git-auth")(g)
+		g.Spec.RecurseSubmodules = true
+		g.Spec.ProxySecretRef = &meta.LocalObjectReference{Name: "proxy"}
+	})
+	got = waitReady(t, proxied, "main@sha1:"+h.String())
+	if files := artifactFiles(t, got.Status.Artifact); files["libs/common/deploy/cm.yaml"] != "common: 1\n" {
+		t.Errorf("through the proxy, the artifact holds %v", names(files))
+	}
+	if all := strings.Join(seen(), ","); !strings.Contains(all, "/common.git/git-upload-pack") {
+		t.Errorf("the proxy saw %s, want the submodule's fetch", all)
+	}
+
 	without := newGitRepository(t, ns, "without-submodules", git.HTTPURL("parent"), withSecret("git-auth"))
 	got = waitReady(t, without, "main@sha1:"+h.String())
 	if files := artifactFiles(t, got.Status.Artifact); len(files) != 1 {
