@@ -28,8 +28,9 @@ func (e *providerError) Unwrap() error { return e.err }
 // useProvider sets the credentials spec.provider asks for, as
 // source-controller does: with github, an installation token of the
 // Secret's GitHub App; with generic, it refuses a Secret that holds app
-// data, which asks for github. azure and aws are not supported and use
-// secretRef as generic does.
+// data, which asks for github. azure and aws (workload identity) are not
+// supported and stall, rather than fetching without the identity asked for,
+// as OCIRepository does.
 func (r *remote) useProvider(ctx context.Context, obj *sourcev1.GitRepository, u *url.URL, data map[string][]byte, tokens *githubapp.Tokens) error {
 	switch obj.GetProvider() {
 	case sourcev1.GitProviderGitHub:
@@ -55,6 +56,8 @@ func (r *remote) useProvider(ctx context.Context, obj *sourcev1.GitRepository, u
 			return &authError{fmt.Errorf("failed to configure authentication options: %w", describe(ctx, err))}
 		}
 		r.auth = &githttp.BasicAuth{Username: githubapp.Username, Password: token}
+	case sourcev1.GitProviderAzure, sourcev1.GitProviderAWS:
+		return &providerError{stall: true, err: fmt.Errorf("provider '%s' is not supported by weir: use provider 'generic' with a secretRef", obj.GetProvider())}
 	case sourcev1.GitProviderGeneric:
 		if githubapp.HasAppData(data) {
 			return &providerError{err: fmt.Errorf("secretRef '%s/%s' has github app data but provider is not set to github", obj.Namespace, obj.Spec.SecretRef.Name)}

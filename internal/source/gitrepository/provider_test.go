@@ -213,6 +213,15 @@ func TestGitHubAppProvider(t *testing.T) {
 		if conditions.GetReason(got, meta.ReadyCondition) != sourcev1.InvalidProviderConfigurationReason {
 			t.Errorf("provider github with a Secret without app data: %s, want InvalidProviderConfiguration", describe(got))
 		}
+		azure := newGitRepository(t, ns, "azure", git.HTTPURL("app"), func(g *sourcev1.GitRepository) {
+			withSecret("basic")(g)
+			g.Spec.Provider = sourcev1.GitProviderAzure
+		})
+		got = waitNotReady(t, azure, 30*time.Second)
+		if conditions.GetReason(got, meta.ReadyCondition) != sourcev1.InvalidProviderConfigurationReason || !conditions.IsTrue(got, meta.StalledCondition) ||
+			!strings.Contains(conditions.GetMessage(got, meta.ReadyCondition), "provider 'azure' is not supported by weir") {
+			t.Errorf("provider azure: %s, want Stalled InvalidProviderConfiguration saying it is not supported", describe(got))
+		}
 		generic := newGitRepository(t, ns, "generic-with-app", git.HTTPURL("app"), withSecret("github-app"))
 		got = waitNotReady(t, generic, 30*time.Second)
 		if conditions.GetReason(got, meta.ReadyCondition) != sourcev1.InvalidProviderConfigurationReason ||
