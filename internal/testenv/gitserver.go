@@ -119,6 +119,8 @@ type Repo struct {
 	dir    string
 	// signKey signs the commits and annotated tags made from now on.
 	signKey *openpgp.Entity
+	// signer, when set, signs the commits instead (an SSH signer, say).
+	signer git.Signer
 }
 
 // Repo makes a working repository that pushes to the server's repository
@@ -140,6 +142,11 @@ func (g *GitServer) Repo(t testing.TB, name string) *Repo {
 // SignWith makes the commits and annotated tags that follow signed with
 // the OpenPGP key (nil: unsigned again).
 func (r *Repo) SignWith(key *openpgp.Entity) { r.signKey = key }
+
+// SignCommitsWith makes the commits that follow signed by signer, such as
+// an SSH signer (nil: back to SignWith's key). go-git signs tags with
+// OpenPGP keys only.
+func (r *Repo) SignCommitsWith(signer git.Signer) { r.signer = signer }
 
 // Dir is the working tree.
 func (r *Repo) Dir() string { return r.dir }
@@ -187,6 +194,7 @@ func (r *Repo) Commit(branch string, files map[string]string, msg string) plumbi
 		AllowEmptyCommits: true,
 		Author:            &object.Signature{Name: "weir test", Email: "test@weir.invalid", When: time.Now()},
 		SignKey:           r.signKey,
+		Signer:            r.signer,
 	})
 	if err != nil {
 		r.t.Fatalf("committing: %v", err)

@@ -3,6 +3,9 @@ package gitrepository_test
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +17,8 @@ import (
 	"github.com/fluxcd/pkg/apis/meta"
 	"github.com/fluxcd/pkg/runtime/conditions"
 	sourcev1 "github.com/fluxcd/source-controller/api/v1"
+	"github.com/hiddeco/sshsig"
+	"golang.org/x/crypto/ssh"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -352,6 +357,68 @@ func TestAddingVerifyChecksTheCurrentCommit(t *testing.T) {
 	}
 	if got.Status.SourceVerificationMode != nil {
 		t.Errorf("status.sourceVerificationMode = %s for a commit that did not verify", *got.Status.SourceVerificationMode)
+	}
+}
+
+// sshSigner signs as `git commit -S` does with gpg.format=ssh.
+type sshSigner struct{ ssh.Signer }
+
+func (s sshSigner) Sign(r io.Reader) ([]byte, error) {
+	sig, err := sshsig.Sign(r, s.Signer, sshsig.HashSHA512, "git")
+	if err != nil {
+		return nil, err
+	}
+	return sshsig.Armor(sig), nil
+}
+
+func newSSHSigner(t *testing.T) ssh.Signer {
+	t.Helper()
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := ssh.NewSignerFromKey(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// SSH-signed commits verify against the keys under .sshpub names, and
+// SourceVerified names the key by its SHA256 fingerprint; another SSH key
+// is refused with its fingerprint.
+func TestSSHSignedCommits(t *testing.T) {
+	ns := env.Namespace(t)
+	git := newGitServer(t)
+	deploy, stranger := newSSHSigner(t), newSSHSigner(t)
+	repo := git.Repo(t, "ssh-signed")
+	repo.SignCommitsWith(sshSigner{deploy})
+	h := repo.Commit("main", map[string]string{"a.yaml": "a: 1\n"}, "ssh-signed")
+	createBasicAuthSecret(t, ns, "git-auth")
+	createSecret(t, ns, "keys", map[string][]byte{"deploy.sshpub": ssh.MarshalAuthorizedKey(deploy.PublicKey())})
+	obj := newGitRepository(t, ns, "ssh-signed", git.HTTPURL("ssh-signed"), func(g *sourcev1.GitRepository) {
+		withSecret("git-auth")(g)
+		withVerify(sourcev1.ModeGitHEAD, "keys")(g)
+	})
+	got := waitReady(t, obj, "main@sha1:"+h.String())
+	want := "verified signature of\n\t- commit '" + h.String() + "' with key '" + ssh.FingerprintSHA256(deploy.PublicKey()) + "'"
+	if msg := conditions.GetMessage(got, sourcev1.SourceVerifiedCondition); msg != want {
+		t.Errorf("SourceVerified message = %q, want %q", msg, want)
+	}
+
+	repo.SignCommitsWith(sshSigner{stranger})
+	bad := repo.Commit("main", map[string]string{"a.yaml": "a: 2\n"}, "signed by a stranger")
+	requestReconcile(t, obj)
+	got = waitFor(t, 30*time.Second, "the stranger's commit refused", obj, func(g *sourcev1.GitRepository) bool {
+		return strings.Contains(conditions.GetMessage(g, meta.ReadyCondition), bad.String())
+	})
+	msg := conditions.GetMessage(got, meta.ReadyCondition)
+	if conditions.GetReason(got, meta.ReadyCondition) != "InvalidCommitSignature" ||
+		!strings.Contains(msg, "signed by key "+ssh.FingerprintSHA256(stranger.PublicKey())) || !strings.Contains(msg, ssh.FingerprintSHA256(deploy.PublicKey())) {
+		t.Errorf("Ready = %s, want InvalidCommitSignature naming both keys", describe(got))
+	}
+	if got.Status.Artifact.Revision != "main@sha1:"+h.String() {
+		t.Errorf("artifact moved to %s", got.Status.Artifact.Revision)
 	}
 }
 
