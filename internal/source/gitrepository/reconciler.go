@@ -143,18 +143,7 @@ func (r *Reconciler) reconcile(ctx context.Context, obj *sourcev1.GitRepository)
 
 	rem, err := remoteFor(ctx, r.Client, obj, scratch, &r.tokens)
 	if err != nil {
-		var ae *authError
-		if errors.As(err, &ae) {
-			return r.fail(obj, sourcev1.FetchFailedCondition, sourcev1.AuthenticationFailedReason, err)
-		}
-		var pe *providerError
-		if errors.As(err, &pe) && pe.stall {
-			return r.stall(obj, sourcev1.FetchFailedCondition, sourcev1.InvalidProviderConfigurationReason, err)
-		}
-		if errors.As(err, &pe) {
-			return r.fail(obj, sourcev1.FetchFailedCondition, sourcev1.InvalidProviderConfigurationReason, err)
-		}
-		return r.stall(obj, sourcev1.FetchFailedCondition, sourcev1.URLInvalidReason, err)
+		return r.remoteFailed(obj, err)
 	}
 	fetchCtx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
@@ -163,8 +152,8 @@ func (r *Reconciler) reconcile(ctx context.Context, obj *sourcev1.GitRepository)
 	if err != nil {
 		return r.fail(obj, sourcev1.FetchFailedCondition, sourcev1.GitOperationFailedReason, redact(err, obj.Spec.URL))
 	}
-	if err := checkVerifiable(obj, tgt); err != nil {
-		return r.refuse(obj, err.(*verificationFailure))
+	if f := checkVerifiable(obj, tgt); f != nil {
+		return r.refuse(obj, f)
 	}
 	includes, err := r.includedArtifacts(ctx, obj)
 	if err != nil {
@@ -186,9 +175,9 @@ func (r *Reconciler) reconcile(ctx context.Context, obj *sourcev1.GitRepository)
 	}
 	if obj.Spec.Verification != nil {
 		// An artifact whose signatures do not verify is never stored.
-		msg, err := verifySignatures(ctx, r.Client, obj, repo, tgt, commit)
-		if err != nil {
-			return r.refuse(obj, err.(*verificationFailure))
+		msg, f := verifySignatures(ctx, r.Client, obj, repo, tgt, commit)
+		if f != nil {
+			return r.refuse(obj, f)
 		}
 		markVerified(obj, msg)
 	}
@@ -217,6 +206,23 @@ func (r *Reconciler) reconcile(ctx context.Context, obj *sourcev1.GitRepository)
 		ctrl.LoggerFrom(ctx).Error(err, "garbage-collecting old artifacts")
 	}
 	return ctrl.Result{RequeueAfter: obj.GetRequeueAfter()}, nil
+}
+
+// remoteFailed records why the remote could not be set up: credentials
+// that could not be built, a provider that does not fit its Secret, or a
+// URL that cannot be used.
+func (r *Reconciler) remoteFailed(obj *sourcev1.GitRepository, err error) (ctrl.Result, error) {
+	var ae *authError
+	var pe *providerError
+	switch {
+	case errors.As(err, &ae):
+		return r.fail(obj, sourcev1.FetchFailedCondition, sourcev1.AuthenticationFailedReason, err)
+	case errors.As(err, &pe) && pe.stall:
+		return r.stall(obj, sourcev1.FetchFailedCondition, sourcev1.InvalidProviderConfigurationReason, err)
+	case errors.As(err, &pe):
+		return r.fail(obj, sourcev1.FetchFailedCondition, sourcev1.InvalidProviderConfigurationReason, err)
+	}
+	return r.stall(obj, sourcev1.FetchFailedCondition, sourcev1.URLInvalidReason, err)
 }
 
 // upToDate reports whether the stored artifact already holds this target,

@@ -41,7 +41,7 @@ func (f *verificationFailure) Unwrap() error { return f.err }
 
 // checkVerifiable refuses, before anything is fetched, a Tag mode on a ref
 // that is not a tag: no commit can ever pass it.
-func checkVerifiable(obj *sourcev1.GitRepository, tgt target) error {
+func checkVerifiable(obj *sourcev1.GitRepository, tgt target) *verificationFailure {
 	v := obj.Spec.Verification
 	if v == nil || !v.VerifyTag() || tgt.refName.IsTag() {
 		return nil
@@ -52,8 +52,8 @@ func checkVerifiable(obj *sourcev1.GitRepository, tgt target) error {
 
 // verifySignatures checks the signatures spec.verify asks for on the
 // checked-out commit and, for a tag ref, on the tag. It returns the message
-// of SourceVerified=True, as Flux words it, or a *verificationFailure.
-func verifySignatures(ctx context.Context, c client.Client, obj *sourcev1.GitRepository, repo *git.Repository, tgt target, commit *object.Commit) (string, error) {
+// of SourceVerified=True, as Flux words it, or the failure.
+func verifySignatures(ctx context.Context, c client.Client, obj *sourcev1.GitRepository, repo *git.Repository, tgt target, commit *object.Commit) (string, *verificationFailure) {
 	v := obj.Spec.Verification
 	key := client.ObjectKey{Namespace: obj.Namespace, Name: v.SecretRef.Name}
 	var secret corev1.Secret
