@@ -15,10 +15,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ProtonMail/go-crypto/openpgp"
 	"github.com/fluxcd/pkg/gittestserver"
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/filemode"
+	"github.com/go-git/go-git/v5/plumbing/format/index"
 	"github.com/go-git/go-git/v5/plumbing/object"
 	githttp "github.com/go-git/go-git/v5/plumbing/transport/http"
 	"golang.org/x/crypto/ssh"
@@ -114,6 +117,10 @@ type Repo struct {
 	name   string
 	repo   *git.Repository
 	dir    string
+	// signKey signs the commits and annotated tags made from now on.
+	signKey *openpgp.Entity
+	// signer, when set, signs the commits instead (an SSH signer, say).
+	signer git.Signer
 }
 
 // Repo makes a working repository that pushes to the server's repository
@@ -131,6 +138,15 @@ func (g *GitServer) Repo(t testing.TB, name string) *Repo {
 	}
 	return &Repo{t: t, server: g, name: name, repo: repo, dir: dir}
 }
+
+// SignWith makes the commits and annotated tags that follow signed with
+// the OpenPGP key (nil: unsigned again).
+func (r *Repo) SignWith(key *openpgp.Entity) { r.signKey = key }
+
+// SignCommitsWith makes the commits that follow signed by signer, such as
+// an SSH signer (nil: back to SignWith's key). go-git signs tags with
+// OpenPGP keys only.
+func (r *Repo) SignCommitsWith(signer git.Signer) { r.signer = signer }
 
 // Dir is the working tree.
 func (r *Repo) Dir() string { return r.dir }
@@ -177,6 +193,8 @@ func (r *Repo) Commit(branch string, files map[string]string, msg string) plumbi
 	h, err := wt.Commit(msg, &git.CommitOptions{
 		AllowEmptyCommits: true,
 		Author:            &object.Signature{Name: "weir test", Email: "test@weir.invalid", When: time.Now()},
+		SignKey:           r.signKey,
+		Signer:            r.signer,
 	})
 	if err != nil {
 		r.t.Fatalf("committing: %v", err)
@@ -185,12 +203,45 @@ func (r *Repo) Commit(branch string, files map[string]string, msg string) plumbi
 	return h
 }
 
+// Submodule records, for the next Commit, a submodule at path that
+// points at commit of the repository at url. The url is written into
+// .gitmodules as given, so a relative "../other.git" works as in git.
+func (r *Repo) Submodule(path, url string, commit plumbing.Hash) {
+	r.t.Helper()
+	f, err := os.OpenFile(filepath.Join(r.dir, ".gitmodules"), os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	_, err = fmt.Fprintf(f, "[submodule %q]\n\tpath = %s\n\turl = %s\n", path, path, url)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	wt, err := r.repo.Worktree()
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	if _, err := wt.Add(".gitmodules"); err != nil {
+		r.t.Fatalf("staging .gitmodules: %v", err)
+	}
+	idx, err := r.repo.Storer.Index()
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	idx.Entries = append(idx.Entries, &index.Entry{Name: path, Hash: commit, Mode: filemode.Submodule, ModifiedAt: time.Now()})
+	if err := r.repo.Storer.SetIndex(idx); err != nil {
+		r.t.Fatalf("staging submodule %s: %v", path, err)
+	}
+}
+
 // Tag tags commit h (annotated when msg is not empty) and pushes the tag.
 func (r *Repo) Tag(name string, h plumbing.Hash, msg string) {
 	r.t.Helper()
 	var opts *git.CreateTagOptions
 	if msg != "" {
-		opts = &git.CreateTagOptions{Message: msg, Tagger: &object.Signature{Name: "weir test", Email: "test@weir.invalid", When: time.Now()}}
+		opts = &git.CreateTagOptions{Message: msg, Tagger: &object.Signature{Name: "weir test", Email: "test@weir.invalid", When: time.Now()}, SignKey: r.signKey}
 	}
 	if _, err := r.repo.CreateTag(name, h, opts); err != nil {
 		r.t.Fatalf("tagging %s: %v", name, err)

@@ -18,6 +18,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/weirhq/weir/internal/githubapp"
 	"github.com/weirhq/weir/internal/secretconf"
 )
 
@@ -40,7 +41,10 @@ func (e *authError) Unwrap() error { return e.err }
 // remoteFor reads the object's secretRef and builds the credentials its URL
 // scheme needs. The Secret keys are Flux's: username/password, bearerToken,
 // ca.crt, identity/identity.pub/known_hosts/password.
-func remoteFor(ctx context.Context, c client.Client, obj *sourcev1.GitRepository, scratch string) (*remote, error) {
+//
+// With provider github, the Secret names a GitHub App instead, and the
+// password is an installation token that tokens caches.
+func remoteFor(ctx context.Context, c client.Client, obj *sourcev1.GitRepository, scratch string, tokens *githubapp.Tokens) (*remote, error) {
 	u, err := url.Parse(obj.Spec.URL)
 	if err != nil || u.Host == "" {
 		return nil, fmt.Errorf("invalid URL %q: expected http(s)://host/path or ssh://user@host/path", obj.Spec.URL)
@@ -96,6 +100,9 @@ func remoteFor(ctx context.Context, c client.Client, obj *sourcev1.GitRepository
 		r.proxy.Password, _ = p.User.Password()
 		p.User = nil
 		r.proxy.URL = p.String()
+	}
+	if err := r.useProvider(ctx, obj, u, data, tokens); err != nil {
+		return nil, err
 	}
 	return r, nil
 }

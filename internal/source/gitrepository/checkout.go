@@ -155,12 +155,39 @@ func resolveSemver(refs map[plumbing.ReferenceName]plumbing.Hash, constraint str
 	return target{refName: name, label: best.tag, hash: h}, nil
 }
 
+// tree is what the spec asks of the work tree besides the commit.
+type tree struct {
+	// sparse are the folders to check out (spec.sparseCheckout, cleaned);
+	// empty means the whole tree.
+	sparse []string
+	// submodules asks for the submodules too (spec.recurseSubmodules).
+	submodules bool
+}
+
 // checkout fetches the target into dir, shallow unless a commit must be
-// found in history, and returns the commit checked out.
-func checkout(ctx context.Context, r *remote, t target, dir string) (*object.Commit, error) {
+// found in history, checks out the tree asked for and returns the commit.
+func checkout(ctx context.Context, r *remote, t target, dir string, tr tree) (*git.Repository, *object.Commit, error) {
+	var repo *git.Repository
+	var commit *object.Commit
+	var err error
 	if t.full {
-		return checkoutCommit(ctx, r, t, dir)
+		repo, commit, err = checkoutCommit(ctx, r, t, dir, tr)
+	} else {
+		repo, commit, err = cloneRef(ctx, r, t, dir, tr)
 	}
+	if err != nil {
+		return nil, nil, err
+	}
+	if tr.submodules {
+		if err := fetchSubmodules(ctx, repo, r, r.url, submoduleDepth, tr.sparse); err != nil {
+			return nil, nil, fmt.Errorf("failed to checkout and determine revision: %w", err)
+		}
+	}
+	return repo, commit, nil
+}
+
+// cloneRef clones the target's ref alone, one commit deep.
+func cloneRef(ctx context.Context, r *remote, t target, dir string, tr tree) (*git.Repository, *object.Commit, error) {
 	repo, err := git.PlainCloneContext(ctx, dir, false, &git.CloneOptions{
 		URL:           r.url,
 		Auth:          r.auth,
@@ -170,23 +197,49 @@ func checkout(ctx context.Context, r *remote, t target, dir string) (*object.Com
 		SingleBranch:  true,
 		Depth:         1,
 		Tags:          git.NoTags,
+		NoCheckout:    len(tr.sparse) > 0,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("failed to checkout and determine revision: unable to clone '%s': %w", r.url, describe(ctx, err))
+		return nil, nil, fmt.Errorf("failed to checkout and determine revision: unable to clone '%s': %w", r.url, describe(ctx, err))
 	}
 	head, err := repo.Head()
 	if err != nil {
-		return nil, fmt.Errorf("reading the cloned head: %w", err)
+		return nil, nil, fmt.Errorf("reading the cloned head: %w", err)
 	}
-	return repo.CommitObject(head.Hash())
+	if len(tr.sparse) > 0 {
+		if err := checkoutTree(repo, head.Hash(), tr); err != nil {
+			return nil, nil, err
+		}
+	}
+	commit, err := repo.CommitObject(head.Hash())
+	return repo, commit, err
+}
+
+// checkoutTree writes the commit's tree, or only its sparse folders, to
+// the work folder.
+func checkoutTree(repo *git.Repository, h plumbing.Hash, tr tree) error {
+	wt, err := repo.Worktree()
+	if err != nil {
+		return fmt.Errorf("opening the work tree: %w", err)
+	}
+	var dirs []string
+	for _, d := range tr.sparse {
+		// go-git keeps every path that starts with the string given: with
+		// the slash, "app" does not take "apps/" along.
+		dirs = append(dirs, d+"/")
+	}
+	if err := wt.Checkout(&git.CheckoutOptions{Hash: h, Force: true, SparseCheckoutDirectories: dirs}); err != nil {
+		return fmt.Errorf("checking out commit '%s': %w", h, err)
+	}
+	return nil
 }
 
 // checkoutCommit fetches the history of the target's branch (or of every
 // branch and tag when none is given) and checks out the target's commit.
-func checkoutCommit(ctx context.Context, r *remote, t target, dir string) (*object.Commit, error) {
+func checkoutCommit(ctx context.Context, r *remote, t target, dir string, tr tree) (*git.Repository, *object.Commit, error) {
 	repo, err := git.PlainInit(dir, false)
 	if err != nil {
-		return nil, fmt.Errorf("initialising the work folder: %w", err)
+		return nil, nil, fmt.Errorf("initialising the work folder: %w", err)
 	}
 	specs := []config.RefSpec{"+refs/heads/*:refs/remotes/origin/*", "+refs/tags/*:refs/tags/*"}
 	if t.refName != "" {
@@ -194,11 +247,11 @@ func checkoutCommit(ctx context.Context, r *remote, t target, dir string) (*obje
 	}
 	rem, err := repo.CreateRemote(&config.RemoteConfig{Name: "origin", URLs: []string{r.url}, Fetch: specs})
 	if err != nil {
-		return nil, fmt.Errorf("configuring the remote: %w", err)
+		return nil, nil, fmt.Errorf("configuring the remote: %w", err)
 	}
 	err = rem.FetchContext(ctx, &git.FetchOptions{Auth: r.auth, CABundle: r.caBundle, ProxyOptions: r.proxy, RefSpecs: specs, Tags: git.NoTags})
 	if err != nil && !errors.Is(err, git.NoErrAlreadyUpToDate) {
-		return nil, fmt.Errorf("failed to checkout and determine revision: unable to fetch '%s': %w", r.url, describe(ctx, err))
+		return nil, nil, fmt.Errorf("failed to checkout and determine revision: unable to fetch '%s': %w", r.url, describe(ctx, err))
 	}
 	commit, err := repo.CommitObject(t.hash)
 	if err != nil {
@@ -206,16 +259,12 @@ func checkoutCommit(ctx context.Context, r *remote, t target, dir string) (*obje
 		if t.label != "" {
 			where = "branch '" + t.label + "'"
 		}
-		return nil, fmt.Errorf("commit '%s' not found in %s of '%s'", t.hash, where, r.url)
+		return nil, nil, fmt.Errorf("commit '%s' not found in %s of '%s'", t.hash, where, r.url)
 	}
-	wt, err := repo.Worktree()
-	if err != nil {
-		return nil, fmt.Errorf("opening the work tree: %w", err)
+	if err := checkoutTree(repo, t.hash, tr); err != nil {
+		return nil, nil, err
 	}
-	if err := wt.Checkout(&git.CheckoutOptions{Hash: t.hash, Force: true}); err != nil {
-		return nil, fmt.Errorf("checking out commit '%s': %w", t.hash, err)
-	}
-	return commit, nil
+	return repo, commit, nil
 }
 
 // describe turns go-git's and the network's errors into what a user can act

@@ -1,7 +1,6 @@
 package gitrepository_test
 
 import (
-	"context"
 	"net"
 	"strings"
 	"testing"
@@ -11,7 +10,6 @@ import (
 	"github.com/fluxcd/pkg/runtime/conditions"
 	sourcev1 "github.com/fluxcd/source-controller/api/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
 func TestBadRefsGiveAClearMessage(t *testing.T) {
@@ -87,49 +85,5 @@ func TestInvalidURLStalls(t *testing.T) {
 	got := waitNotReady(t, obj, 30*time.Second)
 	if !conditions.IsStalled(got) || conditions.GetReason(got, meta.ReadyCondition) != sourcev1.URLInvalidReason {
 		t.Errorf("a URL without a host should stall with URLInvalid: %s", describe(got))
-	}
-}
-
-// Commits are not verified by weir: a GitRepository that asks for it must
-// stall and say so, never turn Ready with commits nobody checked.
-func TestVerifyStallsAsNotSupported(t *testing.T) {
-	ns := env.Namespace(t)
-	git := newGitServer(t)
-	git.Repo(t, "app").Commit("main", map[string]string{"a.yaml": "a: 1\n"}, "first")
-	createBasicAuthSecret(t, ns, "git-auth")
-	createSecret(t, ns, "keys", map[string][]byte{"author.asc": []byte("not a key")})
-	verify := &sourcev1.GitRepositoryVerification{Mode: sourcev1.ModeGitHEAD, SecretRef: meta.LocalObjectReference{Name: "keys"}}
-
-	fresh := newGitRepository(t, ns, "fresh", git.HTTPURL("app"), func(g *sourcev1.GitRepository) {
-		withSecret("git-auth")(g)
-		g.Spec.Verification = verify
-	})
-	got := waitNotReady(t, fresh, 30*time.Second)
-	assertVerificationStalled(t, got)
-	if got.Status.Artifact != nil {
-		t.Errorf("an artifact was stored from commits that were not verified: %s", got.Status.Artifact.Revision)
-	}
-
-	// An object that was Ready stops being Ready when verify is added.
-	ready := newGitRepository(t, ns, "ready", git.HTTPURL("app"), withSecret("git-auth"))
-	waitFor(t, 30*time.Second, "Ready", ready, func(g *sourcev1.GitRepository) bool { return conditions.IsReady(g) })
-	latest := &sourcev1.GitRepository{}
-	if err := env.Client.Get(context.Background(), client.ObjectKeyFromObject(ready), latest); err != nil {
-		t.Fatal(err)
-	}
-	patch := client.MergeFrom(latest.DeepCopy())
-	latest.Spec.Verification = verify
-	if err := env.Client.Patch(context.Background(), latest, patch); err != nil {
-		t.Fatal(err)
-	}
-	assertVerificationStalled(t, waitNotReady(t, ready, 30*time.Second))
-}
-
-func assertVerificationStalled(t *testing.T, got *sourcev1.GitRepository) {
-	t.Helper()
-	ready := conditions.Get(got, meta.ReadyCondition)
-	if !conditions.IsStalled(got) || ready.Reason != sourcev1.VerificationError ||
-		!strings.Contains(ready.Message, "spec.verify") || !strings.Contains(ready.Message, "not supported") {
-		t.Errorf("want Stalled with %s saying spec.verify is not supported, got %s", sourcev1.VerificationError, describe(got))
 	}
 }

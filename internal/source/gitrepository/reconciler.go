@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"reflect"
+	"slices"
 	"strings"
 	"time"
 
@@ -22,6 +23,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 
 	"github.com/weirhq/weir/internal/artifact"
+	"github.com/weirhq/weir/internal/githubapp"
 
 	"github.com/weirhq/weir/internal/lifecycle"
 )
@@ -43,6 +45,8 @@ type Reconciler struct {
 	Metrics *metrics.Recorder
 
 	fresh lifecycle.Fresh
+	// tokens caches GitHub App installation tokens (provider github).
+	tokens githubapp.Tokens
 }
 
 // Options size the controller's work queue.
@@ -119,12 +123,7 @@ func (r *Reconciler) reconcile(ctx context.Context, obj *sourcev1.GitRepository)
 	if v, ok := meta.ReconcileAnnotationValue(obj.GetAnnotations()); ok {
 		obj.Status.SetLastHandledReconcileRequest(v)
 	}
-	if v := obj.Spec.Verification; v != nil {
-		// An artifact from commits that were not verified must not pass
-		// for one that was.
-		return r.stall(obj, sourcev1.FetchFailedCondition, sourcev1.VerificationError,
-			fmt.Errorf("signature verification (spec.verify with mode '%s') is not supported by weir", v.GetMode()))
-	}
+	clearVerification(obj)
 	cycle, err := r.includeCycle(ctx, obj)
 	if err != nil {
 		return r.fail(obj, sourcev1.IncludeUnavailableCondition, "NotFound", err)
@@ -142,13 +141,9 @@ func (r *Reconciler) reconcile(ctx context.Context, obj *sourcev1.GitRepository)
 	}
 	defer os.RemoveAll(scratch)
 
-	rem, err := remoteFor(ctx, r.Client, obj, scratch)
+	rem, err := remoteFor(ctx, r.Client, obj, scratch, &r.tokens)
 	if err != nil {
-		var ae *authError
-		if errors.As(err, &ae) {
-			return r.fail(obj, sourcev1.FetchFailedCondition, sourcev1.AuthenticationFailedReason, err)
-		}
-		return r.stall(obj, sourcev1.FetchFailedCondition, sourcev1.URLInvalidReason, err)
+		return r.remoteFailed(obj, err)
 	}
 	fetchCtx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
@@ -156,6 +151,9 @@ func (r *Reconciler) reconcile(ctx context.Context, obj *sourcev1.GitRepository)
 	tgt, err := resolve(fetchCtx, rem, obj.Spec.Reference)
 	if err != nil {
 		return r.fail(obj, sourcev1.FetchFailedCondition, sourcev1.GitOperationFailedReason, redact(err, obj.Spec.URL))
+	}
+	if f := checkVerifiable(obj, tgt); f != nil {
+		return r.refuse(obj, f)
 	}
 	includes, err := r.includedArtifacts(ctx, obj)
 	if err != nil {
@@ -167,9 +165,21 @@ func (r *Reconciler) reconcile(ctx context.Context, obj *sourcev1.GitRepository)
 	}
 
 	dir := scratch + "/checkout"
-	commit, err := checkout(fetchCtx, rem, tgt, dir)
+	sparse := sparseFolders(obj.Spec.SparseCheckout)
+	repo, commit, err := checkout(fetchCtx, rem, tgt, dir, tree{sparse: sparse, submodules: obj.Spec.RecurseSubmodules})
 	if err != nil {
 		return r.fail(obj, sourcev1.FetchFailedCondition, sourcev1.GitOperationFailedReason, redact(err, obj.Spec.URL))
+	}
+	if err := checkSparseFolders(dir, sparse); err != nil {
+		return r.fail(obj, sourcev1.FetchFailedCondition, sourcev1.GitOperationFailedReason, err)
+	}
+	if obj.Spec.Verification != nil {
+		// An artifact whose signatures do not verify is never stored.
+		msg, f := verifySignatures(ctx, r.Client, obj, repo, tgt, commit)
+		if f != nil {
+			return r.refuse(obj, f)
+		}
+		markVerified(obj, msg)
 	}
 	tgt.hash = commit.Hash
 	if err := r.copyIncludes(ctx, obj, includes, dir, scratch); err != nil {
@@ -185,6 +195,8 @@ func (r *Reconciler) reconcile(ctx context.Context, obj *sourcev1.GitRepository)
 	obj.Status.IncludedArtifacts = includes
 	obj.Status.ObservedIgnore = obj.Spec.Ignore
 	obj.Status.ObservedInclude = obj.Spec.Include
+	obj.Status.ObservedRecurseSubmodules = obj.Spec.RecurseSubmodules
+	obj.Status.ObservedSparseCheckout = obj.Spec.SparseCheckout
 	r.markReady(obj)
 	if prev == nil || prev.Revision != art.Revision || prev.Digest != art.Digest {
 		r.Recorder.AnnotatedEventf(obj, eventMetadata(art), corev1.EventTypeNormal, "NewArtifact",
@@ -196,6 +208,23 @@ func (r *Reconciler) reconcile(ctx context.Context, obj *sourcev1.GitRepository)
 	return ctrl.Result{RequeueAfter: obj.GetRequeueAfter()}, nil
 }
 
+// remoteFailed records why the remote could not be set up: credentials
+// that could not be built, a provider that does not fit its Secret, or a
+// URL that cannot be used.
+func (r *Reconciler) remoteFailed(obj *sourcev1.GitRepository, err error) (ctrl.Result, error) {
+	var ae *authError
+	var pe *providerError
+	switch {
+	case errors.As(err, &ae):
+		return r.fail(obj, sourcev1.FetchFailedCondition, sourcev1.AuthenticationFailedReason, err)
+	case errors.As(err, &pe) && pe.stall:
+		return r.stall(obj, sourcev1.FetchFailedCondition, sourcev1.InvalidProviderConfigurationReason, err)
+	case errors.As(err, &pe):
+		return r.fail(obj, sourcev1.FetchFailedCondition, sourcev1.InvalidProviderConfigurationReason, err)
+	}
+	return r.stall(obj, sourcev1.FetchFailedCondition, sourcev1.URLInvalidReason, err)
+}
+
 // upToDate reports whether the stored artifact already holds this target,
 // with the same ignore rules and includes, so nothing needs fetching.
 func (r *Reconciler) upToDate(obj *sourcev1.GitRepository, tgt target, includes []*meta.Artifact) bool {
@@ -204,6 +233,12 @@ func (r *Reconciler) upToDate(obj *sourcev1.GitRepository, tgt target, includes 
 		return false
 	}
 	if !reflect.DeepEqual(obj.Status.ObservedIgnore, obj.Spec.Ignore) || !reflect.DeepEqual(obj.Status.ObservedInclude, obj.Spec.Include) {
+		return false
+	}
+	if requiresVerification(obj) {
+		return false
+	}
+	if obj.Status.ObservedRecurseSubmodules != obj.Spec.RecurseSubmodules || !slices.Equal(obj.Status.ObservedSparseCheckout, obj.Spec.SparseCheckout) {
 		return false
 	}
 	if len(includes) != len(obj.Status.IncludedArtifacts) {
