@@ -14,6 +14,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
@@ -85,24 +87,45 @@ func Load(ctx context.Context, c client.Reader, namespace string, ref *meta.Kube
 // for want of credentials or trust, with a message that does not say why).
 // The errors name the kubeconfig's entries, never its credentials.
 func Parse(data []byte) (*rest.Config, error) {
-	cfg, err := runtimeclient.KubeConfigFromBytes(data)
+	kc, err := clientcmd.Load(data)
 	if err != nil {
 		return nil, err
 	}
-	switch {
-	case cfg.Host == "":
+	if err := runtimeclient.ValidateKubeConfig(kc); err != nil {
+		return nil, err
+	}
+	if cur := kc.Contexts[kc.CurrentContext]; cur != nil {
+		if err := checkUser(cur.AuthInfo, kc.AuthInfos[cur.AuthInfo]); err != nil {
+			return nil, err
+		}
+		if c := kc.Clusters[cur.Cluster]; c != nil && c.InsecureSkipTLSVerify {
+			return nil, fmt.Errorf("cluster '%s' sets insecure-skip-tls-verify: weir verifies the API server's certificate "+
+				"(as Flux with --insecure-kubeconfig-tls off, its default); give its CA in certificate-authority-data instead", cur.Cluster)
+		}
+	}
+	cfg, err := clientcmd.NewDefaultClientConfig(*kc, &clientcmd.ConfigOverrides{}).ClientConfig()
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Host == "" {
 		return nil, errors.New("the current context names no server")
-	case cfg.ExecProvider != nil:
-		return nil, fmt.Errorf("the user runs an exec plugin (%q) for its credentials: weir runs no program a kubeconfig names "+
-			"(as Flux with --insecure-kubeconfig-exec off, its default); embed a token or a client certificate instead", cfg.ExecProvider.Command)
-	case cfg.AuthProvider != nil:
-		return nil, fmt.Errorf("the user gets its credentials from the auth-provider plugin %q, which weir does not run "+
-			"(nor does Flux); embed a token or a client certificate instead", cfg.AuthProvider.Name)
-	case cfg.Insecure:
-		return nil, errors.New("the cluster sets insecure-skip-tls-verify: weir verifies the API server's certificate " +
-			"(as Flux with --insecure-kubeconfig-tls off, its default); give its CA in certificate-authority-data instead")
 	}
 	return cfg, nil
+}
+
+// checkUser refuses credentials that a program or plugin would make.
+func checkUser(name string, u *clientcmdapi.AuthInfo) error {
+	switch {
+	case u == nil:
+		return nil
+	case u.Exec != nil:
+		return fmt.Errorf("user '%s' runs an exec plugin (%q) for its credentials: weir runs no program a kubeconfig names "+
+			"(as Flux with --insecure-kubeconfig-exec off, its default); embed a token or a client certificate instead", name, u.Exec.Command)
+	case u.AuthProvider != nil:
+		return fmt.Errorf("user '%s' gets its credentials from the auth-provider plugin %q, which weir does not run "+
+			"(nor does Flux); embed a token or a client certificate instead", name, u.AuthProvider.Name)
+	}
+	return nil
 }
 
 // connect sanitises a parsed config as Flux does (only inline credentials,
