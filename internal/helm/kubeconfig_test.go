@@ -131,9 +131,15 @@ func TestKubeConfigInstallsInTheRemoteCluster(t *testing.T) {
 		if err := env.Client.Delete(ctx, hr); err != nil {
 			t.Fatal(err)
 		}
-		f.wait(hr, 60*time.Second, "to be gone", func(*helmv2.HelmRelease) bool {
-			return apierrors.IsNotFound(env.Client.Get(ctx, client.ObjectKeyFromObject(hr), &helmv2.HelmRelease{}))
-		})
+		for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+			err := env.Client.Get(ctx, client.ObjectKeyFromObject(hr), &helmv2.HelmRelease{})
+			if apierrors.IsNotFound(err) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the HelmRelease is still there (%v): %s", err, describe(&helmv2.HelmRelease{}))
+			}
+		}
 		if n := len(remoteReleases(t, remote, f.ns)); n != 0 {
 			t.Errorf("%d releases left in the remote cluster after the deletion", n)
 		}

@@ -91,9 +91,15 @@ func TestKubeConfigAppliesToTheRemoteCluster(t *testing.T) {
 			t.Fatal(err)
 		}
 		waitRemote(t, remote, f.ns, "a", "a to be deleted with the Kustomization", func(_ *corev1.ConfigMap, err error) bool { return apierrors.IsNotFound(err) })
-		f.wait(ks, 30*time.Second, "to be gone", func(*kustomizev1.Kustomization) bool {
-			return apierrors.IsNotFound(env.Client.Get(ctx, client.ObjectKeyFromObject(ks), &kustomizev1.Kustomization{}))
-		})
+		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+			err := env.Client.Get(ctx, client.ObjectKeyFromObject(ks), &kustomizev1.Kustomization{})
+			if apierrors.IsNotFound(err) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the Kustomization is still there after its objects were deleted (%v)", err)
+			}
+		}
 	})
 
 	t.Run("the service account is impersonated in the remote cluster", func(t *testing.T) {
