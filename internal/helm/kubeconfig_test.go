@@ -184,6 +184,7 @@ func TestKubeConfigInstallsInTheRemoteCluster(t *testing.T) {
 		for _, c := range cases {
 			got := f.waitReason(&helmv2.HelmRelease{ObjectMeta: metav1.ObjectMeta{Namespace: f.ns, Name: c.name}}, c.reason)
 			msg := conditions.GetMessage(got, meta.ReadyCondition)
+			t.Logf("%s: %s", c.name, msg)
 			for _, w := range c.want {
 				if !strings.Contains(msg, w) {
 					t.Errorf("%s: the message should say %q: %q", c.name, w, msg)

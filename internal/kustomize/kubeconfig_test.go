@@ -147,6 +147,7 @@ func TestKubeConfigAppliesToTheRemoteCluster(t *testing.T) {
 		})
 		got := f.waitReason(ks, meta.ReconciliationFailedReason)
 		msg := conditions.GetMessage(got, meta.ReadyCondition)
+		t.Logf("unreachable: %s", msg)
 		if !strings.Contains(msg, "the remote cluster https://127.0.0.1:1 of KubeConfig secret '"+f.ns+"/prod-kubeconfig' cannot be reached") {
 			t.Errorf("want a message that says the remote cluster cannot be reached: %q", msg)
 		}
@@ -220,6 +221,7 @@ func TestKubeConfigAppliesToTheRemoteCluster(t *testing.T) {
 		for _, c := range cases {
 			got := f.waitReason(&kustomizev1.Kustomization{ObjectMeta: metav1.ObjectMeta{Namespace: f.ns, Name: c.name}}, meta.ReconciliationFailedReason)
 			msg := conditions.GetMessage(got, meta.ReadyCondition)
+			t.Logf("%s: %s", c.name, msg)
 			for _, w := range c.want {
 				if !strings.Contains(msg, w) {
 					t.Errorf("%s: the message should say %q: %q", c.name, w, msg)
