@@ -136,6 +136,39 @@ func TestKubeConfigAppliesToTheRemoteCluster(t *testing.T) {
 		if owner := managers(cm); !strings.Contains(owner, "kustomize-controller") {
 			t.Errorf("want the object applied by kustomize-controller's field manager, got %s", owner)
 		}
+
+		// Without its kubeConfig Secret, the deletion cannot reach the
+		// remote cluster: the objects there are left in place, and the
+		// Kustomization goes rather than holding its namespace.
+		if err := env.Client.Delete(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: f.ns, Name: "prod-kubeconfig"}}); err != nil {
+			t.Fatal(err)
+		}
+		if err := env.Client.Delete(ctx, ks); err != nil {
+			t.Fatal(err)
+		}
+		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+			err := env.Client.Get(ctx, client.ObjectKeyFromObject(ks), &kustomizev1.Kustomization{})
+			if apierrors.IsNotFound(err) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the Kustomization whose kubeConfig Secret is gone is still there (%v)", err)
+			}
+		}
+		if err := remote.Client.Get(ctx, client.ObjectKey{Namespace: f.ns, Name: "a"}, &corev1.ConfigMap{}); err != nil {
+			t.Errorf("the remote object should be left in place when the cluster cannot be named: %v", err)
+		}
+		var events corev1.EventList
+		if err := env.Client.List(ctx, &events, client.InNamespace(f.ns)); err != nil {
+			t.Fatal(err)
+		}
+		found := false
+		for _, e := range events.Items {
+			found = found || (e.InvolvedObject.Name == "tenant" && strings.Contains(e.Message, "the objects in the remote cluster were left in place"))
+		}
+		if !found {
+			t.Error("no event says the remote objects were left in place")
+		}
 	})
 
 	t.Run("an unreachable cluster fails clearly, prunes nothing, and a changed Secret is used", func(t *testing.T) {
