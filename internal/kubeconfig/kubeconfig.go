@@ -143,6 +143,13 @@ func connect(ctx context.Context, in *rest.Config, home *rest.Config, userAgent 
 	return out
 }
 
+// Sanitised is the REST config the controllers reach the cluster with,
+// for the tools that read it as they do (`weir diff ks`). It acts as the
+// kubeconfig's own identity.
+func (r *Remote) Sanitised(ctx context.Context, userAgent string) *rest.Config {
+	return connect(ctx, r.Config, nil, userAgent)
+}
+
 // Explain returns err as it is when the remote cluster answers, and else an
 // error that says the cluster cannot be reached, with err after it: a
 // failed step in a remote cluster is told apart from one the cluster
