@@ -69,8 +69,13 @@ func TestParseRefusesWhatFluxDropsAndSaysWhy(t *testing.T) {
 			}
 		})
 	}
-	if _, err := Parse([]byte("{not yaml")); err == nil {
-		t.Error("a kubeconfig that is not YAML was accepted")
+	for _, data := range []string{"{not yaml", token, "clusters: " + token, "users:\n- name: a\n  user:\n    token: [" + token + "]\n"} {
+		_, err := Parse([]byte(data))
+		if err == nil {
+			t.Errorf("%q was accepted as a kubeconfig", data)
+		} else if strings.Contains(err.Error(), token) {
+			t.Errorf("the error shows the Secret's content: %v", err)
+		}
 	}
 	cfg, err := Parse(kubeconfig(t, nil))
 	if err != nil {
