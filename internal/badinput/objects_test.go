@@ -190,9 +190,9 @@ func TestBadObjects(t *testing.T) {
 		}), want: []string{"decryption Secret 'nope' not found"}},
 		{name: "a substituteFrom Secret that does not exist", obj: kustomization("substitute-missing", "./good", substituteFrom("nope")),
 			want: []string{"Secret 'nope' not found", "optional: true"}},
-		{name: "spec.kubeConfig", obj: kustomization("kubeconfig", "./good", func(k *kustomizev1.Kustomization) {
+		{name: "a kubeConfig Secret that does not exist", obj: kustomization("kubeconfig", "./good", func(k *kustomizev1.Kustomization) {
 			k.Spec.KubeConfig = &meta.KubeConfigReference{SecretRef: &meta.SecretKeyReference{Name: "remote"}}
-		}), stalled: true, reason: "KubeConfigNotSupported", want: []string{"spec.kubeConfig"}},
+		}), reason: meta.ReconciliationFailedReason, want: []string{"KubeConfig secret", "remote", "not found"}},
 		{name: "a health check expression that does not compile", obj: kustomization("bad-cel", "./good", func(k *kustomizev1.Kustomization) {
 			k.Spec.Wait = true
 			k.Spec.HealthCheckExprs = []kustomize.CustomHealthCheck{{APIVersion: "v1", Kind: "ConfigMap",

@@ -14,6 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/weirhq/weir/internal/apply"
+	"github.com/weirhq/weir/internal/kubeconfig"
 	"github.com/weirhq/weir/internal/render"
 	"github.com/weirhq/weir/internal/repo"
 )
@@ -83,7 +84,11 @@ func diffKustomization(ctx context.Context, out io.Writer, g *globalOptions, nam
 		return false, err
 	}
 	repo.SetOwnerLabels(objects, ks.Name, ks.Namespace)
-	diffs, err := jsondiff.UnstructuredList(ctx, c, objects,
+	target, err := diffTarget(ctx, c, ks)
+	if err != nil {
+		return false, err
+	}
+	diffs, err := jsondiff.UnstructuredList(ctx, target, objects,
 		jsondiff.FieldOwner(apply.FieldManager), jsondiff.MaskSecrets(true), jsondiff.Rationalize(true),
 		jsondiff.ExclusionSelector{apply.LabelGroup + "/reconcile": "disabled"}, jsondiff.IgnoreRules(apply.IgnoreRules(ks.Spec.Ignore)))
 	if err != nil {
@@ -119,6 +124,24 @@ func diffKustomization(ctx context.Context, out io.Writer, g *globalOptions, nam
 		}
 	}
 	return changed, nil
+}
+
+// diffTarget is the cluster the Kustomization applies to: the one of c, or
+// the remote cluster of its spec.kubeConfig, reached as the controller
+// reaches it. The inventory stays in c's cluster.
+func diffTarget(ctx context.Context, c client.Client, ks *kustomizev1.Kustomization) (client.Client, error) {
+	if ks.Spec.KubeConfig == nil {
+		return c, nil
+	}
+	remote, err := kubeconfig.Load(ctx, c, ks.Namespace, ks.Spec.KubeConfig)
+	if err != nil {
+		return nil, fmt.Errorf("Kustomization %s/%s: %w", ks.Namespace, ks.Name, err)
+	}
+	rc, err := client.New(remote.Sanitised(ctx, "weir"), client.Options{Scheme: c.Scheme()})
+	if err != nil {
+		return nil, fmt.Errorf("connecting to the remote cluster %s of KubeConfig secret '%s': %w", remote.Host(), remote.Secret, err)
+	}
+	return rc, nil
 }
 
 // repoKustomization reads the Kustomization name from the repository at

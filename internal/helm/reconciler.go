@@ -26,6 +26,7 @@ import (
 	"github.com/weirhq/weir/internal/artifact"
 	"github.com/weirhq/weir/internal/dependency"
 	"github.com/weirhq/weir/internal/depgraph"
+	"github.com/weirhq/weir/internal/kubeconfig"
 	"github.com/weirhq/weir/internal/lifecycle"
 	"github.com/weirhq/weir/internal/redact"
 )
@@ -62,6 +63,8 @@ type Reconciler struct {
 	secrets   redact.Registry
 	mu        sync.Mutex
 	discovery map[string]*sharedDiscovery
+	// remotes are the connections to the clusters of spec.kubeConfig.
+	remotes kubeconfig.Cache[*connection]
 }
 
 // stepError is a failed step, with Flux's reason. stalled marks what only
@@ -90,6 +93,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if err := r.fresh.Get(ctx, r.Client, req.NamespacedName, hr); err != nil {
 		if apierrors.IsNotFound(err) {
 			r.Graph.Remove(graphKey(req.Namespace, req.Name))
+			r.remotes.Forget(req.NamespacedName)
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
@@ -140,12 +144,6 @@ func (r *Reconciler) reconcile(ctx context.Context, hr *helmv2.HelmRelease, deps
 		hr.Status.ClearFailures()
 		conditions.Delete(hr, meta.StalledCondition)
 	}
-	if hr.Spec.KubeConfig != nil {
-		// Installing in this cluster what was meant for another would be
-		// worse than installing nothing.
-		return r.fail(hr, &stepError{reason: "KubeConfigNotSupported", stalled: true,
-			err: errors.New("spec.kubeConfig (a remote cluster) is not supported by weir: nothing was installed; remove it or run weir in the remote cluster")})
-	}
 	if err := r.checkDependencies(ctx, hr, deps); err != nil {
 		return r.fail(hr, err)
 	}
@@ -168,8 +166,12 @@ func (r *Reconciler) reconcile(ctx context.Context, hr *helmv2.HelmRelease, deps
 	hr.Status.LastAttemptedRevisionDigest = ch.OCIDigest
 	hr.Status.LastAttemptedValuesChecksum = valuesChecksum(values)
 	hr.Status.LastAttemptedConfigDigest = valuesDigest(values)
-	if err := r.uninstallMovedRelease(ctx, hr); err != nil {
-		return r.fail(hr, err)
+	conn, err := r.connect(ctx, hr)
+	if err != nil {
+		return r.fail(hr, kubeConfigError(err))
+	}
+	if err := r.uninstallMovedRelease(ctx, hr, conn); err != nil {
+		return r.fail(hr, conn.explain(ctx, r, hr, err))
 	}
 	hr.Status.StorageNamespace = hr.GetStorageNamespace()
 
@@ -178,11 +180,11 @@ func (r *Reconciler) reconcile(ctx context.Context, hr *helmv2.HelmRelease, deps
 		// changes or a reset or force is requested.
 		return ctrl.Result{}, nil
 	}
-	cfg, err := r.actionConfig(hr)
+	cfg, err := r.actionConfig(hr, conn)
 	if err != nil {
 		return r.fail(hr, &stepError{reason: "InitFailed", err: err})
 	}
-	kube, err := r.kubeClient(hr)
+	kube, err := conn.shared.kubeClient(conn.config, r.Scheme())
 	if err != nil {
 		return r.fail(hr, &stepError{reason: "InitFailed", err: err})
 	}
@@ -192,7 +194,7 @@ func (r *Reconciler) reconcile(ctx context.Context, hr *helmv2.HelmRelease, deps
 	}
 	rel := &releaser{r: r, hr: hr, cfg: cfg, kube: kube, chart: ch, values: values, waitOptions: waitOptions}
 	if err := rel.run(ctx, force); err != nil {
-		return r.fail(hr, err)
+		return r.fail(hr, conn.explain(ctx, r, hr, err))
 	}
 	return ctrl.Result{RequeueAfter: hr.GetRequeueAfter()}, nil
 }
@@ -242,14 +244,13 @@ func (r *Reconciler) checkDependencies(ctx context.Context, hr *helmv2.HelmRelea
 	return nil
 }
 
-// actionConfig connects the Helm SDK to the cluster as the HelmRelease's
-// service account, with releases stored in Secrets of the storage
-// namespace, as the helm command stores them.
-func (r *Reconciler) actionConfig(hr *helmv2.HelmRelease) (*action.Configuration, error) {
-	cfg, shared := r.identity(hr)
+// actionConfig connects the Helm SDK to the release's cluster (see
+// connect), with releases stored in Secrets of the storage namespace, as
+// the helm command stores them.
+func (r *Reconciler) actionConfig(hr *helmv2.HelmRelease, conn *connection) (*action.Configuration, error) {
 	ns := hr.GetStorageNamespace()
 	ac := action.NewConfiguration(action.ConfigurationSetLogger(slog.DiscardHandler))
-	if err := ac.Init(&restGetter{config: cfg, namespace: ns, shared: shared}, ns, "secret"); err != nil {
+	if err := ac.Init(&restGetter{config: conn.config, namespace: ns, shared: conn.shared}, ns, "secret"); err != nil {
 		return nil, fmt.Errorf("connecting the Helm SDK to the cluster: %w", err)
 	}
 	// The chart's objects that name no namespace go to the release's
@@ -261,43 +262,6 @@ func (r *Reconciler) actionConfig(hr *helmv2.HelmRelease) (*action.Configuration
 	}
 	kc.Namespace = hr.GetReleaseNamespace()
 	return ac, nil
-}
-
-// identity is the connection of the HelmRelease's service account
-// (spec.serviceAccountName, else the default one; the controller's own
-// identity when neither is set) and the discovery shared by every release
-// acting as it.
-func (r *Reconciler) identity(hr *helmv2.HelmRelease) (*rest.Config, *sharedDiscovery) {
-	cfg := rest.CopyConfig(r.config)
-	sa := hr.Spec.ServiceAccountName
-	if sa == "" {
-		sa = r.DefaultServiceAccount
-	}
-	identity := ""
-	if sa != "" {
-		identity = "system:serviceaccount:" + hr.Namespace + ":" + sa
-		cfg.Impersonate = rest.ImpersonationConfig{UserName: identity}
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.discovery == nil {
-		r.discovery = map[string]*sharedDiscovery{}
-	}
-	shared := r.discovery[identity]
-	if shared == nil {
-		shared = &sharedDiscovery{}
-		r.discovery[identity] = shared
-	}
-	return cfg, shared
-}
-
-// kubeClient is a client acting as the HelmRelease's service account, for
-// what weir does beside the Helm SDK (drift detection, CRD upgrades), so
-// that RBAC limits it as it limits the release itself. It reads from the
-// API server, not the manager's cache: drift is judged on the live objects.
-func (r *Reconciler) kubeClient(hr *helmv2.HelmRelease) (client.Client, error) {
-	cfg, shared := r.identity(hr)
-	return shared.kubeClient(cfg, r.Scheme())
 }
 
 // fail records err on the status and emits a Warning event.
@@ -348,16 +312,12 @@ func (r *Reconciler) event(hr *helmv2.HelmRelease, eventType, reason, msg string
 func (r *Reconciler) finalize(ctx context.Context, hr *helmv2.HelmRelease) error {
 	r.Graph.Remove(graphKey(hr.Namespace, hr.Name))
 	if !hr.Spec.Suspend {
-		cfg, err := r.actionConfig(hr)
-		if err != nil {
-			return err
-		}
-		rel := &releaser{r: r, hr: hr, cfg: cfg}
-		if err := rel.uninstallOnDelete(ctx); err != nil {
+		if err := r.uninstallOnDelete(ctx, hr); err != nil {
 			r.event(hr, corev1.EventTypeWarning, helmv2.UninstallFailedReason, err.Error())
 			return err
 		}
 	}
+	r.remotes.Forget(client.ObjectKeyFromObject(hr))
 	if hr.HasChartTemplate() {
 		hc := &sourcev1.HelmChart{ObjectMeta: metav1.ObjectMeta{Namespace: hr.Spec.Chart.GetNamespace(hr.Namespace), Name: hr.GetHelmChartName()}}
 		if err := r.Delete(ctx, hc); client.IgnoreNotFound(err) != nil {
@@ -393,7 +353,7 @@ func graphKey(namespace, name string) depgraph.Key {
 // its release name, target namespace or storage namespace changed, as
 // helm-controller does, so that the old release's objects do not linger
 // beside the new one. The history starts over.
-func (r *Reconciler) uninstallMovedRelease(ctx context.Context, hr *helmv2.HelmRelease) error {
+func (r *Reconciler) uninstallMovedRelease(ctx context.Context, hr *helmv2.HelmRelease, conn *connection) error {
 	latest := hr.Status.History.Latest()
 	if latest == nil {
 		return nil
@@ -407,7 +367,7 @@ func (r *Reconciler) uninstallMovedRelease(ctx context.Context, hr *helmv2.HelmR
 	}
 	old := hr.DeepCopy()
 	old.Spec.StorageNamespace = oldStorage
-	cfg, err := r.actionConfig(old)
+	cfg, err := r.actionConfig(old, conn)
 	if err != nil {
 		return &stepError{reason: "InitFailed", err: err}
 	}

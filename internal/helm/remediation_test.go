@@ -405,22 +405,6 @@ func TestRollbackSkipsRevisionsThatFailed(t *testing.T) {
 	}
 }
 
-// TestARemoteClusterIsRefused gives a HelmRelease spec.kubeConfig: weir
-// does not reach remote clusters and installs nothing here instead.
-func TestARemoteClusterIsRefused(t *testing.T) {
-	f := newFixture(t, "1.0.0")
-	hr := f.release("remote", "", func(h *helmv2.HelmRelease) {
-		h.Spec.KubeConfig = &meta.KubeConfigReference{SecretRef: &meta.SecretKeyReference{Name: "prod-kubeconfig"}}
-	})
-	got := f.waitReason(hr, "KubeConfigNotSupported")
-	if !conditions.IsStalled(got) || !contains(conditions.GetMessage(got, meta.ReadyCondition), "nothing was installed") {
-		t.Errorf("want a stalled HelmRelease saying nothing was installed: %s", describe(got))
-	}
-	if n := len(helmReleases(t, f.ns)); n != 0 {
-		t.Errorf("%d releases installed here for a remote cluster", n)
-	}
-}
-
 // TestReadyExprReplacesTheDependencyCheck makes a HelmRelease depend on
 // one that never turns Ready: a readyExpr that holds lets it install all
 // the same, as in Flux; one that does not compile stalls it.

@@ -45,6 +45,7 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager, opts Options) error {
 		r.Graph = &depgraph.Graph{}
 	}
 	r.config = mgr.GetConfig()
+	r.remotes.Home, r.remotes.UserAgent = r.config, ControllerName
 	r.fresh.Use(mgr)
 	// Events are masked with the Secret values of the reconcile they tell of.
 	r.Recorder = r.secrets.Recorder(r.Recorder)

@@ -99,21 +99,3 @@ func TestAFailedRenderPrunesNothing(t *testing.T) {
 		}
 	}
 }
-
-// TestARemoteClusterIsRefused gives a Kustomization spec.kubeConfig: weir
-// does not reach remote clusters, and must not apply to its own cluster
-// what was meant for another, so it stalls saying so and applies nothing.
-func TestARemoteClusterIsRefused(t *testing.T) {
-	f := newFixture(t, map[string]string{"app/a.yaml": fmt.Sprintf(configMap, "remote-only", "1")})
-	ks := f.kustomization("remote", "./app", func(k *kustomizev1.Kustomization) {
-		k.Spec.KubeConfig = &meta.KubeConfigReference{SecretRef: &meta.SecretKeyReference{Name: "prod-kubeconfig"}}
-	})
-	got := f.waitReason(ks, "KubeConfigNotSupported")
-	if !conditions.IsStalled(got) || !strings.Contains(conditions.GetMessage(got, meta.ReadyCondition), "nothing was applied") {
-		t.Errorf("want a stalled Kustomization saying nothing was applied: %s", describe(got))
-	}
-	cm := &corev1.ConfigMap{}
-	if err := env.Client.Get(context.Background(), client.ObjectKey{Namespace: f.ns, Name: "remote-only"}, cm); !apierrors.IsNotFound(err) {
-		t.Errorf("the object meant for the remote cluster was applied here (%v)", err)
-	}
-}

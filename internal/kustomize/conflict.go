@@ -44,8 +44,10 @@ func inventoryIDs(o client.Object) []string {
 // deleted are left out: they are letting go of what they hold.
 func (r *Reconciler) holders(ctx context.Context, self *kustomizev1.Kustomization, ids []string) (map[string][]client.ObjectKey, error) {
 	out := map[string][]client.ObjectKey{}
+	// Objects of the same name in two clusters are two objects.
+	cluster := clusterOf(self)
 	other := func(k *kustomizev1.Kustomization) bool {
-		return k.UID != self.UID && k.DeletionTimestamp.IsZero()
+		return k.UID != self.UID && k.DeletionTimestamp.IsZero() && clusterOf(k) == cluster
 	}
 	for _, id := range ids {
 		var list kustomizev1.KustomizationList

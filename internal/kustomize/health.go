@@ -89,8 +89,22 @@ func (h *healthWatch) reader() *fallbackReader {
 	return &fallbackReader{cache: h.cache, api: h.api}
 }
 
+// healthReader reads the objects whose health a Kustomization waits for:
+// in this cluster, from the health cache (watching their kinds) with the
+// API server behind it; in a remote cluster, from its API server, which
+// sends no events here, so that the wait is looked at again periodically.
+func (r *Reconciler) healthReader(ctx context.Context, t *target, objects []*unstructured.Unstructured) (*fallbackReader, error) {
+	if t.remote != nil {
+		return &fallbackReader{api: t.reader, usedAPI: true}, nil
+	}
+	if err := r.health.watch(ctx, objects); err != nil {
+		return nil, err
+	}
+	return r.health.reader(), nil
+}
+
 // fallbackReader is a client.Reader over the health cache with the API
-// server behind it.
+// server behind it; without a cache, it reads the API server only.
 type fallbackReader struct {
 	cache, api client.Reader
 	// usedAPI is set once an object was read from the API server.
@@ -98,6 +112,9 @@ type fallbackReader struct {
 }
 
 func (f *fallbackReader) Get(ctx context.Context, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+	if f.cache == nil {
+		return f.api.Get(ctx, key, obj, opts...)
+	}
 	err := f.cache.Get(ctx, key, obj, opts...)
 	if !apierrors.IsNotFound(err) {
 		return err
@@ -107,6 +124,9 @@ func (f *fallbackReader) Get(ctx context.Context, key client.ObjectKey, obj clie
 }
 
 func (f *fallbackReader) List(ctx context.Context, list client.ObjectList, opts ...client.ListOption) error {
+	if f.cache == nil {
+		return f.api.List(ctx, list, opts...)
+	}
 	return f.cache.List(ctx, list, opts...)
 }
 

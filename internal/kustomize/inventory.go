@@ -73,8 +73,9 @@ func (r *Reconciler) dropExternalInventory(ctx context.Context, before, after *k
 
 // deletionTargets are the objects to delete with the Kustomization: its
 // inventory, or, when none can be read (it was never written, or its
-// ConfigMaps are lost), every object that carries its ownership labels.
-func (r *Reconciler) deletionTargets(ctx context.Context, obj *kustomizev1.Kustomization) ([]*unstructured.Unstructured, error) {
+// ConfigMaps are lost), every object of its target cluster that carries
+// its ownership labels.
+func (r *Reconciler) deletionTargets(ctx context.Context, obj *kustomizev1.Kustomization, t *target) ([]*unstructured.Unstructured, error) {
 	inv, err := r.inventory(ctx, obj)
 	if err != nil && !errors.Is(err, apply.ErrNoInventory) {
 		return nil, err
@@ -82,7 +83,7 @@ func (r *Reconciler) deletionTargets(ctx context.Context, obj *kustomizev1.Kusto
 	if err == nil && inv != nil {
 		return apply.Objects(inv)
 	}
-	objects, lerr := apply.Labelled(ctx, r.config, r.apiReader, apply.Owner{Name: obj.Name, Namespace: obj.Namespace})
+	objects, lerr := apply.Labelled(ctx, t.config, t.reader, apply.Owner{Name: obj.Name, Namespace: obj.Namespace})
 	if lerr != nil {
 		return nil, fmt.Errorf("finding the objects to delete by their labels: %w", lerr)
 	}

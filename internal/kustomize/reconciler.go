@@ -12,6 +12,7 @@ import (
 	"github.com/fluxcd/pkg/runtime/conditions"
 	"github.com/fluxcd/pkg/runtime/metrics"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/record"
@@ -22,6 +23,7 @@ import (
 	"github.com/weirhq/weir/internal/apply"
 	"github.com/weirhq/weir/internal/artifact"
 	"github.com/weirhq/weir/internal/depgraph"
+	"github.com/weirhq/weir/internal/kubeconfig"
 	"github.com/weirhq/weir/internal/lifecycle"
 	"github.com/weirhq/weir/internal/redact"
 	"github.com/weirhq/weir/internal/render"
@@ -62,6 +64,7 @@ type Reconciler struct {
 	unpacked     unpackCache
 	applier      *apply.Applier
 	impersonated map[string]*apply.Applier
+	remotes      kubeconfig.Cache[*connection]
 	health       *healthWatch
 	secrets      redact.Registry
 
@@ -89,6 +92,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if err := r.fresh.Get(ctx, r.Client, req.NamespacedName, obj); err != nil {
 		if client.IgnoreNotFound(err) == nil {
 			r.Graph.Remove(graphKey(req.Namespace, req.Name))
+			r.remotes.Forget(req.NamespacedName)
 			// Those that shared objects with it drop their note.
 			r.trackConflicts(req.NamespacedName, nil)
 		}
@@ -139,12 +143,6 @@ func (r *Reconciler) reconcile(ctx context.Context, obj *kustomizev1.Kustomizati
 	if v, ok := meta.ReconcileAnnotationValue(obj.GetAnnotations()); ok {
 		obj.Status.SetLastHandledReconcileRequest(v)
 	}
-	if obj.Spec.KubeConfig != nil {
-		// Applying to this cluster what was meant for another would be
-		// worse than applying nothing.
-		return r.fail(obj, &waitError{reason: "KubeConfigNotSupported", stalled: true,
-			err: errors.New("spec.kubeConfig (a remote cluster) is not supported by weir: nothing was applied; remove it or run weir in the remote cluster")})
-	}
 	src, err := r.fetchSource(ctx, obj)
 	if err != nil {
 		return r.fail(obj, err)
@@ -154,26 +152,26 @@ func (r *Reconciler) reconcile(ctx context.Context, obj *kustomizev1.Kustomizati
 	}
 	revision := src.Revision
 	obj.Status.LastAttemptedRevision = revision
+	t, err := r.targetFor(ctx, obj)
+	if err != nil {
+		return r.fail(obj, kubeConfigError(err))
+	}
 
 	key := client.ObjectKeyFromObject(obj)
 	if w := r.waitingFor(key); w != nil && w.revision == revision && w.generation == obj.Generation {
-		return r.checkHealth(ctx, obj, w)
+		return r.checkHealth(ctx, obj, t, w)
 	}
 	objects, err := r.render(ctx, obj, src)
 	if err != nil {
 		return r.fail(obj, err)
 	}
-	applier, err := r.applierFor(obj)
-	if err != nil {
-		return r.fail(obj, &stepError{reason: meta.ReconciliationFailedReason, err: err})
-	}
 	last, err := r.lastInventory(ctx, obj)
 	if err != nil {
 		return r.fail(obj, err)
 	}
-	cs, versions, err := applier.Apply(ctx, apply.Owner{Name: obj.Name, Namespace: obj.Namespace}, objects, apply.Options{Force: obj.Spec.Force, Timeout: obj.GetTimeout(), Ignore: obj.Spec.Ignore})
+	cs, versions, err := t.applier.Apply(ctx, apply.Owner{Name: obj.Name, Namespace: obj.Namespace}, objects, apply.Options{Force: obj.Spec.Force, Timeout: obj.GetTimeout(), Ignore: obj.Spec.Ignore})
 	if err != nil {
-		return r.fail(obj, &stepError{reason: meta.ReconciliationFailedReason, err: err})
+		return r.fail(obj, &stepError{reason: meta.ReconciliationFailedReason, err: t.explain(ctx, r, obj, err)})
 	}
 	inventory := apply.Inventory(cs)
 	changes := changeSummary(cs)
@@ -184,7 +182,7 @@ func (r *Reconciler) reconcile(ctx context.Context, obj *kustomizev1.Kustomizati
 	if err != nil {
 		return r.fail(obj, &stepError{reason: meta.ReconciliationFailedReason, err: err})
 	}
-	if err := r.prune(ctx, applier, obj, last, inventory); err != nil {
+	if err := r.prune(ctx, t, obj, last, inventory); err != nil {
 		return r.fail(obj, err)
 	}
 	if err := r.recordInventory(ctx, obj, inventory); err != nil {
@@ -195,19 +193,19 @@ func (r *Reconciler) reconcile(ctx context.Context, obj *kustomizev1.Kustomizati
 	if w.objects, err = r.healthTargets(obj, objects, versions); err != nil {
 		return r.fail(obj, err)
 	}
-	return r.checkHealth(ctx, obj, w)
+	return r.checkHealth(ctx, obj, t, w)
 }
 
 // checkHealth finishes a reconcile when every object to wait for is
 // healthy; otherwise it records the wait and returns, to be queued again
 // when one of them changes (or when the timeout ends).
-func (r *Reconciler) checkHealth(ctx context.Context, obj *kustomizev1.Kustomization, w *healthWait) (ctrl.Result, error) {
+func (r *Reconciler) checkHealth(ctx context.Context, obj *kustomizev1.Kustomization, t *target, w *healthWait) (ctrl.Result, error) {
 	key := client.ObjectKeyFromObject(obj)
 	if len(w.objects) > 0 {
-		if err := r.health.watch(ctx, w.objects); err != nil {
+		reader, err := r.healthReader(ctx, t, w.objects)
+		if err != nil {
 			return r.fail(obj, &stepError{reason: meta.HealthCheckFailedReason, err: err})
 		}
-		reader := r.health.reader()
 		eval, err := healthEvaluators(obj)
 		if err != nil {
 			r.setWaiting(key, nil)
@@ -215,7 +213,7 @@ func (r *Reconciler) checkHealth(ctx context.Context, obj *kustomizev1.Kustomiza
 		}
 		unhealthy, err := apply.Health(ctx, reader, w.objects, eval)
 		if err != nil {
-			return r.fail(obj, &stepError{reason: meta.HealthCheckFailedReason, err: err})
+			return r.fail(obj, &stepError{reason: meta.HealthCheckFailedReason, err: t.explain(ctx, r, obj, err)})
 		}
 		elapsed := time.Since(w.since)
 		switch {
@@ -276,7 +274,7 @@ func (r *Reconciler) render(ctx context.Context, obj *kustomizev1.Kustomization,
 // prune deletes what the last inventory held and the new one does not,
 // when spec.prune is on, except what another Kustomization still applies.
 // It runs only after a successful apply.
-func (r *Reconciler) prune(ctx context.Context, applier *apply.Applier, obj *kustomizev1.Kustomization, last, inventory *kustomizev1.ResourceInventory) error {
+func (r *Reconciler) prune(ctx context.Context, t *target, obj *kustomizev1.Kustomization, last, inventory *kustomizev1.ResourceInventory) error {
 	if !obj.Spec.Prune {
 		return nil
 	}
@@ -287,9 +285,9 @@ func (r *Reconciler) prune(ctx context.Context, applier *apply.Applier, obj *kus
 	if stale, err = r.keepShared(ctx, obj, stale); err != nil {
 		return &stepError{reason: meta.PruneFailedReason, err: err}
 	}
-	cs, err := applier.Prune(ctx, apply.Owner{Name: obj.Name, Namespace: obj.Namespace}, stale)
+	cs, err := t.applier.Prune(ctx, apply.Owner{Name: obj.Name, Namespace: obj.Namespace}, stale)
 	if err != nil {
-		return &stepError{reason: meta.PruneFailedReason, err: err}
+		return &stepError{reason: meta.PruneFailedReason, err: t.explain(ctx, r, obj, err)}
 	}
 	if s := changeSummary(cs); s != "" {
 		r.Recorder.Event(obj, corev1.EventTypeNormal, "Progressing", s)
@@ -306,34 +304,58 @@ func (r *Reconciler) finalize(ctx context.Context, obj *kustomizev1.Kustomizatio
 	remove := policy == kustomizev1.DeletionPolicyDelete || policy == kustomizev1.DeletionPolicyWaitForTermination ||
 		(policy == kustomizev1.DeletionPolicyMirrorPrune && obj.Spec.Prune)
 	if remove && !obj.Spec.Suspend {
-		objects, err := r.deletionTargets(ctx, obj)
-		if err != nil {
+		if err := r.deleteObjects(ctx, obj, policy); err != nil {
 			return err
-		}
-		if objects, err = r.keepShared(ctx, obj, objects); err != nil {
-			return err
-		}
-		applier, err := r.applierFor(obj)
-		if err != nil {
-			return err
-		}
-		if _, err := applier.Prune(ctx, apply.Owner{Name: obj.Name, Namespace: obj.Namespace}, objects); err != nil {
-			return err
-		}
-		if policy == kustomizev1.DeletionPolicyWaitForTermination {
-			wctx, cancel := context.WithTimeout(ctx, obj.GetTimeout())
-			defer cancel()
-			if err := applier.WaitDeleted(wctx, objects); err != nil {
-				return fmt.Errorf("waiting for the objects to be deleted: %w", err)
-			}
 		}
 	}
+	r.remotes.Forget(client.ObjectKeyFromObject(obj))
 	if r.Metrics != nil {
 		ref := objectRef(obj)
 		r.Metrics.DeleteDuration(ref)
 		r.Metrics.DeleteSuspend(ref)
 	}
 	return lifecycle.RemoveFinalizer(ctx, r.Client, obj, kustomizev1.KustomizationFinalizer)
+}
+
+// deleteObjects deletes what the Kustomization applied, in the cluster it
+// applied it to, except what another Kustomization still applies. When the
+// remote cluster's kubeConfig is gone or was never usable, and so nothing
+// can be deleted there, the objects are left in place with a Warning
+// event, as helm-controller does for a release, rather than holding the
+// deletion (and its namespace's) for good.
+func (r *Reconciler) deleteObjects(ctx context.Context, obj *kustomizev1.Kustomization, policy string) error {
+	t, err := r.targetFor(ctx, obj)
+	if err != nil {
+		if obj.Spec.KubeConfig != nil && (apierrors.IsNotFound(err) || errors.Is(err, kubeconfig.ErrUnsupported) || !holdsObjects(obj)) {
+			r.Recorder.Eventf(obj, corev1.EventTypeWarning, meta.PruneFailedReason,
+				"the objects in the remote cluster were left in place: %s", err)
+			return nil
+		}
+		return err
+	}
+	objects, err := r.deletionTargets(ctx, obj, t)
+	if err != nil {
+		return t.explain(ctx, r, obj, err)
+	}
+	if objects, err = r.keepShared(ctx, obj, objects); err != nil {
+		return err
+	}
+	if _, err := t.applier.Prune(ctx, apply.Owner{Name: obj.Name, Namespace: obj.Namespace}, objects); err != nil {
+		return t.explain(ctx, r, obj, err)
+	}
+	if policy == kustomizev1.DeletionPolicyWaitForTermination {
+		wctx, cancel := context.WithTimeout(ctx, obj.GetTimeout())
+		defer cancel()
+		if err := t.applier.WaitDeleted(wctx, objects); err != nil {
+			return fmt.Errorf("waiting for the objects to be deleted: %w", err)
+		}
+	}
+	return nil
+}
+
+// holdsObjects reports whether the Kustomization's inventory lists objects.
+func holdsObjects(obj *kustomizev1.Kustomization) bool {
+	return obj.Status.Inventory != nil && len(obj.Status.Inventory.Entries) > 0
 }
 
 func (r *Reconciler) waitingFor(key client.ObjectKey) *healthWait {

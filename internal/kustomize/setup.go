@@ -38,6 +38,7 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager, opts Options) error {
 	}
 	r.applier = apply.New(mgr.GetClient())
 	r.config = mgr.GetConfig()
+	r.remotes.Home, r.remotes.UserAgent = r.config, ControllerName
 	r.fresh.Use(mgr)
 	// Events are masked with the secret values of the reconcile they tell of.
 	r.Recorder = r.secrets.Recorder(r.Recorder)
