@@ -106,4 +106,3 @@ func (r *Registry) Digest(t testing.TB, repo, tag string) string {
 	}
 	return desc.Digest.String()
 }
-
