@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -103,26 +104,37 @@ func Verify(ctx context.Context, d name.Digest, keys []Key, opts ...remote.Optio
 		}
 		raw, err := base64.StdEncoding.DecodeString(sig)
 		if err != nil {
-			found = append(found, "a signature that is not base64")
-			continue
+			raw = nil // verifies with no key
 		}
-		for _, k := range keys {
-			if k.verifier.VerifySignature(bytes.NewReader(raw), bytes.NewReader(p)) != nil {
-				continue
-			}
-			// The key signed this payload: it must be about d.
-			if err := checkClaim(p, d); err != nil {
-				found = append(found, fmt.Sprintf("a signature by %s %v", k.Name, err))
-				continue
-			}
+		k, err := verifyOne(keys, raw, p, d)
+		if err == nil {
 			return k, nil
 		}
-		found = append(found, "a signature by another key")
+		if !slices.Contains(found, err.Error()) {
+			found = append(found, err.Error())
+		}
 	}
 	if len(found) == 0 {
 		return Key{}, unverified("tag '%s' holds no cosign signature", tag.TagStr())
 	}
 	return Key{}, unverified("tag '%s' holds %s", tag.TagStr(), strings.Join(found, ", "))
+}
+
+// verifyOne returns the key that made signature sig of payload p, if the
+// payload names the manifest d; else an error that says what the
+// signature is, for the message.
+func verifyOne(keys []Key, sig, p []byte, d name.Digest) (Key, error) {
+	for _, k := range keys {
+		if k.verifier.VerifySignature(bytes.NewReader(sig), bytes.NewReader(p)) != nil {
+			continue
+		}
+		// The key signed this payload: it must be about d.
+		if err := checkClaim(p, d); err != nil {
+			return Key{}, fmt.Errorf("a signature by %s %w", k.Name, err)
+		}
+		return k, nil
+	}
+	return Key{}, errors.New("a signature by another key")
 }
 
 // readPayload reads a signature layer's payload, bounded.

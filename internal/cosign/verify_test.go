@@ -76,7 +76,7 @@ func TestVerifyAcceptsOnlyASignatureOfATrustedKeyForTheDigest(t *testing.T) {
 	}{
 		{"unsigned", push("unsigned", "d"), "the artifact is not signed (no signature tag 'sha256-"},
 		{"signed by another key", byOther, "holds a signature by another key"},
-		{"a signature of another digest", copied, "holds a signature by cosign.pub for digest '" + signed.DigestStr() + "', not this one"},
+		{"a signature of another digest", copied, "holds a signature by cosign.pub for digest '" + signed.DigestStr() + "', not this one; trusted keys"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := cosign.Verify(context.Background(), tc.ref, keys, opts...)
@@ -85,6 +85,7 @@ func TestVerifyAcceptsOnlyASignatureOfATrustedKeyForTheDigest(t *testing.T) {
 				t.Fatalf("got %v, want an UnverifiedError", err)
 			}
 			msg := err.Error()
+			t.Log(msg)
 			for _, want := range []string{"no matching signatures were found for '" + tc.ref.String() + "'", tc.want, "trusted keys: cosign.pub (" + keys[0].Fingerprint + ")"} {
 				if !strings.Contains(msg, want) {
 					t.Errorf("message %q does not say %q", msg, want)

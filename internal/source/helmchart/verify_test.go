@@ -140,7 +140,7 @@ func TestChartVerificationWeirCannotDoStalls(t *testing.T) {
 			"failed to verify the signature using provider 'cosign keyless': keyless verification needs the public-good Sigstore instance"},
 		{"notation", "oci", sourcev1.HelmChartVerification{Provider: "notation", SecretRef: keys}, sourcev1.VerificationError,
 			"failed to verify the signature using provider 'notation': notation signatures are not supported by weir"},
-		{"an HTTP repository", "http", sourcev1.HelmChartVerification{Provider: "cosign", SecretRef: keys}, "ChartVerificationError",
+		{"an http repository", "http", sourcev1.HelmChartVerification{Provider: "cosign", SecretRef: keys}, "ChartVerificationError",
 			"chart verification error: signature verification (spec.verify) is only supported for charts from a HelmRepository of type 'oci'"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
