@@ -101,9 +101,9 @@ func TestAFailedInstallIsUninstalledAndRetried(t *testing.T) {
 	f.waitReady(hr, "1.0.0")
 }
 
-// Charts are not verified by weir: a HelmRelease whose chart template asks
-// for it gets a HelmChart that asks too, and stalls, rather than a release
-// installed from a chart nobody checked.
+// A chart template's verify is copied to the HelmChart: a chart from an
+// HTTP HelmRepository cannot be verified (by Flux either), so the HelmChart
+// stalls, rather than a release installed from a chart nobody checked.
 func TestChartTemplateVerifyIsNotIgnored(t *testing.T) {
 	ns := env.Namespace(t)
 	ctx := context.Background()
@@ -133,11 +133,11 @@ func TestChartTemplateVerifyIsNotIgnored(t *testing.T) {
 	deadline := time.Now().Add(2 * time.Minute)
 	for {
 		err := env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: ns + "-signed"}, chart)
-		if err == nil && conditions.IsStalled(chart) && conditions.GetReason(chart, meta.ReadyCondition) == sourcev1.VerificationError {
+		if err == nil && conditions.IsStalled(chart) && conditions.GetReason(chart, meta.ReadyCondition) == "ChartVerificationError" {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("the HelmChart did not stall with %s: %v %+v", sourcev1.VerificationError, err, chart.Status.Conditions)
+			t.Fatalf("the HelmChart did not stall with ChartVerificationError: %v %+v", err, chart.Status.Conditions)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}

@@ -2,6 +2,7 @@ package helmchart
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"path"
@@ -32,6 +33,9 @@ type build struct {
 	packaged bool
 	// valuesFiles are the values files merged into the chart's defaults.
 	valuesFiles []string
+	// verified is true when the package's signature was checked against
+	// spec.verify.
+	verified bool
 }
 
 // summary is source-controller's description of a build, the message of
@@ -86,6 +90,9 @@ func (e *buildError) Unwrap() error { return e.err }
 // persistent says whether only a change of the spec or of the source can
 // fix the failure, as source-controller decides: it is then not retried.
 func (e *buildError) persistent() bool {
+	if errors.Is(e.err, errCannotVerify) {
+		return true
+	}
 	switch e.reason {
 	case errChartReference, errMetadataPatch, errValuesFiles:
 		return true
@@ -97,8 +104,10 @@ func (e *buildError) persistent() bool {
 // failure to assemble the chart, FetchFailed for one to get it.
 func (e *buildError) condition() string {
 	switch e.reason {
-	case errMetadataPatch, errValuesFiles, errDependencyBuild, errChartPackage:
+	case errMetadataPatch, errValuesFiles, errDependencyBuild, errChartPackage, errChartVerification:
 		return sourcev1.BuildFailedCondition
+	case errVerifySetup:
+		return sourcev1.SourceVerifiedCondition
 	}
 	return sourcev1.FetchFailedCondition
 }

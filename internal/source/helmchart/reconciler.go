@@ -86,9 +86,8 @@ func (r *Reconciler) reconcile(ctx context.Context, obj *sourcev1.HelmChart) (ct
 	if v, ok := meta.ReconcileAnnotationValue(obj.GetAnnotations()); ok {
 		obj.Status.SetLastHandledReconcileRequest(v)
 	}
-	if obj.Spec.Verify != nil {
-		return r.stall(obj, sourcev1.FetchFailedCondition, sourcev1.VerificationError,
-			fmt.Errorf("signature verification (spec.verify with provider '%s') is not supported by weir", obj.Spec.Verify.Provider))
+	if obj.Spec.Verify == nil {
+		conditions.Delete(obj, sourcev1.SourceVerifiedCondition)
 	}
 	src, err := r.fetchSource(ctx, obj)
 	if err != nil {

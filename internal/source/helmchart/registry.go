@@ -127,12 +127,22 @@ func (g *registry) tags(ctx context.Context) ([]string, error) {
 }
 
 // pull fetches the chart package pushed as tag: the manifest, then its
-// chart layer, bounded by helmrepository.MaxChartSize.
-func (g *registry) pull(ctx context.Context, tag string) ([]byte, error) {
+// chart layer, bounded by helmrepository.MaxChartSize. verify, when not
+// nil, checks the manifest's digest before the layer is fetched.
+func (g *registry) pull(ctx context.Context, tag string, verify func(context.Context, *registry, name.Digest, string) error) ([]byte, error) {
 	ref := g.repo.Tag(tag)
 	img, err := remote.Image(ref, g.options(ctx)...)
 	if err != nil {
 		return nil, g.describe(ctx, err, tag)
+	}
+	if verify != nil {
+		d, err := img.Digest()
+		if err != nil {
+			return nil, fmt.Errorf("reading the manifest of '%s:%s': %w", g.url, tag, err)
+		}
+		if err := verify(ctx, g, g.repo.Digest(d.String()), tag); err != nil {
+			return nil, err
+		}
 	}
 	m, err := img.Manifest()
 	if err != nil {

@@ -148,6 +148,10 @@ func (r *Reconciler) buildFromIndex(ctx context.Context, obj *sourcev1.HelmChart
 	if err := checkChartName(obj.Spec.Chart); err != nil {
 		return nil, err
 	}
+	if obj.Spec.Verify != nil {
+		// source-controller fails these too, with "not implemented".
+		return nil, failBuild(errChartVerification, "signature verification (spec.verify) is only supported for charts from a HelmRepository of type 'oci': %w", errCannotVerify)
+	}
 	idx, err := r.indexes.load(r.Store, repo.Status.Artifact)
 	if err != nil {
 		return nil, failBuild(errChartPull, "failed to read the index of HelmRepository '%s': %w", repo.Name, err)
@@ -232,11 +236,24 @@ func (r *Reconciler) buildFromRegistry(ctx context.Context, obj *sourcev1.HelmCh
 	if r.upToDate(obj, obj.Spec.Chart, version) {
 		return cachedBuild(obj, obj.Spec.Chart, version, meta != ""), nil
 	}
-	tgz, err := reg.pull(fetchCtx, tag)
+	verify, err := r.chartVerifier(ctx, obj)
 	if err != nil {
+		return nil, err
+	}
+	tgz, err := reg.pull(fetchCtx, tag, verify)
+	if err != nil {
+		var be *buildError
+		if errors.As(err, &be) && be.reason == errChartVerification {
+			return nil, err
+		}
 		return nil, registryError(fmt.Errorf("failed to download chart for remote reference: %w", err))
 	}
-	return buildRemote(obj, tgz, obj.Spec.Chart, version, meta != "")
+	b, err := buildRemote(obj, tgz, obj.Spec.Chart, version, meta != "")
+	if err != nil {
+		return nil, err
+	}
+	b.verified = verify != nil
+	return b, nil
 }
 
 // registryError gives a registry failure its reason.

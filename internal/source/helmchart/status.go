@@ -42,6 +42,9 @@ func (r *Reconciler) markReady(obj *sourcev1.HelmChart, b *build) {
 	for _, t := range failureConditions {
 		conditions.Delete(obj, t)
 	}
+	if b.verified {
+		conditions.MarkTrue(obj, sourcev1.SourceVerifiedCondition, meta.SucceededReason, "verified signature of version %s", b.version)
+	}
 	conditions.MarkTrue(obj, sourcev1.ArtifactInStorageCondition, b.reason(), "%s", b.summary())
 	conditions.MarkTrue(obj, meta.ReadyCondition, b.reason(), "%s", b.summary())
 }
@@ -75,7 +78,17 @@ func (r *Reconciler) markFailed(obj *sourcev1.HelmChart, condition, reason strin
 			conditions.Delete(obj, other)
 		}
 	}
-	conditions.MarkTrue(obj, condition, reason, "%s", msg)
+	// A signature that does not verify: BuildFailed as the failure, and
+	// SourceVerified=False, as source-controller records it.
+	switch {
+	case condition == sourcev1.SourceVerifiedCondition:
+		conditions.MarkFalse(obj, condition, reason, "%s", msg)
+	case reason == errChartVerification.reason:
+		conditions.MarkTrue(obj, condition, reason, "%s", msg)
+		conditions.MarkFalse(obj, sourcev1.SourceVerifiedCondition, sourcev1.VerificationError, "%s", msg)
+	default:
+		conditions.MarkTrue(obj, condition, reason, "%s", msg)
+	}
 	conditions.MarkFalse(obj, meta.ReadyCondition, reason, "%s", msg)
 	if warn {
 		r.Recorder.Event(obj, corev1.EventTypeWarning, reason, msg)

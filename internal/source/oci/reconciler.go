@@ -92,8 +92,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 }
 
 // reconcile runs the steps in order and leaves the outcome in obj's status:
-// resolve the ref to a digest (one HEAD request), stop there when that
-// digest is stored already, else pull and store.
+// resolve the ref to a digest (one HEAD request), verify its signature
+// when spec.verify asks, stop there when that digest is stored already,
+// else pull and store.
 func (r *Reconciler) reconcile(ctx context.Context, obj *sourcev1.OCIRepository) (ctrl.Result, error) {
 	if obj.Status.ObservedGeneration != obj.Generation {
 		r.markProgressing(ctx, obj, "reconciliation in progress")
@@ -136,6 +137,9 @@ func (r *Reconciler) reconcile(ctx context.Context, obj *sourcev1.OCIRepository)
 	if err != nil {
 		return r.fail(obj, sourcev1.FetchFailedCondition, sourcev1.OCIPullFailedReason,
 			fmt.Errorf("failed to determine artifact digest: %w", err))
+	}
+	if err := r.verifySignature(fetchCtx, obj, reg, tgt); err != nil {
+		return r.unverified(obj, err)
 	}
 	if r.upToDate(obj, tgt) {
 		r.markReady(obj)

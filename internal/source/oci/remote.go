@@ -50,18 +50,14 @@ func (g *registry) close() { g.transport.CloseIdleConnections() }
 func (g *registry) host() string { return g.repo.RegistryStr() }
 
 // unsupported refuses the fields weir does not implement, rather than
-// ignoring them: a signature that is not verified, or a cloud identity that
-// is not used, must not pass for one that is.
+// ignoring them: a cloud identity that is not used must not pass for one
+// that is.
 func unsupported(obj *sourcev1.OCIRepository) (reason string, err error) {
 	switch obj.Spec.Provider {
 	case "", sourcev1.GenericOCIProvider:
 	default:
 		return sourcev1.InvalidProviderConfigurationReason,
 			fmt.Errorf("provider '%s' is not supported by weir: use provider 'generic' with a secretRef", obj.Spec.Provider)
-	}
-	if obj.Spec.Verify != nil {
-		return sourcev1.VerificationError,
-			fmt.Errorf("signature verification (spec.verify with provider '%s') is not supported by weir", obj.Spec.Verify.Provider)
 	}
 	return "", nil
 }

@@ -2,6 +2,7 @@ package oci
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/fluxcd/pkg/apis/meta"
@@ -68,9 +69,28 @@ func (r *Reconciler) stall(obj *sourcev1.OCIRepository, condition, reason string
 	return ctrl.Result{}, &lifecycle.StalledError{Err: err}
 }
 
+// unverified records a failed signature verification: SourceVerified=False
+// and Ready=False with reason VerificationError, retried unless only a
+// spec change can help. Nothing was pulled: the stored artifact, if any,
+// is kept and still served.
+func (r *Reconciler) unverified(obj *sourcev1.OCIRepository, err error) (ctrl.Result, error) {
+	conditions.Delete(obj, sourcev1.FetchFailedCondition)
+	var ve *verifyError
+	if errors.As(err, &ve) && ve.stall {
+		return r.stall(obj, sourcev1.SourceVerifiedCondition, sourcev1.VerificationError, err)
+	}
+	return r.fail(obj, sourcev1.SourceVerifiedCondition, sourcev1.VerificationError, err)
+}
+
+// markFailed records a failure on its condition (SourceVerified=False, or
+// the failure condition True) and on Ready.
 func (r *Reconciler) markFailed(obj *sourcev1.OCIRepository, condition, reason string, err error) {
 	msg := err.Error()
-	conditions.MarkTrue(obj, condition, reason, "%s", msg)
+	if condition == sourcev1.SourceVerifiedCondition {
+		conditions.MarkFalse(obj, condition, reason, "%s", msg)
+	} else {
+		conditions.MarkTrue(obj, condition, reason, "%s", msg)
+	}
 	conditions.MarkFalse(obj, meta.ReadyCondition, reason, "%s", msg)
 	if obj.Status.Artifact != nil && r.Store.Has(obj.Status.Artifact) {
 		conditions.MarkTrue(obj, sourcev1.ArtifactInStorageCondition, meta.SucceededReason, "%s", storedMessage(obj.Status.Artifact))
