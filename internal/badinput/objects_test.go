@@ -246,11 +246,11 @@ func TestBadObjects(t *testing.T) {
 			stalled: true, want: []string{"cycle", "include-a", "include-b"}, fixedIn: "sources"},
 		{name: "includes that form a cycle (second)", obj: gitRepository("include-b", git.HTTPURL("cluster"), includes("include-a")),
 			stalled: true, want: []string{"cycle", "include-a", "include-b"}, fixedIn: "sources"},
-		// Verification is not implemented yet: any spec.verify stalls,
-		// saying so, and the commit is never served as if verified.
+		// A verification whose keys cannot be read fails, saying which
+		// Secret, and the commit is never served as if verified.
 		{name: "verification with a Secret that does not exist", obj: gitRepository("verify-missing", git.HTTPURL("cluster"), func(g *sourcev1.GitRepository) {
 			g.Spec.Verification = &sourcev1.GitRepositoryVerification{Mode: sourcev1.ModeGitHEAD, SecretRef: meta.LocalObjectReference{Name: "nope"}}
-		}), stalled: true, reason: "VerificationError", want: []string{"spec.verify", "not supported"}},
+		}), reason: "VerificationError", want: []string{"public keys secret error", "nope", "not found"}},
 		{name: "a repository holding a 120 MB file", obj: gitRepository("big", git.HTTPURL("big"), nil),
 			want: []string{"data/dump.bin (114.4 MiB)", "over the 100 MiB", "spec.ignore"}},
 		{name: "an interval that is a number (GitRepository)", obj: raw(sourcev1.GroupVersion.String(), "GitRepository", "git-interval-number", map[string]any{
