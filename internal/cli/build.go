@@ -46,10 +46,11 @@ func newBuildCommand(g *globalOptions) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			r, err := repo.Open(root)
+			r, err := openIndexed(root)
 			if err != nil {
 				return err
 			}
+			defer saveIndex(r)
 			q := repo.Query{Name: args[0], Cluster: offline.cluster, Path: filepath.ToSlash(rel)}
 			if cmd.Flags().Changed("namespace") {
 				q.Namespace = g.namespace

@@ -86,6 +86,7 @@ func newBuildAllCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			defer saveIndex(r)
 			clusters, err := buildAll(cmd, r, keys, offline)
 			if err != nil {
 				return err
@@ -130,7 +131,7 @@ func openRepository(dir, root string, offline offlineOptions) (*repo.Repository,
 	if err != nil {
 		return nil, nil, err
 	}
-	r, err := repo.Open(root)
+	r, err := openIndexed(root)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -89,9 +89,10 @@ func renderHelmRelease(ctx context.Context, o helmRenderOptions) (*renderedHelmR
 	}
 	r := o.repository
 	if r == nil {
-		if r, err = repo.Open(root); err != nil {
+		if r, err = openIndexed(root); err != nil {
 			return nil, err
 		}
+		defer saveIndex(r)
 	}
 	spec, ns, cluster, found, err := applyingKustomization(r, filepath.ToSlash(rel), o.offline.cluster)
 	if err != nil {

@@ -111,6 +111,7 @@ func newTestCommand(g *globalOptions) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			defer saveIndex(r)
 			strict := offline.strict
 			offline.strict = false // variables left as written are judged here
 			built, err := buildAll(cmd, r, keys, offline)

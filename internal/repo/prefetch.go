@@ -146,7 +146,7 @@ func (p *prefetch) generated(dir, source string) {
 // read are left to the walk, which alone knows which it reads.
 func (p *prefetch) kustomization(dir, kf, source string) {
 	p.do("kust\x00"+kf+"\x00"+source, func() {
-		k, err := p.r.load(kf).parseKustomization(kf)
+		k, err := p.r.load(kf).parseKustomization(p.r, kf)
 		if err != nil {
 			return
 		}
@@ -173,7 +173,7 @@ func (p *prefetch) kustomization(dir, kf, source string) {
 // objects that the walk follows (see walker.follow).
 func (p *prefetch) file(f, source string) {
 	p.do("file\x00"+f+"\x00"+source, func() {
-		for _, u := range p.r.load(f).decode() {
+		for _, u := range p.r.load(f).decode(p.r, f) {
 			if isFluxKustomization(u) {
 				if dir, ok := followed(u, source); ok {
 					p.fluxPath(dir, source)

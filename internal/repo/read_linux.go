@@ -14,6 +14,13 @@ import (
 // keeps a FIFO from blocking the open; it is then refused by fstat, as is
 // any file that is not regular or is larger than maxFile.
 func readRegular(name string) ([]byte, error) {
+	data, _, err := readRegularStat(name)
+	return data, err
+}
+
+// readRegularStat is readRegular that also returns the stat of what it
+// read, for the index.
+func readRegularStat(name string) ([]byte, fileStat, error) {
 	var fd int
 	var err error
 	for {
@@ -23,21 +30,21 @@ func readRegular(name string) ([]byte, error) {
 		}
 	}
 	if err == syscall.ELOOP {
-		return nil, fmt.Errorf("%s %w", name, errNotRegular)
+		return nil, fileStat{}, fmt.Errorf("%s %w", name, errNotRegular)
 	}
 	if err != nil {
-		return nil, &fs.PathError{Op: "open", Path: name, Err: err}
+		return nil, fileStat{}, &fs.PathError{Op: "open", Path: name, Err: err}
 	}
 	defer syscall.Close(fd)
 	var st syscall.Stat_t
 	if err := syscall.Fstat(fd, &st); err != nil {
-		return nil, &fs.PathError{Op: "fstat", Path: name, Err: err}
+		return nil, fileStat{}, &fs.PathError{Op: "fstat", Path: name, Err: err}
 	}
 	if st.Mode&syscall.S_IFMT != syscall.S_IFREG {
-		return nil, fmt.Errorf("%s %w", name, errNotRegular)
+		return nil, fileStat{}, fmt.Errorf("%s %w", name, errNotRegular)
 	}
 	if st.Size > maxFile {
-		return nil, fmt.Errorf("%s is larger than %d MiB", name, maxFile>>20)
+		return nil, fileStat{}, fmt.Errorf("%s is larger than %d MiB", name, maxFile>>20)
 	}
 	// The size announced is read (a file changing meanwhile is a race
 	// os.ReadFile has too); a file announcing none, as some virtual ones
@@ -47,7 +54,7 @@ func readRegular(name string) ([]byte, error) {
 	for size == 0 || len(data) < size {
 		if len(data) == cap(data) {
 			if len(data) > maxFile {
-				return nil, fmt.Errorf("%s is larger than %d MiB", name, maxFile>>20)
+				return nil, fileStat{}, fmt.Errorf("%s is larger than %d MiB", name, maxFile>>20)
 			}
 			data = append(data, 0)[:len(data)]
 		}
@@ -56,12 +63,42 @@ func readRegular(name string) ([]byte, error) {
 			continue
 		}
 		if err != nil {
-			return nil, &fs.PathError{Op: "read", Path: name, Err: err}
+			return nil, fileStat{}, &fs.PathError{Op: "read", Path: name, Err: err}
 		}
 		if n == 0 {
 			break
 		}
 		data = data[:len(data)+n]
 	}
-	return data, nil
+	return data, statOf(&st), nil
 }
+
+// lstat returns the stat of the file at name, not following a symlink, in
+// one system call; ok is false when it is not a regular file.
+func lstat(name string) (st fileStat, ok bool) {
+	var sys syscall.Stat_t
+	for {
+		err := syscall.Lstat(name, &sys)
+		if err == syscall.EINTR {
+			continue
+		}
+		if err != nil || sys.Mode&syscall.S_IFMT != syscall.S_IFREG {
+			return fileStat{}, false
+		}
+		return statOf(&sys), true
+	}
+}
+
+// statOf is what the index compares of a file's stat.
+func statOf(sys *syscall.Stat_t) fileStat {
+	return fileStat{
+		Size:  sys.Size,
+		Mtime: sys.Mtim.Nano(),
+		Ctime: sys.Ctim.Nano(),
+		Ino:   uint64(sys.Ino),
+		Dev:   uint64(sys.Dev),
+	}
+}
+
+// statIndexed tells whether lstat answers, and so whether the index is used.
+const statIndexed = true

@@ -26,3 +26,16 @@ func readRegular(name string) ([]byte, error) {
 	}
 	return data, nil
 }
+
+// readRegularStat is readRegular; the index is kept on Linux only, so
+// the stat is left empty.
+func readRegularStat(name string) ([]byte, fileStat, error) {
+	data, err := readRegular(name)
+	return data, fileStat{}, err
+}
+
+// lstat never answers outside Linux: the index is not used there.
+func lstat(string) (fileStat, bool) { return fileStat{}, false }
+
+// statIndexed tells whether lstat answers, and so whether the index is used.
+const statIndexed = false

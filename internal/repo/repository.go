@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
@@ -49,6 +50,10 @@ type Repository struct {
 	cacheMu sync.Mutex
 	dirs    map[string]*dir // by slash path relative to root
 	files   map[string]*file
+
+	// index, when UseIndex was called, gives what an earlier call made of
+	// the files that did not change since (see index.go).
+	index *index
 }
 
 // dir is one folder's listing, read once.
@@ -66,6 +71,14 @@ type file struct {
 	readOnce sync.Once
 	data     []byte
 	err      error // reading it
+
+	// From the index: old is the earlier call's entry of a file that did
+	// not change, whose bytes are then read only when asked for (dataOnce,
+	// dataErr); rec is this call's record, nil without an index.
+	old      *indexEntry
+	rec      *record
+	dataOnce sync.Once
+	dataErr  error
 
 	decodeOnce sync.Once
 	decoded    []*unstructured.Unstructured // the objects kept, when interesting
@@ -196,12 +209,40 @@ func (r *Repository) load(p string) *file {
 			f.err = fmt.Errorf("%s is not a regular file", p)
 			return
 		}
-		f.data, f.err = readRegular(r.abs(p))
+		if r.index != nil {
+			if rec, old, ok := r.index.lookup(p, r.abs(p)); ok {
+				f.rec, f.old = rec, old
+				return
+			}
+		}
+		var st fileStat
+		f.data, st, f.err = readRegularStat(r.abs(p))
 		if errors.Is(f.err, errNotRegular) {
 			f.err = fmt.Errorf("%s %w", p, errNotRegular)
 		}
+		if r.index != nil && f.err == nil {
+			f.rec = r.index.start(p, st, time.Now())
+		}
 	})
 	return f
+}
+
+// bytes returns the bytes of a loaded file, read now when the index
+// vouched for what was made of them and they were not needed until now.
+func (f *file) bytes(r *Repository, p string) ([]byte, error) {
+	if f.err != nil {
+		return nil, f.err
+	}
+	if f.old == nil {
+		return f.data, nil
+	}
+	f.dataOnce.Do(func() {
+		f.data, f.dataErr = readRegular(r.abs(p))
+		if errors.Is(f.dataErr, errNotRegular) {
+			f.dataErr = fmt.Errorf("%s %w", p, errNotRegular)
+		}
+	})
+	return f.data, f.dataErr
 }
 
 // read returns the bytes of the file at the slash path (see load), as
@@ -215,7 +256,7 @@ func (r *Repository) read(p string) ([]byte, error) {
 	if f.broken != nil {
 		return nil, f.broken
 	}
-	return f.data, nil
+	return f.bytes(r, p)
 }
 
 // keptKind finds, at the start of a line (a document's top level) or as
@@ -230,29 +271,49 @@ func interesting(data []byte) bool { return keptKind.Match(data) }
 
 // decode returns the objects of a loaded file that the model keeps (see
 // interesting), decoded once.
-func (f *file) decode() []*unstructured.Unstructured {
+func (f *file) decode(r *Repository, p string) []*unstructured.Unstructured {
 	f.decodeOnce.Do(func() {
-		if f.err == nil && interesting(f.data) {
-			f.decoded = Decode(f.data)
+		if f.old != nil && f.old.Decoded {
+			if objs, err := f.old.objects(); err == nil {
+				f.decoded = objs
+				return
+			}
 		}
+		data, err := f.bytes(r, p)
+		if err != nil {
+			return
+		}
+		if interesting(data) {
+			f.decoded = Decode(data)
+		}
+		f.rec.setObjects(f.decoded)
 	})
 	return f.decoded
 }
 
 // parseKustomization returns a loaded kustomization file, parsed once.
-func (f *file) parseKustomization(p string) (*kustypes.Kustomization, error) {
+func (f *file) parseKustomization(r *Repository, p string) (*kustypes.Kustomization, error) {
 	f.kustOnce.Do(func() {
-		if f.err != nil {
-			f.kustErr = f.err
+		if f.old != nil && f.old.Parsed {
+			if k, parseErr, ok := f.old.kustomization(); ok {
+				f.kust, f.kustErr = k, parseErr
+				return
+			}
+		}
+		data, err := f.bytes(r, p)
+		if err != nil {
+			f.kustErr = err
 			return
 		}
 		k := &kustypes.Kustomization{}
-		if err := yaml.Unmarshal(f.data, k); err != nil {
+		if err := yaml.Unmarshal(data, k); err != nil {
 			f.kustErr = fmt.Errorf("%s does not parse: %w", p, err)
+			f.rec.setKustomization(nil, f.kustErr)
 			return
 		}
 		k.FixKustomization()
 		f.kust = k
+		f.rec.setKustomization(k, nil)
 	})
 	return f.kust, f.kustErr
 }
@@ -265,7 +326,7 @@ func (r *Repository) objects(p string) []*unstructured.Unstructured {
 	if !f.parsed {
 		f.parsed = true
 		if f.broken == nil {
-			f.objects = f.decode()
+			f.objects = f.decode(r, p)
 		}
 	}
 	return f.objects
@@ -278,7 +339,7 @@ func (r *Repository) kustomization(p string) (*kustypes.Kustomization, error) {
 	if f.broken != nil {
 		return nil, f.broken
 	}
-	k, err := f.parseKustomization(p)
+	k, err := f.parseKustomization(r, p)
 	if err != nil && f.err == nil {
 		f.broken = err
 	}

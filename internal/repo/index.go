@@ -1,0 +1,292 @@
+package repo
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	utiljson "k8s.io/apimachinery/pkg/util/json"
+	kustypes "sigs.k8s.io/kustomize/api/types"
+
+	"github.com/weirhq/weir/internal/version"
+)
+
+// The index remembers, from one call to the next, what the model made of
+// each file it read: the objects it keeps and the parsed kustomization.
+// An entry is used only while the file's stat is the one recorded (size,
+// modification and change times to the nanosecond, inode and device), as
+// git's index decides which files changed, so an edit, a checkout or a
+// file replaced by another is always read again. A file changed within
+// racyWindow of when it was read could change again within the same
+// timestamp tick unseen: such an entry is not recorded (git's "racily
+// clean" entries), and the next call reads that file again.
+//
+// The index is an optimization only: a missing, unreadable, corrupt or
+// foreign index is ignored, and the model reads the files as without one.
+
+// indexFormat is the version of what an entry holds. Bump it whenever
+// what decode, interesting or parseKustomization make of a file changes,
+// so that no index written before is read.
+const indexFormat = 1
+
+// racyWindow is how close to the read a file's change makes its entry
+// untrusted (coarse file system clocks tick in up to a few milliseconds;
+// some network file systems in seconds). Tests shorten it.
+var racyWindow = 2 * time.Second
+
+// minIndexed is the fewest files worth an index: a small repository is
+// read faster than an index is.
+const minIndexed = 200
+
+// indexMaxAge is how long an index not written to is kept in its folder.
+const indexMaxAge = 30 * 24 * time.Hour
+
+// fileStat is what the index compares of a file.
+type fileStat struct {
+	Size  int64  `json:"size"`
+	Mtime int64  `json:"mtime"`
+	Ctime int64  `json:"ctime"`
+	Ino   uint64 `json:"ino"`
+	Dev   uint64 `json:"dev"`
+}
+
+// indexEntry is what the model made of one file: each part is set once
+// it was computed (Decoded, Parsed).
+type indexEntry struct {
+	Stat fileStat `json:"stat"`
+
+	Decoded bool            `json:"decoded,omitempty"`
+	Objects json.RawMessage `json:"objects,omitempty"` // the objects kept, a JSON list
+
+	Parsed  bool            `json:"parsed,omitempty"`
+	Kust    json.RawMessage `json:"kustomization,omitempty"`
+	KustErr string          `json:"kustomizationError,omitempty"`
+}
+
+// indexFile is an index on disk.
+type indexFile struct {
+	Format  int                    `json:"format"`
+	Version string                 `json:"version"`
+	Root    string                 `json:"root"`
+	Files   map[string]*indexEntry `json:"files"`
+}
+
+// index is the index of one Repository: what the last call recorded, and
+// what this one records.
+type index struct {
+	path string // the index file
+	old  map[string]*indexEntry
+
+	mu    sync.Mutex
+	fresh map[string]*record
+	hits  int
+}
+
+// record is an entry being made by this call. Its parts are filled by
+// the loads, on whichever goroutine runs them.
+type record struct {
+	mu    sync.Mutex
+	entry indexEntry
+	racy  bool
+}
+
+// UseIndex makes the repository remember what it reads in an index kept
+// in dir (created when missing), and use what an earlier call remembered
+// of the files that did not change since. SaveIndex writes it. An index
+// that cannot be read is ignored.
+func (r *Repository) UseIndex(dir string) {
+	if !statIndexed {
+		return // no stat to compare on this system
+	}
+	sum := sha256.Sum256([]byte(r.root))
+	ix := &index{path: filepath.Join(dir, hex.EncodeToString(sum[:12])+".json"), fresh: map[string]*record{}}
+	if b, err := os.ReadFile(ix.path); err == nil {
+		var f indexFile
+		if json.Unmarshal(b, &f) == nil && f.Format == indexFormat && f.Version == version.Version && f.Root == r.root {
+			ix.old = f.Files
+		}
+	}
+	r.index = ix
+}
+
+// SaveIndex writes what this call recorded, when UseIndex was called and
+// anything differs from the index read; files this call did not read are
+// dropped from it. The index is written whole to a temporary file and
+// renamed, so a concurrent call reads the old index or the new one.
+// Indexes of other repositories unused for 30 days are removed.
+func (r *Repository) SaveIndex() error {
+	ix := r.index
+	if ix == nil {
+		return nil
+	}
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	files := make(map[string]*indexEntry, len(ix.fresh))
+	for p, rec := range ix.fresh {
+		rec.mu.Lock()
+		e, racy := rec.entry, rec.racy
+		rec.mu.Unlock()
+		if !racy && (e.Decoded || e.Parsed) {
+			files[p] = &e
+		}
+	}
+	if len(files) < minIndexed || (ix.hits == len(files) && len(files) == len(ix.old)) {
+		return nil
+	}
+	b, err := json.Marshal(indexFile{Format: indexFormat, Version: version.Version, Root: r.root, Files: files})
+	if err != nil {
+		return fmt.Errorf("encoding the repository index: %w", err)
+	}
+	dir := filepath.Dir(ix.path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("creating the repository index folder: %w", err)
+	}
+	tmp, err := os.CreateTemp(dir, ".index-*")
+	if err != nil {
+		return fmt.Errorf("writing the repository index: %w", err)
+	}
+	_, err = tmp.Write(b)
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), ix.path)
+	}
+	if err != nil {
+		os.Remove(tmp.Name())
+		return fmt.Errorf("writing the repository index: %w", err)
+	}
+	pruneIndexes(dir, ix.path)
+	return nil
+}
+
+// pruneIndexes removes the indexes in dir not written for indexMaxAge,
+// and temporary files left by an interrupted write, keeping keep.
+func pruneIndexes(dir, keep string) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		p := filepath.Join(dir, e.Name())
+		if p == keep || e.IsDir() || !(strings.HasSuffix(e.Name(), ".json") || strings.HasPrefix(e.Name(), ".index-")) {
+			continue
+		}
+		if fi, err := e.Info(); err == nil && time.Since(fi.ModTime()) > indexMaxAge {
+			os.Remove(p)
+		}
+	}
+}
+
+// lookup returns the earlier entry of the slash path when the file still
+// has the stat recorded, and starts this call's record of it either way.
+// ok is false when the file must be read.
+func (ix *index) lookup(p, abs string) (rec *record, old *indexEntry, ok bool) {
+	st, regular := lstat(abs)
+	if !regular {
+		return nil, nil, false
+	}
+	e := ix.old[p]
+	if e == nil || e.Stat != st {
+		return nil, nil, false
+	}
+	rec = &record{entry: *e}
+	ix.mu.Lock()
+	ix.fresh[p] = rec
+	ix.hits++
+	ix.mu.Unlock()
+	return rec, e, true
+}
+
+// start begins this call's record of a file just read with stat st.
+func (ix *index) start(p string, st fileStat, readAt time.Time) *record {
+	rec := &record{entry: indexEntry{Stat: st}, racy: st == (fileStat{}) || racy(st, readAt)}
+	ix.mu.Lock()
+	ix.fresh[p] = rec
+	ix.mu.Unlock()
+	return rec
+}
+
+// racy tells whether a file read at readAt changed too close to it for
+// its stat to tell a later change.
+func racy(st fileStat, readAt time.Time) bool {
+	limit := readAt.Add(-racyWindow).UnixNano()
+	return st.Mtime >= limit || st.Ctime >= limit
+}
+
+// setObjects records the objects kept of a file.
+func (rec *record) setObjects(objs []*unstructured.Unstructured) {
+	if rec == nil {
+		return
+	}
+	list := make([]map[string]any, len(objs))
+	for i, u := range objs {
+		list[i] = u.Object
+	}
+	b, err := json.Marshal(list)
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	if err != nil {
+		rec.racy = true // not recordable: read again next time
+		return
+	}
+	rec.entry.Decoded, rec.entry.Objects = true, b
+}
+
+// setKustomization records the parse of a kustomization file.
+func (rec *record) setKustomization(k *kustypes.Kustomization, parseErr error) {
+	if rec == nil {
+		return
+	}
+	var b []byte
+	var err error
+	if parseErr == nil {
+		b, err = json.Marshal(k)
+	}
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	if err != nil {
+		rec.racy = true
+		return
+	}
+	rec.entry.Parsed, rec.entry.Kust, rec.entry.KustErr = true, b, ""
+	if parseErr != nil {
+		rec.entry.KustErr = parseErr.Error()
+	}
+}
+
+// objects returns the objects an entry recorded, decoded as Decode
+// decodes them (numbers as int64 or float64).
+func (e *indexEntry) objects() ([]*unstructured.Unstructured, error) {
+	var list []map[string]any
+	if err := utiljson.Unmarshal(e.Objects, &list); err != nil {
+		return nil, err
+	}
+	out := make([]*unstructured.Unstructured, 0, len(list))
+	for _, o := range list {
+		out = append(out, &unstructured.Unstructured{Object: o})
+	}
+	return out, nil
+}
+
+// kustomization returns the parse an entry recorded: the kustomization,
+// or the error it did not parse with; ok is false when the entry cannot
+// be read back (the file is then parsed again).
+func (e *indexEntry) kustomization() (k *kustypes.Kustomization, parseErr error, ok bool) {
+	if e.KustErr != "" {
+		return nil, errors.New(e.KustErr), true
+	}
+	k = &kustypes.Kustomization{}
+	if err := json.Unmarshal(e.Kust, k); err != nil {
+		return nil, nil, false
+	}
+	return k, nil, true
+}

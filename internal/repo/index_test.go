@@ -1,0 +1,146 @@
+package repo
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/weirhq/weir/internal/repo/repotest"
+)
+
+// indexedBuild builds app (n, a) of the home-ops repository at root with
+// the index kept in dir, saves the index, and returns the YAML and how
+// many files the index answered for.
+func indexedBuild(t *testing.T, root, dir string, n, a int) (string, int) {
+	t.Helper()
+	r := open(t, root)
+	r.UseIndex(dir)
+	b, err := r.Build(context.Background(), BuildOptions{Query: Query{Name: repotest.Name(n, a), Path: repotest.Path(n, a)}, DefaultNamespace: "flux-system"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.SaveIndex(); err != nil {
+		t.Fatal(err)
+	}
+	return toYAML(t, b.Objects), r.index.hits
+}
+
+// noRacyWindow trusts files changed just before they were read, as if
+// the test's files had been written long ago.
+func noRacyWindow(t *testing.T) {
+	old := racyWindow
+	racyWindow = -time.Hour
+	t.Cleanup(func() { racyWindow = old })
+}
+
+// The index answers for the files that did not change, and what is built
+// with it is what is built without it; a file edited since, even to the
+// same size, or replaced by another is read again.
+func TestIndexGivesWhatTheFilesSay(t *testing.T) {
+	noRacyWindow(t)
+	root, dir := t.TempDir(), t.TempDir()
+	if err := repotest.HomeOps(root, 10, 7); err != nil {
+		t.Fatal(err)
+	}
+	want, _, err := build(t, root, BuildOptions{Query: Query{Name: repotest.Name(3, 4), Path: repotest.Path(3, 4)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantIn(t, "the build", want, "host: app-3-4.home.example", "TZ: Europe/Paris")
+
+	first, hits := indexedBuild(t, root, dir, 3, 4)
+	if hits != 0 || first != want {
+		t.Fatalf("with no index yet: %d files from the index, and\n%s\nwant\n%s", hits, first, want)
+	}
+	second, hits := indexedBuild(t, root, dir, 3, 4)
+	if hits < 200 || second != want {
+		t.Fatalf("with the index: %d files from the index (want every file read before), and\n%s\nwant\n%s", hits, second, want)
+	}
+
+	// An edit to the same size whose modification time is set back: the
+	// change time still tells.
+	settings := filepath.Join(root, "kubernetes/components/common/cluster-settings.yaml")
+	fi, err := os.Stat(settings)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(settings)
+	edited := strings.Replace(string(b), "home.example", "home.exampla", 1)
+	if err := os.WriteFile(settings, []byte(edited), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chtimes(settings, fi.ModTime(), fi.ModTime()); err != nil {
+		t.Fatal(err)
+	}
+	out, hits := indexedBuild(t, root, dir, 3, 4)
+	wantIn(t, "the build after a same-size edit", out, "host: app-3-4.home.exampla")
+	if hits == 0 {
+		t.Error("after one edit, the index answered for no file")
+	}
+
+	// A file replaced by another (a checkout writes and renames).
+	ks := filepath.Join(root, repotest.KsFile(3, 4))
+	b, _ = os.ReadFile(ks)
+	tmp := ks + ".new"
+	if err := os.WriteFile(tmp, []byte(strings.Replace(string(b), "targetNamespace: ns-3", "targetNamespace: ns-x", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, ks); err != nil {
+		t.Fatal(err)
+	}
+	out, _ = indexedBuild(t, root, dir, 3, 4)
+	wantIn(t, "the build after a replaced ks.yaml", out, "namespace: ns-x")
+
+	// A kustomization.yaml broken since: the same error with the index
+	// as without it, and on the call after, once it was recorded.
+	writeFile(t, root, "kubernetes/apps/ns-3/kustomization.yaml", "resources: [\n")
+	query := BuildOptions{Query: Query{Name: repotest.Name(3, 4), Path: repotest.Path(3, 4)}, DefaultNamespace: "flux-system"}
+	_, wantErr := open(t, root).Build(context.Background(), query)
+	if wantErr == nil {
+		t.Fatal("a broken kustomization.yaml builds")
+	}
+	for i := 0; i < 2; i++ {
+		r := open(t, root)
+		r.UseIndex(dir)
+		_, err := r.Build(context.Background(), query)
+		if err == nil || err.Error() != wantErr.Error() {
+			t.Fatalf("call %d with a broken kustomization.yaml: %v, want %v", i+1, err, wantErr)
+		}
+		if err := r.SaveIndex(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// Files changed within the racy window are not vouched for: an index is
+// not written for a repository just checked out, and a corrupt or foreign
+// index is ignored.
+func TestIndexTrustsNoRecentChangeNorABadIndex(t *testing.T) {
+	root, dir := t.TempDir(), t.TempDir()
+	if err := repotest.HomeOps(root, 10, 7); err != nil {
+		t.Fatal(err)
+	}
+	want, _ := indexedBuild(t, root, dir, 1, 1)
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Errorf("an index was written of files changed a moment ago: %v", entries)
+	}
+
+	noRacyWindow(t)
+	indexedBuild(t, root, dir, 1, 1)
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 1 {
+		t.Fatalf("want one index, got %v", entries)
+	}
+	for _, bad := range []string{"{not json", `{"format":99,"files":{}}`} {
+		if err := os.WriteFile(filepath.Join(dir, entries[0].Name()), []byte(bad), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		out, hits := indexedBuild(t, root, dir, 1, 1)
+		if hits != 0 || out != want {
+			t.Errorf("index %q: %d files from it, and\n%s\nwant\n%s", bad, hits, out, want)
+		}
+	}
+}
