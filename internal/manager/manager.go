@@ -272,6 +272,9 @@ func New(cfg *rest.Config, opts Options) (*Manager, error) {
 		return nil, fmt.Errorf("adding the readiness check: %w", err)
 	}
 	for _, k := range reconciledKinds {
+		if !opts.runs(k.component) {
+			continue // no informer for a kind nobody here reconciles
+		}
 		if err := mgr.AddReadyzCheck(k.check, cacheSynced(mgr, opts.LeaderElect, k.obj, listErrs)); err != nil {
 			listener.Close()
 			return nil, fmt.Errorf("adding the readiness check: %w", err)

@@ -12,6 +12,7 @@ import (
 	helmv2 "github.com/fluxcd/helm-controller/api/v2"
 	kustomizev1 "github.com/fluxcd/kustomize-controller/api/v1"
 	sourcev1 "github.com/fluxcd/source-controller/api/v1"
+	swapi "github.com/fluxcd/source-watcher/api/v2/v1beta1"
 	toolscache "k8s.io/client-go/tools/cache"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -19,18 +20,20 @@ import (
 )
 
 // reconciledKinds are the kinds weir's controllers reconcile, each with
-// the name of its readiness check.
+// the name of its readiness check and the component that reconciles it.
 var reconciledKinds = []struct {
-	check string
-	obj   client.Object
+	check     string
+	obj       client.Object
+	component string
 }{
-	{"gitrepositories", &sourcev1.GitRepository{}},
-	{"ocirepositories", &sourcev1.OCIRepository{}},
-	{"buckets", &sourcev1.Bucket{}},
-	{"helmrepositories", &sourcev1.HelmRepository{}},
-	{"helmcharts", &sourcev1.HelmChart{}},
-	{"kustomizations", &kustomizev1.Kustomization{}},
-	{"helmreleases", &helmv2.HelmRelease{}},
+	{"gitrepositories", &sourcev1.GitRepository{}, "source-controller"},
+	{"ocirepositories", &sourcev1.OCIRepository{}, "source-controller"},
+	{"buckets", &sourcev1.Bucket{}, "source-controller"},
+	{"helmrepositories", &sourcev1.HelmRepository{}, "source-controller"},
+	{"helmcharts", &sourcev1.HelmChart{}, "source-controller"},
+	{"kustomizations", &kustomizev1.Kustomization{}, "kustomize-controller"},
+	{"helmreleases", &helmv2.HelmRelease{}, "helm-controller"},
+	{"artifactgenerators", &swapi.ArtifactGenerator{}, "source-watcher"},
 }
 
 // listErrors keeps the last error of each informer's list or watch, by
