@@ -42,7 +42,7 @@ func newStatsCommand(g *globalOptions) *cobra.Command {
 			rows := [][]string{{"RECONCILERS", "RUNNING", "FAILING", "SUSPENDED", "STORAGE"}}
 			for _, k := range control.Kinds() {
 				objs, err := control.List(cmd.Context(), c, k, namespace)
-				if err != nil {
+				if err != nil && !apimeta.IsNoMatchError(err) { // a CRD not installed counts none
 					return err
 				}
 				s := countStats(objs)

@@ -34,7 +34,7 @@ func TestStatsCountsEveryKind(t *testing.T) {
 	}
 	want := row("RECONCILERS", "RUNNING", "FAILING", "SUSPENDED", "STORAGE") +
 		row("GitRepository", "3", "2", "1", "2.0 KiB")
-	for _, kind := range []string{"OCIRepository", "Bucket", "HelmRepository", "HelmChart", "Kustomization", "HelmRelease", "Receiver", "Alert", "Provider", "FluxInstance"} {
+	for _, kind := range []string{"OCIRepository", "Bucket", "HelmRepository", "HelmChart", "ArtifactGenerator", "Kustomization", "HelmRelease", "Receiver", "Alert", "Provider", "FluxInstance"} {
 		want += row(kind, "0", "0", "0", "-")
 	}
 	if out != want {

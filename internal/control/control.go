@@ -16,6 +16,7 @@ import (
 	notificationv1beta3 "github.com/fluxcd/notification-controller/api/v1beta3"
 	"github.com/fluxcd/pkg/apis/meta"
 	sourcev1 "github.com/fluxcd/source-controller/api/v1"
+	swapi "github.com/fluxcd/source-watcher/api/v2/v1beta1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -94,6 +95,12 @@ var kinds = []Kind{
 		Name: sourcev1.HelmChartKind, Group: "source", Use: "chart",
 		newObject: func() Object { return &sourcev1.HelmChart{} },
 		newList:   func() client.ObjectList { return &sourcev1.HelmChartList{} },
+	},
+	{
+		Name: swapi.ArtifactGeneratorKind, Group: "artifact", Use: "generator", Aliases: []string{"ag"},
+		SuspendAnnotation: swapi.ReconcileAnnotation,
+		newObject:         func() Object { return &swapi.ArtifactGenerator{} },
+		newList:           func() client.ObjectList { return &swapi.ArtifactGeneratorList{} },
 	},
 	{
 		Name: kustomizev1.KustomizationKind, Use: "kustomization", Aliases: []string{"ks"},
