@@ -11,6 +11,8 @@ import (
 	helmv2 "github.com/fluxcd/helm-controller/api/v2"
 	kustomizev1 "github.com/fluxcd/kustomize-controller/api/v1"
 	ssautils "github.com/fluxcd/pkg/ssa/utils"
+	sourcev1 "github.com/fluxcd/source-controller/api/v1"
+	swapi "github.com/fluxcd/source-watcher/api/v2/v1beta1"
 	"github.com/spf13/cobra"
 	"helm.sh/helm/v4/pkg/action"
 	release "helm.sh/helm/v4/pkg/release/v1"
@@ -47,7 +49,52 @@ func newTreeCommand(g *globalOptions) *cobra.Command {
 			return t.kustomization(cmd.Context(), client.ObjectKey{Namespace: g.namespace, Name: args[0]}, "")
 		},
 	})
+	artifact := &cobra.Command{Use: "artifact", Aliases: []string{"artifacts"}, Short: "Show what an artifact generator manages"}
+	artifact.AddCommand(&cobra.Command{
+		Use:     "generator NAME",
+		Aliases: []string{"ag"},
+		Short:   "Show the ExternalArtifacts an ArtifactGenerator made, as flux tree artifact generator",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := objectClient(g)
+			if err != nil {
+				return err
+			}
+			return treeArtifactGenerator(cmd.Context(), c, cmd.OutOrStdout(), client.ObjectKey{Namespace: g.namespace, Name: args[0]})
+		},
+	})
+	cmd.AddCommand(artifact)
 	return cmd
+}
+
+// treeArtifactGenerator prints the ExternalArtifacts of an
+// ArtifactGenerator's inventory, each with its revision when it exists.
+func treeArtifactGenerator(ctx context.Context, c client.Client, out io.Writer, key client.ObjectKey) error {
+	ag := &swapi.ArtifactGenerator{}
+	if err := c.Get(ctx, key, ag); err != nil {
+		return fmt.Errorf("getting ArtifactGenerator %s: %w", key, err)
+	}
+	fmt.Fprintf(out, "ArtifactGenerator/%s/%s\n", key.Namespace, key.Name)
+	for i, ref := range ag.Status.Inventory {
+		branch := "├── "
+		if i == len(ag.Status.Inventory)-1 {
+			branch = "└── "
+		}
+		ns := ref.Namespace
+		if ns == "" {
+			ns = key.Namespace
+		}
+		line := fmt.Sprintf("%s%s/%s/%s", branch, sourcev1.ExternalArtifactKind, ns, ref.Name)
+		ea := &sourcev1.ExternalArtifact{}
+		switch err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: ref.Name}, ea); {
+		case err != nil:
+			line += fmt.Sprintf(" (%v)", err)
+		case ea.Status.Artifact != nil:
+			line += " " + ea.Status.Artifact.Revision
+		}
+		fmt.Fprintln(out, line)
+	}
+	return nil
 }
 
 // tree prints what Kustomizations applied, recursing into the
