@@ -89,6 +89,25 @@ func TestVerifyAcceptsOnlyASignatureTheTrustPolicyTrusts(t *testing.T) {
 		})
 	}
 
+	t.Run("through the referrers API", func(t *testing.T) {
+		api := testenv.NewReferrersRegistry(t)
+		d := api.PushFiles(t, "signed", "latest", map[string]string{"a.yaml": "a"}, nil)
+		api.NotationSign(t, "signed", d, trusted)
+		// The referrers tag that oras-go writes as well is removed: only
+		// the API can find the signature.
+		ref, err := name.NewDigest(api.Host+"/signed@"+d, name.Insecure)
+		if err != nil {
+			t.Fatal(err)
+		}
+		apiOpts := []remote.Option{remote.WithTransport(api.Registry().Transport())}
+		if err := remote.Delete(ref.Context().Tag(strings.Replace(d, ":", "-", 1)), apiOpts...); err != nil {
+			t.Fatal(err)
+		}
+		if res, err := notation.Verify(context.Background(), ref, strict, apiOpts...); err != nil || res != notation.Verified {
+			t.Errorf("a signature found through the referrers API is refused: %v, %v", res, err)
+		}
+	})
+
 	t.Run("without the registry's credentials", func(t *testing.T) {
 		_, err := notation.Verify(context.Background(), signed, strict, remote.WithTransport(reg.Registry().Transport()))
 		var ue *notation.UnverifiedError
