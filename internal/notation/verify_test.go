@@ -33,7 +33,7 @@ func TestVerifyAcceptsOnlyASignatureTheTrustPolicyTrusts(t *testing.T) {
 	}
 	policy := func(scopes []string, subjects ...string) *notation.Policy {
 		p, err := notation.PolicyFromSecret(policySecret(map[string][]byte{
-			"trustpolicy.json": testenv.NotationTrustPolicy(t, scopes, subjects...),
+			"trustpolicy.json": testenv.NotationTrustPolicy(t, "strict", scopes, subjects...),
 			"ca.crt":           trusted.CACertPEM,
 			"README":           []byte("not a certificate"),
 		}))
@@ -89,6 +89,21 @@ func TestVerifyAcceptsOnlyASignatureTheTrustPolicyTrusts(t *testing.T) {
 		})
 	}
 
+	t.Run("levels that verify nothing", func(t *testing.T) {
+		for level, ref := range map[string]name.Digest{"skip": push("skipped", "s"), "audit": byOther} {
+			p, err := notation.PolicyFromSecret(policySecret(map[string][]byte{
+				"trustpolicy.json": testenv.NotationTrustPolicy(t, level, []string{"*"}, trusted.Subject),
+				"ca.crt":           trusted.CACertPEM,
+			}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res, err := notation.Verify(context.Background(), ref, p, opts...); err != nil || res != notation.Skipped {
+				t.Errorf("level %s: got %v, %v; want Skipped", level, res, err)
+			}
+		}
+	})
+
 	t.Run("through the referrers API", func(t *testing.T) {
 		api := testenv.NewReferrersRegistry(t)
 		d := api.PushFiles(t, "signed", "latest", map[string]string{"a.yaml": "a"}, nil)
@@ -120,7 +135,7 @@ func TestVerifyAcceptsOnlyASignatureTheTrustPolicyTrusts(t *testing.T) {
 
 func TestPolicyFromSecretNamesWhatIsWrong(t *testing.T) {
 	ca := testenv.NewNotationSigner(t, "ca").CACertPEM
-	good := testenv.NotationTrustPolicy(t, []string{"*"}, "*")
+	good := testenv.NotationTrustPolicy(t, "strict", []string{"*"}, "*")
 	for _, tc := range []struct {
 		name string
 		data map[string][]byte

@@ -93,10 +93,11 @@ func NewNotationSigner(t testing.TB, cn string) *NotationSigner {
 }
 
 // NotationTrustPolicy is a trustpolicy.json with one statement, "weir",
-// at level strict, for the given registry scopes (host:port/repository,
-// or "*"), trusting the certificates of trust store ca:weir and the given
-// x509.subject identities ("*" for any).
-func NotationTrustPolicy(t testing.TB, scopes []string, subjects ...string) []byte {
+// at the given level (strict, permissive, audit or skip), for the given
+// registry scopes (host:port/repository, or "*"), trusting the
+// certificates of trust store ca:weir and the given x509.subject
+// identities ("*" for any).
+func NotationTrustPolicy(t testing.TB, level string, scopes []string, subjects ...string) []byte {
 	t.Helper()
 	ids := make([]string, len(subjects))
 	for i, s := range subjects {
@@ -110,7 +111,7 @@ func NotationTrustPolicy(t testing.TB, scopes []string, subjects ...string) []by
 		"trustPolicies": []map[string]any{{
 			"name":                  "weir",
 			"registryScopes":        scopes,
-			"signatureVerification": map[string]string{"level": "strict"},
+			"signatureVerification": map[string]string{"level": level},
 			"trustStores":           []string{"ca:weir"},
 			"trustedIdentities":     ids,
 		}},

@@ -17,7 +17,7 @@ func TestOnlyChartsSignedUnderTheTrustPolicyAreServed(t *testing.T) {
 	reg := testenv.NewRegistry(t, "", "")
 	trusted, other := testenv.NewNotationSigner(t, "trusted"), testenv.NewNotationSigner(t, "other")
 	createSecret(t, ns, "notation", "", map[string][]byte{
-		"trustpolicy.json": testenv.NotationTrustPolicy(t, []string{reg.Host + "/charts/app"}, trusted.Subject),
+		"trustpolicy.json": testenv.NotationTrustPolicy(t, "strict", []string{reg.Host + "/charts/app"}, trusted.Subject),
 		"ca.crt":           trusted.CACertPEM,
 	})
 	createSecret(t, ns, "no-policy", "", map[string][]byte{"ca.crt": trusted.CACertPEM})

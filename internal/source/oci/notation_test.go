@@ -65,7 +65,7 @@ func TestOnlyArtifactsSignedUnderTheTrustPolicyAreApplied(t *testing.T) {
 	createSecret(t, ns, "registry-ca", corev1.SecretTypeOpaque, map[string][]byte{"ca.crt": reg.CACertPEM()})
 	trusted, other := testenv.NewNotationSigner(t, "trusted"), testenv.NewNotationSigner(t, "other")
 	createSecret(t, ns, "notation", corev1.SecretTypeOpaque, map[string][]byte{
-		"trustpolicy.json": testenv.NotationTrustPolicy(t, []string{reg.Host + "/manifests"}, trusted.Subject),
+		"trustpolicy.json": testenv.NotationTrustPolicy(t, "strict", []string{reg.Host + "/manifests"}, trusted.Subject),
 		"ca.crt":           trusted.CACertPEM,
 	})
 	url := reg.URL("manifests")
@@ -144,15 +144,15 @@ func TestNotationPolicyThatDoesNotApplyIsAClearError(t *testing.T) {
 		data map[string][]byte
 		want []string
 	}{
-		{"another repository's scope", with(map[string][]byte{"trustpolicy.json": testenv.NotationTrustPolicy(t, []string{reg.Host + "/elsewhere"}, signer.Subject)}),
+		{"another repository's scope", with(map[string][]byte{"trustpolicy.json": testenv.NotationTrustPolicy(t, "strict", []string{reg.Host + "/elsewhere"}, signer.Subject)}),
 			[]string{`artifact "` + reg.Host + "/manifests@" + digest + `" has no applicable trust policy statement`,
 				"the registryScopes of trustpolicy.json in secret '" + ns + "/another-repository-s-scope' are [" + reg.Host + "/elsewhere]"}},
-		{"another identity", with(map[string][]byte{"trustpolicy.json": testenv.NotationTrustPolicy(t, []string{"*"}, impostor.Subject)}),
+		{"another identity", with(map[string][]byte{"trustpolicy.json": testenv.NotationTrustPolicy(t, "strict", []string{"*"}, impostor.Subject)}),
 			[]string{"signing certificate from the digital signature does not match the X.509 trusted identities",
 				"trust policy statement 'weir' trusts [x509.subject: " + impostor.Subject + "]"}},
-		{"no trust policy", with(map[string][]byte{"policy.json": testenv.NotationTrustPolicy(t, []string{"*"}, "*")}),
+		{"no trust policy", with(map[string][]byte{"policy.json": testenv.NotationTrustPolicy(t, "strict", []string{"*"}, "*")}),
 			[]string{"'trustpolicy.json' not found in secret '" + ns + "/no-trust-policy'"}},
-		{"no certificate", map[string][]byte{"trustpolicy.json": testenv.NotationTrustPolicy(t, []string{"*"}, "*")},
+		{"no certificate", map[string][]byte{"trustpolicy.json": testenv.NotationTrustPolicy(t, "strict", []string{"*"}, "*")},
 			[]string{"no certificates found in secret '" + ns + "/no-certificate'"}},
 		{"an invalid trust policy", with(map[string][]byte{"trustpolicy.json": []byte(`{"version":"1.0","trustPolicies":[]}`)}),
 			[]string{"trustpolicy.json in secret '" + ns + "/an-invalid-trust-policy' is not a valid trust policy: "}},
@@ -172,4 +172,21 @@ func TestNotationPolicyThatDoesNotApplyIsAClearError(t *testing.T) {
 		src := newOCIRepository(t, ns, "no-secret", reg.URL("manifests"), withNotation("missing"))
 		checkNotationRefused(t, waitNotReady(t, src), []string{"failed to get secret '" + ns + "/missing'"}, "")
 	})
+}
+
+// A trust policy at level skip verifies nothing and refuses nothing, as in
+// Flux: the artifact is stored, without SourceVerified.
+func TestNotationPolicyAtLevelSkipStoresWithoutVerifying(t *testing.T) {
+	ns := env.Namespace(t)
+	reg := testenv.NewRegistry(t, "", "")
+	digest := reg.PushFiles(t, "manifests", "latest", map[string]string{"a.yaml": configMap("a", "a")}, nil)
+	createSecret(t, ns, "notation", corev1.SecretTypeOpaque, map[string][]byte{
+		"trustpolicy.json": testenv.NotationTrustPolicy(t, "skip", []string{"*"}, "*"),
+		"ca.crt":           testenv.NewNotationSigner(t, "trusted").CACertPEM,
+	})
+	src := newOCIRepository(t, ns, "manifests", reg.URL("manifests"), withNotation("notation"))
+	got := waitReady(t, src, "latest@"+digest)
+	if c := conditions.Get(got, sourcev1.SourceVerifiedCondition); c != nil {
+		t.Errorf("SourceVerified is set: %+v", c)
+	}
 }
