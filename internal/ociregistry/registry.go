@@ -36,6 +36,9 @@ type Options struct {
 	// TLS serves HTTPS with a certificate for 127.0.0.1 and localhost
 	// signed by a throwaway authority (see CACertPEM).
 	TLS bool
+	// Referrers serves the OCI 1.1 referrers API; without it, clients
+	// fall back to the sha256-<hex> referrers tag.
+	Referrers bool
 }
 
 // Registry is a running OCI registry. It counts the manifest and blob
@@ -78,7 +81,7 @@ func Start(ctx context.Context, opts Options) (*Registry, error) {
 	}
 	r := &Registry{Host: l.Addr().String(), opts: opts, served: make(chan struct{})}
 	transport := http.DefaultTransport.(*http.Transport).Clone()
-	reg := registry.New(registry.Logger(log.New(io.Discard, "", 0)))
+	reg := registry.New(registry.Logger(log.New(io.Discard, "", 0)), registry.WithReferrersSupport(opts.Referrers))
 	r.srv = &http.Server{
 		Handler:           r.wrap(reg),
 		ReadHeaderTimeout: 30 * time.Second,

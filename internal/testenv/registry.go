@@ -48,6 +48,13 @@ func NewTLSRegistry(t testing.TB, user, password string) *Registry {
 	return newRegistry(t, ociregistry.Options{Username: user, Password: password, TLS: true})
 }
 
+// NewReferrersRegistry is NewRegistry with the OCI 1.1 referrers API,
+// which registries without it replace with the sha256-<hex> referrers tag.
+func NewReferrersRegistry(t testing.TB) *Registry {
+	t.Helper()
+	return newRegistry(t, ociregistry.Options{Referrers: true})
+}
+
 func newRegistry(t testing.TB, opts ociregistry.Options) *Registry {
 	t.Helper()
 	reg, err := ociregistry.Start(context.Background(), opts)

@@ -128,51 +128,52 @@ func (g *registry) tags(ctx context.Context) ([]string, error) {
 
 // pull fetches the chart package pushed as tag: the manifest, then its
 // chart layer, bounded by helmrepository.MaxChartSize. verify, when not
-// nil, checks the manifest's digest before the layer is fetched.
-func (g *registry) pull(ctx context.Context, tag string, verify func(context.Context, *registry, name.Digest, string) error) ([]byte, error) {
+// nil, checks the manifest's digest before the layer is fetched; verified
+// says whether it vouched for the chart.
+func (g *registry) pull(ctx context.Context, tag string, verify chartVerify) (tgz []byte, verified bool, err error) {
 	ref := g.repo.Tag(tag)
 	img, err := remote.Image(ref, g.options(ctx)...)
 	if err != nil {
-		return nil, g.describe(ctx, err, tag)
+		return nil, false, g.describe(ctx, err, tag)
 	}
 	if verify != nil {
 		d, err := img.Digest()
 		if err != nil {
-			return nil, fmt.Errorf("reading the manifest of '%s:%s': %w", g.url, tag, err)
+			return nil, false, fmt.Errorf("reading the manifest of '%s:%s': %w", g.url, tag, err)
 		}
-		if err := verify(ctx, g, g.repo.Digest(d.String()), tag); err != nil {
-			return nil, err
+		if verified, err = verify(ctx, g, g.repo.Digest(d.String()), tag); err != nil {
+			return nil, false, err
 		}
 	}
 	m, err := img.Manifest()
 	if err != nil {
-		return nil, fmt.Errorf("reading the manifest of '%s:%s': %w", g.url, tag, err)
+		return nil, false, fmt.Errorf("reading the manifest of '%s:%s': %w", g.url, tag, err)
 	}
 	desc := ChartLayer(m)
 	if desc == nil {
-		return nil, fmt.Errorf("'%s:%s' is not a Helm chart: its manifest has no layer of type %s", g.url, tag, ChartLayerType)
+		return nil, false, fmt.Errorf("'%s:%s' is not a Helm chart: its manifest has no layer of type %s", g.url, tag, ChartLayerType)
 	}
 	if desc.Size > helmrepository.MaxChartSize {
-		return nil, fmt.Errorf("the chart '%s:%s' is %d bytes, over the %d bytes limit", g.url, tag, desc.Size, helmrepository.MaxChartSize)
+		return nil, false, fmt.Errorf("the chart '%s:%s' is %d bytes, over the %d bytes limit", g.url, tag, desc.Size, helmrepository.MaxChartSize)
 	}
 	layer, err := img.LayerByDigest(desc.Digest)
 	if err != nil {
-		return nil, fmt.Errorf("finding layer %s of '%s:%s': %w", desc.Digest, g.url, tag, err)
+		return nil, false, fmt.Errorf("finding layer %s of '%s:%s': %w", desc.Digest, g.url, tag, err)
 	}
 	rc, err := layer.Compressed()
 	if err != nil {
-		return nil, g.describe(ctx, err, tag)
+		return nil, false, g.describe(ctx, err, tag)
 	}
 	defer rc.Close()
 	// Read to the end, so that go-containerregistry checks the digest.
 	b, err := io.ReadAll(io.LimitReader(rc, helmrepository.MaxChartSize+1))
 	if err != nil {
-		return nil, g.describe(ctx, err, tag)
+		return nil, false, g.describe(ctx, err, tag)
 	}
 	if int64(len(b)) > helmrepository.MaxChartSize {
-		return nil, fmt.Errorf("the chart '%s:%s' is over the %d bytes limit", g.url, tag, helmrepository.MaxChartSize)
+		return nil, false, fmt.Errorf("the chart '%s:%s' is over the %d bytes limit", g.url, tag, helmrepository.MaxChartSize)
 	}
-	return b, nil
+	return b, verified, nil
 }
 
 // ChartLayer is the layer of a chart's manifest that holds the chart

@@ -240,7 +240,7 @@ func (r *Reconciler) buildFromRegistry(ctx context.Context, obj *sourcev1.HelmCh
 	if err != nil {
 		return nil, err
 	}
-	tgz, err := reg.pull(fetchCtx, tag, verify)
+	tgz, verified, err := reg.pull(fetchCtx, tag, verify)
 	if err != nil {
 		var be *buildError
 		if errors.As(err, &be) && be.reason == errChartVerification {
@@ -252,7 +252,11 @@ func (r *Reconciler) buildFromRegistry(ctx context.Context, obj *sourcev1.HelmCh
 	if err != nil {
 		return nil, err
 	}
-	b.verified = verify != nil
+	b.verified = verified
+	if verify != nil && !verified {
+		// The trust policy asked for no verification of this chart.
+		conditions.Delete(obj, sourcev1.SourceVerifiedCondition)
+	}
 	return b, nil
 }
 

@@ -9,6 +9,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 
 	"github.com/weirhq/weir/internal/cosign"
+	"github.com/weirhq/weir/internal/notation"
 )
 
 var (
@@ -24,9 +25,17 @@ var (
 // change of the spec helps, so the HelmChart stalls.
 var errCannotVerify = errors.New("verification not possible")
 
+// chartVerify checks the signature of the manifest d, pushed as tag,
+// before the chart is pulled from it. verified is false when a notation
+// trust policy asks for no verification of the chart (level skip, or
+// audit with a failed authenticity check): it is neither refused nor
+// marked SourceVerified.
+type chartVerify func(ctx context.Context, g *registry, d name.Digest, tag string) (verified bool, err error)
+
 // chartVerifier reads spec.verify for a chart from an OCI registry: the
-// trusted keys of a cosign secretRef. It returns nil without spec.verify.
-func (r *Reconciler) chartVerifier(ctx context.Context, obj *sourcev1.HelmChart) (func(context.Context, *registry, name.Digest, string) error, error) {
+// trusted keys of a cosign secretRef, or the trust policy and certificates
+// of a notation one. It returns nil without spec.verify.
+func (r *Reconciler) chartVerifier(ctx context.Context, obj *sourcev1.HelmChart) (chartVerify, error) {
 	v := obj.Spec.Verify
 	if v == nil {
 		return nil, nil
@@ -40,7 +49,7 @@ func (r *Reconciler) chartVerifier(ctx context.Context, obj *sourcev1.HelmChart)
 	}
 	switch {
 	case v.Provider == "notation":
-		return nil, failed(fmt.Errorf("notation signatures are not supported by weir: sign with cosign and a key, and give its public key in spec.verify.secretRef: %w", errCannotVerify))
+		return r.notationVerifier(ctx, obj, failed)
 	case v.Provider != "cosign":
 		return nil, failed(fmt.Errorf("unsupported verification provider: %s: %w", v.Provider, errCannotVerify))
 	case v.SecretRef == nil:
@@ -54,10 +63,34 @@ func (r *Reconciler) chartVerifier(ctx context.Context, obj *sourcev1.HelmChart)
 	if err != nil {
 		return nil, failed(err)
 	}
-	return func(ctx context.Context, g *registry, d name.Digest, tag string) error {
+	return func(ctx context.Context, g *registry, d name.Digest, tag string) (bool, error) {
 		if _, err := cosign.Verify(ctx, d, keys, g.options(ctx)...); err != nil {
-			return &buildError{reason: errChartVerification, err: fmt.Errorf("failed to verify %s:%s: %w", g.url, tag, g.describe(ctx, err, tag))}
+			return false, &buildError{reason: errChartVerification, err: fmt.Errorf("failed to verify %s:%s: %w", g.url, tag, g.describe(ctx, err, tag))}
 		}
-		return nil
+		return true, nil
+	}, nil
+}
+
+// notationVerifier reads the trust policy and certificates of a notation
+// spec.verify.secretRef.
+func (r *Reconciler) notationVerifier(ctx context.Context, obj *sourcev1.HelmChart, failed func(error) error) (chartVerify, error) {
+	ref := obj.Spec.Verify.SecretRef
+	if ref == nil {
+		return nil, failed(fmt.Errorf("verification secret cannot be empty: '%s': %w", obj.Name, errCannotVerify))
+	}
+	s, err := getSecret(ctx, r.Client, obj.Namespace, ref.Name)
+	if err != nil {
+		return nil, failed(fmt.Errorf("failed to get secret '%s/%s': %w", obj.Namespace, ref.Name, err))
+	}
+	policy, err := notation.PolicyFromSecret(s)
+	if err != nil {
+		return nil, failed(err)
+	}
+	return func(ctx context.Context, g *registry, d name.Digest, tag string) (bool, error) {
+		res, err := notation.Verify(ctx, d, policy, g.options(ctx)...)
+		if err != nil {
+			return false, &buildError{reason: errChartVerification, err: fmt.Errorf("failed to verify %s:%s: %w", g.url, tag, g.describe(ctx, err, tag))}
+		}
+		return res == notation.Verified, nil
 	}, nil
 }

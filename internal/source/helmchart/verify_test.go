@@ -138,8 +138,8 @@ func TestChartVerificationWeirCannotDoStalls(t *testing.T) {
 	}{
 		{"keyless", "oci", sourcev1.HelmChartVerification{Provider: "cosign"}, sourcev1.VerificationError,
 			"failed to verify the signature using provider 'cosign keyless': keyless verification needs the public-good Sigstore instance"},
-		{"notation", "oci", sourcev1.HelmChartVerification{Provider: "notation", SecretRef: keys}, sourcev1.VerificationError,
-			"failed to verify the signature using provider 'notation': notation signatures are not supported by weir"},
+		{"notation without a secret", "oci", sourcev1.HelmChartVerification{Provider: "notation"}, sourcev1.VerificationError,
+			"failed to verify the signature using provider 'notation': verification secret cannot be empty: 'notation-without-a-secret'"},
 		{"an http repository", "http", sourcev1.HelmChartVerification{Provider: "cosign", SecretRef: keys}, "ChartVerificationError",
 			"chart verification error: signature verification (spec.verify) is only supported for charts from a HelmRepository of type 'oci'"},
 	} {

@@ -9,6 +9,7 @@ import (
 	sourcev1 "github.com/fluxcd/source-controller/api/v1"
 
 	"github.com/weirhq/weir/internal/cosign"
+	"github.com/weirhq/weir/internal/notation"
 )
 
 // verifyError is a failed spec.verify, worded as source-controller words
@@ -55,7 +56,7 @@ func (r *Reconciler) verifySignature(ctx context.Context, obj *sourcev1.OCIRepos
 	}
 	switch {
 	case v.Provider == "notation":
-		return failed(fmt.Errorf("notation signatures are not supported by weir: sign with cosign and a key, and give its public key in spec.verify.secretRef"), true)
+		return r.verifyNotation(ctx, obj, g, tgt, failed)
 	case v.Provider != "cosign":
 		return failed(fmt.Errorf("unsupported verification provider: %s", v.Provider), true)
 	case v.SecretRef == nil:
@@ -72,6 +73,36 @@ func (r *Reconciler) verifySignature(ctx context.Context, obj *sourcev1.OCIRepos
 	ref := g.repo.Digest(tgt.digest.String())
 	if _, err := cosign.Verify(ctx, ref, keys, g.options(ctx)...); err != nil {
 		return failed(g.describe(ctx, err, nil), false)
+	}
+	conditions.MarkTrue(obj, sourcev1.SourceVerifiedCondition, meta.SucceededReason, "verified signature of revision %s", tgt.revision())
+	return nil
+}
+
+// verifyNotation checks the target's notation signatures against the trust
+// policy and certificates of spec.verify.secretRef. A policy whose level
+// for the artifact is skip (or audit, when authenticity fails) verifies
+// nothing and refuses nothing: SourceVerified is removed, as
+// source-controller leaves it unset.
+func (r *Reconciler) verifyNotation(ctx context.Context, obj *sourcev1.OCIRepository, g *registry, tgt target, failed func(error, bool) error) error {
+	ref := g.repo.Digest(tgt.digest.String())
+	if obj.Spec.Verify.SecretRef == nil {
+		return failed(fmt.Errorf("verification secret cannot be empty: '%s'", ref), true)
+	}
+	s, err := r.secret(ctx, obj, obj.Spec.Verify.SecretRef.Name)
+	if err != nil {
+		return failed(err, false)
+	}
+	policy, err := notation.PolicyFromSecret(s)
+	if err != nil {
+		return failed(err, false)
+	}
+	res, err := notation.Verify(ctx, ref, policy, g.options(ctx)...)
+	if err != nil {
+		return failed(g.describe(ctx, err, nil), false)
+	}
+	if res == notation.Skipped {
+		conditions.Delete(obj, sourcev1.SourceVerifiedCondition)
+		return nil
 	}
 	conditions.MarkTrue(obj, sourcev1.SourceVerifiedCondition, meta.SucceededReason, "verified signature of revision %s", tgt.revision())
 	return nil

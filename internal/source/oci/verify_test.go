@@ -177,11 +177,11 @@ func TestVerificationWeirCannotDoStalls(t *testing.T) {
 	}{
 		{"keyless", sourcev1.OCIRepositoryVerification{Provider: "cosign", MatchOIDCIdentity: []sourcev1.OIDCIdentityMatch{{Issuer: ".*", Subject: ".*"}}},
 			"failed to verify the signature using provider 'cosign keyless': keyless verification needs the public-good Sigstore instance"},
-		{"notation", sourcev1.OCIRepositoryVerification{Provider: "notation", SecretRef: &meta.LocalObjectReference{Name: "policy"}},
-			"failed to verify the signature using provider 'notation': notation signatures are not supported by weir"},
+		{"notation without a secret", sourcev1.OCIRepositoryVerification{Provider: "notation"},
+			"failed to verify the signature using provider 'notation': verification secret cannot be empty: '"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			src := newOCIRepository(t, ns, tc.name, reg.URL("manifests"), func(o *sourcev1.OCIRepository) { o.Spec.Verify = &tc.verify })
+			src := newOCIRepository(t, ns, strings.ReplaceAll(tc.name, " ", "-"), reg.URL("manifests"), func(o *sourcev1.OCIRepository) { o.Spec.Verify = &tc.verify })
 			got := waitFor(t, 30*time.Second, "Stalled", src, func(o *sourcev1.OCIRepository) bool { return conditions.IsStalled(o) })
 			ready := conditions.Get(got, meta.ReadyCondition)
 			if ready.Status != metav1.ConditionFalse || ready.Reason != sourcev1.VerificationError || !strings.HasPrefix(ready.Message, tc.want) {
