@@ -30,7 +30,7 @@ func TestStatsCountsEveryKind(t *testing.T) {
 	}
 
 	row := func(cells ...string) string {
-		return fmt.Sprintf("%-17s%-10s%-10s%-12s%s\n", cells[0], cells[1], cells[2], cells[3], cells[4])
+		return fmt.Sprintf("%-20s%-10s%-10s%-12s%s\n", cells[0], cells[1], cells[2], cells[3], cells[4])
 	}
 	want := row("RECONCILERS", "RUNNING", "FAILING", "SUSPENDED", "STORAGE") +
 		row("GitRepository", "3", "2", "1", "2.0 KiB")

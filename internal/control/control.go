@@ -97,7 +97,7 @@ var kinds = []Kind{
 		newList:   func() client.ObjectList { return &sourcev1.HelmChartList{} },
 	},
 	{
-		Name: swapi.ArtifactGeneratorKind, Group: "artifact", Use: "generator", Aliases: []string{"ag"},
+		Name: swapi.ArtifactGeneratorKind, Group: "artifact", Use: "generator", Aliases: []string{"generators", "ag"},
 		SuspendAnnotation: swapi.ReconcileAnnotation,
 		newObject:         func() Object { return &swapi.ArtifactGenerator{} },
 		newList:           func() client.ObjectList { return &swapi.ArtifactGeneratorList{} },
