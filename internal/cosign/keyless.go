@@ -140,7 +140,7 @@ func VerifyKeyless(ctx context.Context, d name.Digest, tr *TrustedRoot, ids []Id
 		if err != nil {
 			return Signer{}, fmt.Errorf("reading a signature of '%s': %w", d, err)
 		}
-		s, err := verifyKeylessOne(verifier, policy, desc.Annotations, sig, p, d)
+		s, err := verifyKeylessOne(verifier, tr, policy, desc.Annotations, sig, p, d)
 		if err == nil {
 			return s, nil
 		}
@@ -180,7 +180,7 @@ func identityPolicy(ids []Identity) ([]verify.PolicyOption, error) {
 // verifyKeylessOne verifies one signature layer: its signature sig of
 // payload p, its certificate and Rekor bundle in annotations. Its error
 // says what the signature is, for the message.
-func verifyKeylessOne(v *verify.Verifier, policy []verify.PolicyOption, annotations map[string]string, sig string, p []byte, d name.Digest) (Signer, error) {
+func verifyKeylessOne(v *verify.Verifier, tr *TrustedRoot, policy []verify.PolicyOption, annotations map[string]string, sig string, p []byte, d name.Digest) (Signer, error) {
 	certPEM, ok := annotations[CertificateAnnotation]
 	if !ok {
 		return Signer{}, errors.New("a signature made with a key, not a certificate")
@@ -209,6 +209,9 @@ func verifyKeylessOne(v *verify.Verifier, policy []verify.PolicyOption, annotati
 	switch {
 	case errors.As(err, &noMatch):
 		return Signer{}, fmt.Errorf("%s, which matches none of the expected identities", who)
+	case err != nil && strings.Contains(err.Error(), "failed to verify leaf certificate"):
+		// sigstore-go does not say why the chain does not verify.
+		return Signer{}, fmt.Errorf("%s whose certificate was not issued by a certificate authority of %s, or not valid when the signature was logged: %w", who, tr.Source, err)
 	case err != nil:
 		return Signer{}, fmt.Errorf("%s that does not verify: %w", who, err)
 	}
