@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strings"
 
+	sourcev1 "github.com/fluxcd/source-controller/api/v1"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	protocommon "github.com/sigstore/protobuf-specs/gen/pb-go/common/v1"
@@ -45,6 +46,15 @@ type Identity struct {
 
 func (i Identity) String() string {
 	return fmt.Sprintf("issuer '%s' and subject '%s'", i.Issuer, i.Subject)
+}
+
+// Identities reads spec.verify.matchOIDCIdentity.
+func Identities(m []sourcev1.OIDCIdentityMatch) []Identity {
+	ids := make([]Identity, len(m))
+	for i, id := range m {
+		ids[i] = Identity{Issuer: id.Issuer, Subject: id.Subject}
+	}
+	return ids
 }
 
 // Signer is the identity of the certificate of a keyless signature.

@@ -40,11 +40,23 @@ func (r *Reconciler) chartVerifier(ctx context.Context, obj *sourcev1.HelmChart)
 	}
 	switch {
 	case v.Provider == "notation":
-		return nil, failed(fmt.Errorf("notation signatures are not supported by weir: sign with cosign and a key, and give its public key in spec.verify.secretRef: %w", errCannotVerify))
+		return nil, failed(fmt.Errorf("notation signatures are not supported by weir: sign with cosign, with a key given in spec.verify.secretRef or keyless: %w", errCannotVerify))
 	case v.Provider != "cosign":
 		return nil, failed(fmt.Errorf("unsupported verification provider: %s: %w", v.Provider, errCannotVerify))
 	case v.SecretRef == nil:
-		return nil, failed(fmt.Errorf("keyless verification needs the public-good Sigstore instance (Fulcio, Rekor), which weir does not reach: sign with a key and give its public key in spec.verify.secretRef: %w", errCannotVerify))
+		// HelmChart has no trustedRootSecretRef: the controller's
+		// trusted root is used.
+		tr, err := r.sigstoreRoots().Get(ctx)
+		if err != nil {
+			return nil, failed(err)
+		}
+		ids := cosign.Identities(v.MatchOIDCIdentity)
+		return func(ctx context.Context, g *registry, d name.Digest, tag string) error {
+			if _, err := cosign.VerifyKeyless(ctx, d, tr, ids, g.options(ctx)...); err != nil {
+				return &buildError{reason: errChartVerification, err: fmt.Errorf("failed to verify %s:%s: %w", g.url, tag, g.describe(ctx, err, tag))}
+			}
+			return nil
+		}, nil
 	}
 	s, err := getSecret(ctx, r.Client, obj.Namespace, v.SecretRef.Name)
 	if err != nil {
@@ -60,4 +72,14 @@ func (r *Reconciler) chartVerifier(ctx context.Context, obj *sourcev1.HelmChart)
 		}
 		return nil
 	}, nil
+}
+
+// publicGood is the trusted root of reconcilers given none.
+var publicGood = &cosign.Roots{}
+
+func (r *Reconciler) sigstoreRoots() *cosign.Roots {
+	if r.SigstoreRoots == nil {
+		return publicGood
+	}
+	return r.SigstoreRoots
 }

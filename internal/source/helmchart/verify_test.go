@@ -136,8 +136,6 @@ func TestChartVerificationWeirCannotDoStalls(t *testing.T) {
 		reason     string
 		want       string
 	}{
-		{"keyless", "oci", sourcev1.HelmChartVerification{Provider: "cosign"}, sourcev1.VerificationError,
-			"failed to verify the signature using provider 'cosign keyless': keyless verification needs the public-good Sigstore instance"},
 		{"notation", "oci", sourcev1.HelmChartVerification{Provider: "notation", SecretRef: keys}, sourcev1.VerificationError,
 			"failed to verify the signature using provider 'notation': notation signatures are not supported by weir"},
 		{"an http repository", "http", sourcev1.HelmChartVerification{Provider: "cosign", SecretRef: keys}, "ChartVerificationError",
