@@ -40,6 +40,7 @@ import (
 
 	controlplanev1 "github.com/weirhq/weir/api/controlplane/v1"
 	"github.com/weirhq/weir/internal/artifact"
+	"github.com/weirhq/weir/internal/cosign"
 	"github.com/weirhq/weir/internal/depgraph"
 	"github.com/weirhq/weir/internal/helm"
 	"github.com/weirhq/weir/internal/install"
@@ -52,7 +53,6 @@ import (
 	"github.com/weirhq/weir/internal/notify/receiver"
 	"github.com/weirhq/weir/internal/render"
 	"github.com/weirhq/weir/internal/source/artifactgenerator"
-	"github.com/weirhq/weir/internal/cosign"
 	"github.com/weirhq/weir/internal/source/bucket"
 	"github.com/weirhq/weir/internal/source/gitrepository"
 	"github.com/weirhq/weir/internal/source/helmchart"
