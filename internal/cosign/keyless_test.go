@@ -3,6 +3,8 @@ package cosign_test
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -60,6 +62,10 @@ func TestVerifyKeylessAcceptsOnlyATrustedCertificateOfAnExpectedIdentity(t *test
 	if s.Subject != workflow || s.Issuer != ghIssuer {
 		t.Errorf("signer %+v", s)
 	}
+	// As in cosign, the regular expressions are not anchored.
+	if _, err := cosign.VerifyKeyless(context.Background(), signed, tr, []cosign.Identity{{Issuer: "githubusercontent", Subject: "weirhq/apps"}}, opts...); err != nil {
+		t.Errorf("unanchored identities: %v", err)
+	}
 	// Without matchOIDCIdentity, any identity of the trusted root passes,
 	// as in cosign.
 	if _, err := cosign.VerifyKeyless(context.Background(), signed, tr, nil, opts...); err != nil {
@@ -116,5 +122,46 @@ func TestParseTrustedRootNamesWhatIsWrong(t *testing.T) {
 				t.Errorf("got %v, want %q", err, tc.want)
 			}
 		})
+	}
+}
+
+func TestRootsReadTheFileAgainWhenItChanges(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "trusted_root.json")
+	roots := &cosign.Roots{File: file}
+	if _, err := roots.Get(context.Background()); err == nil || !strings.Contains(err.Error(), "reading the trusted root of --sigstore-trusted-root") {
+		t.Errorf("a missing file: got %v", err)
+	}
+	reg := testenv.NewRegistry(t, "", "")
+	opts := []remote.Option{remote.WithTransport(reg.Registry().Transport())}
+	d := reg.PushFiles(t, "app", "latest", map[string]string{"a.yaml": "a"}, nil)
+	ref, err := name.NewDigest(reg.Host+"/app@"+d, name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, second := testenv.NewSigstore(t), testenv.NewSigstore(t)
+	reg.CosignSignKeyless(t, "app", d, second, testenv.KeylessSignature{Subject: workflow, Issuer: ghIssuer})
+	verify := func() error {
+		tr, err := roots.Get(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = cosign.VerifyKeyless(context.Background(), ref, tr, nil, opts...)
+		return err
+	}
+	if err := os.WriteFile(file, first.TrustedRootJSON(t), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := verify(); err == nil {
+		t.Fatal("a signature of another Sigstore verifies")
+	}
+	if err := os.WriteFile(file, second.TrustedRootJSON(t), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// Another modification time, whatever the file system's resolution.
+	if err := os.Chtimes(file, time.Now(), time.Now().Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if err := verify(); err != nil {
+		t.Errorf("the new trusted root is not used: %v", err)
 	}
 }
