@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 	"k8s.io/client-go/rest"
 
+	"github.com/weirhq/weir/internal/cosign"
 	"github.com/weirhq/weir/internal/install"
 	"github.com/weirhq/weir/internal/manager"
 	"github.com/weirhq/weir/internal/ui"
@@ -54,6 +55,9 @@ func newControllerCommand(g *globalOptions) *cobra.Command {
 				opts.InCluster = &install.Options{Namespace: ns}
 				opts.ManageInstallation = manageInstallation
 			}
+			if opts.SigstoreTrustedRoot == "" {
+				opts.SigstoreTrustedRoot = os.Getenv(cosign.TrustedRootEnv)
+			}
 			cfg, err := g.restConfig()
 			if err != nil {
 				return err
@@ -88,6 +92,7 @@ func newControllerCommand(g *globalOptions) *cobra.Command {
 	f.BoolVar(&opts.NoCrossNamespaceRefs, "no-cross-namespace-refs", false, "refuse sources and dependencies in other namespaces than the object's")
 	f.BoolVar(&opts.NoRemoteBases, "no-remote-bases", false, "refuse kustomize remote bases (only files in the source are used)")
 	f.StringVar(&opts.DefaultServiceAccount, "default-service-account", "", "service account impersonated by Kustomizations that name none (default: weir's own identity)")
+	f.StringVar(&opts.SigstoreTrustedRoot, "sigstore-trusted-root", "", "Sigstore trusted_root.json that keyless cosign signatures are verified against, for a private Sigstore or an air-gapped cluster (default $"+cosign.TrustedRootEnv+", else the public-good instance's, fetched from its TUF repository)")
 	f.StringSliceVar(&opts.Components, "components", nil, "Flux controllers whose reconcilers run, comma-separated (default all: "+strings.Join(manager.KnownComponents, ",")+")")
 	f.BoolVar(&manageInstallation, "manage-installation", true, "in the cluster ($RUNTIME_NAMESPACE set), let a FluxInstance apply weir's own Deployment, RBAC, Services and NetworkPolicies")
 	f.StringVar(&uiOpts.Addr, "ui-addr", "", "address of the web dashboard, such as 127.0.0.1:9292; empty turns it off. An address other than loopback needs --ui-token")

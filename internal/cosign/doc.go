@@ -6,9 +6,16 @@
 // that payload in the layer's dev.cosignproject.cosign/signature
 // annotation.
 //
+// Keyless signatures (`cosign sign` with an OIDC identity) are in the same
+// tag: the layer also carries the Fulcio certificate that signed it and
+// the Rekor entry of the signature with its signed entry timestamp.
+// VerifyKeyless checks them with sigstore-go against a Sigstore trusted
+// root (TrustedRoot), offline, and matches the certificate's identity.
+//
 // The OCIRepository and HelmChart reconcilers use it for spec.verify with
-// provider cosign and a secretRef: KeysFromSecret reads the keys, Verify
-// checks a manifest digest before anything is pulled from it. Keyless
-// signatures (Fulcio certificates, Rekor entries) and the sigstore bundles
-// cosign v3 attaches as OCI 1.1 referrers are not read.
+// provider cosign: with a secretRef, KeysFromSecret reads the keys and
+// Verify checks a manifest digest before anything is pulled from it;
+// without, VerifyKeyless does, against the trusted root of an
+// OCIRepository's trustedRootSecretRef or the controller's (Roots). The
+// sigstore bundles cosign v3 attaches as OCI 1.1 referrers are not read.
 package cosign

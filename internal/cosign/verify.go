@@ -69,28 +69,15 @@ func Verify(ctx context.Context, d name.Digest, keys []Key, opts ...remote.Optio
 	if len(keys) == 0 {
 		return Key{}, errors.New("no trusted public keys to verify with")
 	}
-	tag, err := SignatureTag(d)
-	if err != nil {
-		return Key{}, err
-	}
-	opts = append(opts, remote.WithContext(ctx))
 	unverified := func(format string, args ...any) error {
 		return &UnverifiedError{Ref: d.String(), Why: fmt.Sprintf(format, args...), Keys: keys}
 	}
-	img, err := remote.Image(tag, opts...)
-	if err != nil {
-		var terr *transport.Error
-		if errors.As(err, &terr) && terr.StatusCode == http.StatusNotFound {
-			return Key{}, unverified("the artifact is not signed (no signature tag '%s')", tag.TagStr())
-		}
-		return Key{}, fmt.Errorf("fetching the signatures of '%s' from tag '%s': %w", d, tag.TagStr(), err)
+	tag, img, m, err := signatures(ctx, d, opts)
+	if errors.Is(err, errNotSigned) {
+		return Key{}, unverified("the artifact is not signed (no signature tag '%s')", tag.TagStr())
 	}
-	m, err := img.Manifest()
 	if err != nil {
-		return Key{}, fmt.Errorf("reading the signatures of '%s' from tag '%s': %w", d, tag.TagStr(), err)
-	}
-	if len(m.Layers) > maxSignatures {
-		return Key{}, fmt.Errorf("tag '%s' holds %d signatures, more than the %d weir reads", tag.TagStr(), len(m.Layers), maxSignatures)
+		return Key{}, err
 	}
 	var found []string
 	for _, desc := range m.Layers {
@@ -118,6 +105,35 @@ func Verify(ctx context.Context, d name.Digest, keys []Key, opts ...remote.Optio
 		return Key{}, unverified("tag '%s' holds no cosign signature", tag.TagStr())
 	}
 	return Key{}, unverified("tag '%s' holds %s", tag.TagStr(), strings.Join(found, ", "))
+}
+
+// errNotSigned says that an artifact has no signature tag.
+var errNotSigned = errors.New("no signature tag")
+
+// signatures reads the manifest at the signature tag of d: errNotSigned
+// when there is none.
+func signatures(ctx context.Context, d name.Digest, opts []remote.Option) (name.Tag, v1.Image, *v1.Manifest, error) {
+	tag, err := SignatureTag(d)
+	if err != nil {
+		return tag, nil, nil, err
+	}
+	opts = append(opts, remote.WithContext(ctx))
+	img, err := remote.Image(tag, opts...)
+	if err != nil {
+		var terr *transport.Error
+		if errors.As(err, &terr) && terr.StatusCode == http.StatusNotFound {
+			return tag, nil, nil, errNotSigned
+		}
+		return tag, nil, nil, fmt.Errorf("fetching the signatures of '%s' from tag '%s': %w", d, tag.TagStr(), err)
+	}
+	m, err := img.Manifest()
+	if err != nil {
+		return tag, nil, nil, fmt.Errorf("reading the signatures of '%s' from tag '%s': %w", d, tag.TagStr(), err)
+	}
+	if len(m.Layers) > maxSignatures {
+		return tag, nil, nil, fmt.Errorf("tag '%s' holds %d signatures, more than the %d weir reads", tag.TagStr(), len(m.Layers), maxSignatures)
+	}
+	return tag, img, m, nil
 }
 
 // verifyOne returns the key that made signature sig of payload p, if the

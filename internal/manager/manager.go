@@ -40,6 +40,7 @@ import (
 
 	controlplanev1 "github.com/weirhq/weir/api/controlplane/v1"
 	"github.com/weirhq/weir/internal/artifact"
+	"github.com/weirhq/weir/internal/cosign"
 	"github.com/weirhq/weir/internal/depgraph"
 	"github.com/weirhq/weir/internal/helm"
 	"github.com/weirhq/weir/internal/install"
@@ -108,6 +109,11 @@ type Options struct {
 	// DefaultServiceAccount is impersonated by Kustomizations that name no
 	// serviceAccountName; empty applies with weir's own identity.
 	DefaultServiceAccount string
+	// SigstoreTrustedRoot is the path of a Sigstore trusted_root.json that
+	// keyless signatures (spec.verify without secretRef) are checked
+	// against, read again when it changes; empty uses the public-good
+	// instance's, fetched from Sigstore's TUF repository.
+	SigstoreTrustedRoot string
 	// DisableChartDigestTracking is helm-controller's feature gate: the
 	// version of a chart from an OCIRepository is not suffixed with its
 	// digest, and a tag pushed again does not upgrade the release.
@@ -334,11 +340,13 @@ func New(cfg *rest.Config, opts Options) (*Manager, error) {
 		}).SetupWithManager(mgr, gitOpts); err != nil {
 			return nil, fmt.Errorf("setting up the GitRepository controller: %w", err)
 		}
+		sigstoreRoots := &cosign.Roots{File: opts.SigstoreTrustedRoot}
 		if err := (&oci.Reconciler{
-			Client:   mgr.GetClient(),
-			Store:    store,
-			Recorder: recorder(oci.ControllerName),
-			Metrics:  sharedMetrics(),
+			Client:        mgr.GetClient(),
+			Store:         store,
+			Recorder:      recorder(oci.ControllerName),
+			Metrics:       sharedMetrics(),
+			SigstoreRoots: sigstoreRoots,
 		}).SetupWithManager(mgr, oci.Options{Concurrent: opts.Concurrent, Outage: outage}); err != nil {
 			return nil, fmt.Errorf("setting up the OCIRepository controller: %w", err)
 		}
@@ -359,10 +367,11 @@ func New(cfg *rest.Config, opts Options) (*Manager, error) {
 			return nil, fmt.Errorf("setting up the HelmRepository controller: %w", err)
 		}
 		if err := (&helmchart.Reconciler{
-			Client:   mgr.GetClient(),
-			Store:    store,
-			Recorder: recorder(helmchart.ControllerName),
-			Metrics:  sharedMetrics(),
+			Client:        mgr.GetClient(),
+			Store:         store,
+			Recorder:      recorder(helmchart.ControllerName),
+			Metrics:       sharedMetrics(),
+			SigstoreRoots: sigstoreRoots,
 		}).SetupWithManager(mgr, helmchart.Options{Concurrent: opts.Concurrent, Outage: outage}); err != nil {
 			return nil, fmt.Errorf("setting up the HelmChart controller: %w", err)
 		}

@@ -54,7 +54,6 @@ func NewCosignKey(t testing.TB) *CosignKey {
 // OCI image tagged sha256-<hex>.sig in the same repository.
 func (r *Registry) CosignSign(t testing.TB, repo, digest string, key *CosignKey) {
 	t.Helper()
-	ctx := context.Background()
 	ref, err := name.NewDigest(r.Host+"/"+repo+"@"+digest, name.Insecure)
 	if err != nil {
 		t.Fatal(err)
@@ -68,11 +67,17 @@ func (r *Registry) CosignSign(t testing.TB, repo, digest string, key *CosignKey)
 	if err != nil {
 		t.Fatal(err)
 	}
-	layer := static.NewLayer(p, "application/vnd.dev.cosign.simplesigning.v1+json")
-	tag := ref.Context().Tag(strings.Replace(digest, ":", "-", 1) + ".sig")
-	opts := []remote.Option{remote.WithContext(ctx), remote.WithTransport(r.reg.Transport()), remote.WithAuth(r.reg.Auth())}
+	r.appendSignature(t, ref, p, map[string]string{"dev.cosignproject.cosign/signature": base64.StdEncoding.EncodeToString(sig)})
+}
 
-	// cosign adds to the signatures already there.
+// appendSignature appends a signature layer with payload p and annotations
+// to the signature tag of ref, as cosign adds to the signatures already
+// there.
+func (r *Registry) appendSignature(t testing.TB, ref name.Digest, p []byte, annotations map[string]string) {
+	t.Helper()
+	layer := static.NewLayer(p, "application/vnd.dev.cosign.simplesigning.v1+json")
+	tag := ref.Context().Tag(strings.Replace(ref.DigestStr(), ":", "-", 1) + ".sig")
+	opts := []remote.Option{remote.WithContext(context.Background()), remote.WithTransport(r.reg.Transport()), remote.WithAuth(r.reg.Auth())}
 	base, err := remote.Image(tag, opts...)
 	var terr *transport.Error
 	switch {
@@ -81,10 +86,7 @@ func (r *Registry) CosignSign(t testing.TB, repo, digest string, key *CosignKey)
 	case err != nil:
 		t.Fatal(err)
 	}
-	img, err := mutate.Append(base, mutate.Addendum{
-		Layer:       layer,
-		Annotations: map[string]string{"dev.cosignproject.cosign/signature": base64.StdEncoding.EncodeToString(sig)},
-	})
+	img, err := mutate.Append(base, mutate.Addendum{Layer: layer, Annotations: annotations})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -34,6 +34,8 @@ type Env struct {
 	Manager *manager.Manager
 	// Logs is what the controllers logged.
 	Logs *Logs
+
+	managerOpts []func(*manager.Options)
 }
 
 // Main starts a control plane with Flux's CRDs installed and weir's
@@ -58,6 +60,7 @@ type Option func(*settings)
 type settings struct {
 	noControllers   bool
 	maxRequestBytes int
+	managerOpts     []func(*manager.Options)
 }
 
 // WithoutControllers leaves weir's controllers out, for tests that run
@@ -68,6 +71,12 @@ func WithoutControllers() Option { return func(s *settings) { s.noControllers = 
 // stores (1.5 MiB by default), so that a test reaches the limit with
 // fewer objects.
 func WithEtcdMaxRequestBytes(n int) Option { return func(s *settings) { s.maxRequestBytes = n } }
+
+// WithManagerOptions changes the options of the controllers Main starts,
+// such as the flags of `weir controller` a package's tests need.
+func WithManagerOptions(f func(*manager.Options)) Option {
+	return func(s *settings) { s.managerOpts = append(s.managerOpts, f) }
+}
 
 func run(m *testing.M, env **Env, opts []Option) int {
 	var set settings
@@ -83,6 +92,7 @@ func run(m *testing.M, env **Env, opts []Option) int {
 	}
 	defer e.Stop()
 	*env = e
+	e.managerOpts = set.managerOpts
 	if set.noControllers {
 		return m.Run()
 	}

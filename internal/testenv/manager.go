@@ -40,6 +40,9 @@ func (e *Env) StartManager(ctx context.Context) (stop func() error, err error) {
 		out = io.MultiWriter(e.Logs, os.Stderr)
 	}
 	opts.Logger = zap.New(zap.WriteTo(out), zap.ConsoleEncoder(), zap.Level(zapcore.DebugLevel))
+	for _, f := range e.managerOpts {
+		f(&opts)
+	}
 	m, err := manager.New(e.Config, opts)
 	if err != nil {
 		os.RemoveAll(storage)

@@ -3,6 +3,8 @@ package helmchart_test
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -13,12 +15,19 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/weirhq/weir/internal/manager"
 	"github.com/weirhq/weir/internal/testenv"
 )
 
 var env *testenv.Env
 
-func TestMain(m *testing.M) { testenv.Main(m, &env) }
+// sigstoreRoot is the controllers' --sigstore-trusted-root, which the
+// keyless test writes: HelmChart has no field for a trusted root.
+var sigstoreRoot = filepath.Join(os.TempDir(), fmt.Sprintf("weir-helmchart-trusted-root-%d.json", os.Getpid()))
+
+func TestMain(m *testing.M) {
+	testenv.Main(m, &env, testenv.WithManagerOptions(func(o *manager.Options) { o.SigstoreTrustedRoot = sigstoreRoot }))
+}
 
 // newHelmRepository creates a HelmRepository with a long interval and
 // waits until it is Ready.

@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/weirhq/weir/internal/artifact"
+	"github.com/weirhq/weir/internal/cosign"
 	"github.com/weirhq/weir/internal/lifecycle"
 )
 
@@ -32,6 +33,9 @@ type Reconciler struct {
 	Recorder record.EventRecorder
 	// Metrics records Flux's gotk_* metrics; nil records nothing.
 	Metrics *metrics.Recorder
+	// SigstoreRoots gives the trusted root of keyless verification;
+	// nil uses the public-good instance.
+	SigstoreRoots *cosign.Roots
 
 	indexes indexCache
 

@@ -33,8 +33,9 @@ var errCannotVerify = errors.New("verification not possible")
 type chartVerify func(ctx context.Context, g *registry, d name.Digest, tag string) (verified bool, err error)
 
 // chartVerifier reads spec.verify for a chart from an OCI registry: the
-// trusted keys of a cosign secretRef, or the trust policy and certificates
-// of a notation one. It returns nil without spec.verify.
+// trusted keys of a cosign secretRef, the controller's Sigstore trusted
+// root for keyless cosign, or the trust policy and certificates of a
+// notation secretRef. It returns nil without spec.verify.
 func (r *Reconciler) chartVerifier(ctx context.Context, obj *sourcev1.HelmChart) (chartVerify, error) {
 	v := obj.Spec.Verify
 	if v == nil {
@@ -53,7 +54,19 @@ func (r *Reconciler) chartVerifier(ctx context.Context, obj *sourcev1.HelmChart)
 	case v.Provider != "cosign":
 		return nil, failed(fmt.Errorf("unsupported verification provider: %s: %w", v.Provider, errCannotVerify))
 	case v.SecretRef == nil:
-		return nil, failed(fmt.Errorf("keyless verification needs the public-good Sigstore instance (Fulcio, Rekor), which weir does not reach: sign with a key and give its public key in spec.verify.secretRef: %w", errCannotVerify))
+		// HelmChart has no trustedRootSecretRef: the controller's
+		// trusted root is used.
+		tr, err := r.sigstoreRoots().Get(ctx)
+		if err != nil {
+			return nil, failed(err)
+		}
+		ids := cosign.Identities(v.MatchOIDCIdentity)
+		return func(ctx context.Context, g *registry, d name.Digest, tag string) (bool, error) {
+			if _, err := cosign.VerifyKeyless(ctx, d, tr, ids, g.options(ctx)...); err != nil {
+				return false, &buildError{reason: errChartVerification, err: fmt.Errorf("failed to verify %s:%s: %w", g.url, tag, g.describe(ctx, err, tag))}
+			}
+			return true, nil
+		}, nil
 	}
 	s, err := getSecret(ctx, r.Client, obj.Namespace, v.SecretRef.Name)
 	if err != nil {
@@ -93,4 +106,14 @@ func (r *Reconciler) notationVerifier(ctx context.Context, obj *sourcev1.HelmCha
 		}
 		return res == notation.Verified, nil
 	}, nil
+}
+
+// publicGood is the trusted root of reconcilers given none.
+var publicGood = &cosign.Roots{}
+
+func (r *Reconciler) sigstoreRoots() *cosign.Roots {
+	if r.SigstoreRoots == nil {
+		return publicGood
+	}
+	return r.SigstoreRoots
 }

@@ -2,6 +2,7 @@ package helmchart_test
 
 import (
 	"context"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -136,8 +137,6 @@ func TestChartVerificationWeirCannotDoStalls(t *testing.T) {
 		reason     string
 		want       string
 	}{
-		{"keyless", "oci", sourcev1.HelmChartVerification{Provider: "cosign"}, sourcev1.VerificationError,
-			"failed to verify the signature using provider 'cosign keyless': keyless verification needs the public-good Sigstore instance"},
 		{"notation without a secret", "oci", sourcev1.HelmChartVerification{Provider: "notation"}, sourcev1.VerificationError,
 			"failed to verify the signature using provider 'notation': verification secret cannot be empty: 'notation-without-a-secret'"},
 		{"an http repository", "http", sourcev1.HelmChartVerification{Provider: "cosign", SecretRef: keys}, "ChartVerificationError",
@@ -155,4 +154,59 @@ func TestChartVerificationWeirCannotDoStalls(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestOnlyChartsSignedKeylessByAnExpectedIdentityAreServed(t *testing.T) {
+	ns := env.Namespace(t)
+	reg := testenv.NewRegistry(t, "", "")
+	sigstore := testenv.NewSigstore(t)
+	if err := os.WriteFile(sigstoreRoot, sigstore.TrustedRootJSON(t), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Remove(sigstoreRoot) })
+	const issuer, workflow = "https://token.actions.githubusercontent.com", "https://github.com/weirhq/charts/.github/workflows/release.yaml@refs/tags/v1"
+	push := func(version string) string {
+		return reg.PushChart(t, "charts/app", version, testenv.WriteChart(t, "app", version, nil))
+	}
+	reg.CosignSignKeyless(t, "charts/app", push("1.0.0"), sigstore, testenv.KeylessSignature{Subject: workflow, Issuer: issuer})
+	newHelmRepository(t, ns, "charts", reg.URL("charts"), func(o *sourcev1.HelmRepository) { o.Spec.Type = sourcev1.HelmRepositoryTypeOCI })
+	chart := newHelmChart(t, ns, "app", helmRepoRef("charts"), "app", "*", func(o *sourcev1.HelmChart) {
+		o.Spec.Verify = &sourcev1.HelmChartVerification{Provider: "cosign", MatchOIDCIdentity: []sourcev1.OIDCIdentityMatch{
+			{Issuer: "^" + issuer + "$", Subject: "^https://github.com/weirhq/charts/"},
+		}}
+	})
+	got := waitRevision(t, chart, "1.0.0")
+	if c := conditions.Get(got, sourcev1.SourceVerifiedCondition); c == nil || c.Status != metav1.ConditionTrue ||
+		c.Reason != meta.SucceededReason || c.Message != "verified signature of version 1.0.0" {
+		t.Errorf("SourceVerified: %+v", c)
+	}
+
+	// A version signed by another workflow is refused, naming the
+	// identities expected; 1.0.0 is still served.
+	reg.CosignSignKeyless(t, "charts/app", push("1.1.0"), sigstore, testenv.KeylessSignature{Subject: "https://github.com/someone/else/.github/workflows/release.yaml@refs/heads/main", Issuer: issuer})
+	at := requestReconcile(t, chart)
+	got = waitChart(t, chart, "the new version refused", func(o *sourcev1.HelmChart) bool {
+		return o.Status.LastHandledReconcileAt == at && conditions.IsFalse(o, meta.ReadyCondition)
+	})
+	ready := conditions.Get(got, meta.ReadyCondition)
+	if ready.Reason != "ChartVerificationError" || !conditions.IsFalse(got, sourcev1.SourceVerifiedCondition) {
+		t.Fatalf("want Ready=False ChartVerificationError and SourceVerified=False: %s", describe(got))
+	}
+	for _, want := range []string{
+		"chart verification error: failed to verify " + reg.URL("charts/app") + ":1.1.0: no matching signatures were found for '",
+		"holds a signature by subject 'https://github.com/someone/else/.github/workflows/release.yaml@refs/heads/main' with issuer '" + issuer + "', which matches none of the expected identities",
+		"expected identities: issuer '^" + issuer + "$' and subject '^https://github.com/weirhq/charts/'",
+	} {
+		if !strings.Contains(ready.Message, want) {
+			t.Errorf("Ready message %q does not say %q", ready.Message, want)
+		}
+	}
+	if got.Status.Artifact == nil || got.Status.Artifact.Revision != "1.0.0" {
+		t.Errorf("the chart 1.0.0 is not served any more: %s", describe(got))
+	}
+
+	// Signed by the expected workflow, it is served.
+	reg.CosignSignKeyless(t, "charts/app", reg.Digest(t, "charts/app", "1.1.0"), sigstore, testenv.KeylessSignature{Subject: workflow, Issuer: issuer})
+	requestReconcile(t, chart)
+	waitRevision(t, chart, "1.1.0")
 }

@@ -20,6 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 
 	"github.com/weirhq/weir/internal/artifact"
+	"github.com/weirhq/weir/internal/cosign"
 
 	"github.com/weirhq/weir/internal/lifecycle"
 )
@@ -39,6 +40,9 @@ type Reconciler struct {
 	Recorder record.EventRecorder
 	// Metrics records Flux's gotk_* metrics; nil records nothing.
 	Metrics *metrics.Recorder
+	// SigstoreRoots gives the trusted root of keyless verification to
+	// objects that name none; nil uses the public-good instance.
+	SigstoreRoots *cosign.Roots
 
 	fresh lifecycle.Fresh
 }

@@ -60,7 +60,16 @@ func (r *Reconciler) verifySignature(ctx context.Context, obj *sourcev1.OCIRepos
 	case v.Provider != "cosign":
 		return failed(fmt.Errorf("unsupported verification provider: %s", v.Provider), true)
 	case v.SecretRef == nil:
-		return failed(fmt.Errorf("keyless verification needs the public-good Sigstore instance (Fulcio, Rekor), which weir does not reach: sign with a key and give its public key in spec.verify.secretRef"), true)
+		tr, err := r.trustedRoot(ctx, obj)
+		if err != nil {
+			return failed(err, false)
+		}
+		ref := g.repo.Digest(tgt.digest.String())
+		if _, err := cosign.VerifyKeyless(ctx, ref, tr, cosign.Identities(v.MatchOIDCIdentity), g.options(ctx)...); err != nil {
+			return failed(g.describe(ctx, err, nil), false)
+		}
+		conditions.MarkTrue(obj, sourcev1.SourceVerifiedCondition, meta.SucceededReason, "verified signature of revision %s", tgt.revision())
+		return nil
 	}
 	s, err := r.secret(ctx, obj, v.SecretRef.Name)
 	if err != nil {
@@ -106,4 +115,33 @@ func (r *Reconciler) verifyNotation(ctx context.Context, obj *sourcev1.OCIReposi
 	}
 	conditions.MarkTrue(obj, sourcev1.SourceVerifiedCondition, meta.SucceededReason, "verified signature of revision %s", tgt.revision())
 	return nil
+}
+
+// trustedRoot is the Sigstore trusted root keyless signatures are checked
+// against: the trusted_root.json of spec.verify.trustedRootSecretRef, else
+// the controller's (--sigstore-trusted-root, else the public-good
+// instance's).
+func (r *Reconciler) trustedRoot(ctx context.Context, obj *sourcev1.OCIRepository) (*cosign.TrustedRoot, error) {
+	ref := obj.Spec.Verify.TrustedRootSecretRef
+	if ref == nil {
+		return r.sigstoreRoots().Get(ctx)
+	}
+	s, err := r.secret(ctx, obj, ref.Name)
+	if err == nil {
+		var tr *cosign.TrustedRoot
+		if tr, err = cosign.TrustedRootFromSecret(s); err == nil {
+			return tr, nil
+		}
+	}
+	return nil, fmt.Errorf("failed to read trusted root from secret '%s/%s': %w", obj.Namespace, ref.Name, err)
+}
+
+// publicGood is the trusted root of reconcilers given none.
+var publicGood = &cosign.Roots{}
+
+func (r *Reconciler) sigstoreRoots() *cosign.Roots {
+	if r.SigstoreRoots == nil {
+		return publicGood
+	}
+	return r.SigstoreRoots
 }

@@ -175,8 +175,6 @@ func TestVerificationWeirCannotDoStalls(t *testing.T) {
 		verify sourcev1.OCIRepositoryVerification
 		want   string
 	}{
-		{"keyless", sourcev1.OCIRepositoryVerification{Provider: "cosign", MatchOIDCIdentity: []sourcev1.OIDCIdentityMatch{{Issuer: ".*", Subject: ".*"}}},
-			"failed to verify the signature using provider 'cosign keyless': keyless verification needs the public-good Sigstore instance"},
 		{"notation without a secret", sourcev1.OCIRepositoryVerification{Provider: "notation"},
 			"failed to verify the signature using provider 'notation': verification secret cannot be empty: '"},
 	} {
