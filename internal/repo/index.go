@@ -1,7 +1,9 @@
 package repo
 
 import (
+	"bytes"
 	"crypto/sha256"
+	"encoding/gob"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -71,7 +73,8 @@ type indexEntry struct {
 	KustErr string          `json:"kustomizationError,omitempty"`
 }
 
-// indexFile is an index on disk.
+// indexFile is an index on disk, gob-encoded: the objects and
+// kustomizations inside stay JSON, decoded only when a file is used.
 type indexFile struct {
 	Format  int                    `json:"format"`
 	Version string                 `json:"version"`
@@ -107,10 +110,10 @@ func (r *Repository) UseIndex(dir string) {
 		return // no stat to compare on this system
 	}
 	sum := sha256.Sum256([]byte(r.root))
-	ix := &index{path: filepath.Join(dir, hex.EncodeToString(sum[:12])+".json"), fresh: map[string]*record{}}
+	ix := &index{path: filepath.Join(dir, hex.EncodeToString(sum[:12])+".gob"), fresh: map[string]*record{}}
 	if b, err := os.ReadFile(ix.path); err == nil {
 		var f indexFile
-		if json.Unmarshal(b, &f) == nil && f.Format == indexFormat && f.Version == version.Version && f.Root == r.root {
+		if gob.NewDecoder(bytes.NewReader(b)).Decode(&f) == nil && f.Format == indexFormat && f.Version == version.Version && f.Root == r.root {
 			ix.old = f.Files
 		}
 	}
@@ -141,10 +144,11 @@ func (r *Repository) SaveIndex() error {
 	if len(files) < minIndexed || (ix.hits == len(files) && len(files) == len(ix.old)) {
 		return nil
 	}
-	b, err := json.Marshal(indexFile{Format: indexFormat, Version: version.Version, Root: r.root, Files: files})
-	if err != nil {
+	var buf bytes.Buffer
+	if err := gob.NewEncoder(&buf).Encode(indexFile{Format: indexFormat, Version: version.Version, Root: r.root, Files: files}); err != nil {
 		return fmt.Errorf("encoding the repository index: %w", err)
 	}
+	b := buf.Bytes()
 	dir := filepath.Dir(ix.path)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("creating the repository index folder: %w", err)
@@ -177,7 +181,7 @@ func pruneIndexes(dir, keep string) {
 	}
 	for _, e := range entries {
 		p := filepath.Join(dir, e.Name())
-		if p == keep || e.IsDir() || !(strings.HasSuffix(e.Name(), ".json") || strings.HasPrefix(e.Name(), ".index-")) {
+		if p == keep || e.IsDir() || !(strings.HasSuffix(e.Name(), ".gob") || strings.HasPrefix(e.Name(), ".index-")) {
 			continue
 		}
 		if fi, err := e.Info(); err == nil && time.Since(fi.ModTime()) > indexMaxAge {

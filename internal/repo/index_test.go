@@ -1,7 +1,9 @@
 package repo
 
 import (
+	"bytes"
 	"context"
+	"encoding/gob"
 	"os"
 	"path/filepath"
 	"strings"
@@ -134,7 +136,21 @@ func TestIndexTrustsNoRecentChangeNorABadIndex(t *testing.T) {
 	if len(entries) != 1 {
 		t.Fatalf("want one index, got %v", entries)
 	}
-	for _, bad := range []string{"{not json", `{"format":99,"files":{}}`} {
+	// The index just written, as if an older weir had written it.
+	good, err := os.ReadFile(filepath.Join(dir, entries[0].Name()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var f indexFile
+	if err := gob.NewDecoder(bytes.NewReader(good)).Decode(&f); err != nil || len(f.Files) < minIndexed {
+		t.Fatalf("the index holds %d files: %v", len(f.Files), err)
+	}
+	f.Format++
+	var foreign bytes.Buffer
+	if err := gob.NewEncoder(&foreign).Encode(f); err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []string{"not an index", foreign.String()} {
 		if err := os.WriteFile(filepath.Join(dir, entries[0].Name()), []byte(bad), 0o644); err != nil {
 			t.Fatal(err)
 		}
