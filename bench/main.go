@@ -242,12 +242,16 @@ func run(o options) error {
 			} else {
 				first = r
 			}
-			floor := fmt.Sprintf("%.2f s", r.floor.Seconds())
+			floor, ratio := "-", "-"
+			if r.floor > 0 {
+				floor = fmt.Sprintf("%.2f s", r.floor.Seconds())
+				ratio = fmt.Sprintf("%.2fx", r.took.Seconds()/r.floor.Seconds())
+			}
 			if r.deployFloor > 0 {
 				floor += fmt.Sprintf(" (Deployments only: %.2f s)", r.deployFloor.Seconds())
 			}
-			fmt.Printf("| %s | %s | %d | %.2f s%s | %s | %.2fx | %s | %s | %.1f s |\n", sc.name, e.name(), r.count,
-				r.took.Seconds(), vs, floor, r.took.Seconds()/r.floor.Seconds(), mib(r.peakRSS), mib(r.rss), r.cpu.Seconds())
+			fmt.Printf("| %s | %s | %d | %.2f s%s | %s | %s | %s | %s | %.1f s |\n", sc.name, e.name(), r.count,
+				r.took.Seconds(), vs, floor, ratio, mib(r.peakRSS), mib(r.rss), r.cpu.Seconds())
 			if rr := r.restarted; rr != nil {
 				restarted = append(restarted, fmt.Sprintf("| %s | %s | %d | %.2f s | %d: %s |", sc.name, e.name(), r.count, rr.took.Seconds(), rr.total(), rr))
 			}
@@ -322,6 +326,9 @@ func measure(ctx context.Context, stateRoot, registryHost string, appChart *char
 
 	res := &result{}
 	switch {
+	case sc.restart || sc.idleFor > 0 || sc.churn:
+		// These measure what follows convergence: both-N measures the
+		// convergence itself against its floor.
 	case sc.apps > 0 && sc.helmReleases > 0:
 		res.floor, err = bothFloor(ctx, cluster.RESTConfig(), c, appChart, sc.apps, sc.helmReleases)
 	case sc.apps > 0:
