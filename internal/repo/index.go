@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -22,14 +23,17 @@ import (
 )
 
 // The index remembers, from one call to the next, what the model made of
-// each file it read: the objects it keeps and the parsed kustomization.
+// each file it read (the objects it keeps and the parsed kustomization)
+// and the listing of each folder it entered.
 // An entry is used only while the file's stat is the one recorded (size,
 // modification and change times to the nanosecond, inode and device), as
 // git's index decides which files changed, so an edit, a checkout or a
 // file replaced by another is always read again. A file changed within
 // racyWindow of when it was read could change again within the same
 // timestamp tick unseen: such an entry is not recorded (git's "racily
-// clean" entries), and the next call reads that file again.
+// clean" entries), and the next call reads that file again. A folder's
+// listing is used while the folder's own stat is unchanged: adding,
+// removing or renaming an entry changes the folder's modification time.
 //
 // The index is an optimization only: a missing, unreadable, corrupt or
 // foreign index is ignored, and the model reads the files as without one.
@@ -73,24 +77,43 @@ type indexEntry struct {
 	KustErr string          `json:"kustomizationError,omitempty"`
 }
 
+// dirEntry is one entry of a folder listing the index recorded: its name
+// and type, as os.ReadDir gives them.
+type dirEntry struct {
+	Name string      `json:"name"`
+	Type fs.FileMode `json:"type"`
+}
+
+// listingEntry is a folder's listing, recorded with the folder's stat: a
+// folder's modification time changes whenever an entry is added, removed
+// or renamed.
+type listingEntry struct {
+	Stat    fileStat   `json:"stat"`
+	Entries []dirEntry `json:"entries"`
+}
+
 // indexFile is an index on disk, gob-encoded: the objects and
 // kustomizations inside stay JSON, decoded only when a file is used.
 type indexFile struct {
-	Format  int                    `json:"format"`
-	Version string                 `json:"version"`
-	Root    string                 `json:"root"`
-	Files   map[string]*indexEntry `json:"files"`
+	Format  int                      `json:"format"`
+	Version string                   `json:"version"`
+	Root    string                   `json:"root"`
+	Files   map[string]*indexEntry   `json:"files"`
+	Dirs    map[string]*listingEntry `json:"dirs"`
 }
 
 // index is the index of one Repository: what the last call recorded, and
 // what this one records.
 type index struct {
-	path string // the index file
-	old  map[string]*indexEntry
+	path    string // the index file
+	old     map[string]*indexEntry
+	oldDirs map[string]*listingEntry
 
-	mu    sync.Mutex
-	fresh map[string]*record
-	hits  int
+	mu     sync.Mutex
+	fresh  map[string]*record
+	dirs   map[string]*listingEntry // this call's listings, racy ones left out
+	hits   int                      // files and listings the index answered for
+	misses int                      // files and listings read and recordable
 }
 
 // record is an entry being made by this call. Its parts are filled by
@@ -110,11 +133,11 @@ func (r *Repository) UseIndex(dir string) {
 		return // no stat to compare on this system
 	}
 	sum := sha256.Sum256([]byte(r.root))
-	ix := &index{path: filepath.Join(dir, hex.EncodeToString(sum[:12])+".gob"), fresh: map[string]*record{}}
+	ix := &index{path: filepath.Join(dir, hex.EncodeToString(sum[:12])+".gob"), fresh: map[string]*record{}, dirs: map[string]*listingEntry{}}
 	if b, err := os.ReadFile(ix.path); err == nil {
 		var f indexFile
 		if gob.NewDecoder(bytes.NewReader(b)).Decode(&f) == nil && f.Format == indexFormat && f.Version == version.Version && f.Root == r.root {
-			ix.old = f.Files
+			ix.old, ix.oldDirs = f.Files, f.Dirs
 		}
 	}
 	r.index = ix
@@ -141,11 +164,11 @@ func (r *Repository) SaveIndex() error {
 			files[p] = &e
 		}
 	}
-	if len(files) < minIndexed || (ix.hits == len(files) && len(files) == len(ix.old)) {
+	if len(files) < minIndexed || (ix.misses == 0 && len(files) == len(ix.old) && len(ix.dirs) == len(ix.oldDirs)) {
 		return nil
 	}
 	var buf bytes.Buffer
-	if err := gob.NewEncoder(&buf).Encode(indexFile{Format: indexFormat, Version: version.Version, Root: r.root, Files: files}); err != nil {
+	if err := gob.NewEncoder(&buf).Encode(indexFile{Format: indexFormat, Version: version.Version, Root: r.root, Files: files, Dirs: ix.dirs}); err != nil {
 		return fmt.Errorf("encoding the repository index: %w", err)
 	}
 	b := buf.Bytes()
@@ -215,8 +238,61 @@ func (ix *index) start(p string, st fileStat, readAt time.Time) *record {
 	rec := &record{entry: indexEntry{Stat: st}, racy: st == (fileStat{}) || racy(st, readAt)}
 	ix.mu.Lock()
 	ix.fresh[p] = rec
+	ix.misses++
 	ix.mu.Unlock()
 	return rec
+}
+
+// listing returns the folder's listing the index recorded, when the
+// folder still has the stat recorded with it.
+func (ix *index) listing(p, abs string) ([]fs.DirEntry, bool) {
+	e := ix.oldDirs[p]
+	if e == nil {
+		return nil, false
+	}
+	st, ok := lstatDir(abs)
+	if !ok || st != e.Stat {
+		return nil, false
+	}
+	entries := make([]fs.DirEntry, len(e.Entries))
+	for i, de := range e.Entries {
+		entries[i] = indexedDirEntry{dirEntry: de, dir: abs}
+	}
+	ix.mu.Lock()
+	ix.dirs[p] = e
+	ix.hits++
+	ix.mu.Unlock()
+	return entries, true
+}
+
+// recordListing records a folder just listed with stat st, unless it
+// changed too close to the listing to be trusted.
+func (ix *index) recordListing(p string, st fileStat, entries []fs.DirEntry, readAt time.Time) {
+	if racy(st, readAt) {
+		return
+	}
+	e := &listingEntry{Stat: st, Entries: make([]dirEntry, len(entries))}
+	for i, de := range entries {
+		e.Entries[i] = dirEntry{Name: de.Name(), Type: de.Type()}
+	}
+	ix.mu.Lock()
+	ix.dirs[p] = e
+	ix.misses++
+	ix.mu.Unlock()
+}
+
+// indexedDirEntry is a folder entry the index recorded. Info, which no
+// walk needs, asks the file system.
+type indexedDirEntry struct {
+	dirEntry
+	dir string
+}
+
+func (e indexedDirEntry) Name() string      { return e.dirEntry.Name }
+func (e indexedDirEntry) IsDir() bool       { return e.dirEntry.Type.IsDir() }
+func (e indexedDirEntry) Type() fs.FileMode { return e.dirEntry.Type }
+func (e indexedDirEntry) Info() (fs.FileInfo, error) {
+	return os.Lstat(filepath.Join(e.dir, e.dirEntry.Name))
 }
 
 // racy tells whether a file read at readAt changed too close to it for

@@ -96,6 +96,32 @@ func TestIndexGivesWhatTheFilesSay(t *testing.T) {
 	out, _ = indexedBuild(t, root, dir, 3, 4)
 	wantIn(t, "the build after a replaced ks.yaml", out, "namespace: ns-x")
 
+	// A file added to a folder the walk lists (the sync root, which has no
+	// kustomization.yaml): the Kustomization it declares is found.
+	writeFile(t, root, "kubernetes/flux/cluster/added.yaml", `apiVersion: kustomize.toolkit.fluxcd.io/v1
+kind: Kustomization
+metadata:
+  name: added
+  namespace: flux-system
+spec:
+  interval: 1h
+  path: ./`+repotest.Path(3, 4)+`
+  targetNamespace: added
+  sourceRef:
+    kind: GitRepository
+    name: flux-system
+`)
+	r := open(t, root)
+	r.UseIndex(dir)
+	b2, err := r.Build(context.Background(), BuildOptions{Query: Query{Name: "added", Path: repotest.Path(3, 4)}, DefaultNamespace: "flux-system"})
+	if err != nil {
+		t.Fatalf("a Kustomization in a file added since the index: %v", err)
+	}
+	wantIn(t, "the added Kustomization", toYAML(t, b2.Objects), "namespace: added")
+	if err := r.SaveIndex(); err != nil {
+		t.Fatal(err)
+	}
+
 	// A kustomization.yaml broken since: the same error with the index
 	// as without it, and on the call after, once it was recorded.
 	writeFile(t, root, "kubernetes/apps/ns-3/kustomization.yaml", "resources: [\n")

@@ -89,6 +89,16 @@ func lstat(name string) (st fileStat, ok bool) {
 	}
 }
 
+// lstatDir returns the stat of the folder at name, not following a
+// symlink; ok is false when it is not a folder.
+func lstatDir(name string) (st fileStat, ok bool) {
+	var sys syscall.Stat_t
+	if err := syscall.Lstat(name, &sys); err != nil || sys.Mode&syscall.S_IFMT != syscall.S_IFDIR {
+		return fileStat{}, false
+	}
+	return statOf(&sys), true
+}
+
 // statOf is what the index compares of a file's stat.
 func statOf(sys *syscall.Stat_t) fileStat {
 	return fileStat{

@@ -34,6 +34,9 @@ func readRegularStat(name string) ([]byte, fileStat, error) {
 	return data, fileStat{}, err
 }
 
+// lstatDir never answers outside Linux: the index is not used there.
+func lstatDir(string) (fileStat, bool) { return fileStat{}, false }
+
 // lstat never answers outside Linux: the index is not used there.
 func lstat(string) (fileStat, bool) { return fileStat{}, false }
 

@@ -139,7 +139,24 @@ func (r *Repository) listing(p string) *dir {
 		r.dirs[p] = d
 	}
 	r.cacheMu.Unlock()
-	d.once.Do(func() { d.entries, d.err = os.ReadDir(r.abs(p)) })
+	d.once.Do(func() {
+		if r.index == nil {
+			d.entries, d.err = os.ReadDir(r.abs(p))
+			return
+		}
+		if entries, ok := r.index.listing(p, r.abs(p)); ok {
+			d.entries = entries
+			return
+		}
+		// The folder's stat is taken before it is listed: a change in
+		// between leaves an older stat with the newer listing, which the
+		// next call sees as changed.
+		st, isDir := lstatDir(r.abs(p))
+		d.entries, d.err = os.ReadDir(r.abs(p))
+		if isDir && d.err == nil {
+			r.index.recordListing(p, st, d.entries, time.Now())
+		}
+	})
 	return d
 }
 
