@@ -291,7 +291,11 @@ func startRegistry(ctx context.Context, dir string) (*ociregistry.Registry, erro
 func measure(ctx context.Context, stateRoot, registryHost string, appChart *chart.Chart, sc scenario, e engine, o options) (*result, error) {
 	state := filepath.Join(stateRoot, strconv.FormatInt(time.Now().UnixNano(), 36))
 	defer os.RemoveAll(state)
-	cluster, err := localcluster.Start(ctx, localcluster.Options{StateDir: filepath.Join(state, "cluster")})
+	// Room for every pod: the floor's and the engine's objects stay side
+	// by side, one pod per app and per release, and a kwok node holds
+	// 1000 pods.
+	pods := 2*(sc.apps+sc.helmReleases) + 100
+	cluster, err := localcluster.Start(ctx, localcluster.Options{StateDir: filepath.Join(state, "cluster"), Nodes: pods/900 + 1})
 	if err != nil {
 		return nil, err
 	}
