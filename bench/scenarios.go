@@ -22,7 +22,9 @@ import (
 //	idle-N           both-N converged, then left alone for -idle-for: CPU and RSS
 //	churn-N          both-N converged, then a commit changing 10% of the apps:
 //	                 time until they are applied, and writes to the other 90%
-var scenarioNames = []string{"example", "flat-ks-N", "flat-hr-N", "both-N", "mixed-home-ops", "restart-N", "idle-N", "churn-N"}
+//	after-N          both-N converged once, then idle-N, churn-N and restart-N
+//	                 in turn on it (a third of their time at large N)
+var scenarioNames = []string{"example", "flat-ks-N", "flat-hr-N", "both-N", "mixed-home-ops", "restart-N", "idle-N", "churn-N", "after-N"}
 
 // parseScenario builds the named scenario, writing its repository under tmp.
 func parseScenario(name, example, tmp string, shards int, idleFor time.Duration) (scenario, error) {
@@ -48,7 +50,7 @@ func parseScenario(name, example, tmp string, shards int, idleFor time.Duration)
 		return scenario{name: name, repo: dir, levels: 7, helmReleases: namespaces * perNamespace,
 			wantKs: namespaces*perNamespace + 2, homeOps: true}, nil
 	}
-	for _, p := range []string{"flat-ks-", "flat-hr-", "both-", "restart-", "idle-", "churn-"} {
+	for _, p := range []string{"flat-ks-", "flat-hr-", "both-", "restart-", "idle-", "churn-", "after-"} {
 		n, ok := size(p)
 		if !ok {
 			continue
@@ -79,6 +81,8 @@ func parseScenario(name, example, tmp string, shards int, idleFor time.Duration)
 			sc.idleFor = idleFor
 		case "churn-":
 			sc.churn = true
+		case "after-":
+			sc.idleFor, sc.churn, sc.restart = idleFor, true, true
 		}
 		if err := generate(dir, n, 0); err != nil {
 			return sc, err
