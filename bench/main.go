@@ -440,6 +440,7 @@ func waitAllReady(ctx context.Context, c client.Client, wantKs, helmReleases int
 	for {
 		var ks kustomizev1.KustomizationList
 		var hrs helmv2.HelmReleaseList
+		listed := time.Now()
 		err := c.List(ctx, &ks)
 		if err == nil {
 			err = c.List(ctx, &hrs)
@@ -466,7 +467,7 @@ func waitAllReady(ctx context.Context, c client.Client, wantKs, helmReleases int
 		if time.Now().After(deadline) {
 			return 0, errors.New("the Kustomizations and HelmReleases did not appear")
 		}
-		time.Sleep(20 * time.Millisecond)
+		time.Sleep(pollAfter(time.Since(listed)))
 	}
 }
 
@@ -616,6 +617,7 @@ func waitAvailable(ctx context.Context, c client.Client, ns string, names []stri
 	}
 	for {
 		var list appsv1.DeploymentList
+		listed := time.Now()
 		if err := c.List(ctx, &list, client.InNamespace(ns)); err == nil {
 			available := 0
 			for _, d := range list.Items {
@@ -630,8 +632,16 @@ func waitAvailable(ctx context.Context, c client.Client, ns string, names []stri
 				return fmt.Errorf("%d of %d floor Deployments Available after %s", available, len(want), timeout)
 			}
 		}
-		time.Sleep(10 * time.Millisecond)
+		time.Sleep(pollAfter(time.Since(listed)))
 	}
+}
+
+// pollAfter is how long a wait sleeps after a list that took d: four
+// times d, from 10 ms to 1 s, so that the harness's own lists of 1000s of
+// objects take at most a fifth of the API server's time and of a core,
+// which the engine and the floor need, for a clock as fine as the list.
+func pollAfter(d time.Duration) time.Duration {
+	return min(max(4*d, 10*time.Millisecond), time.Second)
 }
 
 // generate writes a repository of n apps, each a Kustomization with
