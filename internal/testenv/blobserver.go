@@ -396,14 +396,14 @@ type listBlob struct {
 // time, the marker being the name the next page starts at.
 func (s *BlobServer) list(w http.ResponseWriter, r *http.Request, container string) {
 	q := r.URL.Query()
-	max := 5000
+	limit := 5000
 	if v := q.Get("maxresults"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 {
 			blobError(w, http.StatusBadRequest, "OutOfRangeQueryParameterValue", "One of the query parameters specified in the request URI is outside the permissible range.")
 			return
 		}
-		max = min(n, max)
+		limit = min(n, limit)
 	}
 	blobs, err := s.blobs(container, q.Get("prefix"))
 	if err != nil {
@@ -412,12 +412,12 @@ func (s *BlobServer) list(w http.ResponseWriter, r *http.Request, container stri
 	}
 	marker := q.Get("marker")
 	res := listResults{ServiceEndpoint: "http://" + r.Host + "/" + s.Account + "/", ContainerName: container,
-		Prefix: q.Get("prefix"), Marker: marker, MaxResults: max}
+		Prefix: q.Get("prefix"), Marker: marker, MaxResults: limit}
 	for _, b := range blobs {
 		if b.name < marker {
 			continue
 		}
-		if len(res.Blobs.Blob) == max {
+		if len(res.Blobs.Blob) == limit {
 			res.NextMarker = b.name
 			break
 		}

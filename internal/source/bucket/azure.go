@@ -384,12 +384,3 @@ func summary(re *azcore.ResponseError) string {
 	}
 	return s
 }
-
-// reworded is an error with another message, which still unwraps to it.
-type reworded struct {
-	msg string
-	err error
-}
-
-func (e *reworded) Error() string { return e.msg }
-func (e *reworded) Unwrap() error { return e.err }

@@ -307,3 +307,12 @@ func (b *bucketClient) describe(ctx context.Context, err error) error {
 	}
 	return b.store.explain(err)
 }
+
+// reworded is an error with another message, which still unwraps to it.
+type reworded struct {
+	msg string
+	err error
+}
+
+func (e *reworded) Error() string { return e.msg }
+func (e *reworded) Unwrap() error { return e.err }

@@ -171,7 +171,10 @@ func (g *gcsStore) isNotFound(err error) bool {
 func (g *gcsStore) explain(err error) error {
 	var tokenErr *auth.Error
 	if errors.As(err, &tokenErr) {
-		return fmt.Errorf("%w (the service account key of %s was refused: check its '%s')", err, g.credentials, gcsServiceAccountKey)
+		// The library's message puts the token endpoint's answer on a
+		// line of its own.
+		msg := strings.ReplaceAll(err.Error(), "\n", " ")
+		return &reworded{msg: fmt.Sprintf("%s (the service account key of %s was refused: check its '%s')", msg, g.credentials, gcsServiceAccountKey), err: err}
 	}
 	var apiErr *googleapi.Error
 	if errors.As(err, &apiErr) {
