@@ -197,6 +197,7 @@ func TestAWrongAccountKeyIsRefusedAndFixingItRecovers(t *testing.T) {
 
 	got := waitNotReady(t, obj)
 	ready := conditions.Get(got, meta.ReadyCondition)
+	t.Logf("Ready: %s", ready.Message)
 	for _, want := range []string{
 		"failed to confirm existence of 'bkt' bucket: the specified bucket name may be incorrect, nonexistent, or the caller might lack sufficient permissions to access it",
 		"403 AuthenticationFailed: Server failed to authenticate the request",

@@ -173,7 +173,7 @@ func (g *gcsStore) explain(err error) error {
 	if errors.As(err, &tokenErr) {
 		// The library's message puts the token endpoint's answer on a
 		// line of its own.
-		msg := strings.ReplaceAll(err.Error(), "\n", " ")
+		msg := strings.TrimSpace(strings.ReplaceAll(err.Error(), "\n", " "))
 		return &reworded{msg: fmt.Sprintf("%s (the service account key of %s was refused: check its '%s')", msg, g.credentials, gcsServiceAccountKey), err: err}
 	}
 	var apiErr *googleapi.Error

@@ -125,6 +125,7 @@ func TestAForeignServiceAccountKeyIsRefusedAndFixingItRecovers(t *testing.T) {
 
 	got := waitNotReady(t, obj)
 	ready := conditions.Get(got, meta.ReadyCondition)
+	t.Logf("Ready: %s", ready.Message)
 	for _, want := range []string{"failed to confirm existence of 'bkt' bucket", "invalid_grant", "Invalid JWT Signature",
 		"the service account key of secret 'wrong' was refused: check its 'serviceaccount'"} {
 		if !strings.Contains(ready.Message, want) {
@@ -151,12 +152,17 @@ func TestAForeignServiceAccountKeyIsRefusedAndFixingItRecovers(t *testing.T) {
 func TestGCPSecretsAndBucketsThatCannotWork(t *testing.T) {
 	ns := env.Namespace(t)
 	gcs := newGCS(t, ns, "bkt", map[string]string{"a.yaml": "a"})
+	// Object keys are untrusted with every provider.
+	gcs.CreateBucket(t, "evil")
+	gcs.PutObjects(t, "evil", map[string]string{"apps/ok.yaml": "ok", "../escape.yaml": "x"})
 	createSecret(t, ns, "no-key", map[string][]byte{"accesskey": []byte("x")})
 	createSecret(t, ns, "user-key", map[string][]byte{"serviceaccount": []byte(`{"type":"authorized_user","client_id":"x","client_secret":"y","refresh_token":"z"}`)})
 	for _, tc := range []struct {
 		name, bucket, secret, reason, want string
 	}{
 		{"missing-bucket", "nope", "gcs-key", sourcev1.BucketOperationFailedReason, "bucket 'nope' not found"},
+		{"key-outside", "evil", "gcs-key", sourcev1.BucketOperationFailedReason,
+			"indexation of objects from bucket 'evil' failed: object key '../escape.yaml' is not a relative path inside the bucket"},
 		{"no-key", "bkt", "no-key", sourcev1.AuthenticationFailedReason, "invalid 'no-key' secret data: required fields 'serviceaccount'"},
 		{"user-key", "bkt", "user-key", sourcev1.AuthenticationFailedReason,
 			"invalid 'user-key' secret data: 'serviceaccount' is not a service account key in JSON"},
