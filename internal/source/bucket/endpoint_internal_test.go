@@ -1,6 +1,8 @@
 package bucket
 
 import (
+	"context"
+	"fmt"
 	"net/url"
 	"strings"
 	"testing"
@@ -72,5 +74,15 @@ func TestASASTokenWinsOverTheEndpointsQuery(t *testing.T) {
 	// An unparsable token is refused without being repeated.
 	if _, err := sasURL("https://acct.blob.core.windows.net", "sig=%zz-secret"); err == nil || strings.Contains(err.Error(), "secret") {
 		t.Errorf("sasURL with a bad token: %v", err)
+	}
+}
+
+func TestASASTokenInAFailedRequestIsNotRepeated(t *testing.T) {
+	b := &bucketClient{store: &blobStore{}, name: "bkt", endpoint: "https://acct.blob.core.windows.net"}
+	failed := fmt.Errorf("listing: %w", &url.Error{Op: "Get", URL: "https://acct.blob.core.windows.net/bkt?comp=list&sig=s3cr3t-sig", Err: context.DeadlineExceeded})
+	msg := b.describe(context.Background(), failed).Error()
+	if strings.Contains(msg, "s3cr3t") || !strings.Contains(msg, `Get "https://acct.blob.core.windows.net/bkt": context deadline exceeded`) ||
+		!strings.Contains(msg, "timed out talking to") {
+		t.Errorf("describe gave %q", msg)
 	}
 }

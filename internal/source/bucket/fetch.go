@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/url"
 	"os"
 	"path"
 	"path/filepath"
@@ -294,6 +295,7 @@ func (b *budgetReader) Read(p []byte) (int, error) {
 // Bucket: the server's own message, and what to check when it refused the
 // credentials or could not be reached. No credential is ever part of it.
 func (b *bucketClient) describe(ctx context.Context, err error) error {
+	err = withoutQuery(err)
 	if errors.Is(err, context.DeadlineExceeded) || errors.Is(ctx.Err(), context.DeadlineExceeded) {
 		return fmt.Errorf("timed out talking to '%s' (raise spec.timeout if it is slow): %w", b.endpoint, err)
 	}
@@ -306,6 +308,22 @@ func (b *bucketClient) describe(ctx context.Context, err error) error {
 		return fmt.Errorf("endpoint '%s' is unreachable: %w", b.endpoint, opErr)
 	}
 	return b.store.explain(err)
+}
+
+// withoutQuery hides the query of the URL in a failed request's error,
+// which may hold a credential (an Azure SAS token), as source-controller
+// sanitizes its errors.
+func withoutQuery(err error) error {
+	var ue *url.Error
+	if !errors.As(err, &ue) {
+		return err
+	}
+	u, perr := url.Parse(ue.URL)
+	if perr != nil || (u.RawQuery == "" && !u.ForceQuery) {
+		return err
+	}
+	u.RawQuery, u.ForceQuery = "", false
+	return &reworded{msg: strings.ReplaceAll(err.Error(), ue.URL, u.String()), err: err}
 }
 
 // reworded is an error with another message, which still unwraps to it.
