@@ -104,10 +104,13 @@ func TestWhatWeirDoesNotSupportStalls(t *testing.T) {
 		reason string
 		want   string
 	}{
-		{"gcp", func(b *sourcev1.Bucket) { b.Spec.Provider = sourcev1.BucketProviderGoogle },
-			sourcev1.InvalidProviderConfigurationReason, "provider 'gcp' is not supported by weir yet"},
-		{"azure", func(b *sourcev1.Bucket) { b.Spec.Provider = sourcev1.BucketProviderAzure },
-			sourcev1.InvalidProviderConfigurationReason, "provider 'azure' is not supported by weir yet"},
+		{"gcp-identity", func(b *sourcev1.Bucket) { b.Spec.Provider = sourcev1.BucketProviderGoogle; b.Spec.SecretRef = nil },
+			sourcev1.InvalidProviderConfigurationReason, "provider 'gcp' without spec.secretRef (workload identity of the controller's own cloud identity) is not supported by weir yet"},
+		{"azure-identity", func(b *sourcev1.Bucket) {
+			b.Spec.Provider = sourcev1.BucketProviderAzure
+			b.Spec.SecretRef = nil
+			b.Spec.ServiceAccountName = "blob-reader"
+		}, sourcev1.InvalidProviderConfigurationReason, "provider 'azure' with spec.serviceAccountName (workload identity) is not supported by weir yet"},
 		{"aws-identity", func(b *sourcev1.Bucket) { b.Spec.Provider = sourcev1.BucketProviderAmazon; b.Spec.SecretRef = nil },
 			sourcev1.InvalidProviderConfigurationReason, "provider 'aws' without spec.secretRef"},
 		{"sts-aws", func(b *sourcev1.Bucket) {

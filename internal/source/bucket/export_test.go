@@ -19,7 +19,7 @@ func IndexThenDownload(ctx context.Context, endpoint, accessKey, secretKey, regi
 	if err != nil {
 		return 0, err, nil
 	}
-	bc := &bucketClient{c: c, name: bucket, endpoint: endpoint}
+	bc := &bucketClient{store: &s3Store{c: c, bucket: bucket}, name: bucket, endpoint: endpoint}
 	idx, err := bc.index(ctx, &sourcev1.Bucket{Spec: sourcev1.BucketSpec{BucketName: bucket}}, listLimit)
 	if err != nil {
 		return 0, err, nil

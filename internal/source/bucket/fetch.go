@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/url"
 	"os"
 	"path"
 	"path/filepath"
@@ -20,8 +21,6 @@ import (
 	"github.com/fluxcd/pkg/sourceignore"
 	"github.com/fluxcd/pkg/sourceignore/gitignore"
 	sourcev1 "github.com/fluxcd/source-controller/api/v1"
-	"github.com/minio/minio-go/v7"
-	"github.com/minio/minio-go/v7/pkg/s3utils"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -34,15 +33,37 @@ const (
 	parallelFetches = 16
 )
 
-// bucketClient reaches one Bucket's bucket.
+// objectStore is one provider's access to one bucket: what a Bucket's
+// reconcile needs from S3, Cloud Storage or Blob storage, and no more.
+type objectStore interface {
+	// exists reports whether the bucket exists.
+	exists(ctx context.Context) (bool, error)
+	// list calls visit with each object whose key starts with prefix, and
+	// stops at the first error visit returns, returning it as it is.
+	list(ctx context.Context, prefix string, visit func(object) error) error
+	// get opens an object, with the ETag and size of the bytes it reads
+	// (size -1 when the provider cannot tell them in advance).
+	get(ctx context.Context, key string) (io.ReadCloser, object, error)
+	// isNotFound reports whether err says that an object does not exist.
+	isNotFound(err error) bool
+	// explain words a refusal of the provider for the person who set up
+	// the Bucket (what to check in its credentials), or returns err.
+	explain(err error) error
+}
+
+// object is one object of a bucket as a provider lists or reads it.
+type object struct {
+	key  string
+	etag string
+	size int64
+}
+
+// bucketClient reaches one Bucket's bucket through its provider.
 type bucketClient struct {
-	c        *minio.Client
+	store    objectStore
 	name     string
 	endpoint string
 	prefix   string
-	// credentials names where the credentials came from ("secret 'x'"),
-	// empty for anonymous requests.
-	credentials string
 }
 
 // index is the list of a bucket's objects that go into the artifact: key
@@ -93,7 +114,7 @@ func (i *index) revision() string {
 // cannot be a path inside the artifact, on more than maxObjects objects,
 // or when the objects come to more than maxSize bytes.
 func (b *bucketClient) index(ctx context.Context, obj *sourcev1.Bucket, maxSize int64) (*index, error) {
-	exists, err := b.c.BucketExists(ctx, b.name)
+	exists, err := b.store.exists(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("failed to confirm existence of '%s' bucket: %w", b.name, b.describe(ctx, err))
 	}
@@ -112,34 +133,43 @@ func (b *bucketClient) index(ctx context.Context, obj *sourcev1.Bucket, maxSize 
 
 	idx := newIndex()
 	var total int64
-	opts := minio.ListObjectsOptions{Recursive: true, Prefix: b.prefix, UseV1: s3utils.IsGoogleEndpoint(*b.c.EndpointURL())}
-	listCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	for o := range b.c.ListObjects(listCtx, b.name, opts) {
-		if o.Err != nil {
-			return nil, fmt.Errorf("indexation of objects from bucket '%s' failed: listing objects from bucket '%s' failed: %w",
-				b.name, b.name, b.describe(ctx, o.Err))
+	// refused is why visit stopped the listing: it is returned as it is,
+	// where a failure of the listing itself is described.
+	var refused error
+	visit := func(o object) error {
+		if strings.HasSuffix(o.key, "/") || o.key == sourceignore.IgnoreFile {
+			return nil
 		}
-		if strings.HasSuffix(o.Key, "/") || o.Key == sourceignore.IgnoreFile {
-			continue
+		if matcher.Match(strings.Split(o.key, "/"), false) {
+			return nil
 		}
-		if matcher.Match(strings.Split(o.Key, "/"), false) {
-			continue
-		}
-		if err := checkKey(o.Key); err != nil {
-			return nil, fmt.Errorf("indexation of objects from bucket '%s' failed: %w", b.name, err)
+		if err := checkKey(o.key); err != nil {
+			refused = fmt.Errorf("indexation of objects from bucket '%s' failed: %w", b.name, err)
+			return refused
 		}
 		if len(idx.etags) == maxObjects {
-			return nil, fmt.Errorf("bucket '%s' holds more than %d objects under prefix '%s': narrow spec.prefix or leave objects out with spec.ignore",
+			refused = fmt.Errorf("bucket '%s' holds more than %d objects under prefix '%s': narrow spec.prefix or leave objects out with spec.ignore",
 				b.name, maxObjects, b.prefix)
+			return refused
 		}
-		total += o.Size
+		total += o.size
 		if total > maxSize {
-			return nil, fmt.Errorf("the objects of bucket '%s' under prefix '%s' come to more than the %d bytes limit of one artifact: narrow spec.prefix or leave objects out with spec.ignore",
+			refused = fmt.Errorf("the objects of bucket '%s' under prefix '%s' come to more than the %d bytes limit of one artifact: narrow spec.prefix or leave objects out with spec.ignore",
 				b.name, b.prefix, maxSize)
+			return refused
 		}
-		idx.etags[o.Key] = o.ETag
-		idx.sizes[o.Key] = o.Size
+		idx.etags[o.key] = o.etag
+		idx.sizes[o.key] = o.size
+		return nil
+	}
+	listCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	if err := b.store.list(listCtx, b.prefix, visit); err != nil {
+		if refused != nil {
+			return nil, refused
+		}
+		return nil, fmt.Errorf("indexation of objects from bucket '%s' failed: listing objects from bucket '%s' failed: %w",
+			b.name, b.name, b.describe(ctx, err))
 	}
 	return idx, nil
 }
@@ -147,16 +177,16 @@ func (b *bucketClient) index(ctx context.Context, obj *sourcev1.Bucket, maxSize 
 // ignoreFile reads the patterns of the .sourceignore object at the
 // bucket's root, if there is one.
 func (b *bucketClient) ignoreFile(ctx context.Context) ([]gitignore.Pattern, error) {
-	o, err := b.c.GetObject(ctx, b.name, sourceignore.IgnoreFile, minio.GetObjectOptions{})
+	r, _, err := b.store.get(ctx, sourceignore.IgnoreFile)
 	if err == nil {
-		defer o.Close()
-		data, rerr := io.ReadAll(io.LimitReader(o, maxIgnoreFileSize))
+		defer r.Close()
+		data, rerr := io.ReadAll(io.LimitReader(r, maxIgnoreFileSize))
 		if rerr == nil {
 			return sourceignore.ReadPatterns(strings.NewReader(string(data)), nil), nil
 		}
 		err = rerr
 	}
-	if isNotFound(err) {
+	if b.store.isNotFound(err) {
 		return nil, nil
 	}
 	return nil, fmt.Errorf("failed to get Etag for '%s' object: %w", sourceignore.IgnoreFile, b.describe(ctx, err))
@@ -191,7 +221,7 @@ func (b *bucketClient) download(ctx context.Context, idx *index, dir string, max
 		g.Go(func() error {
 			etag, err := b.fetch(gctx, key, filepath.Join(dir, filepath.FromSlash(key)), maxSize, &written)
 			switch {
-			case isNotFound(err):
+			case b.store.isNotFound(err):
 				idx.mu.Lock()
 				delete(idx.etags, key)
 				idx.mu.Unlock()
@@ -211,23 +241,17 @@ func (b *bucketClient) download(ctx context.Context, idx *index, dir string, max
 	return nil
 }
 
-// fetch downloads one object to target and returns its ETag. The object is
-// read by the ETag it had when stat'ed, so that the ETag returned is that
-// of the bytes written.
+// fetch downloads one object to target and returns its ETag: that of the
+// bytes written, which the provider gives with them.
 func (b *bucketClient) fetch(ctx context.Context, key, target string, maxSize int64, written *atomic.Int64) (string, error) {
-	stat, err := b.c.StatObject(ctx, b.name, key, minio.StatObjectOptions{})
+	r, o, err := b.store.get(ctx, key)
 	if err != nil {
+		if b.store.isNotFound(err) {
+			return "", err
+		}
 		return "", b.describe(ctx, err)
 	}
-	opts := minio.GetObjectOptions{}
-	if err := opts.SetMatchETag(stat.ETag); err != nil {
-		return "", err
-	}
-	o, err := b.c.GetObject(ctx, b.name, key, opts)
-	if err != nil {
-		return "", b.describe(ctx, err)
-	}
-	defer o.Close()
+	defer r.Close()
 	if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
 		return "", fmt.Errorf("creating the folder of '%s': %w", path.Dir(key), err)
 	}
@@ -235,17 +259,17 @@ func (b *bucketClient) fetch(ctx context.Context, key, target string, maxSize in
 	if err != nil {
 		return "", fmt.Errorf("writing '%s': %w", key, err)
 	}
-	n, err := io.Copy(f, &budgetReader{r: o, written: written, limit: maxSize})
+	n, err := io.Copy(f, &budgetReader{r: r, written: written, limit: maxSize})
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
 	if err != nil {
 		return "", b.describe(ctx, err)
 	}
-	if n != stat.Size {
-		return "", fmt.Errorf("read %d bytes of %d", n, stat.Size)
+	if o.size >= 0 && n != o.size {
+		return "", fmt.Errorf("read %d bytes of %d", n, o.size)
 	}
-	return stat.ETag, nil
+	return o.etag, nil
 }
 
 // errTooLarge is returned by budgetReader past its limit.
@@ -267,18 +291,11 @@ func (b *budgetReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// isNotFound reports whether S3 said that a key does not exist.
-func isNotFound(err error) bool {
-	if err == nil {
-		return false
-	}
-	return minio.ToErrorResponse(err).Code == "NoSuchKey"
-}
-
-// describe words an S3 failure for the person who set up the Bucket: the
-// server's own message, and what to check when it refused the credentials
-// or could not be reached. No credential is ever part of it.
+// describe words a provider's failure for the person who set up the
+// Bucket: the server's own message, and what to check when it refused the
+// credentials or could not be reached. No credential is ever part of it.
 func (b *bucketClient) describe(ctx context.Context, err error) error {
+	err = withoutQuery(err)
 	if errors.Is(err, context.DeadlineExceeded) || errors.Is(ctx.Err(), context.DeadlineExceeded) {
 		return fmt.Errorf("timed out talking to '%s' (raise spec.timeout if it is slow): %w", b.endpoint, err)
 	}
@@ -290,18 +307,30 @@ func (b *bucketClient) describe(ctx context.Context, err error) error {
 	if errors.As(err, &opErr) {
 		return fmt.Errorf("endpoint '%s' is unreachable: %w", b.endpoint, opErr)
 	}
-	resp := minio.ToErrorResponse(err)
-	switch resp.Code {
-	case "InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken", "ExpiredToken":
-		if b.credentials == "" {
-			return fmt.Errorf("%w (no credentials are set: give spec.secretRef a Secret with 'accesskey' and 'secretkey')", err)
-		}
-		return fmt.Errorf("%w (the credentials of %s were refused: check its 'accesskey' and 'secretkey')", err, b.credentials)
-	case "AccessDenied":
-		if b.credentials == "" {
-			return fmt.Errorf("%w (anonymous access was refused: give spec.secretRef a Secret with 'accesskey' and 'secretkey')", err)
-		}
-		return fmt.Errorf("%w (the credentials of %s are not allowed to read the bucket)", err, b.credentials)
-	}
-	return err
+	return b.store.explain(err)
 }
+
+// withoutQuery hides the query of the URL in a failed request's error,
+// which may hold a credential (an Azure SAS token), as source-controller
+// sanitizes its errors.
+func withoutQuery(err error) error {
+	var ue *url.Error
+	if !errors.As(err, &ue) {
+		return err
+	}
+	u, perr := url.Parse(ue.URL)
+	if perr != nil || (u.RawQuery == "" && !u.ForceQuery) {
+		return err
+	}
+	u.RawQuery, u.ForceQuery = "", false
+	return &reworded{msg: strings.ReplaceAll(err.Error(), ue.URL, u.String()), err: err}
+}
+
+// reworded is an error with another message, which still unwraps to it.
+type reworded struct {
+	msg string
+	err error
+}
+
+func (e *reworded) Error() string { return e.msg }
+func (e *reworded) Unwrap() error { return e.err }

@@ -6,11 +6,8 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"strings"
 
 	sourcev1 "github.com/fluxcd/source-controller/api/v1"
-	"github.com/minio/minio-go/v7"
-	"github.com/minio/minio-go/v7/pkg/credentials"
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -33,97 +30,63 @@ func stalled(reason string, err error) error {
 }
 func retry(reason string, err error) error { return &failure{reason: reason, err: err} }
 
-// maxRetries is minio-go's number of attempts per request; its default of
-// 10, with back-off, would spend a whole spec.timeout on an endpoint that
-// is down before saying so.
+// maxRetries is the number of attempts per request of the S3 and Blob
+// clients; their defaults, with back-off, would spend a whole spec.timeout
+// on an endpoint that is down before saying so.
 const maxRetries = 3
 
-// clientFor reads the object's Secrets (secretRef, certSecretRef,
-// proxySecretRef, sts.secretRef, sts.certSecretRef) and builds an S3 client
-// for its endpoint, or says why it cannot.
+// clientFor reads the object's Secrets and builds a client of its
+// provider for its bucket, or says why it cannot.
 func (r *Reconciler) clientFor(ctx context.Context, obj *sourcev1.Bucket) (*bucketClient, error) {
 	if err := unsupported(obj); err != nil {
 		return nil, err
 	}
-	opts := &minio.Options{Region: obj.Spec.Region, Secure: !obj.Spec.Insecure, MaxRetries: maxRetries}
 	bc := &bucketClient{name: obj.Spec.BucketName, endpoint: obj.Spec.Endpoint, prefix: obj.Spec.Prefix}
-
-	if ref := obj.Spec.SecretRef; ref != nil {
-		s, err := r.secret(ctx, obj, ref.Name)
-		if err != nil {
-			return nil, retry(sourcev1.AuthenticationFailedReason, err)
-		}
-		if err := validateSecret(s); err != nil {
-			return nil, retry(sourcev1.AuthenticationFailedReason, err)
-		}
-		opts.Creds = credentials.NewStaticV4(string(s.Data["accesskey"]), string(s.Data["secretkey"]), "")
-		bc.credentials = fmt.Sprintf("secret '%s'", ref.Name)
+	var err error
+	switch obj.Spec.Provider {
+	case sourcev1.BucketProviderGoogle:
+		bc.store, err = r.gcsStoreFor(ctx, obj)
+	case sourcev1.BucketProviderAzure:
+		bc.store, err = r.blobStoreFor(ctx, obj)
+	default:
+		bc.store, err = r.s3StoreFor(ctx, obj)
 	}
-
-	transport, ok := http.DefaultTransport.(*http.Transport)
-	if !ok {
-		return nil, fmt.Errorf("the default HTTP transport is a %T, not an *http.Transport", http.DefaultTransport)
-	}
-	transport = transport.Clone()
-	if ref := obj.Spec.CertSecretRef; ref != nil {
-		tlsConfig, err := r.tlsConfig(ctx, obj, ref.Name)
-		if err != nil {
-			return nil, retry(sourcev1.AuthenticationFailedReason, fmt.Errorf("failed to get TLS config: %w", err))
-		}
-		transport.TLSClientConfig = tlsConfig
-	}
-	var proxy *url.URL
-	if ref := obj.Spec.ProxySecretRef; ref != nil {
-		s, err := r.secret(ctx, obj, ref.Name)
-		if err == nil {
-			proxy, err = secretconf.ProxyURL(s)
-		}
-		if err != nil {
-			return nil, retry(sourcev1.AuthenticationFailedReason, fmt.Errorf("failed to get proxy URL: %w", err))
-		}
-		transport.Proxy = http.ProxyURL(proxy)
-	}
-	opts.Transport = transport
-
-	// As in Flux, the keys of secretRef win over spec.sts.
-	if sts := obj.Spec.STS; sts != nil && obj.Spec.SecretRef == nil {
-		creds, err := r.stsCredentials(ctx, obj, proxy)
-		if err != nil {
-			return nil, err
-		}
-		opts.Creds = creds
-		bc.credentials = fmt.Sprintf("the LDAP login of STS endpoint '%s'", sts.Endpoint)
-	}
-
-	if err := checkEndpoint(obj.Spec.Endpoint); err != nil {
-		return nil, stalled(sourcev1.URLInvalidReason, err)
-	}
-	c, err := minio.New(obj.Spec.Endpoint, opts)
 	if err != nil {
-		return nil, stalled(sourcev1.URLInvalidReason, fmt.Errorf("invalid endpoint '%s': %w", obj.Spec.Endpoint, err))
+		return nil, err
 	}
-	bc.c = c
 	return bc, nil
 }
 
 // unsupported refuses what weir does not implement, rather than ignoring
 // it: a cloud identity that is not used must not pass for one that is.
 func unsupported(obj *sourcev1.Bucket) error {
-	notYet := func(what string) error {
+	notYet := func(what, instead string) error {
 		return stalled(sourcev1.InvalidProviderConfigurationReason,
-			fmt.Errorf("%s is not supported by weir yet: use provider 'generic' or 'aws' with spec.secretRef", what))
+			fmt.Errorf("%s is not supported by weir yet: %s", what, instead))
 	}
+	const s3Keys = "use provider 'generic' or 'aws' with spec.secretRef"
 	switch p := obj.Spec.Provider; p {
 	case "", sourcev1.BucketProviderGeneric:
 	case sourcev1.BucketProviderAmazon:
 		if obj.Spec.ServiceAccountName != "" {
-			return notYet("provider 'aws' with spec.serviceAccountName (workload identity)")
+			return notYet("provider 'aws' with spec.serviceAccountName (workload identity)", s3Keys)
 		}
 		if obj.Spec.SecretRef == nil {
-			return notYet("provider 'aws' without spec.secretRef (credentials of the controller's own cloud identity)")
+			return notYet("provider 'aws' without spec.secretRef (credentials of the controller's own cloud identity)", s3Keys)
 		}
-	case sourcev1.BucketProviderGoogle, sourcev1.BucketProviderAzure:
-		return notYet(fmt.Sprintf("provider '%s'", p))
+	case sourcev1.BucketProviderGoogle:
+		const key = "give spec.secretRef a Secret with a service account key as 'serviceaccount'"
+		if obj.Spec.ServiceAccountName != "" {
+			return notYet("provider 'gcp' with spec.serviceAccountName (workload identity)", key)
+		}
+		if obj.Spec.SecretRef == nil {
+			return notYet("provider 'gcp' without spec.secretRef (workload identity of the controller's own cloud identity)", key)
+		}
+	case sourcev1.BucketProviderAzure:
+		if obj.Spec.ServiceAccountName != "" {
+			return notYet("provider 'azure' with spec.serviceAccountName (workload identity)",
+				"give spec.secretRef a Secret with 'accountKey', 'sasKey', or 'tenantId', 'clientId' and 'clientSecret'")
+		}
 	default:
 		return stalled(sourcev1.InvalidProviderConfigurationReason, fmt.Errorf("unknown provider '%s'", p))
 	}
@@ -138,95 +101,34 @@ func unsupported(obj *sourcev1.Bucket) error {
 	return nil
 }
 
-// validateSTS checks spec.sts as source-controller does: provider "aws"
-// goes with bucket provider "aws" and takes no Secrets, provider "ldap"
-// goes with bucket provider "generic". STS for "aws" exchanges a cloud
-// identity, which weir does not support.
-func validateSTS(provider string, sts *sourcev1.BucketSTSSpec) error {
-	if provider == "" {
-		provider = sourcev1.BucketProviderGeneric
+// transport is the HTTP transport of the object's requests: the default
+// one, with the TLS settings of spec.certSecretRef and the proxy of
+// spec.proxySecretRef, which it also returns.
+func (r *Reconciler) transport(ctx context.Context, obj *sourcev1.Bucket) (*http.Transport, *url.URL, error) {
+	base, ok := http.DefaultTransport.(*http.Transport)
+	if !ok {
+		return nil, nil, fmt.Errorf("the default HTTP transport is a %T, not an *http.Transport", http.DefaultTransport)
 	}
-	incompatible := fmt.Errorf("STS provider '%s' is not supported for '%s' bucket provider", sts.Provider, provider)
-	switch provider {
-	case sourcev1.BucketProviderAmazon:
-		if sts.Provider != sourcev1.STSProviderAmazon {
-			return incompatible
-		}
-		if sts.SecretRef != nil {
-			return fmt.Errorf("spec.sts.secretRef is not required for the '%s' STS provider", sts.Provider)
-		}
-		if sts.CertSecretRef != nil {
-			return fmt.Errorf("spec.sts.certSecretRef is not required for the '%s' STS provider", sts.Provider)
-		}
-		return fmt.Errorf("STS provider 'aws' (a role assumed with the controller's cloud identity) is not supported by weir yet")
-	case sourcev1.BucketProviderGeneric:
-		if sts.Provider != sourcev1.STSProviderLDAP {
-			return incompatible
-		}
-		return nil
-	}
-	return fmt.Errorf("STS configuration is not supported for '%s' bucket provider", provider)
-}
-
-// stsCredentials builds the credentials of spec.sts with provider "ldap":
-// temporary keys that the STS endpoint (MinIO's AssumeRoleWithLDAPIdentity)
-// gives for the username and password of spec.sts.secretRef.
-func (r *Reconciler) stsCredentials(ctx context.Context, obj *sourcev1.Bucket, proxy *url.URL) (*credentials.Credentials, error) {
-	sts := obj.Spec.STS
-	var username, password string
-	if ref := sts.SecretRef; ref != nil {
-		s, err := r.secret(ctx, obj, ref.Name)
-		if err != nil {
-			return nil, retry(sourcev1.AuthenticationFailedReason, fmt.Errorf("failed to get STS secret: %w", err))
-		}
-		username, password = string(s.Data["username"]), string(s.Data["password"])
-		if username == "" || password == "" {
-			return nil, retry(sourcev1.AuthenticationFailedReason,
-				fmt.Errorf("invalid '%s' secret data for '%s' STS provider: required fields username, password", s.Name, sts.Provider))
-		}
-	}
-	transport := http.DefaultTransport.(*http.Transport).Clone()
-	if proxy != nil {
-		transport.Proxy = http.ProxyURL(proxy)
-	}
-	if ref := sts.CertSecretRef; ref != nil {
+	transport := base.Clone()
+	if ref := obj.Spec.CertSecretRef; ref != nil {
 		tlsConfig, err := r.tlsConfig(ctx, obj, ref.Name)
 		if err != nil {
-			return nil, retry(sourcev1.AuthenticationFailedReason, fmt.Errorf("failed to get STS TLS config: %w", err))
+			return nil, nil, retry(sourcev1.AuthenticationFailedReason, fmt.Errorf("failed to get TLS config: %w", err))
 		}
 		transport.TLSClientConfig = tlsConfig
 	}
-	return credentials.New(&credentials.LDAPIdentity{
-		Client:       &http.Client{Transport: transport},
-		STSEndpoint:  sts.Endpoint,
-		LDAPUsername: username,
-		LDAPPassword: password,
-	}), nil
-}
-
-// validateSecret checks a secretRef Secret as source-controller does.
-func validateSecret(s *corev1.Secret) error {
-	_, hasAccess := s.Data["accesskey"]
-	_, hasSecret := s.Data["secretkey"]
-	if !hasAccess || !hasSecret {
-		return fmt.Errorf("invalid '%s' secret data: required fields 'accesskey' and 'secretkey'", s.Name)
+	var proxy *url.URL
+	if ref := obj.Spec.ProxySecretRef; ref != nil {
+		s, err := r.secret(ctx, obj, ref.Name)
+		if err == nil {
+			proxy, err = secretconf.ProxyURL(s)
+		}
+		if err != nil {
+			return nil, nil, retry(sourcev1.AuthenticationFailedReason, fmt.Errorf("failed to get proxy URL: %w", err))
+		}
+		transport.Proxy = http.ProxyURL(proxy)
 	}
-	return nil
-}
-
-// checkEndpoint refuses an endpoint written as a URL: S3 clients take a
-// host and port, and spec.insecure chooses between HTTP and HTTPS.
-func checkEndpoint(endpoint string) error {
-	if endpoint == "" {
-		return fmt.Errorf("spec.endpoint is empty")
-	}
-	if strings.Contains(endpoint, "://") {
-		return fmt.Errorf("invalid endpoint '%s': give a host and optional port without a scheme (set spec.insecure for plain HTTP)", endpoint)
-	}
-	if strings.ContainsAny(endpoint, "/?#") {
-		return fmt.Errorf("invalid endpoint '%s': give a host and optional port without a path", endpoint)
-	}
-	return nil
+	return transport, proxy, nil
 }
 
 // secret reads a Secret of the object's namespace.
