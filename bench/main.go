@@ -46,7 +46,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	helmv2 "github.com/fluxcd/helm-controller/api/v2"
@@ -56,11 +55,9 @@ import (
 	"github.com/go-git/go-git/v5"
 	"github.com/go-logr/logr"
 	chart "helm.sh/helm/v4/pkg/chart/v2"
-	appsv1 "k8s.io/api/apps/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -527,175 +524,4 @@ func ageSecret(ctx context.Context, c client.Client, repo string) error {
 	})
 }
 
-// deploymentFloor applies one Deployment and waits until it is Available:
-// the least one level of a dependency chain can cost on this control plane.
-func deploymentFloor(ctx context.Context, c client.Client) (time.Duration, error) {
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "bench-floor"}}
-	if err := c.Create(ctx, ns); err != nil {
-		return 0, fmt.Errorf("creating the floor namespace: %w", err)
-	}
-	start := time.Now()
-	if err := c.Create(ctx, floorDeployment(ns.Name, "floor")); err != nil {
-		return 0, fmt.Errorf("creating the floor Deployment: %w", err)
-	}
-	if err := waitAvailable(ctx, c, ns.Name, []string{"floor"}, time.Minute); err != nil {
-		return 0, err
-	}
-	return time.Since(start), nil
-}
-
-// throughputFloor applies n apps' objects (a ConfigMap, a Service and a
-// Deployment each) with the engines' number of workers and waits until
-// every Deployment is Available: the least n independent apps can cost.
-func throughputFloor(ctx context.Context, c client.Client, n int) (time.Duration, error) {
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "bench-floor"}}
-	if err := c.Create(ctx, ns); err != nil {
-		return 0, fmt.Errorf("creating the floor namespace: %w", err)
-	}
-	start := time.Now()
-	names := make(chan string)
-	errs := make(chan error, workers)
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for name := range names {
-				objs := []client.Object{
-					&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns.Name, Name: name}, Data: map[string]string{"k": "v"}},
-					&corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: ns.Name, Name: name},
-						Spec: corev1.ServiceSpec{Selector: map[string]string{"app": name}, Ports: []corev1.ServicePort{{Port: 80}}}},
-					floorDeployment(ns.Name, name),
-				}
-				for _, o := range objs {
-					if err := c.Create(ctx, o); err != nil {
-						errs <- err
-						return
-					}
-				}
-			}
-		}()
-	}
-	all := make([]string, n)
-	for i := range n {
-		all[i] = "floor-" + strconv.Itoa(i)
-		names <- all[i]
-	}
-	close(names)
-	wg.Wait()
-	close(errs)
-	if err := <-errs; err != nil {
-		return 0, fmt.Errorf("applying the floor apps: %w", err)
-	}
-	if err := waitAvailable(ctx, c, ns.Name, all, 10*time.Minute); err != nil {
-		return 0, err
-	}
-	return time.Since(start), nil
-}
-
-func floorDeployment(ns, name string) *appsv1.Deployment {
-	labels := map[string]string{"app": name}
-	return &appsv1.Deployment{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
-		Spec: appsv1.DeploymentSpec{
-			Replicas: ptr.To[int32](1),
-			Selector: &metav1.LabelSelector{MatchLabels: labels},
-			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: labels},
-				Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "example.invalid/app:1"}}},
-			},
-		},
-	}
-}
-
-// waitAvailable waits until every named Deployment has its replica.
-func waitAvailable(ctx context.Context, c client.Client, ns string, names []string, timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	want := map[string]bool{}
-	for _, n := range names {
-		want[n] = true
-	}
-	for {
-		var list appsv1.DeploymentList
-		listed := time.Now()
-		if err := c.List(ctx, &list, client.InNamespace(ns)); err == nil {
-			available := 0
-			for _, d := range list.Items {
-				if want[d.Name] && d.Status.AvailableReplicas >= 1 {
-					available++
-				}
-			}
-			if available == len(want) {
-				return nil
-			}
-			if time.Now().After(deadline) {
-				return fmt.Errorf("%d of %d floor Deployments Available after %s", available, len(want), timeout)
-			}
-		}
-		time.Sleep(pollAfter(time.Since(listed)))
-	}
-}
-
-// pollAfter is how long a wait sleeps after a list that took d: four
-// times d, from 10 ms to 1 s, so that the harness's own lists of 1000s of
-// objects take at most a fifth of the API server's time and of a core,
-// which the engine and the floor need, for a clock as fine as the list.
-func pollAfter(d time.Duration) time.Duration {
-	return min(max(4*d, 10*time.Millisecond), time.Second)
-}
-
-// generate writes a repository of n apps, each a Kustomization with
-// wait: true over a Deployment, a Service and a ConfigMap. With shards > 0
-// the apps are spread over that many shards (label sharding.fluxcd.io/key:
-// shard<k>), each shard with its own GitRepository of the same repository,
-// whose URL the harness hands over in the ConfigMap bench-git.
-func generate(dir string, n, shards int) error {
-	write := func(path, text string) error { return writeFile(dir, path, text) }
-	root := "apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata:\n  name: apps\n  namespace: flux-system\nspec:\n  interval: 1h\n  path: ./apps\n  prune: true\n  sourceRef: {kind: GitRepository, name: flux-system}\n"
-	if shards > 0 {
-		root += "  postBuild:\n    substituteFrom:\n    - {kind: ConfigMap, name: bench-git}\n"
-		var srcs []string
-		for k := range shards {
-			srcs = append(srcs, fmt.Sprintf("apiVersion: source.toolkit.fluxcd.io/v1\nkind: GitRepository\nmetadata:\n  name: flux-system-shard%d\n  namespace: flux-system\n  labels: {sharding.fluxcd.io/key: shard%d}\nspec:\n  interval: 1h\n  url: ${BENCH_GIT_URL}\n  ref: {branch: main}\n", k, k))
-		}
-		if err := write("apps/sources.yaml", strings.Join(srcs, "---\n")); err != nil {
-			return err
-		}
-	}
-	if err := write("kubernetes/flux/cluster/ks.yaml", root); err != nil {
-		return err
-	}
-	for i := range n {
-		app := "app-" + strconv.Itoa(i)
-		labels, source := "", "flux-system"
-		if shards > 0 {
-			labels = fmt.Sprintf("  labels: {sharding.fluxcd.io/key: shard%d}\n", i%shards)
-			source = fmt.Sprintf("flux-system-shard%d", i%shards)
-		}
-		ks := strings.NewReplacer("APP", app, "LABELS", labels, "SOURCE", source).Replace("apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata:\n  name: APP\n  namespace: flux-system\nLABELS" +
-			"spec:\n  interval: 1h\n  path: ./src/APP\n  prune: true\n  wait: true\n  targetNamespace: default\n  sourceRef: {kind: GitRepository, name: SOURCE}\n")
-		if err := write("apps/"+app+".yaml", ks); err != nil {
-			return err
-		}
-		if err := write("src/"+app+"/all.yaml", appManifests(app, "v")); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// appManifests are the objects of one app of the flat variant; value is
-// its ConfigMap's data, which the churn scenario changes.
-func appManifests(app, value string) string {
-	return strings.NewReplacer("APP", app, "VALUE", value).Replace("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: APP}\ndata: {k: VALUE}\n---\napiVersion: v1\nkind: Service\nmetadata: {name: APP}\nspec:\n  selector: {app: APP}\n  ports: [{port: 80}]\n---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {name: APP}\nspec:\n  replicas: 1\n  selector: {matchLabels: {app: APP}}\n  template:\n    metadata: {labels: {app: APP}}\n    spec: {containers: [{name: app, image: example.invalid/app:1}]}\n")
-}
-
 func mib(b int64) string { return fmt.Sprintf("%d MiB", b>>20) }
-
-// writeFile writes text to path under dir, making its folders.
-func writeFile(dir, path, text string) error {
-	if err := os.MkdirAll(filepath.Dir(filepath.Join(dir, path)), 0o755); err != nil {
-		return err
-	}
-	return os.WriteFile(filepath.Join(dir, path), []byte(text), 0o644)
-}

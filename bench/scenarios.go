@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -210,4 +211,58 @@ spec:
 	}
 	top := "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n" + strings.Join(nsDirs, "\n") + "\n"
 	return write("kubernetes/apps/kustomization.yaml", top)
+}
+
+// generate writes a repository of n apps, each a Kustomization with
+// wait: true over a Deployment, a Service and a ConfigMap. With shards > 0
+// the apps are spread over that many shards (label sharding.fluxcd.io/key:
+// shard<k>), each shard with its own GitRepository of the same repository,
+// whose URL the harness hands over in the ConfigMap bench-git.
+func generate(dir string, n, shards int) error {
+	write := func(path, text string) error { return writeFile(dir, path, text) }
+	root := "apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata:\n  name: apps\n  namespace: flux-system\nspec:\n  interval: 1h\n  path: ./apps\n  prune: true\n  sourceRef: {kind: GitRepository, name: flux-system}\n"
+	if shards > 0 {
+		root += "  postBuild:\n    substituteFrom:\n    - {kind: ConfigMap, name: bench-git}\n"
+		var srcs []string
+		for k := range shards {
+			srcs = append(srcs, fmt.Sprintf("apiVersion: source.toolkit.fluxcd.io/v1\nkind: GitRepository\nmetadata:\n  name: flux-system-shard%d\n  namespace: flux-system\n  labels: {sharding.fluxcd.io/key: shard%d}\nspec:\n  interval: 1h\n  url: ${BENCH_GIT_URL}\n  ref: {branch: main}\n", k, k))
+		}
+		if err := write("apps/sources.yaml", strings.Join(srcs, "---\n")); err != nil {
+			return err
+		}
+	}
+	if err := write("kubernetes/flux/cluster/ks.yaml", root); err != nil {
+		return err
+	}
+	for i := range n {
+		app := "app-" + strconv.Itoa(i)
+		labels, source := "", "flux-system"
+		if shards > 0 {
+			labels = fmt.Sprintf("  labels: {sharding.fluxcd.io/key: shard%d}\n", i%shards)
+			source = fmt.Sprintf("flux-system-shard%d", i%shards)
+		}
+		ks := strings.NewReplacer("APP", app, "LABELS", labels, "SOURCE", source).Replace("apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata:\n  name: APP\n  namespace: flux-system\nLABELS" +
+			"spec:\n  interval: 1h\n  path: ./src/APP\n  prune: true\n  wait: true\n  targetNamespace: default\n  sourceRef: {kind: GitRepository, name: SOURCE}\n")
+		if err := write("apps/"+app+".yaml", ks); err != nil {
+			return err
+		}
+		if err := write("src/"+app+"/all.yaml", appManifests(app, "v")); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// appManifests are the objects of one app of the flat variant; value is
+// its ConfigMap's data, which the churn scenario changes.
+func appManifests(app, value string) string {
+	return strings.NewReplacer("APP", app, "VALUE", value).Replace("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: APP}\ndata: {k: VALUE}\n---\napiVersion: v1\nkind: Service\nmetadata: {name: APP}\nspec:\n  selector: {app: APP}\n  ports: [{port: 80}]\n---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {name: APP}\nspec:\n  replicas: 1\n  selector: {matchLabels: {app: APP}}\n  template:\n    metadata: {labels: {app: APP}}\n    spec: {containers: [{name: app, image: example.invalid/app:1}]}\n")
+}
+
+// writeFile writes text to path under dir, making its folders.
+func writeFile(dir, path, text string) error {
+	if err := os.MkdirAll(filepath.Dir(filepath.Join(dir, path)), 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, path), []byte(text), 0o644)
 }
