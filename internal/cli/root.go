@@ -54,6 +54,10 @@ func newRootCommand() *cobra.Command {
 		Long:          "weir is a GitOps engine for Kubernetes that speaks Flux's APIs: GitRepository, OCIRepository,\nKustomization and HelmRelease objects written for Flux work with weir unchanged.",
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		// The garbage collector has been off since the start (see
+		// internal/gcstart): back on now for a command that runs long,
+		// on from a bound of heap for one that ends in moments.
+		PersistentPreRun: func(cmd *cobra.Command, _ []string) { startCollector(cmd) },
 	}
 	pf := root.PersistentFlags()
 	pf.StringVar(&g.kubeconfig, "kubeconfig", "", "path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config, then in-cluster)")
