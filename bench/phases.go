@@ -281,6 +281,19 @@ func untouchedState(ctx context.Context, c client.Client, sc scenario, changed f
 // are at metricsAddrs, for d and writes them to file (file.<n> for the
 // second process on).
 func cpuProfile(ctx context.Context, metricsAddrs []string, d time.Duration, file string) error {
+	return fetchProfiles(ctx, metricsAddrs, fmt.Sprintf("profile?seconds=%d", int(d.Seconds())), file)
+}
+
+// heapProfile writes the heap profile of each weir process, whose
+// metrics are at metricsAddrs, to file (file.<n> for the second process
+// on).
+func heapProfile(ctx context.Context, metricsAddrs []string, file string) error {
+	return fetchProfiles(ctx, metricsAddrs, "heap", file)
+}
+
+// fetchProfiles writes the pprof profile at /debug/pprof/<which> of each
+// weir process to file (file.<n> for the second process on).
+func fetchProfiles(ctx context.Context, metricsAddrs []string, which, file string) error {
 	var wg sync.WaitGroup
 	errs := make([]error, len(metricsAddrs))
 	for i, m := range metricsAddrs {
@@ -295,7 +308,7 @@ func cpuProfile(ctx context.Context, metricsAddrs []string, d time.Duration, fil
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			url := fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", addr, int(d.Seconds()))
+			url := fmt.Sprintf("http://%s/debug/pprof/%s", addr, which)
 			req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 			if err != nil {
 				errs[i] = err
