@@ -80,6 +80,9 @@ func bundles(ctx context.Context, d name.Digest, opts []remote.Option) ([]attach
 		b, isBundle, err := readBundle(d.Context().Digest(desc.Digest.String()), desc, opts)
 		var terr *transport.Error
 		switch {
+		case errors.As(err, &terr) && terr.StatusCode == http.StatusNotFound:
+			// Listed in the referrers tag, but deleted since.
+			continue
 		case errors.As(err, &terr):
 			// The registry failed, not the bundle.
 			return nil, fmt.Errorf("reading the sigstore bundle %s of '%s': %w", desc.Digest, d, err)
@@ -150,7 +153,7 @@ func verifyBundleKeyed(keys []Key, b *bundle.Bundle, d name.Digest) (Key, error)
 	}
 	artifact, err := artifactPolicy(b)
 	if err != nil {
-		return Key{}, err
+		return Key{}, fmt.Errorf("a bundle %w", err)
 	}
 	for _, k := range keys {
 		key := root.NewExpiringKey(k.verifier, time.Time{}, time.Time{})
@@ -207,7 +210,7 @@ func verifyBundleKeyless(tr *TrustedRoot, policy []verify.PolicyOption, b *bundl
 	}
 	artifact, err := artifactPolicy(b)
 	if err != nil {
-		return Signer{}, fmt.Errorf("%s: %w", who, err)
+		return Signer{}, fmt.Errorf("%s %w", who, err)
 	}
 	if _, err := v.Verify(b, verify.NewPolicy(artifact, policy...)); err != nil {
 		return Signer{}, keylessFailure(who, tr, err)
@@ -237,18 +240,19 @@ func rekorV2Only(b *bundle.Bundle) bool {
 // artifactPolicy is what b's signature is checked over. A DSSE envelope's
 // signature covers its statement, checked here without the artifact, then
 // bound to the manifest by checkBinding; a message signature covers the
-// digest it names, which checkBinding compares to the manifest's.
+// digest it names, which checkBinding compares to the manifest's. Its
+// error completes "a bundle ...".
 func artifactPolicy(b *bundle.Bundle) (verify.ArtifactPolicyOption, error) {
 	sc, err := b.SignatureContent()
 	if err != nil {
-		return nil, fmt.Errorf("a bundle without a signature (%w)", err)
+		return nil, fmt.Errorf("without a signature (%w)", err)
 	}
 	if sc.EnvelopeContent() != nil {
 		return verify.WithoutArtifactUnsafe(), nil
 	}
 	msg := sc.MessageSignatureContent()
 	if msg.DigestAlgorithm() != protocommon.HashAlgorithm_SHA2_256.String() {
-		return nil, fmt.Errorf("a bundle signing a %s digest, not a manifest's sha256", msg.DigestAlgorithm())
+		return nil, fmt.Errorf("signing a %s digest, not a manifest's sha256", msg.DigestAlgorithm())
 	}
 	return verify.WithArtifactDigest("sha256", msg.Digest()), nil
 }

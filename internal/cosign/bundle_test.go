@@ -95,6 +95,16 @@ func TestVerifyReadsTheBundlesOfCosignV3(t *testing.T) {
 				}
 			}
 
+			// A message signature of the manifest itself, as cosign
+			// sign-blob makes one, binds to it as well.
+			blob := pushArtifact(t, reg, "blob")
+			attach(blob, trusted.MessageBundle(t, blob.DigestStr()))
+			if _, err := cosign.Verify(context.Background(), blob, keys, opts...); err != nil {
+				t.Errorf("a message signature of the manifest is refused: %v", err)
+			}
+			blobOfOther := pushArtifact(t, reg, "blobofother")
+			attach(blobOfOther, trusted.MessageBundle(t, signed.DigestStr()))
+
 			// A signature by another key in the tag, a bundle by the
 			// trusted key: either kind passes.
 			mixed := pushArtifact(t, reg, "mixed")
@@ -128,6 +138,7 @@ func TestVerifyReadsTheBundlesOfCosignV3(t *testing.T) {
 				{"unsigned", unsigned, "the artifact is not signed (no signature tag '" + strings.Replace(unsigned.DigestStr(), ":", "-", 1) + ".sig' and no sigstore bundle among its referrers)"},
 				{"by another key", byOther, "': its referrers hold a bundle by another key; trusted keys"},
 				{"for another digest", copied, "its referrers hold a bundle by cosign.pub for digest '" + signed.DigestStr() + "', not this one"},
+				{"a message signature of another digest", blobOfOther, "its referrers hold a bundle by cosign.pub for digest '" + signed.DigestStr() + "', not this one"},
 				{"both kinds by another key", both, "holds a signature by another key, and its referrers hold a bundle by another key"},
 				{"keyless", keyless, "its referrers hold a keyless bundle by subject '" + workflow + "' with issuer '" + ghIssuer + "', not one made with a key"},
 				{"not a bundle", junk, "its referrers hold a bundle that is not a valid sigstore bundle"},

@@ -84,6 +84,37 @@ func (k *CosignKey) CosignBundle(t testing.TB, digest string) []byte {
 	return marshalBundle(t, b)
 }
 
+// MessageBundle is a sigstore bundle of a message signature with key of
+// the blob whose SHA-256 is digest ("sha256:<hex>"), as `cosign sign-blob
+// --new-bundle-format --key cosign.key --tlog-upload=false` writes for a
+// manifest saved to a file: no statement, the signature is over the
+// manifest itself.
+func (k *CosignKey) MessageBundle(t testing.TB, digest string) []byte {
+	t.Helper()
+	sum, err := hex.DecodeString(strings.TrimPrefix(digest, "sha256:"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sig, err := ecdsa.SignASN1(rand.Reader, k.Private, sum)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalPKIXPublicKey(&k.Private.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hint := sha256.Sum256(der)
+	return marshalBundle(t, &protobundle.Bundle{
+		MediaType: CosignBundleMediaType,
+		VerificationMaterial: &protobundle.VerificationMaterial{Content: &protobundle.VerificationMaterial_PublicKey{
+			PublicKey: &protocommon.PublicKeyIdentifier{Hint: base64.StdEncoding.EncodeToString(hint[:])},
+		}},
+		Content: &protobundle.Bundle_MessageSignature{MessageSignature: &protocommon.MessageSignature{
+			MessageDigest: &protocommon.HashOutput{Algorithm: protocommon.HashAlgorithm_SHA2_256, Digest: sum}, Signature: sig,
+		}},
+	})
+}
+
 // CosignBundle is what `cosign sign` writes with an OIDC identity for the
 // manifest digest since cosign v3: a sigstore bundle of a DSSE envelope of
 // cosign's in-toto statement, signed with an ephemeral key certified by
