@@ -38,8 +38,6 @@ const (
 
 // attachedBundle is a sigstore bundle among the referrers of a manifest.
 type attachedBundle struct {
-	// Digest is the referrer manifest's.
-	Digest string
 	// Bundle is nil when the bundle cannot be read.
 	Bundle *bundle.Bundle
 	// Err says why the bundle cannot be read.
@@ -89,7 +87,7 @@ func bundles(ctx context.Context, d name.Digest, opts []remote.Option) ([]attach
 		case !isBundle:
 			continue
 		}
-		found = append(found, attachedBundle{Digest: desc.Digest.String(), Bundle: b, Err: err})
+		found = append(found, attachedBundle{Bundle: b, Err: err})
 	}
 	return found, nil
 }
