@@ -117,6 +117,9 @@ func readBundle(ref name.Digest, desc v1.Descriptor, opts []remote.Option) (b *b
 	if len(m.Layers) != 1 || !strings.HasPrefix(string(m.Layers[0].MediaType), bundleMediaTypePrefix) {
 		return nil, false, nil
 	}
+	if size := m.Layers[0].Size; size > maxPayloadSize {
+		return nil, true, fmt.Errorf("a bundle of %d bytes, over the %d bytes limit", size, maxPayloadSize)
+	}
 	raw, err := readPayload(img, m.Layers[0])
 	if err != nil {
 		var terr *transport.Error

@@ -142,7 +142,7 @@ func TestVerifyReadsTheBundlesOfCosignV3(t *testing.T) {
 				{"both kinds by another key", both, "holds a signature by another key, and its referrers hold a bundle by another key"},
 				{"keyless", keyless, "its referrers hold a keyless bundle by subject '" + workflow + "' with issuer '" + ghIssuer + "', not one made with a key"},
 				{"not a bundle", junk, "its referrers hold a bundle that is not a valid sigstore bundle"},
-				{"too large", huge, "its referrers hold a bundle that cannot be read (a signature payload of 1048577 bytes is over the 1048576 bytes limit)"},
+				{"too large", huge, "its referrers hold a bundle of 1048577 bytes, over the 1048576 bytes limit"},
 			} {
 				t.Run(tc.name, func(t *testing.T) {
 					_, err := cosign.Verify(context.Background(), tc.ref, keys, opts...)
@@ -230,5 +230,21 @@ func TestVerifyKeylessReadsTheBundlesOfCosignV3(t *testing.T) {
 				})
 			}
 		})
+	}
+}
+
+func TestVerifyReadsAtMost100Bundles(t *testing.T) {
+	reg := testenv.NewReferrersRegistry(t)
+	other := testenv.NewCosignKey(t)
+	keys := keysSecret(t, map[string]*testenv.CosignKey{"cosign.pub": testenv.NewCosignKey(t)})
+	opts := []remote.Option{remote.WithTransport(reg.Registry().Transport())}
+	d := pushArtifact(t, reg, "many")
+	for range 101 {
+		reg.AttachBundle(t, "many", d.DigestStr(), other.CosignBundle(t, d.DigestStr()))
+	}
+	_, err := cosign.Verify(context.Background(), d, keys, opts...)
+	want := "the referrers of '" + d.String() + "' hold 101 sigstore bundles, more than the 100 weir reads"
+	if err == nil || err.Error() != want {
+		t.Errorf("got %v, want %q", err, want)
 	}
 }
