@@ -115,8 +115,9 @@ type rekorBundle struct {
 // empty). Everything is checked offline, from the signature tag: Rekor is
 // not queried. Without such a signature, the sigstore bundles among d's
 // referrers are checked the same way (see verifyBundleKeyless). It returns
-// the identity of the first signature that verifies. An *KeylessUnverifiedError says that there is none; other
-// errors are failures to read the signatures.
+// the identity of the first signature that verifies. An
+// *KeylessUnverifiedError says that there is none; other errors are
+// failures to read the signatures.
 func VerifyKeyless(ctx context.Context, d name.Digest, tr *TrustedRoot, ids []Identity, opts ...remote.Option) (Signer, error) {
 	if tr == nil {
 		return Signer{}, errors.New("no trusted root to verify with")
