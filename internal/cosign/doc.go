@@ -16,6 +16,14 @@
 // provider cosign: with a secretRef, KeysFromSecret reads the keys and
 // Verify checks a manifest digest before anything is pulled from it;
 // without, VerifyKeyless does, against the trusted root of an
-// OCIRepository's trustedRootSecretRef or the controller's (Roots). The
-// sigstore bundles cosign v3 attaches as OCI 1.1 referrers are not read.
+// OCIRepository's trustedRootSecretRef or the controller's (Roots).
+//
+// Since cosign v3, `cosign sign` attaches a sigstore bundle instead
+// (--new-bundle-format, its default): an OCI 1.1 referrer of the manifest
+// whose only layer is the bundle, a DSSE envelope of an in-toto statement
+// naming the manifest digest with its verification material (a key hint,
+// or a Fulcio certificate and Rekor entries). Verify and VerifyKeyless
+// also read those, found through the referrers API or the sha256-<hex>
+// referrers tag, as `cosign verify` does: an artifact passes when a
+// signature of its tag or one of its bundles verifies.
 package cosign

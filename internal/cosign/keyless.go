@@ -11,7 +11,6 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
-	"slices"
 	"strings"
 
 	sourcev1 "github.com/fluxcd/source-controller/api/v1"
@@ -114,9 +113,11 @@ type rekorBundle struct {
 // that signature with its SET, signed by a transparency log of tr; and a
 // certificate identity matching one of ids (any identity when ids is
 // empty). Everything is checked offline, from the signature tag: Rekor is
-// not queried. It returns the identity of the first signature that
-// verifies. An *KeylessUnverifiedError says that there is none; other
-// errors are failures to read the signatures.
+// not queried. Without such a signature, the sigstore bundles among d's
+// referrers are checked the same way (see verifyBundleKeyless). It returns
+// the identity of the first signature that verifies. An
+// *KeylessUnverifiedError says that there is none; other errors are
+// failures to read the signatures.
 func VerifyKeyless(ctx context.Context, d name.Digest, tr *TrustedRoot, ids []Identity, opts ...remote.Option) (Signer, error) {
 	if tr == nil {
 		return Signer{}, errors.New("no trusted root to verify with")
@@ -130,38 +131,39 @@ func VerifyKeyless(ctx context.Context, d name.Digest, tr *TrustedRoot, ids []Id
 	if err != nil {
 		return Signer{}, fmt.Errorf("%s cannot verify signatures: %w", tr.Source, err)
 	}
-	unverified := func(format string, args ...any) error {
-		return &KeylessUnverifiedError{Ref: d.String(), Why: fmt.Sprintf(format, args...), Identities: ids}
-	}
+	var sigs, inBundles []string
 	tag, img, m, err := signatures(ctx, d, opts)
-	if errors.Is(err, errNotSigned) {
-		return Signer{}, unverified("the artifact is not signed (no signature tag '%s')", tag.TagStr())
-	}
-	if err != nil {
+	hasTag := !errors.Is(err, errNotSigned)
+	if hasTag && err != nil {
 		return Signer{}, err
 	}
-	var found []string
-	for _, desc := range m.Layers {
-		sig, ok := desc.Annotations[SignatureAnnotation]
-		if !ok {
-			continue
-		}
+	for _, desc := range sigLayers(m) {
 		p, err := readPayload(img, desc)
 		if err != nil {
 			return Signer{}, fmt.Errorf("reading a signature of '%s': %w", d, err)
 		}
-		s, err := verifyKeylessOne(verifier, tr, policy, desc.Annotations, sig, p, d)
+		s, err := verifyKeylessOne(verifier, tr, policy, desc.Annotations, desc.Annotations[SignatureAnnotation], p, d)
 		if err == nil {
 			return s, nil
 		}
-		if !slices.Contains(found, err.Error()) {
-			found = append(found, err.Error())
+		sigs = appendNew(sigs, err.Error())
+	}
+	attached, err := bundles(ctx, d, opts)
+	if err != nil {
+		return Signer{}, err
+	}
+	for _, a := range attached {
+		if a.Err != nil {
+			inBundles = appendNew(inBundles, a.Err.Error())
+			continue
 		}
+		s, err := verifyBundleKeyless(tr, policy, a.Bundle, d)
+		if err == nil {
+			return s, nil
+		}
+		inBundles = appendNew(inBundles, err.Error())
 	}
-	if len(found) == 0 {
-		return Signer{}, unverified("tag '%s' holds no cosign signature", tag.TagStr())
-	}
-	return Signer{}, unverified("tag '%s' holds %s", tag.TagStr(), strings.Join(found, ", "))
+	return Signer{}, &KeylessUnverifiedError{Ref: d.String(), Why: unverifiedWhy(tag, hasTag, sigs, inBundles), Identities: ids}
 }
 
 // identityPolicy turns matchOIDCIdentity into sigstore-go's policy options.
@@ -214,22 +216,29 @@ func verifyKeylessOne(v *verify.Verifier, tr *TrustedRoot, policy []verify.Polic
 	if err != nil {
 		return Signer{}, fmt.Errorf("%s %w", who, err)
 	}
-	_, err = v.Verify(entity, verify.NewPolicy(verify.WithArtifact(bytes.NewReader(p)), policy...))
-	var noMatch *verify.ErrNoMatchingCertificateIdentity
-	switch {
-	case errors.As(err, &noMatch):
-		return Signer{}, fmt.Errorf("%s, which matches none of the expected identities", who)
-	case err != nil && strings.Contains(err.Error(), "failed to verify leaf certificate"):
-		// sigstore-go does not say why the chain does not verify.
-		return Signer{}, fmt.Errorf("%s whose certificate was not issued by a certificate authority of %s, or not valid when the signature was logged: %w", who, tr.Source, err)
-	case err != nil:
-		return Signer{}, fmt.Errorf("%s that does not verify: %w", who, err)
+	if _, err = v.Verify(entity, verify.NewPolicy(verify.WithArtifact(bytes.NewReader(p)), policy...)); err != nil {
+		return Signer{}, keylessFailure(who, tr, err)
 	}
 	// The certificate signed this payload: it must be about d.
 	if err := checkClaim(p, d); err != nil {
 		return Signer{}, fmt.Errorf("%s %w", who, err)
 	}
 	return signer, nil
+}
+
+// keylessFailure words the error of sigstore-go's verifier for a
+// signature or bundle described by who ("a signature by subject ...").
+func keylessFailure(who string, tr *TrustedRoot, err error) error {
+	var noMatch *verify.ErrNoMatchingCertificateIdentity
+	switch {
+	case errors.As(err, &noMatch):
+		return fmt.Errorf("%s, which matches none of the expected identities", who)
+	case strings.Contains(err.Error(), "failed to verify leaf certificate"):
+		// sigstore-go does not say why the chain does not verify.
+		return fmt.Errorf("%s whose certificate was not issued by a certificate authority of %s, or not valid when it was logged: %w", who, tr.Source, err)
+	default:
+		return fmt.Errorf("%s that does not verify: %w", who, err)
+	}
 }
 
 // legacyEntity is a signature `cosign sign` pushed to the signature tag,

@@ -62,34 +62,27 @@ func (e *UnverifiedError) Error() string {
 }
 
 // Verify checks that the manifest d carries a cosign signature made with
-// one of keys, and returns the first key that verifies. opts reach d's
-// registry (transport, credentials, context). An *UnverifiedError says
-// that there is no such signature; other errors are failures to read them.
+// one of keys, and returns the first key that verifies: a signature of
+// its signature tag, or else a sigstore bundle among its referrers (see
+// verifyBundleKeyed). opts reach d's registry (transport, credentials,
+// context). An *UnverifiedError says that there is no such signature;
+// other errors are failures to read them.
 func Verify(ctx context.Context, d name.Digest, keys []Key, opts ...remote.Option) (Key, error) {
 	if len(keys) == 0 {
 		return Key{}, errors.New("no trusted public keys to verify with")
 	}
-	unverified := func(format string, args ...any) error {
-		return &UnverifiedError{Ref: d.String(), Why: fmt.Sprintf(format, args...), Keys: keys}
-	}
+	var sigs, inBundles []string
 	tag, img, m, err := signatures(ctx, d, opts)
-	if errors.Is(err, errNotSigned) {
-		return Key{}, unverified("the artifact is not signed (no signature tag '%s')", tag.TagStr())
-	}
-	if err != nil {
+	hasTag := !errors.Is(err, errNotSigned)
+	if hasTag && err != nil {
 		return Key{}, err
 	}
-	var found []string
-	for _, desc := range m.Layers {
-		sig, ok := desc.Annotations[SignatureAnnotation]
-		if !ok {
-			continue
-		}
+	for _, desc := range sigLayers(m) {
 		p, err := readPayload(img, desc)
 		if err != nil {
 			return Key{}, fmt.Errorf("reading a signature of '%s': %w", d, err)
 		}
-		raw, err := base64.StdEncoding.DecodeString(sig)
+		raw, err := base64.StdEncoding.DecodeString(desc.Annotations[SignatureAnnotation])
 		if err != nil {
 			raw = nil // verifies with no key
 		}
@@ -97,14 +90,67 @@ func Verify(ctx context.Context, d name.Digest, keys []Key, opts ...remote.Optio
 		if err == nil {
 			return k, nil
 		}
-		if !slices.Contains(found, err.Error()) {
-			found = append(found, err.Error())
+		sigs = appendNew(sigs, err.Error())
+	}
+	attached, err := bundles(ctx, d, opts)
+	if err != nil {
+		return Key{}, err
+	}
+	for _, a := range attached {
+		if a.Err != nil {
+			inBundles = appendNew(inBundles, a.Err.Error())
+			continue
+		}
+		k, err := verifyBundleKeyed(keys, a.Bundle, d)
+		if err == nil {
+			return k, nil
+		}
+		inBundles = appendNew(inBundles, err.Error())
+	}
+	return Key{}, &UnverifiedError{Ref: d.String(), Why: unverifiedWhy(tag, hasTag, sigs, inBundles), Keys: keys}
+}
+
+// sigLayers are the layers of the signature tag's manifest m (nil when
+// there is no tag) that hold a signature.
+func sigLayers(m *v1.Manifest) []v1.Descriptor {
+	if m == nil {
+		return nil
+	}
+	var layers []v1.Descriptor
+	for _, desc := range m.Layers {
+		if _, ok := desc.Annotations[SignatureAnnotation]; ok {
+			layers = append(layers, desc)
 		}
 	}
-	if len(found) == 0 {
-		return Key{}, unverified("tag '%s' holds no cosign signature", tag.TagStr())
+	return layers
+}
+
+// appendNew appends s to list unless it is there already.
+func appendNew(list []string, s string) []string {
+	if slices.Contains(list, s) {
+		return list
 	}
-	return Key{}, unverified("tag '%s' holds %s", tag.TagStr(), strings.Join(found, ", "))
+	return append(list, s)
+}
+
+// unverifiedWhy says what an artifact carries instead of a good
+// signature: the signatures of its signature tag, if it has one, and its
+// sigstore bundles, each as "a signature by ..." or "a bundle by ...".
+func unverifiedWhy(tag name.Tag, hasTag bool, sigs, bundles []string) string {
+	if !hasTag && len(bundles) == 0 {
+		return fmt.Sprintf("the artifact is not signed (no signature tag '%s' and no sigstore bundle among its referrers)", tag.TagStr())
+	}
+	var parts []string
+	switch {
+	case hasTag && len(sigs) == 0:
+		parts = append(parts, fmt.Sprintf("tag '%s' holds no cosign signature", tag.TagStr()))
+	case hasTag:
+		parts = append(parts, fmt.Sprintf("tag '%s' holds %s", tag.TagStr(), strings.Join(sigs, ", ")))
+	}
+	if len(bundles) > 0 {
+		parts = append(parts, "its referrers hold "+strings.Join(bundles, ", "))
+	}
+	return strings.Join(parts, ", and ")
 }
 
 // errNotSigned says that an artifact has no signature tag.

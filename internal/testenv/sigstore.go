@@ -259,19 +259,21 @@ func hashedRekord(sum, sig, certPEM []byte) []byte {
 		hex.EncodeToString(sum), base64.StdEncoding.EncodeToString(sig), base64.StdEncoding.EncodeToString(certPEM))
 }
 
-// logEntry logs body in s's Rekor at integratedTime and returns the
-// dev.sigstore.cosign/bundle annotation: the entry and its SET, the
-// signature of the log key over the canonical JSON of the entry.
-func (s *Sigstore) logEntry(t testing.TB, body []byte, integratedTime int64, tamper bool) []byte {
+// rekorEntry is a Rekor entry as its SET signs it; its fields are in the
+// order of canonical JSON (RFC 8785): sorted keys.
+type rekorEntry struct {
+	Body           string `json:"body"`
+	IntegratedTime int64  `json:"integratedTime"`
+	LogID          string `json:"logID"`
+	LogIndex       int64  `json:"logIndex"`
+}
+
+// signEntry logs body in s's Rekor at integratedTime: the entry and its
+// SET, the signature of the log key over the canonical JSON of the entry.
+// tamper changes the integrated time after the SET is made.
+func (s *Sigstore) signEntry(t testing.TB, body []byte, integratedTime int64, tamper bool) (rekorEntry, []byte) {
 	t.Helper()
-	// Fields in the order of canonical JSON (RFC 8785): sorted keys.
-	type entry struct {
-		Body           string `json:"body"`
-		IntegratedTime int64  `json:"integratedTime"`
-		LogID          string `json:"logID"`
-		LogIndex       int64  `json:"logIndex"`
-	}
-	e := entry{base64.StdEncoding.EncodeToString(body), integratedTime, hex.EncodeToString(logID(t, s.rekor)), s.index.Add(1)}
+	e := rekorEntry{base64.StdEncoding.EncodeToString(body), integratedTime, hex.EncodeToString(logID(t, s.rekor)), s.index.Add(1)}
 	canonical, err := json.Marshal(e)
 	if err != nil {
 		t.Fatal(err)
@@ -284,6 +286,14 @@ func (s *Sigstore) logEntry(t testing.TB, body []byte, integratedTime int64, tam
 	if tamper {
 		e.IntegratedTime++
 	}
+	return e, set
+}
+
+// logEntry logs body in s's Rekor at integratedTime and returns the
+// dev.sigstore.cosign/bundle annotation: the entry and its SET.
+func (s *Sigstore) logEntry(t testing.TB, body []byte, integratedTime int64, tamper bool) []byte {
+	t.Helper()
+	e, set := s.signEntry(t, body, integratedTime, tamper)
 	b, err := json.Marshal(map[string]any{"SignedEntryTimestamp": set, "Payload": e})
 	if err != nil {
 		t.Fatal(err)

@@ -103,7 +103,7 @@ func TestOnlyChartsSignedByATrustedKeyAreInstalled(t *testing.T) {
 	got = waitChart(t, chart, "the new version refused", func(o *sourcev1.HelmChart) bool {
 		return o.Status.LastHandledReconcileAt == at && conditions.IsFalse(o, meta.ReadyCondition)
 	})
-	checkChartRefused(t, got, reg.URL("charts/app")+":1.1.0", "the artifact is not signed", key, "1.0.0")
+	checkChartRefused(t, got, reg.URL("charts/app")+":1.1.0", "and no sigstore bundle among its referrers)", key, "1.0.0")
 	waitEvent(t, ns, chart.Name, "ChartVerificationError")
 
 	// So is one signed by a key that is not in the Secret.

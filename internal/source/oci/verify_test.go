@@ -146,7 +146,7 @@ func TestAnUnsignedArtifactIsNeverStored(t *testing.T) {
 	src := newOCIRepository(t, ns, "manifests", reg.URL("manifests"), withCosignKeys("cosign-keys"))
 	ks := newKustomization(t, ns, "manifests")
 	got := waitNotReady(t, src)
-	checkRefused(t, got, reg.URL("manifests"), digest, "the artifact is not signed", key, "")
+	checkRefused(t, got, reg.URL("manifests"), digest, "the artifact is not signed (no signature tag 'sha256-"+strings.TrimPrefix(digest, "sha256:")+".sig' and no sigstore bundle among its referrers)", key, "")
 	if c := reg.Counts(); c.BlobGets != 0 {
 		t.Errorf("the artifact's blobs were fetched: %+v", c)
 	}
