@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -31,6 +30,9 @@ func helmFloor(ctx context.Context, cfg *rest.Config, c client.Client, ch *chart
 	if err := c.Create(ctx, ns); err != nil {
 		return 0, fmt.Errorf("creating the floor namespace: %w", err)
 	}
+	// One connection for every install, as the controllers share
+	// discovery and validation between releases.
+	sdk := helm.NewSDK(cfg)
 	start := time.Now()
 	names := make(chan string)
 	errs := make(chan error, workers)
@@ -40,7 +42,7 @@ func helmFloor(ctx context.Context, cfg *rest.Config, c client.Client, ch *chart
 		go func() {
 			defer wg.Done()
 			for name := range names {
-				if err := helmInstall(ctx, cfg, ns.Name, name, ch); err != nil {
+				if err := helmInstall(ctx, sdk, ns.Name, name, ch); err != nil {
 					errs <- err
 					return
 				}
@@ -61,10 +63,10 @@ func helmFloor(ctx context.Context, cfg *rest.Config, c client.Client, ch *chart
 
 // helmInstall installs one release of ch as weir's and Flux's controllers
 // do: server-side apply, waiting with kstatus.
-func helmInstall(ctx context.Context, cfg *rest.Config, ns, name string, ch *chart.Chart) error {
-	ac := action.NewConfiguration(action.ConfigurationSetLogger(slog.DiscardHandler))
-	if err := ac.Init(helm.NewRESTClientGetter(cfg, ns), ns, "secret"); err != nil {
-		return fmt.Errorf("connecting the Helm SDK: %w", err)
+func helmInstall(ctx context.Context, sdk *helm.SDK, ns, name string, ch *chart.Chart) error {
+	ac, err := sdk.ActionConfig(ns, ns)
+	if err != nil {
+		return err
 	}
 	a := action.NewInstall(ac)
 	a.ReleaseName, a.Namespace = name, ns

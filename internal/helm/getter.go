@@ -13,6 +13,7 @@ import (
 	"k8s.io/client-go/restmapper"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+	"k8s.io/kubectl/pkg/validation"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
@@ -37,6 +38,11 @@ type sharedDiscovery struct {
 	kubeOnce sync.Once
 	kube     client.Client
 	kubeErr  error
+
+	// validators are the identity's object validators by field
+	// validation directive (see validatingFactory).
+	validatorMu sync.Mutex
+	validators  map[string]validation.Schema
 }
 
 // kubeClient returns the identity's client, made once.

@@ -248,9 +248,32 @@ func (r *Reconciler) checkDependencies(ctx context.Context, hr *helmv2.HelmRelea
 // connect), with releases stored in Secrets of the storage namespace, as
 // the helm command stores them.
 func (r *Reconciler) actionConfig(hr *helmv2.HelmRelease, conn *connection) (*action.Configuration, error) {
-	ns := hr.GetStorageNamespace()
+	return newActionConfig(conn.config, conn.shared, hr.GetStorageNamespace(), hr.GetReleaseNamespace())
+}
+
+// SDK is one identity's connection to a cluster for the Helm SDK, with
+// its discovery, REST mapper and object validation shared by every
+// action made from it, as the controller shares them between releases.
+type SDK struct {
+	config *rest.Config
+	shared *sharedDiscovery
+}
+
+// NewSDK returns a connection to the cluster of cfg for the Helm SDK.
+func NewSDK(cfg *rest.Config) *SDK { return &SDK{config: cfg, shared: &sharedDiscovery{}} }
+
+// ActionConfig returns a Helm action configuration that stores releases
+// in Secrets of storageNamespace and puts the objects that name no
+// namespace in releaseNamespace.
+func (s *SDK) ActionConfig(storageNamespace, releaseNamespace string) (*action.Configuration, error) {
+	return newActionConfig(s.config, s.shared, storageNamespace, releaseNamespace)
+}
+
+// newActionConfig connects the Helm SDK to the cluster of cfg through
+// the identity's shared discovery and validation.
+func newActionConfig(cfg *rest.Config, shared *sharedDiscovery, storageNamespace, releaseNamespace string) (*action.Configuration, error) {
 	ac := action.NewConfiguration(action.ConfigurationSetLogger(slog.DiscardHandler))
-	if err := ac.Init(&restGetter{config: conn.config, namespace: ns, shared: conn.shared}, ns, "secret"); err != nil {
+	if err := ac.Init(&restGetter{config: cfg, namespace: storageNamespace, shared: shared}, storageNamespace, "secret"); err != nil {
 		return nil, fmt.Errorf("connecting the Helm SDK to the cluster: %w", err)
 	}
 	// The chart's objects that name no namespace go to the release's
@@ -260,7 +283,8 @@ func (r *Reconciler) actionConfig(hr *helmv2.HelmRelease, conn *connection) (*ac
 	if !ok {
 		return nil, fmt.Errorf("connecting the Helm SDK to the cluster: unexpected client %T", ac.KubeClient)
 	}
-	kc.Namespace = hr.GetReleaseNamespace()
+	kc.Namespace = releaseNamespace
+	kc.Factory = validatingFactory{Factory: kc.Factory, shared: shared}
 	return ac, nil
 }
 
