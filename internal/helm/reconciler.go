@@ -285,6 +285,7 @@ func newActionConfig(cfg *rest.Config, shared *sharedDiscovery, storageNamespace
 	}
 	kc.Namespace = releaseNamespace
 	kc.Factory = validatingFactory{Factory: kc.Factory, shared: shared}
+	ac.KubeClient = scopedClient{Client: kc}
 	return ac, nil
 }
 
