@@ -207,7 +207,12 @@ func New(cfg *rest.Config, opts Options) (*Manager, error) {
 	lenient := &lenientInformers{scheme: kube.Scheme, namespace: opts.Namespace, selector: opts.WatchLabelSelector,
 		log: log.WithName("informers")}
 	listErrs := &listErrors{}
-	cacheOpts := cache.Options{NewInformer: lenient.NewInformer, DefaultWatchErrorHandler: listErrs.handle}
+	cacheOpts := cache.Options{NewInformer: lenient.NewInformer, DefaultWatchErrorHandler: listErrs.handle,
+		// The cached objects keep no managedFields: only the API server
+		// reads them, and they grow with every field manager that writes
+		// an object (kubectl, the applying Kustomization, the
+		// controller's status), for every object watched.
+		DefaultTransform: cache.TransformStripManagedFields()}
 	if opts.Namespace != "" {
 		cacheOpts.DefaultNamespaces = map[string]cache.Config{opts.Namespace: {}}
 	}
