@@ -3,71 +3,56 @@
 //
 // weir is one binary of about a thousand packages; their init functions
 // allocate some 13 MiB, and with the collector on, the few collections
-// that start during them cost a third of the start of every command
-// (`weir version` takes 54 ms with them, 40 ms without). The package is
-// imported first by cmd/weir, so its init turns the collector off before
-// the heavy packages run theirs. Main then calls Restore for a command
-// that runs long (the controller, `weir up`, the MCP server), or
-// Defer for one that finishes in moments (`weir build`, `weir get`):
-// that one keeps the collector off until its heap reaches a bound, and
-// collects as usual from then on.
+// that start during them cost a quarter of the start of every command
+// (`weir version` took 54 ms with them, 40 ms without). This package's
+// init turns the collector off, with a memory limit of Bound: the heap
+// may grow to Bound without a collection, and the first collection,
+// which the limit starts, turns the collector back on as the environment
+// sets it. So a short command (`weir build`, `weir get`) never collects,
+// and nothing can run for long with the collector off, whatever it is.
+// Commands that run until stopped (the controller, `weir up`) call
+// Restore as they start.
 //
-// A GOGC or GOMEMLIMIT the user set in the environment is always kept.
+// A GOGC or GOMEMLIMIT set in the environment is always kept: the
+// collector then runs as the environment says from the start.
 package gcstart
 
 import (
-	"math"
 	"os"
 	"runtime"
 	"runtime/debug"
 	"sync/atomic"
 )
 
-// percent is the collector's setting before init turned it off: the
-// environment's GOGC, or 100.
-var percent = debug.SetGCPercent(-1)
+// Bound is the heap a process may grow to before its first collection.
+const Bound = 256 << 20
 
-// off tells whether the collector is still off from init: Restore and
-// Defer act only then, so that a process that runs several commands (a
-// test) sets it once.
+// The collector's settings before init changed them: the environment's,
+// or the defaults.
+var percent, limit int64
+
+// off tells whether the collector is still off from init.
 var off atomic.Bool
 
-func init() { off.Store(true) }
-
-// userSet tells whether the user chose how the collector runs.
-func userSet() bool {
+func init() {
 	_, gogc := os.LookupEnv("GOGC")
-	_, limit := os.LookupEnv("GOMEMLIMIT")
-	return gogc || limit
+	_, memLimit := os.LookupEnv("GOMEMLIMIT")
+	if gogc || memLimit {
+		return
+	}
+	percent = int64(debug.SetGCPercent(-1))
+	limit = debug.SetMemoryLimit(Bound)
+	off.Store(true)
+	// The sentinel is unreachable from the start: its finalizer runs
+	// after the first collection.
+	runtime.SetFinalizer(new([16]byte), func(*[16]byte) { Restore() })
 }
 
-// Restore turns the collector back on as the environment sets it.
+// Restore turns the collector back on as the environment sets it, at
+// once; it does nothing once the collector is on.
 func Restore() {
 	if off.CompareAndSwap(true, false) {
-		debug.SetGCPercent(percent)
+		debug.SetMemoryLimit(limit)
+		debug.SetGCPercent(int(percent))
 	}
-}
-
-// Defer keeps the collector off until the heap nears limit bytes, then
-// turns it back on as the environment sets it. With GOGC or GOMEMLIMIT
-// set, it restores at once.
-func Defer(limit int64) {
-	if !off.Load() {
-		return
-	}
-	if userSet() {
-		Restore()
-		return
-	}
-	debug.SetMemoryLimit(limit)
-	// With the collector off, the memory limit starts the first
-	// collection; the sentinel's finalizer runs after it and hands the
-	// heap back to the usual pacing.
-	sentinel := new([16]byte)
-	runtime.SetFinalizer(sentinel, func(*[16]byte) {
-		if off.CompareAndSwap(true, false) {
-			debug.SetMemoryLimit(math.MaxInt64)
-			debug.SetGCPercent(percent)
-		}
-	})
 }
