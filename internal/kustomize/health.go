@@ -47,6 +47,10 @@ func newHealthWatch(mgr ctrl.Manager, c controller.Controller, waiting func(clie
 		Scheme:               mgr.GetScheme(),
 		Mapper:               mgr.GetRESTMapper(),
 		DefaultLabelSelector: labels.NewSelector().Add(*owned),
+		// Health is read from status, spec and metadata; the
+		// managedFields that kubectl, weir and the cluster's own
+		// controllers write to every applied object are not kept.
+		DefaultTransform: cache.TransformStripManagedFields(),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("creating the health cache: %w", err)
