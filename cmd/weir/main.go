@@ -4,10 +4,6 @@ package main
 import (
 	"os"
 
-	// First, so that the garbage collector is off while the other
-	// packages initialize (see its doc).
-	_ "github.com/weirhq/weir/internal/gcstart"
-
 	"github.com/weirhq/weir/internal/cli"
 )
 
