@@ -85,6 +85,17 @@ func reconcileAll(ctx context.Context, out io.Writer, c client.Client, namespace
 	for _, ref := range sources {
 		run(ref, func() (string, bool) { return "", true })
 	}
+	// Appliers start once every source has printed its line, so the
+	// output reads as the header says: the sources, then the rest. Each
+	// still waits only for its own source's outcome.
+	allSources := func() bool {
+		for _, src := range sources {
+			if !r.wait(ctx, src) {
+				return false
+			}
+		}
+		return true
+	}
 	onCycle := cycleMembers(graph, appliers)
 	for _, ref := range appliers {
 		if onCycle[ref] {
@@ -93,7 +104,12 @@ func reconcileAll(ctx context.Context, out io.Writer, c client.Client, namespace
 			close(r.done[ref])
 			continue
 		}
-		run(ref, func() (string, bool) { return r.waitFor(ctx, ref) })
+		run(ref, func() (string, bool) {
+			if !allSources() {
+				return "", false
+			}
+			return r.waitFor(ctx, ref)
+		})
 	}
 	wg.Wait()
 
