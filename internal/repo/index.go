@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	utiljson "k8s.io/apimachinery/pkg/util/json"
 	kustypes "sigs.k8s.io/kustomize/api/types"
 
 	"github.com/weirhq/weir/internal/version"
@@ -41,7 +40,7 @@ import (
 // indexFormat is the version of what an entry holds. Bump it whenever
 // what decode, interesting or parseKustomization make of a file changes,
 // so that no index written before is read.
-const indexFormat = 1
+const indexFormat = 2
 
 // racyWindow is how close to the read a file's change makes its entry
 // untrusted (coarse file system clocks tick in up to a few milliseconds;
@@ -69,8 +68,8 @@ type fileStat struct {
 type indexEntry struct {
 	Stat fileStat `json:"stat"`
 
-	Decoded bool            `json:"decoded,omitempty"`
-	Objects json.RawMessage `json:"objects,omitempty"` // the objects kept, a JSON list
+	Decoded bool   `json:"decoded,omitempty"`
+	Objects []byte `json:"objects,omitempty"` // the objects kept (see objcodec.go)
 
 	Parsed  bool            `json:"parsed,omitempty"`
 	Kust    json.RawMessage `json:"kustomization,omitempty"`
@@ -92,8 +91,9 @@ type listingEntry struct {
 	Entries []dirEntry `json:"entries"`
 }
 
-// indexFile is an index on disk, gob-encoded: the objects and
-// kustomizations inside stay JSON, decoded only when a file is used.
+// indexFile is an index on disk, gob-encoded: the objects (in the form
+// of objcodec.go) and kustomizations (JSON) inside are decoded only when
+// a file is used.
 type indexFile struct {
 	Format  int                      `json:"format"`
 	Version string                   `json:"version"`
@@ -311,7 +311,7 @@ func (rec *record) setObjects(objs []*unstructured.Unstructured) {
 	for i, u := range objs {
 		list[i] = u.Object
 	}
-	b, err := json.Marshal(list)
+	b, err := encodeObjects(list)
 	rec.mu.Lock()
 	defer rec.mu.Unlock()
 	if err != nil {
@@ -343,11 +343,10 @@ func (rec *record) setKustomization(k *kustypes.Kustomization, parseErr error) {
 	}
 }
 
-// objects returns the objects an entry recorded, decoded as Decode
-// decodes them (numbers as int64 or float64).
+// objects returns the objects an entry recorded, as Decode decoded them.
 func (e *indexEntry) objects() ([]*unstructured.Unstructured, error) {
-	var list []map[string]any
-	if err := utiljson.Unmarshal(e.Objects, &list); err != nil {
+	list, err := decodeObjects(e.Objects)
+	if err != nil {
 		return nil, err
 	}
 	out := make([]*unstructured.Unstructured, 0, len(list))
