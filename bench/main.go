@@ -23,11 +23,12 @@
 // flux-system/weir-up, which the example's Kustomizations substitute into
 // their OCIRepository URLs. The floors are:
 //
-//   - chain: one Helm install of the example's app chart with the Helm SDK,
-//     waiting for its objects as the controllers do, times the number of
-//     levels of the longest chain (each level of the example is a
-//     HelmRelease); the bare Deployment floor of earlier runs is printed
-//     beside it;
+//   - chain: the example's HelmReleases installed level by level with the
+//     Helm SDK, as many releases of its app chart on each level as the
+//     example has (those of a level at once, with up to 4 workers),
+//     waiting for their objects as the controllers do; the bare
+//     Deployment floor of earlier runs (one Deployment times the levels)
+//     is printed beside it;
 //   - flat: the harness itself applying every app's objects with as many
 //     workers as the engines use (4) and waiting until every Deployment is
 //     Available;
@@ -85,6 +86,7 @@ func main() {
 	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of weir's first -profile-for of each scenario's convergence to FILE.<scenario>[.<process>] (weir only)")
 	flag.DurationVar(&o.profileFor, "profile-for", 30*time.Second, "how long -cpuprofile samples")
 	flag.StringVar(&o.heapProfile, "heapprofile", "", "write a heap profile of weir once each scenario has converged and settled to FILE.<scenario>[.<process>] (weir only)")
+	flag.StringVar(&o.keepLogs, "keep-logs", "", "copy the engines' logs of each scenario to DIR/<scenario>.<engine>.<process>.log before their state is removed")
 	generateOnly := flag.String("generate", "", "only write the scenarios' repositories under this folder, one folder each, and exit")
 	flag.Parse()
 	ctrl.SetLogger(logr.Discard())
@@ -134,7 +136,7 @@ type scenario struct {
 // options are the command's flags.
 type options struct {
 	example, scenarios, peers, cpuProfile string
-	heapProfile                           string
+	heapProfile, keepLogs                 string
 	settle, idleFor, profileFor           time.Duration
 	shards                                int
 }
@@ -293,6 +295,9 @@ func startRegistry(ctx context.Context, dir string) (*ociregistry.Registry, erro
 func measure(ctx context.Context, stateRoot, registryHost string, appChart *chart.Chart, sc scenario, e engine, o options) (*result, error) {
 	state := filepath.Join(stateRoot, strconv.FormatInt(time.Now().UnixNano(), 36))
 	defer os.RemoveAll(state)
+	if o.keepLogs != "" {
+		defer keepLogs(state, o.keepLogs, sc.name+"."+e.name())
+	}
 	// Room for every pod: the floor's and the engine's objects stay side
 	// by side, one pod per app and per release, and a kwok node holds
 	// 1000 pods.
@@ -347,8 +352,11 @@ func measure(ctx context.Context, stateRoot, registryHost string, appChart *char
 			return nil, err
 		}
 		res.deployFloor = one * time.Duration(sc.levels)
-		one, err = helmFloor(ctx, cluster.RESTConfig(), c, appChart, 1)
-		res.floor = one * time.Duration(sc.levels)
+		var perLevel []int
+		if perLevel, err = chainLevels(sc.repo); err != nil {
+			return nil, err
+		}
+		res.floor, err = helmChainFloor(ctx, cluster.RESTConfig(), c, appChart, perLevel)
 	}
 	if err != nil {
 		return nil, err
@@ -535,3 +543,26 @@ func ageSecret(ctx context.Context, c client.Client, repo string) error {
 }
 
 func mib(b int64) string { return fmt.Sprintf("%d MiB", b>>20) }
+
+// keepLogs copies the processes' logs of a run's state folder to dir, as
+// <prefix>.<process>.log, for reading after the run.
+func keepLogs(state, dir, prefix string) {
+	logs, _ := filepath.Glob(filepath.Join(state, "*.log"))
+	if len(logs) == 0 {
+		return
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		fmt.Fprintln(os.Stderr, "bench: keeping the logs:", err)
+		return
+	}
+	name := strings.NewReplacer(" ", "-", "/", "-").Replace(prefix)
+	for _, l := range logs {
+		b, err := os.ReadFile(l)
+		if err == nil {
+			err = os.WriteFile(filepath.Join(dir, name+"."+filepath.Base(l)), b, 0o644)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench: keeping the logs:", err)
+		}
+	}
+}

@@ -91,7 +91,7 @@ func newControllerCommand(g *globalOptions) *cobra.Command {
 	f.IntVar(&opts.ArtifactKeep, "artifact-retention-records", opts.ArtifactKeep, "artifacts kept per source")
 	f.BoolVar(&opts.NoCrossNamespaceRefs, "no-cross-namespace-refs", false, "refuse sources and dependencies in other namespaces than the object's")
 	f.BoolVar(&opts.NoRemoteBases, "no-remote-bases", false, "refuse kustomize remote bases (only files in the source are used)")
-	f.StringVar(&opts.DefaultServiceAccount, "default-service-account", "", "service account impersonated by Kustomizations that name none (default: weir's own identity)")
+	f.StringVar(&opts.DefaultServiceAccount, "default-service-account", "", "service account impersonated by Kustomizations and HelmReleases that name none (default: weir's own identity)")
 	f.StringVar(&opts.SigstoreTrustedRoot, "sigstore-trusted-root", "", "Sigstore trusted_root.json that keyless cosign signatures are verified against, for a private Sigstore or an air-gapped cluster (default $"+cosign.TrustedRootEnv+", else the public-good instance's, fetched from its TUF repository)")
 	f.StringSliceVar(&opts.Components, "components", nil, "Flux controllers whose reconcilers run, comma-separated (default all: "+strings.Join(manager.KnownComponents, ",")+")")
 	f.BoolVar(&manageInstallation, "manage-installation", true, "in the cluster ($RUNTIME_NAMESPACE set), let a FluxInstance apply weir's own Deployment, RBAC, Services and NetworkPolicies")

@@ -106,8 +106,9 @@ type Options struct {
 	NoCrossNamespaceRefs bool
 	// NoRemoteBases refuses kustomize remote bases.
 	NoRemoteBases bool
-	// DefaultServiceAccount is impersonated by Kustomizations that name no
-	// serviceAccountName; empty applies with weir's own identity.
+	// DefaultServiceAccount is impersonated by Kustomizations and
+	// HelmReleases that name no serviceAccountName; empty applies with
+	// weir's own identity.
 	DefaultServiceAccount string
 	// SigstoreTrustedRoot is the path of a Sigstore trusted_root.json that
 	// keyless signatures (spec.verify without secretRef) are checked
