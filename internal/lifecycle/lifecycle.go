@@ -1,12 +1,14 @@
 // Package lifecycle holds the steps every weir reconciler shares: its work
 // queue's options (with a back-off that an API server outage does not
-// grow), reading the object fresh from the API server, and adding and
-// removing its finalizer.
+// grow), reading the object as the last reconcile left it (from the cache
+// when it holds this process's writes, else from the API server), and
+// adding and removing its finalizer.
 package lifecycle
 
 import (
 	"context"
 	"fmt"
+	"reflect"
 	"time"
 
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -52,25 +54,50 @@ func (o Options) Controller(minRetry time.Duration) controller.Options {
 	}
 }
 
-// Fresh reads objects from the API server rather than the manager's cache,
-// so that a reconcile starts from the status the previous one wrote: an
-// action decided on a stale status (an artifact, a release history, an
-// inventory) would be repeated, and the stale status written back.
-// Reconcilers embed it and call Use from SetupWithManager.
+// Fresh reads objects as the previous reconcile left them, so that a
+// reconcile starts from the status the previous one wrote: an action
+// decided on a stale status (an artifact, a release history, an
+// inventory) would be repeated, and the stale status written back. An
+// object is read from the manager's cache when the cache holds every
+// write this process made to it (the manager's client records them, see
+// TrackWrites), and from the API server otherwise: right after a write,
+// until the cache shows it. Reconcilers embed it and call Use from
+// SetupWithManager.
 type Fresh struct {
-	live client.Reader
+	live   client.Reader
+	cached client.Reader
+	log    *writeLog
 }
 
-// Use reads through mgr's API reader.
-func (f *Fresh) Use(mgr ctrl.Manager) { f.live = mgr.GetAPIReader() }
-
-// Get reads key into obj from the API server, or from fallback when Use
-// was not called (a reconciler outside a manager).
-func (f *Fresh) Get(ctx context.Context, fallback client.Reader, key client.ObjectKey, obj client.Object) error {
-	if f.live != nil {
-		return f.live.Get(ctx, key, obj)
+// Use reads through mgr's cache, when its client records its writes, and
+// its API reader.
+func (f *Fresh) Use(mgr ctrl.Manager) {
+	f.live = mgr.GetAPIReader()
+	if t, ok := mgr.GetClient().(interface{ writes() *writeLog }); ok {
+		f.cached, f.log = mgr.GetClient(), t.writes()
 	}
-	return fallback.Get(ctx, key, obj)
+}
+
+// Get reads key into obj: from the cache when it holds every write this
+// process made to the object, else from the API server, or from fallback
+// when Use was not called (a reconciler outside a manager).
+func (f *Fresh) Get(ctx context.Context, fallback client.Reader, key client.ObjectKey, obj client.Object) error {
+	if f.live == nil {
+		return fallback.Get(ctx, key, obj)
+	}
+	if f.log != nil {
+		// Read into a copy, so that a stale cached object leaves nothing
+		// behind in obj for the API server's answer to be merged into.
+		cached, ok := obj.DeepCopyObject().(client.Object)
+		if ok && f.cached.Get(ctx, key, cached) == nil && f.log.caughtUp(cached.GetUID(), cached.GetResourceVersion()) {
+			dst, src := reflect.ValueOf(obj), reflect.ValueOf(cached)
+			if dst.Kind() == reflect.Pointer && dst.Type() == src.Type() {
+				dst.Elem().Set(src.Elem())
+				return nil
+			}
+		}
+	}
+	return f.live.Get(ctx, key, obj)
 }
 
 // AddFinalizer adds finalizer to obj in the cluster when it lacks it.

@@ -249,7 +249,17 @@ func New(cfg *rest.Config, opts Options) (*Manager, error) {
 		Cache:  cacheOpts,
 		// Secrets and ConfigMaps are read when needed, not cached: weir
 		// needs no list or watch on them, and they stay out of memory.
-		Client:                        client.Options{Cache: &client.CacheOptions{DisableFor: []client.Object{&corev1.Secret{}, &corev1.ConfigMap{}}}},
+		Client: client.Options{Cache: &client.CacheOptions{DisableFor: []client.Object{&corev1.Secret{}, &corev1.ConfigMap{}}}},
+		// The client records what it writes, so that each reconcile reads
+		// its object from the cache once the cache holds the previous
+		// reconcile's writes, and from the API server until then.
+		NewClient: func(cfg *rest.Config, o client.Options) (client.Client, error) {
+			c, err := client.New(cfg, o)
+			if err != nil {
+				return nil, err
+			}
+			return lifecycle.TrackWrites(c), nil
+		},
 		Metrics:                       metricsserver.Options{BindAddress: opts.MetricsAddr},
 		HealthProbeBindAddress:        opts.HealthAddr,
 		PprofBindAddress:              opts.PprofAddr,
