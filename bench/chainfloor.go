@@ -6,8 +6,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strconv"
-	"sync"
 	"time"
 
 	kustomizev1 "github.com/fluxcd/kustomize-controller/api/v1"
@@ -103,31 +101,10 @@ func helmChainFloor(ctx context.Context, cfg *rest.Config, c client.Client, ch *
 	start := time.Now()
 	n := 0
 	for _, k := range perLevel {
-		names := make(chan string)
-		errs := make(chan error, workers)
-		var wg sync.WaitGroup
-		for range min(workers, k) {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for name := range names {
-					if err := helmInstall(ctx, sdk, ns.Name, name, ch); err != nil {
-						errs <- err
-						return
-					}
-				}
-			}()
-		}
-		for range k {
-			names <- "chain-" + strconv.Itoa(n)
-			n++
-		}
-		close(names)
-		wg.Wait()
-		close(errs)
-		if err := <-errs; err != nil {
+		if err := installAll(ctx, sdk, ns.Name, "chain-", n, k, ch); err != nil {
 			return 0, err
 		}
+		n += k
 	}
 	return time.Since(start), nil
 }

@@ -34,6 +34,17 @@ func helmFloor(ctx context.Context, cfg *rest.Config, c client.Client, ch *chart
 	// discovery and validation between releases.
 	sdk := helm.NewSDK(cfg)
 	start := time.Now()
+	if err := installAll(ctx, sdk, ns.Name, "floor-", 0, n, ch); err != nil {
+		return 0, err
+	}
+	return time.Since(start), nil
+}
+
+// installAll installs the releases prefix<from> … prefix<from+n-1> of ch
+// in ns with as many workers as the engines use, and returns the first
+// failure. A worker that fails keeps taking names without installing
+// them, so that the names are always all handed out.
+func installAll(ctx context.Context, sdk *helm.SDK, ns, prefix string, from, n int, ch *chart.Chart) error {
 	names := make(chan string)
 	errs := make(chan error, workers)
 	var wg sync.WaitGroup
@@ -41,24 +52,27 @@ func helmFloor(ctx context.Context, cfg *rest.Config, c client.Client, ch *chart
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			var failed error
 			for name := range names {
-				if err := helmInstall(ctx, sdk, ns.Name, name, ch); err != nil {
-					errs <- err
-					return
+				if failed == nil {
+					failed = helmInstall(ctx, sdk, ns, name, ch)
 				}
 			}
+			errs <- failed
 		}()
 	}
 	for i := range n {
-		names <- "floor-" + strconv.Itoa(i)
+		names <- prefix + strconv.Itoa(from+i)
 	}
 	close(names)
 	wg.Wait()
 	close(errs)
-	if err := <-errs; err != nil {
-		return 0, err
+	for err := range errs {
+		if err != nil {
+			return err
+		}
 	}
-	return time.Since(start), nil
+	return nil
 }
 
 // helmInstall installs one release of ch as weir's and Flux's controllers
