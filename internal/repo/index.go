@@ -48,8 +48,8 @@ const indexFormat = 2
 var racyWindow = 2 * time.Second
 
 // minIndexed is the fewest files worth an index: a small repository is
-// read faster than an index is.
-const minIndexed = 200
+// read faster than an index is. Tests lower it.
+var minIndexed = 200
 
 // indexMaxAge is how long an index not written to is kept in its folder.
 const indexMaxAge = 30 * 24 * time.Hour
@@ -105,9 +105,19 @@ type indexFile struct {
 // index is the index of one Repository: what the last call recorded, and
 // what this one records.
 type index struct {
-	path    string // the index file
-	old     map[string]*indexEntry
-	oldDirs map[string]*listingEntry
+	path string // the index file
+	root string // the repository's
+
+	// old and oldDirs are the index file's entries, read on first use
+	// (loadOnce): a call that takes its clusters from the walk record
+	// (see walkrecord.go) may never need them.
+	loadOnce sync.Once
+	loaded   bool
+	old      map[string]*indexEntry
+	oldDirs  map[string]*listingEntry
+
+	// The walk record of this call: what was observed since since.
+	seen *observations
 
 	mu     sync.Mutex
 	fresh  map[string]*record
@@ -133,14 +143,27 @@ func (r *Repository) UseIndex(dir string) {
 		return // no stat to compare on this system
 	}
 	sum := sha256.Sum256([]byte(r.root))
-	ix := &index{path: filepath.Join(dir, hex.EncodeToString(sum[:12])+".gob"), fresh: map[string]*record{}, dirs: map[string]*listingEntry{}}
-	if b, err := os.ReadFile(ix.path); err == nil {
+	r.index = &index{
+		path: filepath.Join(dir, hex.EncodeToString(sum[:12])+".gob"), root: r.root,
+		seen:  newObservations(),
+		fresh: map[string]*record{}, dirs: map[string]*listingEntry{},
+	}
+}
+
+// load reads the index file, once; an index that cannot be read is
+// taken as empty.
+func (ix *index) load() {
+	ix.loadOnce.Do(func() {
+		ix.loaded = true
+		b, err := os.ReadFile(ix.path)
+		if err != nil {
+			return
+		}
 		var f indexFile
-		if gob.NewDecoder(bytes.NewReader(b)).Decode(&f) == nil && f.Format == indexFormat && f.Version == version.Version && f.Root == r.root {
+		if gob.NewDecoder(bytes.NewReader(b)).Decode(&f) == nil && f.Format == indexFormat && f.Version == version.Version && f.Root == ix.root {
 			ix.old, ix.oldDirs = f.Files, f.Dirs
 		}
-	}
-	r.index = ix
+	})
 }
 
 // SaveIndex writes what this call recorded, when UseIndex was called and
@@ -153,8 +176,20 @@ func (r *Repository) SaveIndex() error {
 	if ix == nil {
 		return nil
 	}
+	walk, err := r.encodeWalk()
+	if err != nil {
+		return err
+	}
+	if walk != nil {
+		if err := writeIndexFile(ix.walkPath(), walk); err != nil {
+			return err
+		}
+	}
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
+	if !ix.loaded {
+		return nil // nothing read through it: the index file stands as it is
+	}
 	files := make(map[string]*indexEntry, len(ix.fresh))
 	for p, rec := range ix.fresh {
 		rec.mu.Lock()
@@ -164,15 +199,39 @@ func (r *Repository) SaveIndex() error {
 			files[p] = &e
 		}
 	}
-	if len(files) < minIndexed || (ix.misses == 0 && len(files) == len(ix.old) && len(ix.dirs) == len(ix.oldDirs)) {
+	dirs := ix.dirs
+	if r.walkRecorded {
+		// This call did not walk: what it did not read is what the walk
+		// record vouched for, so the entries of the files it did not
+		// read are kept, not dropped.
+		dirs = make(map[string]*listingEntry, len(ix.oldDirs))
+		for p, e := range ix.oldDirs {
+			dirs[p] = e
+		}
+		for p, e := range ix.dirs {
+			dirs[p] = e
+		}
+		for p, e := range ix.old {
+			if _, ok := files[p]; !ok {
+				files[p] = e
+			}
+		}
+	}
+	if len(files) < minIndexed || (ix.misses == 0 && len(files) == len(ix.old) && len(dirs) == len(ix.oldDirs)) {
 		return nil
 	}
 	var buf bytes.Buffer
-	if err := gob.NewEncoder(&buf).Encode(indexFile{Format: indexFormat, Version: version.Version, Root: r.root, Files: files, Dirs: ix.dirs}); err != nil {
+	if err := gob.NewEncoder(&buf).Encode(indexFile{Format: indexFormat, Version: version.Version, Root: r.root, Files: files, Dirs: dirs}); err != nil {
 		return fmt.Errorf("encoding the repository index: %w", err)
 	}
-	b := buf.Bytes()
-	dir := filepath.Dir(ix.path)
+	return writeIndexFile(ix.path, buf.Bytes())
+}
+
+// writeIndexFile writes b whole to a temporary file in p's folder and
+// renames it to p, so that a concurrent call reads the old file or the
+// new one; files of other repositories unused for 30 days are removed.
+func writeIndexFile(p string, b []byte) error {
+	dir := filepath.Dir(p)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("creating the repository index folder: %w", err)
 	}
@@ -185,13 +244,13 @@ func (r *Repository) SaveIndex() error {
 		err = cerr
 	}
 	if err == nil {
-		err = os.Rename(tmp.Name(), ix.path)
+		err = os.Rename(tmp.Name(), p)
 	}
 	if err != nil {
 		os.Remove(tmp.Name())
 		return fmt.Errorf("writing the repository index: %w", err)
 	}
-	pruneIndexes(dir, ix.path)
+	pruneIndexes(dir, p)
 	return nil
 }
 
@@ -204,7 +263,7 @@ func pruneIndexes(dir, keep string) {
 	}
 	for _, e := range entries {
 		p := filepath.Join(dir, e.Name())
-		if p == keep || e.IsDir() || !(strings.HasSuffix(e.Name(), ".gob") || strings.HasPrefix(e.Name(), ".index-")) {
+		if p == keep || e.IsDir() || !(strings.HasSuffix(e.Name(), ".gob") || strings.HasSuffix(e.Name(), walkSuffix) || strings.HasPrefix(e.Name(), ".index-")) {
 			continue
 		}
 		if fi, err := e.Info(); err == nil && time.Since(fi.ModTime()) > indexMaxAge {
@@ -217,6 +276,7 @@ func pruneIndexes(dir, keep string) {
 // has the stat recorded, and starts this call's record of it either way.
 // ok is false when the file must be read.
 func (ix *index) lookup(p, abs string) (rec *record, old *indexEntry, ok bool) {
+	ix.load()
 	st, regular := lstat(abs)
 	if !regular {
 		return nil, nil, false
@@ -246,6 +306,7 @@ func (ix *index) start(p string, st fileStat, readAt time.Time) *record {
 // listing returns the folder's listing the index recorded, when the
 // folder still has the stat recorded with it.
 func (ix *index) listing(p, abs string) ([]fs.DirEntry, bool) {
+	ix.load()
 	e := ix.oldDirs[p]
 	if e == nil {
 		return nil, false
@@ -254,6 +315,7 @@ func (ix *index) listing(p, abs string) ([]fs.DirEntry, bool) {
 	if !ok || st != e.Stat {
 		return nil, false
 	}
+	ix.seen.add(p, observation{kind: obsDir, stat: st})
 	entries := make([]fs.DirEntry, len(e.Entries))
 	for i, de := range e.Entries {
 		entries[i] = indexedDirEntry{dirEntry: de, dir: abs}

@@ -14,9 +14,10 @@ import (
 )
 
 // indexedBuild builds app (n, a) of the home-ops repository at root with
-// the index kept in dir, saves the index, and returns the YAML and how
-// many files the index answered for.
-func indexedBuild(t *testing.T, root, dir string, n, a int) (string, int) {
+// the index kept in dir, saves the index, and returns the YAML, how many
+// files and folders the index answered for, and whether the clusters
+// came from the walk record (see walkrecord.go).
+func indexedBuild(t *testing.T, root, dir string, n, a int) (out string, hits int, recorded bool) {
 	t.Helper()
 	r := open(t, root)
 	r.UseIndex(dir)
@@ -27,7 +28,19 @@ func indexedBuild(t *testing.T, root, dir string, n, a int) (string, int) {
 	if err := r.SaveIndex(); err != nil {
 		t.Fatal(err)
 	}
-	return toYAML(t, b.Objects), r.index.hits
+	return toYAML(t, b.Objects), r.index.hits, r.walkRecorded
+}
+
+// dropWalkRecords removes the walk records in dir, so that the next call
+// walks with the index.
+func dropWalkRecords(t *testing.T, dir string) {
+	t.Helper()
+	records, _ := filepath.Glob(filepath.Join(dir, "*"+walkSuffix))
+	for _, p := range records {
+		if err := os.Remove(p); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 // noRacyWindow trusts files changed just before they were read, as if
@@ -53,13 +66,20 @@ func TestIndexGivesWhatTheFilesSay(t *testing.T) {
 	}
 	wantIn(t, "the build", want, "host: app-3-4.home.example", "TZ: Europe/Paris")
 
-	first, hits := indexedBuild(t, root, dir, 3, 4)
-	if hits != 0 || first != want {
-		t.Fatalf("with no index yet: %d files from the index, and\n%s\nwant\n%s", hits, first, want)
+	first, hits, recorded := indexedBuild(t, root, dir, 3, 4)
+	if hits != 0 || recorded || first != want {
+		t.Fatalf("with no index yet: %d files from the index, walk record used: %v, and\n%s\nwant\n%s", hits, recorded, first, want)
 	}
-	second, hits := indexedBuild(t, root, dir, 3, 4)
-	if hits < 200 || second != want {
+	// Without the walk record, the index answers for each file.
+	dropWalkRecords(t, dir)
+	second, hits, recorded := indexedBuild(t, root, dir, 3, 4)
+	if hits < 200 || recorded || second != want {
 		t.Fatalf("with the index: %d files from the index (want every file read before), and\n%s\nwant\n%s", hits, second, want)
+	}
+	// With it (written by the call before), the clusters come from it.
+	third, _, recorded := indexedBuild(t, root, dir, 3, 4)
+	if !recorded || third != want {
+		t.Fatalf("with the walk record: used %v, and\n%s\nwant\n%s", recorded, third, want)
 	}
 
 	// An edit to the same size whose modification time is set back: the
@@ -77,10 +97,10 @@ func TestIndexGivesWhatTheFilesSay(t *testing.T) {
 	if err := os.Chtimes(settings, fi.ModTime(), fi.ModTime()); err != nil {
 		t.Fatal(err)
 	}
-	out, hits := indexedBuild(t, root, dir, 3, 4)
+	out, hits, recorded := indexedBuild(t, root, dir, 3, 4)
 	wantIn(t, "the build after a same-size edit", out, "host: app-3-4.home.exampla")
-	if hits == 0 {
-		t.Error("after one edit, the index answered for no file")
+	if hits == 0 || recorded {
+		t.Errorf("after one edit, the index answered for %d files, the walk record used: %v", hits, recorded)
 	}
 
 	// A file replaced by another (a checkout writes and renames).
@@ -93,7 +113,7 @@ func TestIndexGivesWhatTheFilesSay(t *testing.T) {
 	if err := os.Rename(tmp, ks); err != nil {
 		t.Fatal(err)
 	}
-	out, _ = indexedBuild(t, root, dir, 3, 4)
+	out, _, _ = indexedBuild(t, root, dir, 3, 4)
 	wantIn(t, "the build after a replaced ks.yaml", out, "namespace: ns-x")
 
 	// A file added to a folder the walk lists (the sync root, which has no
@@ -137,6 +157,9 @@ spec:
 		if err == nil || err.Error() != wantErr.Error() {
 			t.Fatalf("call %d with a broken kustomization.yaml: %v, want %v", i+1, err, wantErr)
 		}
+		if i == 1 && !r.walkRecorded {
+			t.Error("the call after the broken kustomization.yaml was recorded did not use the walk record")
+		}
 		if err := r.SaveIndex(); err != nil {
 			t.Fatal(err)
 		}
@@ -151,19 +174,23 @@ func TestIndexTrustsNoRecentChangeNorABadIndex(t *testing.T) {
 	if err := repotest.HomeOps(root, 10, 7); err != nil {
 		t.Fatal(err)
 	}
-	want, _ := indexedBuild(t, root, dir, 1, 1)
+	want, _, _ := indexedBuild(t, root, dir, 1, 1)
 	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
-		t.Errorf("an index was written of files changed a moment ago: %v", entries)
+		t.Errorf("an index or walk record was written of files changed a moment ago: %v", entries)
 	}
 
 	noRacyWindow(t)
 	indexedBuild(t, root, dir, 1, 1)
-	entries, _ := os.ReadDir(dir)
-	if len(entries) != 1 {
-		t.Fatalf("want one index, got %v", entries)
+	indexes, _ := filepath.Glob(filepath.Join(dir, "*.gob"))
+	records, _ := filepath.Glob(filepath.Join(dir, "*"+walkSuffix))
+	if len(indexes) != 1 || len(records) != 1 {
+		t.Fatalf("want one index and one walk record, got %v and %v", indexes, records)
 	}
+	// The walk record answers before the index is read: without it,
+	// the index is read.
+	dropWalkRecords(t, dir)
 	// The index just written, as if an older weir had written it.
-	good, err := os.ReadFile(filepath.Join(dir, entries[0].Name()))
+	good, err := os.ReadFile(indexes[0])
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -177,10 +204,11 @@ func TestIndexTrustsNoRecentChangeNorABadIndex(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, bad := range []string{"not an index", foreign.String()} {
-		if err := os.WriteFile(filepath.Join(dir, entries[0].Name()), []byte(bad), 0o644); err != nil {
+		if err := os.WriteFile(indexes[0], []byte(bad), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		out, hits := indexedBuild(t, root, dir, 1, 1)
+		out, hits, _ := indexedBuild(t, root, dir, 1, 1)
+		dropWalkRecords(t, dir)
 		if hits != 0 || out != want {
 			t.Errorf("index %q: %d files from it, and\n%s\nwant\n%s", bad, hits, out, want)
 		}

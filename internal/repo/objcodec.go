@@ -132,6 +132,29 @@ func (r *objectReader) uvarint() (uint64, error) {
 	return 0, errObjectEncoding
 }
 
+// varint reads a signed integer, zig-zag encoded as binary.AppendVarint
+// writes it.
+func (r *objectReader) varint() (int64, error) {
+	u, err := r.uvarint()
+	if err != nil {
+		return 0, err
+	}
+	x := int64(u >> 1)
+	if u&1 != 0 {
+		x = ^x
+	}
+	return x, nil
+}
+
+// byte reads one byte.
+func (r *objectReader) byte() (byte, error) {
+	if r.pos >= len(r.s) {
+		return 0, errObjectEncoding
+	}
+	r.pos++
+	return r.s[r.pos-1], nil
+}
+
 // count reads a length and checks that at least that many bytes remain
 // (every element takes one at least), so that a corrupt length cannot
 // make the reader allocate more than the input's size.
@@ -167,16 +190,7 @@ func (r *objectReader) value(depth int) (any, error) {
 	case 'f':
 		return false, nil
 	case 'i':
-		u, err := r.uvarint()
-		if err != nil {
-			return nil, err
-		}
-		// Zig-zag, as binary.AppendVarint writes it.
-		x := int64(u >> 1)
-		if u&1 != 0 {
-			x = ^x
-		}
-		return x, nil
+		return r.varint()
 	case 'd':
 		if len(r.s)-r.pos < 8 {
 			return nil, errObjectEncoding

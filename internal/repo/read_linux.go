@@ -92,11 +92,31 @@ func lstat(name string) (st fileStat, ok bool) {
 // lstatDir returns the stat of the folder at name, not following a
 // symlink; ok is false when it is not a folder.
 func lstatDir(name string) (st fileStat, ok bool) {
+	o := lstatObserve(name)
+	return o.stat, o.kind == obsDir
+}
+
+// lstatObserve returns what lstat says of name, whatever it is: a file,
+// a folder, something else (a symlink, a device) or nothing.
+func lstatObserve(name string) observation {
 	var sys syscall.Stat_t
-	if err := syscall.Lstat(name, &sys); err != nil || sys.Mode&syscall.S_IFMT != syscall.S_IFDIR {
-		return fileStat{}, false
+	for {
+		err := syscall.Lstat(name, &sys)
+		if err == syscall.EINTR {
+			continue
+		}
+		if err != nil {
+			return observation{} // absent, or not reachable: either way, nothing read
+		}
+		kind := obsOther
+		switch sys.Mode & syscall.S_IFMT {
+		case syscall.S_IFREG:
+			kind = obsFile
+		case syscall.S_IFDIR:
+			kind = obsDir
+		}
+		return observation{kind: kind, stat: statOf(&sys)}
 	}
-	return statOf(&sys), true
 }
 
 // statOf is what the index compares of a file's stat.

@@ -40,5 +40,8 @@ func lstatDir(string) (fileStat, bool) { return fileStat{}, false }
 // lstat never answers outside Linux: the index is not used there.
 func lstat(string) (fileStat, bool) { return fileStat{}, false }
 
+// lstatObserve never answers outside Linux: the index is not used there.
+func lstatObserve(string) observation { return observation{} }
+
 // statIndexed tells whether lstat answers, and so whether the index is used.
 const statIndexed = false

@@ -54,6 +54,9 @@ type Repository struct {
 	// index, when UseIndex was called, gives what an earlier call made of
 	// the files that did not change since (see index.go).
 	index *index
+	// walkRecorded says that the clusters came from the walk record of
+	// an earlier call (see walkrecord.go), not from a walk.
+	walkRecorded bool
 }
 
 // dir is one folder's listing, read once.
@@ -151,10 +154,11 @@ func (r *Repository) listing(p string) *dir {
 		// The folder's stat is taken before it is listed: a change in
 		// between leaves an older stat with the newer listing, which the
 		// next call sees as changed.
-		st, isDir := lstatDir(r.abs(p))
+		o := lstatObserve(r.abs(p))
+		r.index.seen.add(p, o)
 		d.entries, d.err = os.ReadDir(r.abs(p))
-		if isDir && d.err == nil {
-			r.index.recordListing(p, st, d.entries, time.Now())
+		if o.kind == obsDir && d.err == nil {
+			r.index.recordListing(p, o.stat, d.entries, time.Now())
 		}
 	})
 	return d
@@ -188,6 +192,11 @@ func (r *Repository) entry(p string) (e fs.DirEntry, ok bool) {
 func (r *Repository) isDir(p string) bool {
 	if e, ok := r.entry(p); ok {
 		return e.IsDir()
+	}
+	if r.index != nil {
+		o := lstatObserve(r.abs(p))
+		r.index.seen.add(p, o)
+		return o.kind == obsDir
 	}
 	fi, err := os.Lstat(r.abs(p))
 	return err == nil && fi.IsDir()
@@ -229,6 +238,7 @@ func (r *Repository) load(p string) *file {
 		if r.index != nil {
 			if rec, old, ok := r.index.lookup(p, r.abs(p)); ok {
 				f.rec, f.old = rec, old
+				r.index.seen.add(p, observation{kind: obsFile, stat: rec.entry.Stat})
 				return
 			}
 		}
@@ -237,8 +247,13 @@ func (r *Repository) load(p string) *file {
 		if errors.Is(f.err, errNotRegular) {
 			f.err = fmt.Errorf("%s %w", p, errNotRegular)
 		}
-		if r.index != nil && f.err == nil {
+		switch {
+		case r.index == nil:
+		case f.err == nil:
+			r.index.seen.add(p, observation{kind: obsFile, stat: st})
 			f.rec = r.index.start(p, st, time.Now())
+		default:
+			r.index.seen.add(p, lstatObserve(r.abs(p)))
 		}
 	})
 	return f

@@ -17,6 +17,9 @@ func (r *Repository) Clusters() []*Cluster {
 	defer r.mu.Unlock()
 	if !r.walked {
 		r.walked = true
+		if r.useWalkRecord() {
+			return r.clusters
+		}
 		p := r.startPrefetch()
 		p.scan(".", 0)
 		r.clusters = r.syncRoots()
