@@ -307,7 +307,7 @@ func measure(ctx context.Context, stateRoot, registryHost string, appChart *char
 		return nil, err
 	}
 	defer cluster.Stop()
-	c, err := client.New(cluster.RESTConfig(), client.Options{Scheme: kube.Scheme})
+	c, err := client.New(cluster.RESTConfig(), client.Options{Scheme: kube.Scheme()})
 	if err != nil {
 		return nil, err
 	}

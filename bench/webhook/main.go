@@ -85,7 +85,7 @@ func run(rounds int, weir string) error {
 		return err
 	}
 	defer cluster.Stop()
-	c, err := client.New(cluster.RESTConfig(), client.Options{Scheme: kube.Scheme})
+	c, err := client.New(cluster.RESTConfig(), client.Options{Scheme: kube.Scheme()})
 	if err != nil {
 		return err
 	}

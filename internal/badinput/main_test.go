@@ -168,7 +168,7 @@ func (c objectCase) check(t *testing.T, ns string, o outcome) {
 
 // conditionsOf reads the object's status conditions, whatever its kind.
 func conditionsOf(ctx context.Context, obj client.Object) ([]metav1.Condition, error) {
-	gvk, err := apiutil.GVKForObject(obj, kube.Scheme)
+	gvk, err := apiutil.GVKForObject(obj, kube.Scheme())
 	if err != nil {
 		return nil, err
 	}
@@ -210,7 +210,7 @@ func describe(conds []metav1.Condition) string {
 }
 
 func kindName(obj client.Object) string {
-	gvk, _ := apiutil.GVKForObject(obj, kube.Scheme)
+	gvk, _ := apiutil.GVKForObject(obj, kube.Scheme())
 	return gvk.Kind + "/" + obj.GetName()
 }
 

@@ -449,7 +449,7 @@ func helmRelease(name string, mutate func(*helmv2.HelmRelease)) *helmv2.HelmRele
 
 // toUnstructured converts a typed object, keeping its kind.
 func toUnstructured(obj client.Object) (*unstructured.Unstructured, error) {
-	gvk, err := apiutil.GVKForObject(obj, kube.Scheme)
+	gvk, err := apiutil.GVKForObject(obj, kube.Scheme())
 	if err != nil {
 		return nil, err
 	}

@@ -280,7 +280,7 @@ type deletions struct {
 func watchDeletions(t *testing.T, ns string) *deletions {
 	t.Helper()
 	d := &deletions{}
-	c, err := client.NewWithWatch(env.Config, client.Options{Scheme: kube.Scheme})
+	c, err := client.NewWithWatch(env.Config, client.Options{Scheme: kube.Scheme()})
 	if err != nil {
 		t.Fatal(err)
 	}

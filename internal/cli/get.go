@@ -55,7 +55,7 @@ func (g *globalOptions) clusterClient() (client.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	c, err := client.NewWithWatch(cfg, client.Options{Scheme: kube.Scheme})
+	c, err := client.NewWithWatch(cfg, client.Options{Scheme: kube.Scheme()})
 	if err != nil {
 		return nil, fmt.Errorf("connecting to the cluster: %w", err)
 	}

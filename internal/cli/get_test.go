@@ -31,7 +31,7 @@ const testRevision = "main@sha1:0123456789abcdef0123456789abcdef01234567"
 func fakeCluster(t *testing.T, objs ...client.Object) client.Client {
 	t.Helper()
 	c := fake.NewClientBuilder().
-		WithScheme(kube.Scheme).
+		WithScheme(kube.Scheme()).
 		WithObjects(objs...).
 		WithStatusSubresource(&sourcev1.GitRepository{}).
 		Build()

@@ -87,7 +87,7 @@ func dryRunLocally(ctx context.Context, progress io.Writer, bc builtCluster, cas
 	}
 	defer lc.Stop()
 	connect := func() (client.Client, error) {
-		c, err := client.New(lc.RESTConfig(), client.Options{Scheme: kube.Scheme})
+		c, err := client.New(lc.RESTConfig(), client.Options{Scheme: kube.Scheme()})
 		if err != nil {
 			return nil, fmt.Errorf("connecting to the local control plane: %w", err)
 		}

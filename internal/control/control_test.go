@@ -66,7 +66,7 @@ func readyAt(requestedAt string, status metav1.ConditionStatus, message string) 
 
 func newClient(objs ...client.Object) client.Client {
 	return fake.NewClientBuilder().
-		WithScheme(kube.Scheme).
+		WithScheme(kube.Scheme()).
 		WithObjects(objs...).
 		WithStatusSubresource(&sourcev1.GitRepository{}).
 		Build()

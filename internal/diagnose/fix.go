@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 
 	helmv2 "github.com/fluxcd/helm-controller/api/v2"
 	kustomizev1 "github.com/fluxcd/kustomize-controller/api/v1"
@@ -26,41 +27,44 @@ var (
 
 // rules are tried in order; the first that matches gives the fix. The
 // patterns are the words Flux's and weir's controllers, Git, Helm,
-// kustomize and SOPS use in their messages.
-var rules = []rule{
-	{[]string{sourcev1.GitRepositoryKind}, regexp.MustCompile(`(?i)knownhosts|host key|known_hosts`),
-		"The server's SSH host key does not match known_hosts in the Secret of spec.secretRef: refresh known_hosts (ssh-keyscan the host) in that Secret."},
-	{[]string{sourcev1.GitRepositoryKind}, regexp.MustCompile(`(?i)AuthenticationFailed|authentication required|unable to authenticate|permission denied|publickey|invalid username or password|401|403`),
-		"Check the deploy key: the Secret of spec.secretRef must hold the private key as 'identity' and the server's 'known_hosts' (or 'username' and 'password' for https), and its public key must be a deploy key of the repository with read access."},
-	{[]string{sourcev1.GitRepositoryKind}, regexp.MustCompile(`(?i)couldn't find remote ref|reference not found|no matching ref|unable to resolve|not found: tag|no tag|semver`),
-		"The branch, tag or commit of spec.ref does not exist in the repository: push it, or correct spec.ref."},
-	{sources, regexp.MustCompile(`(?i)no such host|connection refused|i/o timeout|deadline exceeded|network is unreachable|tls: |x509`),
-		"The server cannot be reached or its certificate is not trusted: check spec.url, the network from the cluster, a proxy (spec.proxySecretRef) or the authority in spec.certSecretRef."},
-	{[]string{sourcev1.BucketKind}, regexp.MustCompile(`(?i)were refused|anonymous access|secret data|signature|access key|denied`),
-		"The S3 server refused the credentials: check 'accesskey' and 'secretkey' in the Secret of spec.secretRef, and that they may read the bucket."},
-	{[]string{sourcev1.OCIRepositoryKind, sourcev1.HelmRepositoryKind}, regexp.MustCompile(`(?i)unauthorized|denied|authentication`),
-		"The registry refused the credentials: check the Secret of spec.secretRef (a dockerconfigjson, or username and password)."},
-	{[]string{sourcev1.HelmChartKind}, regexp.MustCompile(`(?i)no chart version|no chart name found|chart .* not found|invalid chart reference|no matching version`),
-		"The chart or version does not exist in the repository: check chart and version in the HelmRelease's spec.chart.spec (or the HelmChart), and the index of its HelmRepository."},
-	{nil, regexp.MustCompile(`(?i)sops|decrypt|age identit|no identity matched|failed to get the data key`),
-		"The files cannot be decrypted: verify the sops-age Secret named by spec.decryption.secretRef exists in the Kustomization's namespace and holds, as 'age.agekey', the age key the files were encrypted for (.sops.yaml)."},
-	{[]string{kustomizev1.KustomizationKind}, regexp.MustCompile(`(?i)path not found|path '[^']*' not found|no such file or directory|kustomization path`),
-		"spec.path does not exist in the source's revision: correct spec.path, or commit the folder."},
-	{[]string{kustomizev1.KustomizationKind}, regexp.MustCompile(`(?i)substitut|variable`),
-		"A postBuild substitution failed: check the ConfigMaps and Secrets of spec.postBuild.substituteFrom and the ${VAR} references in the manifests."},
-	{[]string{kustomizev1.KustomizationKind}, regexp.MustCompile(`(?i)no matches for kind|could not find the requested resource|ensure CRDs are installed`),
-		"A manifest is of a kind the cluster does not know yet: add a dependsOn on the Kustomization or HelmRelease that installs its CRD."},
-	{[]string{kustomizev1.KustomizationKind}, regexp.MustCompile(`(?i)yaml|json|kustomize build|accumulat|MalformedYAML|BuildFailed|failed to decode|unmarshal`),
-		"The manifests do not build: fix the YAML or the kustomization.yaml the message names, then `weir build ks` shows the result offline."},
-	{[]string{kustomizev1.KustomizationKind}, regexp.MustCompile(`(?i)dry-run failed|is invalid|Invalid value|field is immutable|forbidden`),
-		"The API server refused an object: fix the field the message names (an immutable field needs the object recreated: spec.force: true)."},
-	{appliers, regexp.MustCompile(`(?i)health check|timeout waiting|not ready|HealthCheckFailed|context deadline`),
-		"A workload did not become ready in time: look at the objects the message names (`kubectl describe`, `weir events`), or raise spec.timeout."},
-	{[]string{helmv2.HelmReleaseKind}, regexp.MustCompile(`(?i)values|schema|template|render|parse error|nil pointer`),
-		"The chart does not render with these values: check spec.values and spec.valuesFrom against the chart's values (`weir build hr` renders it offline)."},
-	{[]string{helmv2.HelmReleaseKind}, regexp.MustCompile(`(?i)retries exhausted|RetriesExceeded`),
-		"Helm gave up after its retries: fix the cause above, then `weir reconcile hr NAME --reset` (or --force) to try again."},
-}
+// kustomize and SOPS use in their messages. They are compiled on first
+// use, not at every start of the binary.
+var rules = sync.OnceValue(func() []rule {
+	return []rule{
+		{[]string{sourcev1.GitRepositoryKind}, regexp.MustCompile(`(?i)knownhosts|host key|known_hosts`),
+			"The server's SSH host key does not match known_hosts in the Secret of spec.secretRef: refresh known_hosts (ssh-keyscan the host) in that Secret."},
+		{[]string{sourcev1.GitRepositoryKind}, regexp.MustCompile(`(?i)AuthenticationFailed|authentication required|unable to authenticate|permission denied|publickey|invalid username or password|401|403`),
+			"Check the deploy key: the Secret of spec.secretRef must hold the private key as 'identity' and the server's 'known_hosts' (or 'username' and 'password' for https), and its public key must be a deploy key of the repository with read access."},
+		{[]string{sourcev1.GitRepositoryKind}, regexp.MustCompile(`(?i)couldn't find remote ref|reference not found|no matching ref|unable to resolve|not found: tag|no tag|semver`),
+			"The branch, tag or commit of spec.ref does not exist in the repository: push it, or correct spec.ref."},
+		{sources, regexp.MustCompile(`(?i)no such host|connection refused|i/o timeout|deadline exceeded|network is unreachable|tls: |x509`),
+			"The server cannot be reached or its certificate is not trusted: check spec.url, the network from the cluster, a proxy (spec.proxySecretRef) or the authority in spec.certSecretRef."},
+		{[]string{sourcev1.BucketKind}, regexp.MustCompile(`(?i)were refused|anonymous access|secret data|signature|access key|denied`),
+			"The S3 server refused the credentials: check 'accesskey' and 'secretkey' in the Secret of spec.secretRef, and that they may read the bucket."},
+		{[]string{sourcev1.OCIRepositoryKind, sourcev1.HelmRepositoryKind}, regexp.MustCompile(`(?i)unauthorized|denied|authentication`),
+			"The registry refused the credentials: check the Secret of spec.secretRef (a dockerconfigjson, or username and password)."},
+		{[]string{sourcev1.HelmChartKind}, regexp.MustCompile(`(?i)no chart version|no chart name found|chart .* not found|invalid chart reference|no matching version`),
+			"The chart or version does not exist in the repository: check chart and version in the HelmRelease's spec.chart.spec (or the HelmChart), and the index of its HelmRepository."},
+		{nil, regexp.MustCompile(`(?i)sops|decrypt|age identit|no identity matched|failed to get the data key`),
+			"The files cannot be decrypted: verify the sops-age Secret named by spec.decryption.secretRef exists in the Kustomization's namespace and holds, as 'age.agekey', the age key the files were encrypted for (.sops.yaml)."},
+		{[]string{kustomizev1.KustomizationKind}, regexp.MustCompile(`(?i)path not found|path '[^']*' not found|no such file or directory|kustomization path`),
+			"spec.path does not exist in the source's revision: correct spec.path, or commit the folder."},
+		{[]string{kustomizev1.KustomizationKind}, regexp.MustCompile(`(?i)substitut|variable`),
+			"A postBuild substitution failed: check the ConfigMaps and Secrets of spec.postBuild.substituteFrom and the ${VAR} references in the manifests."},
+		{[]string{kustomizev1.KustomizationKind}, regexp.MustCompile(`(?i)no matches for kind|could not find the requested resource|ensure CRDs are installed`),
+			"A manifest is of a kind the cluster does not know yet: add a dependsOn on the Kustomization or HelmRelease that installs its CRD."},
+		{[]string{kustomizev1.KustomizationKind}, regexp.MustCompile(`(?i)yaml|json|kustomize build|accumulat|MalformedYAML|BuildFailed|failed to decode|unmarshal`),
+			"The manifests do not build: fix the YAML or the kustomization.yaml the message names, then `weir build ks` shows the result offline."},
+		{[]string{kustomizev1.KustomizationKind}, regexp.MustCompile(`(?i)dry-run failed|is invalid|Invalid value|field is immutable|forbidden`),
+			"The API server refused an object: fix the field the message names (an immutable field needs the object recreated: spec.force: true)."},
+		{appliers, regexp.MustCompile(`(?i)health check|timeout waiting|not ready|HealthCheckFailed|context deadline`),
+			"A workload did not become ready in time: look at the objects the message names (`kubectl describe`, `weir events`), or raise spec.timeout."},
+		{[]string{helmv2.HelmReleaseKind}, regexp.MustCompile(`(?i)values|schema|template|render|parse error|nil pointer`),
+			"The chart does not render with these values: check spec.values and spec.valuesFrom against the chart's values (`weir build hr` renders it offline)."},
+		{[]string{helmv2.HelmReleaseKind}, regexp.MustCompile(`(?i)retries exhausted|RetriesExceeded`),
+			"Helm gave up after its retries: fix the cause above, then `weir reconcile hr NAME --reset` (or --force) to try again."},
+	}
+})
 
 // fixFor says what to do about the object that holds an explanation. self
 // is true when that object is the one asked about.
@@ -96,7 +100,7 @@ func fixFor(s Step, self bool) string {
 		return "Wait for it, or ask for a reconcile now: weir reconcile " + verb + " " + s.Name + " -n " + s.Namespace + "."
 	}
 	text := s.Reason + " " + s.Message
-	for _, r := range rules {
+	for _, r := range rules() {
 		if (len(r.kinds) == 0 || slices.Contains(r.kinds, s.Kind)) && r.pattern.MatchString(text) {
 			return r.fix
 		}

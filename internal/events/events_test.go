@@ -24,7 +24,7 @@ func event(ns, name, kind, object, typ string, at time.Time) *corev1.Event {
 
 func TestEventsAreFilteredAndOldestFirst(t *testing.T) {
 	now := time.Now().Truncate(time.Second)
-	c := fake.NewClientBuilder().WithScheme(kube.Scheme).WithObjects(
+	c := fake.NewClientBuilder().WithScheme(kube.Scheme()).WithObjects(
 		event("flux-system", "e1", "Kustomization", "apps", "Warning", now),
 		event("flux-system", "e2", "Kustomization", "apps", "Normal", now.Add(-time.Minute)),
 		event("flux-system", "e3", "Pod", "weir-0", "Warning", now.Add(-2*time.Minute)),

@@ -4,6 +4,7 @@ package kube
 
 import (
 	"fmt"
+	"sync"
 
 	helmv2 "github.com/fluxcd/helm-controller/api/v2"
 	kustomizev1 "github.com/fluxcd/kustomize-controller/api/v1"
@@ -27,8 +28,11 @@ import (
 // artifact requests reach the one replica that serves them.
 const LeaderLabel = "weirhq.github.io/leader"
 
-// Scheme knows Kubernetes' built-in types, CRDs and Flux's types.
-var Scheme = newScheme()
+// Scheme returns the scheme that knows Kubernetes' built-in types, CRDs
+// and Flux's types: one for the process, made on first use, so that the
+// commands that never talk to a cluster (weir build, weir test) do not
+// pay for it at start.
+var Scheme = sync.OnceValue(newScheme)
 
 func newScheme() *runtime.Scheme {
 	s := runtime.NewScheme()

@@ -50,7 +50,7 @@ func TestFreshReadsTheLastWriteAndAsksTheServerOnlyWhileTheCacheLags(t *testing.
 		})
 	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme:                 kube.Scheme,
+		Scheme:                 kube.Scheme(),
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
 		NewClient: func(cfg *rest.Config, o client.Options) (client.Client, error) {

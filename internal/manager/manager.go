@@ -205,7 +205,7 @@ func New(cfg *rest.Config, opts Options) (*Manager, error) {
 	cfg = rest.CopyConfig(cfg)
 	cfg.Wrap(outage.WrapTransport)
 
-	lenient := &lenientInformers{scheme: kube.Scheme, namespace: opts.Namespace, selector: opts.WatchLabelSelector,
+	lenient := &lenientInformers{scheme: kube.Scheme(), namespace: opts.Namespace, selector: opts.WatchLabelSelector,
 		log: log.WithName("informers")}
 	listErrs := &listErrors{}
 	cacheOpts := cache.Options{NewInformer: lenient.NewInformer, DefaultWatchErrorHandler: listErrs.handle,
@@ -245,7 +245,7 @@ func New(cfg *rest.Config, opts Options) (*Manager, error) {
 		return nil, err
 	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme: kube.Scheme,
+		Scheme: kube.Scheme(),
 		Cache:  cacheOpts,
 		// Secrets and ConfigMaps are read when needed, not cached: weir
 		// needs no list or watch on them, and they stay out of memory.
@@ -343,7 +343,7 @@ func New(cfg *rest.Config, opts Options) (*Manager, error) {
 		instanceName = p
 	}
 	recorder := func(controller string) record.EventRecorder {
-		return &event.Recorder{Inner: mgr.GetEventRecorderFor(controller), Bus: bus, Scheme: kube.Scheme,
+		return &event.Recorder{Inner: mgr.GetEventRecorderFor(controller), Bus: bus, Scheme: kube.Scheme(),
 			Controller: controller, Instance: instanceName}
 	}
 	if opts.runs("source-controller") {

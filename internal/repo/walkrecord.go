@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"hash/crc32"
+	"io"
 	"maps"
 	"os"
 	"runtime"
@@ -23,7 +24,7 @@ import (
 // kustomization files the walk found broken) with every observation that
 // rests on: the stat of each file read and of each folder listed, and
 // what lstat said of every other path looked at (nothing there, a
-// symlink), under a CRC-32C of the whole. A call that finds every
+// symlink), after a CRC-32C of the whole. A call that finds every
 // observation unchanged takes the clusters from the record: it reads
 // none of the index's entries, walks nothing and decodes no file, and
 // what is left of its work is one lstat per path, on a few goroutines.
@@ -138,7 +139,7 @@ func (r *Repository) encodeWalk() ([]byte, error) {
 	}
 	r.cacheMu.Unlock()
 
-	w := walkWriter{b: make([]byte, 0, 64*len(paths)+len(objects))}
+	w := walkWriter{b: make([]byte, 4, 64*len(paths)+len(objects))} // the checksum first
 	w.uvarint(walkFormat)
 	w.str(version.Version)
 	w.str(r.root)
@@ -178,20 +179,39 @@ func (r *Repository) encodeWalk() ([]byte, error) {
 			w.b = append(w.b, flags)
 		}
 	}
-	return binary.LittleEndian.AppendUint32(w.b, crc32.Checksum(w.b, castagnoli)), nil
+	binary.LittleEndian.PutUint32(w.b, crc32.Checksum(w.b[4:], castagnoli))
+	return w.b, nil
 }
 
 // castagnoli is the CRC-32C table: a record that does not match its
 // checksum (a disk or copy gone wrong) is not read.
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
-// checked returns the content of a record whose checksum matches.
-func checked(b []byte) ([]byte, bool) {
-	if len(b) < 4 {
-		return nil, false
+// readChecked reads a walk record and returns its body, when its
+// checksum matches. The body is read into a string while the checksum is
+// taken, in one pass and one copy.
+func readChecked(name string) (string, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return "", err
 	}
-	body := b[:len(b)-4]
-	return body, crc32.Checksum(body, castagnoli) == binary.LittleEndian.Uint32(b[len(b)-4:])
+	defer f.Close()
+	var sum [4]byte
+	if _, err := io.ReadFull(f, sum[:]); err != nil {
+		return "", err
+	}
+	var body strings.Builder
+	if fi, err := f.Stat(); err == nil {
+		body.Grow(int(fi.Size()))
+	}
+	h := crc32.New(castagnoli)
+	if _, err := io.Copy(&body, io.TeeReader(f, h)); err != nil {
+		return "", err
+	}
+	if h.Sum32() != binary.LittleEndian.Uint32(sum[:]) {
+		return "", errObjectEncoding
+	}
+	return body.String(), nil
 }
 
 // useWalkRecord takes the clusters from the walk record of an earlier
@@ -201,15 +221,11 @@ func (r *Repository) useWalkRecord() bool {
 	if r.index == nil {
 		return false
 	}
-	b, err := os.ReadFile(r.index.walkPath())
+	body, err := readChecked(r.index.walkPath())
 	if err != nil {
 		return false
 	}
-	body, ok := checked(b)
-	if !ok {
-		return false
-	}
-	rd := objectReader{s: string(body)}
+	rd := objectReader{s: body}
 	paths, seen, err := rd.walkHeader(r.root)
 	if err != nil {
 		return false

@@ -126,7 +126,7 @@ func start(ctx context.Context, opts localcluster.Options) (*Env, error) {
 		return nil, err
 	}
 	cfg := c.RESTConfig()
-	cl, err := client.New(cfg, client.Options{Scheme: kube.Scheme})
+	cl, err := client.New(cfg, client.Options{Scheme: kube.Scheme()})
 	if err != nil {
 		c.Stop()
 		os.RemoveAll(dir)

@@ -41,7 +41,7 @@ func StartRemote(t testing.TB, nodes bool) *Remote {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cl, err := client.New(c.RESTConfig(), client.Options{Scheme: kube.Scheme})
+	cl, err := client.New(c.RESTConfig(), client.Options{Scheme: kube.Scheme()})
 	if err != nil {
 		t.Fatal(err)
 	}

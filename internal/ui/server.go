@@ -98,7 +98,7 @@ func New(cfg *rest.Config, opts Options) (*Server, error) {
 	}
 	s := &Server{opts: opts, log: opts.Logger, pokes: make(chan struct{}, 1)}
 
-	cacheOpts := cache.Options{Scheme: kube.Scheme, ReaderFailOnMissingInformer: true}
+	cacheOpts := cache.Options{Scheme: kube.Scheme(), ReaderFailOnMissingInformer: true}
 	if opts.Namespace != "" {
 		cacheOpts.DefaultNamespaces = map[string]cache.Config{opts.Namespace: {}}
 	}
@@ -106,7 +106,7 @@ func New(cfg *rest.Config, opts Options) (*Server, error) {
 		return nil, fmt.Errorf("preparing the dashboard's watches: %w", err)
 	}
 	s.reader = s.cache
-	if s.direct, err = client.New(cfg, client.Options{Scheme: kube.Scheme}); err != nil {
+	if s.direct, err = client.New(cfg, client.Options{Scheme: kube.Scheme()}); err != nil {
 		return nil, fmt.Errorf("creating the dashboard's client: %w", err)
 	}
 	actorCfg := cfg
@@ -115,7 +115,7 @@ func New(cfg *rest.Config, opts Options) (*Server, error) {
 		actorCfg.Impersonate = rest.ImpersonationConfig{UserName: opts.ImpersonateUser, Groups: opts.ImpersonateGroups}
 		s.actingAs = opts.ImpersonateUser
 	}
-	if s.actor, err = client.New(actorCfg, client.Options{Scheme: kube.Scheme}); err != nil {
+	if s.actor, err = client.New(actorCfg, client.Options{Scheme: kube.Scheme()}); err != nil {
 		return nil, fmt.Errorf("creating the dashboard's client for actions: %w", err)
 	}
 

@@ -206,7 +206,7 @@ func recordOrder(kubeconfig string) (*orderRecorder, error) {
 	if err != nil {
 		return nil, err
 	}
-	c, err := client.NewWithWatch(cfg, client.Options{Scheme: kube.Scheme})
+	c, err := client.NewWithWatch(cfg, client.Options{Scheme: kube.Scheme()})
 	if err != nil {
 		return nil, err
 	}

@@ -166,7 +166,7 @@ func Start(ctx context.Context, opts Options) (_ *Session, err error) {
 	s.superviseCluster()
 	s.Kubeconfig = s.cluster.Kubeconfig
 	cfg := s.cluster.RESTConfig()
-	if s.Client, err = client.New(cfg, client.Options{Scheme: kube.Scheme}); err != nil {
+	if s.Client, err = client.New(cfg, client.Options{Scheme: kube.Scheme()}); err != nil {
 		return nil, fmt.Errorf("connecting to the local cluster: %w", err)
 	}
 	if err := install.Install(ctx, s.Client); err != nil {
