@@ -389,8 +389,12 @@ func Decode(b []byte) []*unstructured.Unstructured {
 		if errors.Is(err, io.EOF) || err != nil {
 			return out
 		}
-		u := &unstructured.Unstructured{}
-		if err := utilyaml.Unmarshal(doc, &u.Object); err != nil || u.Object == nil || u.GetKind() == "" || u.GetAPIVersion() == "" {
+		obj, ok := decodeObject(doc)
+		if !ok {
+			continue
+		}
+		u := &unstructured.Unstructured{Object: obj}
+		if u.GetKind() == "" || u.GetAPIVersion() == "" {
 			continue
 		}
 		out = append(out, u)
