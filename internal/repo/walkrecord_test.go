@@ -359,3 +359,59 @@ func TestWalkRecordIsUsedOnlyWhenWhole(t *testing.T) {
 		t.Error("the walk record of another repository was used")
 	}
 }
+
+// A call that takes its clusters from the record and still reads a file
+// (a --kustomization-file no sync root reaches) reads it through the
+// index, and the index it saves keeps the entries of every file it did
+// not read: the next call that must walk still finds them.
+func TestIndexStaysWholeAfterACallFromTheWalkRecord(t *testing.T) {
+	noRacyWindow(t)
+	anySize(t) // an index of the one file read would be written
+	root, dir := t.TempDir(), t.TempDir()
+	if err := repotest.HomeOps(root, 10, 7); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, root, "elsewhere/ks.yaml", `apiVersion: kustomize.toolkit.fluxcd.io/v1
+kind: Kustomization
+metadata:
+  name: elsewhere
+  namespace: flux-system
+spec:
+  interval: 1h
+  path: ./`+repotest.Path(1, 1)+`
+  sourceRef:
+    kind: GitRepository
+    name: flux-system
+`)
+	recordedClusters(t, root, dir)
+	indexed := func() int {
+		t.Helper()
+		r := open(t, root)
+		r.UseIndex(dir)
+		r.index.load()
+		return len(r.index.old)
+	}
+	before := indexed()
+	if before < 200 {
+		t.Fatalf("the index holds %d files", before)
+	}
+
+	r := open(t, root)
+	r.UseIndex(dir)
+	b, err := r.Build(context.Background(), BuildOptions{Query: Query{Name: "elsewhere", File: "elsewhere/ks.yaml", Path: repotest.Path(1, 1)}, DefaultNamespace: "flux-system"})
+	if err != nil {
+		t.Fatalf("a Kustomization no sync root reaches, from the walk record: %v", err)
+	}
+	if !r.walkRecorded {
+		t.Fatal("the walk record was not used")
+	}
+	if b.Cluster != nil || len(b.Objects) != 3 {
+		t.Errorf("built %d objects with cluster %v, want 3 with none", len(b.Objects), b.Cluster)
+	}
+	if err := r.SaveIndex(); err != nil {
+		t.Fatal(err)
+	}
+	if after := indexed(); after < before {
+		t.Errorf("the index held %d files, and %d after a call from the walk record", before, after)
+	}
+}
