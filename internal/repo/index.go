@@ -112,7 +112,7 @@ type index struct {
 	// (loadOnce): a call that takes its clusters from the walk record
 	// (see walkrecord.go) may never need them.
 	loadOnce sync.Once
-	loaded   bool
+	loaded   bool // guarded by mu
 	old      map[string]*indexEntry
 	oldDirs  map[string]*listingEntry
 
@@ -154,7 +154,9 @@ func (r *Repository) UseIndex(dir string) {
 // taken as empty.
 func (ix *index) load() {
 	ix.loadOnce.Do(func() {
-		ix.loaded = true
+		ix.mu.Lock()
+		ix.loaded = true // what SaveIndex reads, under mu
+		ix.mu.Unlock()
 		b, err := os.ReadFile(ix.path)
 		if err != nil {
 			return
@@ -185,6 +187,9 @@ func (r *Repository) SaveIndex() error {
 			return err
 		}
 	}
+	r.mu.Lock()
+	fromRecord := r.walkRecorded
+	r.mu.Unlock()
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
 	if !ix.loaded {
@@ -200,7 +205,7 @@ func (r *Repository) SaveIndex() error {
 		}
 	}
 	dirs := ix.dirs
-	if r.walkRecorded {
+	if fromRecord {
 		// This call did not walk: what it did not read is what the walk
 		// record vouched for, so the entries of the files it did not
 		// read are kept, not dropped.
