@@ -154,17 +154,15 @@ func (r *Repository) UseIndex(dir string) {
 // taken as empty.
 func (ix *index) load() {
 	ix.loadOnce.Do(func() {
-		ix.mu.Lock()
-		ix.loaded = true // what SaveIndex reads, under mu
-		ix.mu.Unlock()
-		b, err := os.ReadFile(ix.path)
-		if err != nil {
-			return
-		}
 		var f indexFile
-		if gob.NewDecoder(bytes.NewReader(b)).Decode(&f) == nil && f.Format == indexFormat && f.Version == version.Version && f.Root == ix.root {
-			ix.old, ix.oldDirs = f.Files, f.Dirs
+		if b, err := os.ReadFile(ix.path); err == nil {
+			if gob.NewDecoder(bytes.NewReader(b)).Decode(&f) != nil || f.Format != indexFormat || f.Version != version.Version || f.Root != ix.root {
+				f = indexFile{}
+			}
 		}
+		ix.mu.Lock()
+		defer ix.mu.Unlock()
+		ix.old, ix.oldDirs, ix.loaded = f.Files, f.Dirs, true
 	})
 }
 
