@@ -49,6 +49,9 @@ type builtKustomization struct {
 	// reads is what its render read of the repository (weir test
 	// --since).
 	reads render.Reads
+	// applied is the Kustomization as the one that applies it rendered
+	// it, nil when it was built as written.
+	applied *unstructured.Unstructured
 }
 
 // builtCluster is one cluster (sync root) of `weir build all`.
@@ -163,22 +166,52 @@ func buildAll(cmd *cobra.Command, r *repo.Repository, keys *render.AgeKeys, offl
 			seen[key] = true
 			kss = append(kss, o)
 		}
-		// The renders run on every core; each result has its slot, so the
+		// A Kustomization that another applies is rendered as that one
+		// renders it (its postBuild variables substituted, its patches
+		// applied: a spec.path or dependsOn holding ${CLUSTER} is what the
+		// cluster resolves), so the one that applies it is rendered
+		// first, level by level from the sync root. Within a level the
+		// renders run on every core; each result has its slot, so the
 		// output does not depend on which finishes first. kustomize itself
 		// runs one build at a time (render's buildLock, some 40% of a
 		// render): reading, substituting and masking are what overlap.
 		bc := builtCluster{Name: c.Name, Path: c.Path, Kustomizations: make([]builtKustomization, len(kss))}
-		g, ctx := errgroup.WithContext(cmd.Context())
-		g.SetLimit(runtime.GOMAXPROCS(0))
-		for i, o := range kss {
-			g.Go(func() error {
-				bc.Kustomizations[i] = buildOne(ctx, r, c, o, keys, offline.strict)
-				return nil
-			})
-		}
-		_ = g.Wait() // buildOne reports its failures in its result
-		if err := cmd.Context().Err(); err != nil {
-			return nil, err
+		parent := parents(kss)
+		done := make([]bool, len(kss))
+		for left := len(kss); left > 0; {
+			var level []int
+			for i := range kss {
+				if !done[i] && (parent[i] < 0 || done[parent[i]]) {
+					level = append(level, i)
+				}
+			}
+			if len(level) == 0 { // appliers in a loop, which no walk finds: all as written
+				for i := range kss {
+					if !done[i] {
+						level, parent[i] = append(level, i), -1
+					}
+				}
+			}
+			g, ctx := errgroup.WithContext(cmd.Context())
+			g.SetLimit(runtime.GOMAXPROCS(0))
+			for _, i := range level {
+				var applied *unstructured.Unstructured
+				if parent[i] >= 0 {
+					applied = appliedBy(&bc.Kustomizations[parent[i]], kss[i])
+				}
+				g.Go(func() error {
+					bc.Kustomizations[i] = buildOne(ctx, r, c, kss[i], applied, keys, offline.strict)
+					return nil
+				})
+			}
+			_ = g.Wait() // buildOne reports its failures in its result
+			if err := cmd.Context().Err(); err != nil {
+				return nil, err
+			}
+			for _, i := range level {
+				done[i] = true
+			}
+			left -= len(level)
 		}
 		for _, k := range bc.Kustomizations {
 			for _, u := range k.unavailable {
@@ -200,12 +233,57 @@ func buildAll(cmd *cobra.Command, r *repo.Repository, keys *render.AgeKeys, offl
 	return out, nil
 }
 
-// buildOne renders one Kustomization of cluster c. It is safe to call
-// from several goroutines: Repository and Cluster.Values are read only.
-func buildOne(ctx context.Context, r *repo.Repository, c *repo.Cluster, o *repo.Object, keys *render.AgeKeys, strict bool) builtKustomization {
-	k := builtKustomization{Name: o.GetName(), Namespace: o.Namespace, File: o.File, Objects: []*unstructured.Unstructured{}}
-	src, _, _ := unstructured.NestedString(o.Object, "spec", "sourceRef", "name")
-	specPath, _, _ := unstructured.NestedString(o.Object, "spec", "path")
+// parents returns, for each Kustomization of kss, the index of the one
+// among them that applies it (Object.By), -1 for none: one of the sync
+// root, or one whose applier is not among them or not alone with its
+// name. The walk that found them never loops, so neither do parents.
+func parents(kss []*repo.Object) []int {
+	at := map[string]int{}
+	for i, o := range kss {
+		key := o.Namespace + "/" + o.GetName()
+		if _, twice := at[key]; twice {
+			at[key] = -1
+			continue
+		}
+		at[key] = i
+	}
+	out := make([]int, len(kss))
+	for i, o := range kss {
+		out[i] = -1
+		if j, ok := at[o.By]; ok && o.By != "" && j != i {
+			out[i] = j
+		}
+	}
+	return out
+}
+
+// appliedBy returns the Kustomization o among what its applier rendered,
+// nil when that failed or does not hold it.
+func appliedBy(applier *builtKustomization, o *repo.Object) *unstructured.Unstructured {
+	if applier.Error != "" || applier.Skipped != "" {
+		return nil
+	}
+	for _, u := range applier.Objects {
+		if u.GetKind() == kustomizev1.KustomizationKind && strings.HasPrefix(u.GetAPIVersion(), kustomizev1.GroupVersion.Group+"/") &&
+			u.GetName() == o.GetName() && (u.GetNamespace() == "" || o.Namespace == "" || u.GetNamespace() == o.Namespace) {
+			return u
+		}
+	}
+	return nil
+}
+
+// buildOne renders one Kustomization of cluster c: applied, when set, as
+// the Kustomization that applies it rendered it, else as written. It is
+// safe to call from several goroutines: Repository and Cluster.Values are
+// read only.
+func buildOne(ctx context.Context, r *repo.Repository, c *repo.Cluster, o *repo.Object, applied *unstructured.Unstructured, keys *render.AgeKeys, strict bool) builtKustomization {
+	k := builtKustomization{Name: o.GetName(), Namespace: o.Namespace, File: o.File, Objects: []*unstructured.Unstructured{}, applied: applied}
+	spec := o.Object
+	if applied != nil {
+		spec = applied.Object
+	}
+	src, _, _ := unstructured.NestedString(spec, "spec", "sourceRef", "name")
+	specPath, _, _ := unstructured.NestedString(spec, "spec", "path")
 	k.Path = specPath
 	if src != "" && src != c.Source {
 		k.Skipped = fmt.Sprintf("its source %s is another repository", src)
@@ -217,7 +295,7 @@ func buildOne(ctx context.Context, r *repo.Repository, c *repo.Cluster, o *repo.
 	}
 	built, err := r.Build(ctx, repo.BuildOptions{
 		Query: repo.Query{Name: o.GetName(), Namespace: o.Namespace, File: o.File, Cluster: c.Path, Path: rel},
-		Keys:  keys, Strict: strict, DefaultNamespace: "flux-system",
+		Keys:  keys, Strict: strict, DefaultNamespace: "flux-system", Applied: applied,
 	})
 	if err != nil {
 		k.Error = err.Error()
@@ -230,7 +308,7 @@ func buildOne(ctx context.Context, r *repo.Repository, c *repo.Cluster, o *repo.
 	k.Objects = built.Objects
 	k.Unresolved = built.Report.Unresolved
 	k.unavailable = built.Report.Unavailable
-	deps, _, _ := unstructured.NestedSlice(o.Object, "spec", "dependsOn")
+	deps, _, _ := unstructured.NestedSlice(spec, "spec", "dependsOn")
 	for _, d := range deps {
 		m, _ := d.(map[string]any)
 		name, _ := m["name"].(string)

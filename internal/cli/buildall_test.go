@@ -171,3 +171,50 @@ func TestTestChecksTheRepository(t *testing.T) {
 	out, _, _ = runSplit(t, "test", root, "--strict", "--offline")
 	wantIn(t, "weir test --strict", out, "✗ kubernetes: Kustomization flux-system/external")
 }
+
+// A Kustomization applied by another is built as that one renders it, as
+// the cluster holds it: the parent's postBuild variables substituted in
+// its spec.path and dependsOn, the parent's patches applied to it (as the
+// large home-ops repositories write ./kubernetes/apps/${CLUSTER}/... and
+// inject defaults into every child).
+func TestChildKustomizationsAreBuiltAsTheirParentRendersThem(t *testing.T) {
+	root := t.TempDir()
+	ks := func(name, path, extra string) string {
+		return "---\napiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata:\n  name: " + name + "\n  namespace: flux-system\n" +
+			"spec:\n  interval: 1h\n  path: " + path + "\n  prune: true\n  sourceRef:\n    kind: GitRepository\n    name: flux-system\n" + extra
+	}
+	for p, text := range map[string]string{
+		"kubernetes/flux/cluster/apps.yaml": ks("cluster-apps", "./kubernetes/apps/main",
+			"  postBuild:\n    substitute:\n      CLUSTER: main\n      STORAGE: storage\n"+
+				"  patches:\n    - target:\n        kind: Kustomization\n      patch: |-\n"+
+				"        apiVersion: kustomize.toolkit.fluxcd.io/v1\n        kind: Kustomization\n        metadata:\n          name: not-used\n"+
+				"        spec:\n          postBuild:\n            substitute:\n              GREETING: hello-from-the-parent\n"),
+		"kubernetes/apps/main/kustomization.yaml": "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - ./ks.yaml\n",
+		"kubernetes/apps/main/ks.yaml": ks("app", "./kubernetes/apps/${CLUSTER}/app", "  dependsOn:\n    - name: ${STORAGE}\n") +
+			ks("storage", "./kubernetes/apps/main/storage", ""),
+		"kubernetes/apps/main/app/cm.yaml":     "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: app\n  namespace: default\ndata:\n  greeting: ${GREETING}\n",
+		"kubernetes/apps/main/storage/cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: storage\n  namespace: default\ndata:\n  size: 1Gi\n",
+	} {
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(root, p)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(root, p), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out, stderr, err := runSplit(t, "build", "all", root, "--repo", root)
+	if err != nil {
+		t.Fatalf("weir build all: %v\n%s%s", err, out, stderr)
+	}
+	wantIn(t, "weir build all", out,
+		"# Kustomization flux-system/app (kubernetes/apps/main/ks.yaml, path ./kubernetes/apps/main/app): 1 object",
+		"greeting: hello-from-the-parent")
+	wantNotIn(t, "weir build all", out, "${GREETING}")
+
+	out, stderr, err = runSplit(t, "test", root)
+	if err != nil {
+		t.Fatalf("weir test: %v\n%s%s", err, out, stderr)
+	}
+	wantIn(t, "weir test", out, "0 failed")
+	wantNotIn(t, "weir test", out, "${STORAGE}", "does not define")
+}

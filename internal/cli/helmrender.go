@@ -50,6 +50,12 @@ type helmRenderOptions struct {
 	fetch *chartfetch.Fetcher
 	// caps are the capabilities of the cluster the chart is rendered for.
 	caps helm.Capabilities
+	// applier, when set, is the Kustomization that applies path as weir
+	// test rendered it (its spec as the Kustomization that applies it
+	// renders it, variables substituted and patches applied), of the
+	// cluster offline.cluster names; nil finds the Kustomization whose
+	// spec.path is path, as written in the repository.
+	applier *kustomizev1.Kustomization
 }
 
 // renderedHelmRelease is a HelmRelease rendered from local files: its
@@ -94,8 +100,17 @@ func renderHelmRelease(ctx context.Context, o helmRenderOptions) (*renderedHelmR
 		}
 		defer saveIndex(r)
 	}
-	spec, ns, cluster, found, err := applyingKustomization(r, filepath.ToSlash(rel), o.offline.cluster)
-	if err != nil {
+	var spec kustomizev1.KustomizationSpec
+	var ns string
+	var cluster *repo.Cluster
+	var found bool
+	if o.applier != nil {
+		spec, ns, cluster, found = o.applier.Spec, o.applier.Namespace, clusterNamed(r, o.offline.cluster), true
+		spec.Path, spec.Decryption = "./"+path.Clean(filepath.ToSlash(rel)), nil
+		if ns == "" {
+			ns = "flux-system"
+		}
+	} else if spec, ns, cluster, found, err = applyingKustomization(r, filepath.ToSlash(rel), o.offline.cluster); err != nil {
 		return nil, err
 	}
 	// Without a Kustomization applying the folder, -n says where its
@@ -185,6 +200,17 @@ func applyingKustomization(r *repo.Repository, rel, cluster string) (_ kustomize
 		ns = "flux-system"
 	}
 	return spec, ns, m.Cluster, true, nil
+}
+
+// clusterNamed returns the cluster of the repository whose name or sync
+// root is name; nil for none.
+func clusterNamed(r *repo.Repository, name string) *repo.Cluster {
+	for _, c := range r.Clusters() {
+		if c.Name == name || c.Path == name {
+			return c
+		}
+	}
+	return nil
 }
 
 // findHelmRelease picks the HelmRelease called name (in namespace, when

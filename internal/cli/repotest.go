@@ -15,6 +15,7 @@ import (
 	kustomizev1 "github.com/fluxcd/kustomize-controller/api/v1"
 	sourcev1 "github.com/fluxcd/source-controller/api/v1"
 	"github.com/spf13/cobra"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/weirhq/weir/internal/depgraph"
@@ -253,7 +254,9 @@ func checkCluster(all []*repo.Cluster, bc builtCluster, name string, strict bool
 		kind, ns, nm := splitRef(key)
 		var obj map[string]any
 		for _, k := range bc.Kustomizations {
-			if kind == kustomizev1.KustomizationKind && k.Namespace == ns && k.Name == nm && cluster != nil {
+			if kind == kustomizev1.KustomizationKind && k.Namespace == ns && k.Name == nm && k.applied != nil {
+				obj = k.applied.Object // as the Kustomization that applies it renders it
+			} else if kind == kustomizev1.KustomizationKind && k.Namespace == ns && k.Name == nm && cluster != nil {
 				for _, o := range cluster.Objects {
 					if o.File == k.File && o.GetName() == nm && o.GetKind() == kind {
 						obj = o.Object
@@ -436,10 +439,10 @@ func writeJUnit(path string, cases []*testCase) error {
 // .Capabilities.APIVersions are rendered again with those too.
 func renderCharts(cmd *cobra.Command, rp *repo.Repository, charts chartSources, bc builtCluster, cases []*testCase, offline offlineOptions) {
 	root := rp.Root()
-	paths := map[string]string{}
+	appliers := map[string]*builtKustomization{}
 	var rendered []*unstructured.Unstructured
-	for _, k := range bc.Kustomizations {
-		paths[k.Namespace+"/"+k.Name] = k.Path
+	for i, k := range bc.Kustomizations {
+		appliers[k.Namespace+"/"+k.Name] = &bc.Kustomizations[i]
 		rendered = append(rendered, k.Objects...)
 	}
 	caps := helm.Capabilities{KubeVersion: charts.kubeVersion, APIVersions: crdAPIVersions(rendered)}
@@ -451,15 +454,19 @@ func renderCharts(cmd *cobra.Command, rp *repo.Repository, charts chartSources, 
 	}
 	renderOne := func(tc *testCase, caps helm.Capabilities) *outcome {
 		by := strings.TrimPrefix(tc.File, "applied by Kustomization ")
-		specPath, ok := paths[by]
+		k, ok := appliers[by]
 		if !ok {
 			return nil
+		}
+		var applier *kustomizev1.Kustomization
+		if k.Error == "" && k.Skipped == "" {
+			applier = &kustomizev1.Kustomization{ObjectMeta: metav1.ObjectMeta{Name: k.Name, Namespace: k.Namespace}, Spec: k.spec}
 		}
 		ns, name, _ := strings.Cut(tc.ID, "/")
 		r, err := renderHelmRelease(cmd.Context(), helmRenderOptions{
 			name: name, namespace: ns, root: root, charts: charts.charts, offline: offline, repository: rp,
-			fetch: charts.fetch, caps: caps,
-			path: filepath.Join(root, filepath.FromSlash(strings.TrimPrefix(path.Clean("/"+specPath), "/"))),
+			fetch: charts.fetch, caps: caps, applier: applier,
+			path: filepath.Join(root, filepath.FromSlash(strings.TrimPrefix(path.Clean("/"+k.Path), "/"))),
 		})
 		if err != nil {
 			return &outcome{err: err}

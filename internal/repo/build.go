@@ -2,9 +2,11 @@ package repo
 
 import (
 	"context"
+	"fmt"
 
 	kustomizev1 "github.com/fluxcd/kustomize-controller/api/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/weirhq/weir/internal/render"
 )
@@ -27,6 +29,11 @@ type BuildOptions struct {
 	// DefaultNamespace is the Kustomization's namespace when nothing in
 	// the repository gives it one.
 	DefaultNamespace string
+	// Applied, when set, is the Kustomization as the Kustomization that
+	// applies it renders it (its postBuild variables substituted, its
+	// patches applied): its spec is rendered instead of the one written
+	// in the repository, as the cluster would hold it.
+	Applied *unstructured.Unstructured
 }
 
 // Built is what Build rendered.
@@ -55,6 +62,13 @@ func (r *Repository) Build(ctx context.Context, opts BuildOptions) (*Built, erro
 		return nil, err
 	}
 	ks := m.Kustomization
+	if opts.Applied != nil {
+		applied := &kustomizev1.Kustomization{}
+		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(opts.Applied.Object, applied); err != nil {
+			return nil, fmt.Errorf("Kustomization %s as %s renders it does not parse: %w", ks.Name, m.Object.By, err)
+		}
+		ks.Spec = applied.Spec
+	}
 	if ks.Namespace == "" {
 		ks.Namespace = opts.DefaultNamespace
 	}
