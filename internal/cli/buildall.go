@@ -14,6 +14,7 @@ import (
 	kustomizev1 "github.com/fluxcd/kustomize-controller/api/v1"
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/yaml"
 
@@ -231,6 +232,16 @@ func buildAll(cmd *cobra.Command, r *repo.Repository, keys *render.AgeKeys, offl
 		return nil, fmt.Errorf("--cluster %q is none of the repository's clusters: %s", offline.cluster, strings.Join(names, ", "))
 	}
 	return out, nil
+}
+
+// applier is k as the Kustomization that applies the folder of its
+// HelmReleases, with the spec it was rendered with (see
+// helmRenderOptions.applier); nil when it did not render.
+func (k *builtKustomization) applier() *kustomizev1.Kustomization {
+	if k.Error != "" || k.Skipped != "" {
+		return nil
+	}
+	return &kustomizev1.Kustomization{ObjectMeta: metav1.ObjectMeta{Name: k.Name, Namespace: k.Namespace}, Spec: k.spec}
 }
 
 // parents returns, for each Kustomization of kss, the index of the one

@@ -313,7 +313,7 @@ func releaseOwner(cmd *cobra.Command, r *repo.Repository, bc builtCluster, k bui
 	rel := strings.TrimPrefix(path.Clean("/"+k.Path), "/")
 	rendered, err := renderHelmRelease(cmd.Context(), helmRenderOptions{
 		name: name, namespace: namespace, root: r.Root(), charts: o.charts, offline: offline, repository: r,
-		fetch: o.fetcher, caps: caps,
+		fetch: o.fetcher, caps: caps, applier: k.applier(),
 		path: filepath.Join(r.Root(), filepath.FromSlash(rel)),
 	})
 	var unavailable *chartUnavailableError

@@ -15,7 +15,6 @@ import (
 	kustomizev1 "github.com/fluxcd/kustomize-controller/api/v1"
 	sourcev1 "github.com/fluxcd/source-controller/api/v1"
 	"github.com/spf13/cobra"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/weirhq/weir/internal/depgraph"
@@ -458,14 +457,10 @@ func renderCharts(cmd *cobra.Command, rp *repo.Repository, charts chartSources, 
 		if !ok {
 			return nil
 		}
-		var applier *kustomizev1.Kustomization
-		if k.Error == "" && k.Skipped == "" {
-			applier = &kustomizev1.Kustomization{ObjectMeta: metav1.ObjectMeta{Name: k.Name, Namespace: k.Namespace}, Spec: k.spec}
-		}
 		ns, name, _ := strings.Cut(tc.ID, "/")
 		r, err := renderHelmRelease(cmd.Context(), helmRenderOptions{
 			name: name, namespace: ns, root: root, charts: charts.charts, offline: offline, repository: rp,
-			fetch: charts.fetch, caps: caps, applier: applier,
+			fetch: charts.fetch, caps: caps, applier: k.applier(),
 			path: filepath.Join(root, filepath.FromSlash(strings.TrimPrefix(path.Clean("/"+k.Path), "/"))),
 		})
 		if err != nil {
