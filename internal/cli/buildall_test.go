@@ -218,3 +218,16 @@ func TestChildKustomizationsAreBuiltAsTheirParentRendersThem(t *testing.T) {
 	wantIn(t, "weir test", out, "0 failed")
 	wantNotIn(t, "weir test", out, "${STORAGE}", "does not define")
 }
+
+// weir test on a folder where no cluster applies anything fails: a pull
+// request check that checks nothing must not pass.
+func TestTestRefusesAFolderWithNothingToCheck(t *testing.T) {
+	root := t.TempDir()
+	if err := os.WriteFile(filepath.Join(root, "README.md"), []byte("not a cluster repository\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, stderr, err := runSplit(t, "test", root)
+	if err == nil || !strings.Contains(err.Error(), "nothing to check in") {
+		t.Fatalf("weir test on a folder with no Flux object: err = %v, want nothing to check\n%s%s", err, out, stderr)
+	}
+}

@@ -135,6 +135,11 @@ func newTestCommand(g *globalOptions) *cobra.Command {
 				renderCharts(cmd, r, chartSources{charts: charts, fetch: fetcher, kubeVersion: fetch.kubeVersion}, bc, cs, offline)
 				cases = append(cases, cs...)
 			}
+			if total == 0 {
+				// A check that checks nothing would pass a pull request
+				// whatever it holds: a wrong folder is an error.
+				return fmt.Errorf("nothing to check in %s: none of its clusters applies a Flux Kustomization or HelmRelease (is it the repository, or --repo its root?)", r.Root())
+			}
 			if since != "" {
 				fmt.Fprintf(cmd.OutOrStdout(), "--since %s: %s changed; %d of the %d Kustomizations and HelmReleases can be altered by them or depend on one that can\n",
 					since, plural(len(changed), "file"), len(cases), total)
