@@ -176,11 +176,7 @@ func (r *Repository) SaveIndex() error {
 	if ix == nil {
 		return nil
 	}
-	walk, err := r.encodeWalk()
-	if err != nil {
-		return err
-	}
-	if walk != nil {
+	if walk := r.encodeWalk(); walk != nil {
 		if err := writeIndexFile(ix.walkPath(), walk); err != nil {
 			return err
 		}

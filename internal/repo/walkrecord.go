@@ -92,22 +92,22 @@ func (ix *index) walkPath() string { return strings.TrimSuffix(ix.path, ".gob") 
 // encodeWalk returns the walk record of this call: nil when it did not
 // walk (no clusters asked for, or taken from a record) or when what it
 // saw cannot be vouched for (see above).
-func (r *Repository) encodeWalk() ([]byte, error) {
+func (r *Repository) encodeWalk() []byte {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if !r.walked || r.walkRecorded {
-		return nil, nil
+		return nil
 	}
 	s := r.index.seen
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.conflict || len(s.paths) < minIndexed {
-		return nil, nil
+		return nil
 	}
 	paths := make([]string, 0, len(s.paths))
 	for p, o := range s.paths {
 		if o.kind != obsAbsent && racy(o.stat, s.since) {
-			return nil, nil
+			return nil
 		}
 		paths = append(paths, p)
 	}
@@ -128,7 +128,7 @@ func (r *Repository) encodeWalk() ([]byte, error) {
 	}
 	objects, err := appendValue(nil, table, 0)
 	if err != nil {
-		return nil, nil // an object of a type the form cannot hold: walk again next time
+		return nil // an object of a type the form cannot hold: walk again next time
 	}
 	broken := map[string]string{}
 	r.cacheMu.Lock()
@@ -180,7 +180,7 @@ func (r *Repository) encodeWalk() ([]byte, error) {
 		}
 	}
 	binary.LittleEndian.PutUint32(w.b, crc32.Checksum(w.b[4:], castagnoli))
-	return w.b, nil
+	return w.b
 }
 
 // castagnoli is the CRC-32C table: a record that does not match its
